@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'deploy/build/**', 'test/fixtures/**', 'eslint.config.js'] },
+  { ignores: ['.tmp/**', '.tmp-*', 'dist/**', 'node_modules/**', 'coverage/**', 'deploy/build/**', 'test/fixtures/**', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -11,7 +11,7 @@ import 'reflect-metadata';
 import { createHash, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto);
 
 export type Curve = 'P-256' | 'P-384';
 
@@ -44,7 +44,7 @@ const EKU_CLIENT = '1.3.6.1.5.5.7.3.2';
 export async function createSelfSigned(opts: SelfSignedOptions): Promise<KeyAndCertificate> {
   const curve = opts.curve ?? 'P-256';
   const alg = { name: 'ECDSA', namedCurve: curve, hash: curve === 'P-256' ? 'SHA-256' : 'SHA-384' };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const now = opts.now ?? new Date();
   const names = [`CN=${escapeDn(opts.commonName)}`, ...(opts.organizations ?? []).map((o) => `O=${escapeDn(o)}`)];
   const sans: x509.JsonGeneralName[] = [

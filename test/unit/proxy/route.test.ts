@@ -22,9 +22,9 @@ function r(url: string, headers: Record<string, string> = {}, method = 'GET'): R
 }
 
 const passthrough = { kind: 'passthrough' };
-const conf = (op: string, namespace: string, name: string, extra: object = {}) =>
+const conf = (op: string, namespace: string, name: string, extra: object = {}): unknown =>
   expect.objectContaining({ kind: 'confidential', op, namespace, name, ...extra });
-const denied = (code: string) => expect.objectContaining({ kind: 'deny', code });
+const denied = (code: string): unknown => expect.objectContaining({ kind: 'deny', code });
 
 describe('route', () => {
   const table: [string, string, unknown][] = [
