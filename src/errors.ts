@@ -95,6 +95,14 @@ export const ERRORS = {
   SP_ATTEST_COLLATERAL_INVALID: { http: 502, reason: 'InternalError', summary: 'the TCB collateral is missing, malformed or not signed by the vendor' },
   SP_ATTEST_TCB_STATUS: { http: 502, reason: 'InternalError', summary: 'the platform TCB status is not acceptable' },
 
+  // agent and proxy <-> agent channel
+  SP_AGENT_PROTOCOL: { http: 502, reason: 'InternalError', summary: 'the pod agent answered something the channel protocol does not allow' },
+  SP_AGENT_BUSY: { http: 503, reason: 'ServiceUnavailable', summary: 'the pod agent is at its limit of concurrent operations' },
+  SP_CONTAINER_NOT_RUNNING: { http: 400, reason: 'BadRequest', summary: 'the container workload is not running' },
+  SP_EXEC_START_FAILED: { http: 500, reason: 'InternalError', summary: 'the command could not be started in the container' },
+  SP_PORT_FORWARD_FAILED: { http: 502, reason: 'InternalError', summary: 'nothing accepts connections on that port inside the pod' },
+  SP_LOGS_PREVIOUS_NOT_FOUND: { http: 400, reason: 'BadRequest', summary: 'the container has no previous run whose logs were kept' },
+
   // internal
   SP_INTERNAL: { http: 500, reason: 'InternalError', summary: 'internal error' },
 } as const satisfies Record<string, CatalogueEntry>;
