@@ -103,6 +103,14 @@ export const ERRORS = {
   SP_PORT_FORWARD_FAILED: { http: 502, reason: 'InternalError', summary: 'nothing accepts connections on that port inside the pod' },
   SP_LOGS_PREVIOUS_NOT_FOUND: { http: 400, reason: 'BadRequest', summary: 'the container has no previous run whose logs were kept' },
 
+  // metrics (parse, scrub, scrape, serve)
+  SP_METRICS_INVALID: { http: 502, reason: 'InternalError', summary: 'the workload metrics are not a valid exposition, so the whole scrape is dropped' },
+  SP_METRICS_TOO_LARGE: { http: 502, reason: 'InternalError', summary: 'the workload metrics exceed a size limit, so the whole scrape is dropped' },
+  SP_METRICS_SCRAPE_FAILED: { http: 502, reason: 'InternalError', summary: 'the workload metrics endpoint could not be scraped' },
+  SP_METRICS_SCRAPE_TIMEOUT: { http: 504, reason: 'Timeout', summary: 'the workload metrics endpoint did not answer in time' },
+  SP_METRICS_NOT_ACCEPTABLE: { http: 406, reason: 'NotAcceptable', summary: 'the Accept header names no metrics format this proxy can produce' },
+  SP_METRICS_LABEL_REFUSED: { http: 500, reason: 'InternalError', summary: 'a label value of a shadowplane metric is not among its declared values' },
+
   // internal
   SP_INTERNAL: { http: 500, reason: 'InternalError', summary: 'internal error' },
 } as const satisfies Record<string, CatalogueEntry>;
