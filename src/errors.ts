@@ -69,6 +69,8 @@ export const ERRORS = {
   // wire protocols
   SP_FRAME_TOO_LARGE: { http: 400, reason: 'BadRequest', summary: 'a protocol frame exceeds the limit' },
   SP_FRAME_INVALID: { http: 400, reason: 'BadRequest', summary: 'a protocol frame is malformed' },
+  SP_STREAM_RESET: { http: 400, reason: 'BadRequest', summary: 'the client reset a stream of the session' },
+  SP_CLIENT_GONE: { http: 400, reason: 'BadRequest', summary: 'the client closed the connection before the session ended' },
 
   // attestation
   SP_ATTEST_EVIDENCE_MALFORMED: { http: 502, reason: 'InternalError', summary: 'the attestation evidence cannot be parsed' },
