@@ -1,0 +1,127 @@
+/**
+ * Certificate path building and validation for attestation chains (VCEK/VLEK → ASK/ASVK →
+ * ARK; PCK → Platform/Processor CA → Intel root; TCB signing → Intel root).
+ *
+ * Invariants:
+ * - Trust comes only from `anchors`, matched by SHA-256 of the DER: a root carried inside
+ *   the evidence is just another candidate and is never trusted for being self-signed.
+ * - Every link is a signature check under the issuer's key, with the algorithm allowed by
+ *   the caller; names only select candidates.
+ * - Work is bounded: at most `maxDepth` links and `MAX_CANDIDATES` certificates.
+ */
+import { ShadowplaneError } from '../errors.ts';
+import { shortHex } from './bytes.ts';
+import { checkRevocation, type Crl } from './crl.ts';
+import { describeAlgorithm, isSignedBy, type Certificate, type SignatureAlgorithm } from './x509.ts';
+
+export interface TrustAnchor {
+  readonly cert: Certificate;
+  /** For messages: "AMD ARK-Milan", "simulated ARK". */
+  readonly label: string;
+}
+
+export interface ChainRequest {
+  readonly leaf: Certificate;
+  /** Labels for messages, leaf first ("VCEK", "ASK", "ARK"). */
+  readonly labels: readonly string[];
+  readonly intermediates: readonly Certificate[];
+  readonly anchors: readonly TrustAnchor[];
+  readonly now: Date;
+  readonly maxDepth: number;
+  /** Which signature algorithms a link may use; undefined allows every supported one. */
+  readonly algorithmAllowed?: (alg: SignatureAlgorithm) => boolean;
+  readonly algorithmRule?: string;
+  readonly crls?: readonly Crl[];
+}
+
+export interface VerifiedChain {
+  /** Leaf first, anchor last. */
+  readonly path: readonly Certificate[];
+  readonly anchor: TrustAnchor;
+}
+
+const MAX_CANDIDATES = 16;
+
+function isSelfSigned(c: Certificate): boolean {
+  return c.subject.equals(c.issuer) && isSignedBy(c, c);
+}
+
+/**
+ * Finds a path from `leaf` to one of the anchors, then checks validity at `now`, the
+ * algorithm rule and CRLs along it. Throws SP_ATTEST_CHAIN_INVALID, SP_ATTEST_ROOT_UNTRUSTED,
+ * SP_ATTEST_CERT_EXPIRED or SP_ATTEST_CERT_REVOKED with the certificate named.
+ */
+export function verifyChain(req: ChainRequest): VerifiedChain {
+  const label = (i: number): string => req.labels[i] ?? `certificate ${i}`;
+  if (req.intermediates.length + req.anchors.length > MAX_CANDIDATES) {
+    throw new ShadowplaneError('SP_ATTEST_EVIDENCE_MALFORMED', `more than ${MAX_CANDIDATES} candidate certificates`);
+  }
+  const anchorBySha = new Map(req.anchors.map((a) => [a.cert.sha256, a]));
+  const candidates = [...req.anchors.map((a) => a.cert), ...req.intermediates];
+
+  let untrustedRoot: Certificate | undefined;
+  let brokenLink: { child: number; issuerName: string } | undefined;
+
+  const walk = (path: Certificate[]): VerifiedChain | undefined => {
+    const cur = path[path.length - 1]!;
+    const anchor = anchorBySha.get(cur.sha256);
+    if (anchor !== undefined) return { path, anchor };
+    if (isSelfSigned(cur)) {
+      // A root that is not an anchor ends this path: self-signed proves nothing.
+      untrustedRoot ??= cur;
+      return undefined;
+    }
+    if (path.length >= req.maxDepth) {
+      brokenLink ??= { child: path.length - 1, issuerName: '' };
+      return undefined;
+    }
+    let matchedByName = false;
+    for (const cand of candidates) {
+      if (!cand.subject.equals(cur.issuer) || path.some((p) => p.sha256 === cand.sha256)) continue;
+      matchedByName = true;
+      if (cand.isCa !== true || !isSignedBy(cur, cand)) continue;
+      const found = walk([...path, cand]);
+      if (found !== undefined) return found;
+    }
+    if (matchedByName) brokenLink ??= { child: path.length - 1, issuerName: cur.subjectName };
+    else brokenLink ??= { child: path.length - 1, issuerName: '' };
+    return undefined;
+  };
+
+  const chain = walk([req.leaf]);
+  if (chain === undefined) {
+    if (untrustedRoot !== undefined) {
+      throw new ShadowplaneError(
+        'SP_ATTEST_ROOT_UNTRUSTED',
+        `the chain ends at '${untrustedRoot.subjectName}' (sha256 ${shortHex(untrustedRoot.sha256)}), which is not one of the ${req.anchors.length} trusted roots (${req.anchors.map((a) => a.label).join(', ') || 'none'})`,
+      );
+    }
+    const b = brokenLink ?? { child: 0, issuerName: '' };
+    throw new ShadowplaneError(
+      'SP_ATTEST_CHAIN_INVALID',
+      b.issuerName === ''
+        ? `no certificate that could have issued the ${label(b.child)} certificate is present or trusted`
+        : `the signature on the ${label(b.child)} certificate ('${b.issuerName}') does not verify under any issuer of that name`,
+    );
+  }
+
+  const t = req.now.getTime();
+  chain.path.forEach((c, i) => {
+    if (c.notBefore.getTime() > t || c.notAfter.getTime() < t) {
+      throw new ShadowplaneError(
+        'SP_ATTEST_CERT_EXPIRED',
+        `the ${label(i)} certificate ('${c.subjectName}') is valid from ${c.notBefore.toISOString()} until ${c.notAfter.toISOString()}, not at ${req.now.toISOString()}`,
+      );
+    }
+    if (i < chain.path.length - 1 && req.algorithmAllowed !== undefined && !req.algorithmAllowed(c.signatureAlgorithm)) {
+      throw new ShadowplaneError(
+        'SP_ATTEST_CHAIN_INVALID',
+        `the ${label(i)} certificate is signed with ${describeAlgorithm(c.signatureAlgorithm)}; ${req.algorithmRule ?? 'that algorithm is not allowed here'}`,
+      );
+    }
+  });
+  if (req.crls !== undefined && req.crls.length > 0) {
+    for (let i = 0; i < chain.path.length - 1; i++) checkRevocation(chain.path[i]!, label(i), chain.path[i + 1]!, req.crls, req.now);
+  }
+  return chain;
+}

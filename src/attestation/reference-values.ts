@@ -1,0 +1,304 @@
+/**
+ * Reference values: what a verifier accepts. One document lists one or more entries; each
+ * entry names a platform and the values evidence from it must match. Evidence is accepted
+ * when any entry of its platform accepts it (so mixed SNP/TDX fleets and image roll-overs
+ * work). The format is documented in docs/reference-values.md.
+ *
+ * Invariant: the result is validated, normalised (lowercase hex, defaults filled in) and
+ * frozen; `digest` identifies its content, so caches can key on it.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ShadowplaneError } from '../errors.ts';
+import { PLATFORMS, SNP_PRODUCTS, type SnpProduct, type SnpTcb } from './types.ts';
+
+/** Reference-values files larger than this are refused before parsing. */
+export const MAX_REFERENCE_VALUES_BYTES = 1024 * 1024;
+const MAX_ENTRIES = 256;
+const MAX_LIST = 1024;
+
+/** TDX TCB statuses as Intel PCS names them. `Revoked` is never acceptable. */
+export const TDX_TCB_STATUSES = [
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'OutOfDate',
+  'OutOfDateConfigurationNeeded',
+] as const;
+export type TdxTcbStatus = (typeof TDX_TCB_STATUSES)[number];
+
+/** Policy expectations beyond DEBUG (which must be off, always: there is no setting). */
+export interface SnpPolicyExpectations {
+  /** Accept a guest policy that allows a migration agent. Default false. */
+  readonly migrationAgent: boolean;
+  /** Accept a guest policy that allows SMT. Default true. */
+  readonly smt: boolean;
+  /** Require the SINGLE_SOCKET policy bit. Default false. */
+  readonly singleSocket: boolean;
+}
+
+export interface SnpReferenceEntry {
+  readonly name: string;
+  readonly platform: 'sev-snp' | 'simulated';
+  /** Acceptable MEASUREMENT values (96 hex digits each). */
+  readonly measurements: readonly string[];
+  /** Acceptable HOST_DATA values (64 hex digits); undefined accepts any. */
+  readonly hostData: readonly string[] | undefined;
+  /** Component-wise minimum of REPORTED_TCB. Default all zero. */
+  readonly minimumTcb: SnpTcb;
+  readonly policy: SnpPolicyExpectations;
+  /** Required VMPL; undefined accepts any. */
+  readonly vmpl: number | undefined;
+  /** Chip pins: the VCEK hwID (128 hex digits; 16 on Turin) or the report CHIP_ID. Undefined accepts any chip. */
+  readonly chipIds: readonly string[] | undefined;
+  /** Acceptable product lines. Default all shipped ones. */
+  readonly products: readonly SnpProduct[];
+  /** Acceptable signing keys. Default both. */
+  readonly signingKeys: readonly ('vcek' | 'vlek')[];
+  /** `simulated` only: SHA-256 fingerprint of the simulated ARK (64 hex digits). */
+  readonly simulatedRootSha256: string | undefined;
+}
+
+export interface TdxReferenceEntry {
+  readonly name: string;
+  readonly platform: 'tdx';
+  readonly mrtd: readonly string[];
+  readonly rtmr0: readonly string[] | undefined;
+  readonly rtmr1: readonly string[] | undefined;
+  readonly rtmr2: readonly string[] | undefined;
+  readonly rtmr3: readonly string[] | undefined;
+  readonly mrConfigId: readonly string[] | undefined;
+  readonly mrOwner: readonly string[] | undefined;
+  readonly mrOwnerConfig: readonly string[] | undefined;
+  /** Default ['UpToDate']. */
+  readonly acceptableTcbStatuses: readonly TdxTcbStatus[];
+}
+
+export type ReferenceEntry = SnpReferenceEntry | TdxReferenceEntry;
+
+export interface ReferenceValues {
+  readonly entries: readonly ReferenceEntry[];
+  /** Where the values came from, for messages. */
+  readonly source: string;
+  /** SHA-256 of the normalised entries, lowercase hex. */
+  readonly digest: string;
+}
+
+class Fields {
+  readonly #obj: Record<string, unknown>;
+  readonly #path: string;
+  readonly #source: string;
+  readonly #used = new Set<string>();
+
+  constructor(obj: unknown, path: string, source: string) {
+    this.#path = path;
+    this.#source = source;
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) this.fail(path, 'expected a mapping');
+    this.#obj = obj as Record<string, unknown>;
+  }
+
+  fail(path: string, why: string): never {
+    throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${this.#source}: ${path || '(top level)'}: ${why}`);
+  }
+
+  at(key: string): string {
+    return this.#path === '' ? key : `${this.#path}.${key}`;
+  }
+
+  get(key: string): unknown {
+    this.#used.add(key);
+    return this.#obj[key];
+  }
+
+  /** Refuses keys nobody asked for: a typo must not silently weaken a check. */
+  done(): void {
+    for (const k of Object.keys(this.#obj)) if (!this.#used.has(k)) this.fail(this.at(k), 'unknown field');
+  }
+
+  string(key: string, required: true): string;
+  string(key: string, required: false): string | undefined;
+  string(key: string, required: boolean): string | undefined {
+    const v = this.get(key);
+    if (v === undefined) return required ? this.fail(this.at(key), 'is required') : undefined;
+    if (typeof v !== 'string' || v.length === 0 || v.length > 256) this.fail(this.at(key), 'expected a non-empty string of at most 256 characters');
+    return v;
+  }
+
+  bool(key: string, dflt: boolean): boolean {
+    const v = this.get(key);
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') this.fail(this.at(key), 'expected true or false');
+    return v;
+  }
+
+  byte(key: string, dflt: number | undefined, max = 255): number | undefined {
+    const v = this.get(key);
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) this.fail(this.at(key), `expected an integer from 0 to ${max}`);
+    return v;
+  }
+
+  hex(key: string, digits: readonly number[], required: true): string;
+  hex(key: string, digits: readonly number[], required: false): string | undefined;
+  hex(key: string, digits: readonly number[], required: boolean): string | undefined {
+    const v = this.get(key);
+    if (v === undefined) return required ? this.fail(this.at(key), 'is required') : undefined;
+    return checkHex(v, digits, this.at(key), (p, w) => this.fail(p, w));
+  }
+
+  hexList(key: string, digits: readonly number[], required: boolean): string[] | undefined {
+    const v = this.get(key);
+    if (v === undefined) return required ? this.fail(this.at(key), 'is required') : undefined;
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_LIST) this.fail(this.at(key), `expected a list of 1 to ${MAX_LIST} hex values`);
+    return [...new Set(list.map((x: unknown, i) => checkHex(x, digits, `${this.at(key)}[${i}]`, (p, w) => this.fail(p, w))))];
+  }
+
+  enumList<T extends string>(key: string, allowed: readonly T[], dflt: readonly T[]): T[] {
+    const v = this.get(key);
+    if (v === undefined) return [...dflt];
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || list.length === 0 || list.length > allowed.length) this.fail(this.at(key), `expected a non-empty list of: ${allowed.join(', ')}`);
+    return [
+      ...new Set(
+        list.map((x: unknown, i) => {
+          if (typeof x !== 'string' || !(allowed as readonly string[]).includes(x)) this.fail(`${this.at(key)}[${i}]`, `expected one of: ${allowed.join(', ')}`);
+          return x as T;
+        }),
+      ),
+    ];
+  }
+
+  sub(key: string): Fields | undefined {
+    const v = this.get(key);
+    return v === undefined ? undefined : new Fields(v, this.at(key), this.#source);
+  }
+}
+
+function checkHex(v: unknown, digits: readonly number[], path: string, fail: (p: string, w: string) => never): string {
+  if (typeof v !== 'string') fail(path, `expected ${digits.join(' or ')} hex digits`);
+  const s = v.startsWith('0x') ? v.slice(2) : v;
+  if (!/^[0-9a-fA-F]*$/.test(s) || !digits.includes(s.length)) fail(path, `expected ${digits.join(' or ')} hex digits`);
+  return s.toLowerCase();
+}
+
+function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated'): SnpReferenceEntry {
+  const tcbFields = f.sub('minimumTcb');
+  const minimumTcb: SnpTcb = {
+    bootloader: tcbFields?.byte('bootloader', 0) ?? 0,
+    tee: tcbFields?.byte('tee', 0) ?? 0,
+    snp: tcbFields?.byte('snp', 0) ?? 0,
+    microcode: tcbFields?.byte('microcode', 0) ?? 0,
+    fmc: tcbFields?.byte('fmc', 0) ?? 0,
+  };
+  tcbFields?.done();
+  const p = f.sub('policy');
+  const policy: SnpPolicyExpectations = {
+    migrationAgent: p?.bool('migrationAgent', false) ?? false,
+    smt: p?.bool('smt', true) ?? true,
+    singleSocket: p?.bool('singleSocket', false) ?? false,
+  };
+  if (p !== undefined && p.get('debug') !== undefined) p.fail(p.at('debug'), 'debug must be off, always; there is no setting for it');
+  p?.done();
+  const entry: SnpReferenceEntry = {
+    name,
+    platform,
+    measurements: f.hexList('measurements', [96], true)!,
+    hostData: f.hexList('hostData', [64], false),
+    minimumTcb,
+    policy,
+    vmpl: f.byte('vmpl', undefined, 3),
+    chipIds: f.hexList('chipIds', [128, 16], false),
+    products: f.enumList('products', SNP_PRODUCTS, SNP_PRODUCTS),
+    signingKeys: f.enumList('signingKeys', ['vcek', 'vlek'] as const, ['vcek', 'vlek']),
+    simulatedRootSha256: platform === 'simulated' ? f.hex('simulatedRootSha256', [64], true) : undefined,
+  };
+  if (platform === 'sev-snp' && f.get('simulatedRootSha256') !== undefined) {
+    f.fail(f.at('simulatedRootSha256'), 'only a simulated entry pins a root; sev-snp trusts the shipped AMD roots');
+  }
+  return entry;
+}
+
+function parseTdxEntry(f: Fields, name: string): TdxReferenceEntry {
+  const d = [96];
+  return {
+    name,
+    platform: 'tdx',
+    mrtd: f.hexList('mrtd', d, true)!,
+    rtmr0: f.hexList('rtmr0', d, false),
+    rtmr1: f.hexList('rtmr1', d, false),
+    rtmr2: f.hexList('rtmr2', d, false),
+    rtmr3: f.hexList('rtmr3', d, false),
+    mrConfigId: f.hexList('mrConfigId', d, false),
+    mrOwner: f.hexList('mrOwner', d, false),
+    mrOwnerConfig: f.hexList('mrOwnerConfig', d, false),
+    acceptableTcbStatuses: f.enumList('acceptableTcbStatuses', TDX_TCB_STATUSES, ['UpToDate']),
+  };
+}
+
+/**
+ * Validates a reference-values document (already parsed from YAML or JSON). Accepts
+ * `{ version: 1, entries: [...] }` or a bare list of entries (for embedding in a
+ * manifest). `source` names the origin in error messages.
+ */
+export function parseReferenceValues(obj: unknown, source: string): ReferenceValues {
+  let list: unknown;
+  if (Array.isArray(obj)) {
+    list = obj;
+  } else {
+    const top = new Fields(obj, '', source);
+    const version = top.get('version');
+    if (version !== 1) top.fail('version', 'expected 1');
+    list = top.get('entries');
+    top.done();
+  }
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_ENTRIES) {
+    throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${source}: entries: expected a list of 1 to ${MAX_ENTRIES} entries`);
+  }
+  const names = new Set<string>();
+  const entries = list.map((raw: unknown, i): ReferenceEntry => {
+    const f = new Fields(raw, `entries[${i}]`, source);
+    const platform = f.string('platform', true);
+    if (!(PLATFORMS as readonly string[]).includes(platform)) f.fail(f.at('platform'), `expected one of: ${PLATFORMS.join(', ')}`);
+    const name = f.string('name', false) ?? `${platform}-${i}`;
+    if (names.has(name)) f.fail(f.at('name'), `duplicate entry name '${name}'`);
+    names.add(name);
+    const entry = platform === 'tdx' ? parseTdxEntry(f, name) : parseSnpEntry(f, name, platform as 'sev-snp' | 'simulated');
+    f.done();
+    return entry;
+  });
+  const digest = createHash('sha256').update(JSON.stringify(entries)).digest('hex');
+  return deepFreeze({ entries, source, digest });
+}
+
+/** Reads and validates a YAML or JSON reference-values file (at most 1 MiB). */
+export function loadReferenceValues(path: string): ReferenceValues {
+  let text: string;
+  try {
+    const size = statSync(path).size;
+    if (size > MAX_REFERENCE_VALUES_BYTES) {
+      throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: larger than ${MAX_REFERENCE_VALUES_BYTES} bytes`);
+    }
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof ShadowplaneError) throw err;
+    throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: cannot be read`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 0, prettyErrors: false }) as unknown;
+  } catch (err) {
+    throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: not valid YAML or JSON`, { cause: err });
+  }
+  return parseReferenceValues(doc, path);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}

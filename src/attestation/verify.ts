@@ -1,0 +1,200 @@
+/**
+ * `verifyEvidence`: one entry point for every platform. The cryptographic part is
+ * per platform (snp/verify.ts, tdx/verify.ts); the judging of claims against reference
+ * values happens here, entry by entry.
+ *
+ * Invariants:
+ * - `simulated` evidence is refused before any parsing unless `allowSimulated` is true, and
+ *   then it is checked against the simulated ARKs pinned in the reference values only.
+ * - Report data is compared in constant time against the caller's expected 64 bytes.
+ * - DEBUG must be off, always; no reference value can relax it.
+ * - When no entry accepts the evidence, the error is the one from the entry that got
+ *   furthest through the checks, so the code names the real difference.
+ */
+import { ShadowplaneError, type ErrorCode } from '../errors.ts';
+import { equalBytes, hex, shortHex } from './bytes.ts';
+import { parseCrl, type Crl } from './crl.ts';
+import { checkEvidence } from './evidence.ts';
+import type { ReferenceEntry, SnpReferenceEntry } from './reference-values.ts';
+import { decodePolicy, decodeTcb, reportHex } from './snp/report.ts';
+import { verifySnpCrypto, type SnpCryptoResult } from './snp/verify.ts';
+import type { Evidence, SnpTcb, VerifiedEvidence, VerifyOptions } from './types.ts';
+
+interface Verdict {
+  readonly stage: number;
+  readonly error?: ShadowplaneError;
+}
+
+function tcbText(t: SnpTcb, withFmc: boolean): string {
+  return `${withFmc ? `fmc=${t.fmc ?? 0} ` : ''}bl=${t.bootloader} tee=${t.tee} snp=${t.snp} ucode=${t.microcode}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} reference ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Judges one SNP-shaped entry; returns how far the evidence got and why it stopped. */
+function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
+  const r = c.report;
+  const fail = (stage: number, code: ErrorCode, detail: string): Verdict => ({ stage, error: new ShadowplaneError(code, detail) });
+  if (!entry.products.includes(c.product)) {
+    return fail(0, 'SP_ATTEST_PLATFORM_UNSUPPORTED', `product ${c.product} is not one of the reference products (${entry.products.join(', ')})`);
+  }
+  if (!entry.signingKeys.includes(c.signingKey)) {
+    return fail(1, 'SP_ATTEST_POLICY_MISMATCH', `${c.signingKey.toUpperCase()}-signed reports are not accepted (reference: ${entry.signingKeys.join(', ')})`);
+  }
+  const measurement = hex(r.measurement);
+  if (!entry.measurements.includes(measurement)) {
+    return fail(2, 'SP_ATTEST_MEASUREMENT_MISMATCH', `measurement ${shortHex(measurement)} is not one of the ${plural(entry.measurements.length, 'measurement')}`);
+  }
+  const hostData = hex(r.hostData);
+  if (entry.hostData !== undefined && !entry.hostData.includes(hostData)) {
+    return fail(3, 'SP_ATTEST_HOST_DATA_MISMATCH', `host data ${shortHex(hostData)} is not one of the ${plural(entry.hostData.length, 'host data value')}`);
+  }
+  const policy = decodePolicy(r.policy);
+  if (policy.migrationAgent && !entry.policy.migrationAgent) {
+    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} allows a migration agent; the reference values do not (policy.migrationAgent)`);
+  }
+  if (policy.smt && !entry.policy.smt) {
+    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} allows SMT; the reference values do not (policy.smt)`);
+  }
+  if (!policy.singleSocket && entry.policy.singleSocket) {
+    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} does not require a single socket; the reference values do (policy.singleSocket)`);
+  }
+  if (entry.vmpl !== undefined && r.vmpl !== entry.vmpl) {
+    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `the report was requested at VMPL ${r.vmpl}, the reference values require VMPL ${entry.vmpl}`);
+  }
+  const t = c.reportedTcb;
+  const min = entry.minimumTcb;
+  const turin = c.product === 'Turin';
+  const low = [
+    ...(turin && (t.fmc ?? 0) < (min.fmc ?? 0) ? ['fmc'] : []),
+    ...(t.bootloader < min.bootloader ? ['bootloader'] : []),
+    ...(t.tee < min.tee ? ['tee'] : []),
+    ...(t.snp < min.snp ? ['snp'] : []),
+    ...(t.microcode < min.microcode ? ['microcode'] : []),
+  ];
+  if (low.length > 0) {
+    return fail(5, 'SP_ATTEST_TCB_TOO_LOW', `reported TCB ${tcbText(t, turin)} is below the minimum ${tcbText(min, turin)} (${low.join(', ')})`);
+  }
+  if (entry.chipIds !== undefined) {
+    if (c.hwId === undefined) {
+      return fail(6, 'SP_ATTEST_CHIP_ID_MISMATCH', 'the reference values pin chip IDs but a VLEK-signed report carries no chip identity');
+    }
+    const ids = [hex(c.hwId), hex(r.chipId)];
+    if (!entry.chipIds.some((pin) => ids.includes(pin))) {
+      return fail(6, 'SP_ATTEST_CHIP_ID_MISMATCH', `chip ${shortHex(ids[0]!)} is not one of the ${plural(entry.chipIds.length, 'chip ID')}`);
+    }
+  }
+  return { stage: 7 };
+}
+
+/** Picks the accepting entry, or throws the most informative failure. */
+function choose<E extends ReferenceEntry>(entries: readonly E[], judge: (e: E) => Verdict): E {
+  let best: { entry: E; verdict: Verdict } | undefined;
+  for (const entry of entries) {
+    const verdict = judge(entry);
+    if (verdict.error === undefined) return entry;
+    if (best === undefined || verdict.stage > best.verdict.stage) best = { entry, verdict };
+  }
+  const err = best!.verdict.error!;
+  if (entries.length === 1) throw err;
+  throw new ShadowplaneError(err.code, `${err.detail ?? ''} (closest of ${entries.length} reference entries: '${best!.entry.name}')`);
+}
+
+function snpResult(e: Evidence, c: SnpCryptoResult, entry: SnpReferenceEntry): VerifiedEvidence {
+  const r = c.report;
+  const h = reportHex(r);
+  return {
+    platform: e.platform,
+    simulated: e.platform === 'simulated',
+    reportVersion: r.version,
+    measurement: h.measurement,
+    hostData: h.hostData,
+    chipId: c.hwId === undefined ? undefined : hex(c.hwId),
+    reportData: h.reportData,
+    tcb: c.reportedTcb,
+    policy: decodePolicy(r.policy).raw,
+    referenceName: entry.name,
+    notAfter: c.chainNotAfter.toISOString(),
+    snp: {
+      product: c.product,
+      signingKey: c.signingKey,
+      vmpl: r.vmpl,
+      guestSvn: r.guestSvn,
+      policy: decodePolicy(r.policy),
+      reportedTcb: c.reportedTcb,
+      currentTcb: decodeTcb(r.currentTcb, c.product),
+      committedTcb: decodeTcb(r.committedTcb, c.product),
+      launchTcb: decodeTcb(r.launchTcb, c.product),
+      platformInfo: h.platformInfo,
+      familyId: hex(r.familyId),
+      imageId: hex(r.imageId),
+      idKeyDigest: hex(r.idKeyDigest),
+      authorKeyDigest: hex(r.authorKeyDigest),
+      reportId: hex(r.reportId),
+      reportChipId: h.chipId,
+      ...(r.cpuid !== undefined ? { cpuid: r.cpuid } : {}),
+      ...(r.launchMitVector !== undefined ? { launchMitVector: `0x${r.launchMitVector.toString(16).padStart(16, '0')}` } : {}),
+      ...(r.currentMitVector !== undefined ? { currentMitVector: `0x${r.currentMitVector.toString(16).padStart(16, '0')}` } : {}),
+      rootSha256: c.rootSha256,
+    },
+  };
+}
+
+/**
+ * Verifies evidence end to end: chain to a trusted root, signature, freshness binding
+ * (`reportData`), DEBUG off, then the claims against the reference values. Throws a
+ * ShadowplaneError with an `SP_ATTEST_*` code and a one-line detail on any failure.
+ */
+export function verifyEvidence(evidence: Evidence, opts: VerifyOptions): Promise<VerifiedEvidence> {
+  try {
+    return Promise.resolve(verifyEvidenceSync(evidence, opts));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new ShadowplaneError('SP_INTERNAL'));
+  }
+}
+
+/**
+ * The same as `verifyEvidence`, synchronously: every check runs on data already in hand
+ * (shipped roots, evidence, collateral). For callers inside synchronous TLS callbacks.
+ */
+export function verifyEvidenceSync(evidence: Evidence, opts: VerifyOptions): VerifiedEvidence {
+  if (!Buffer.isBuffer(opts.reportData) || opts.reportData.length !== 64) {
+    throw new ShadowplaneError('SP_INTERNAL', 'the expected report data must be exactly 64 bytes');
+  }
+  if (evidence?.platform === 'simulated' && opts.allowSimulated !== true) {
+    throw new ShadowplaneError('SP_ATTEST_SIMULATED_REFUSED', 'the peer presented simulated evidence, which no TEE protects; allow it only for development');
+  }
+  const e = checkEvidence(evidence);
+  const now = opts.now ?? new Date();
+  const entries = opts.reference.entries.filter((x) => x.platform === e.platform);
+  if (entries.length === 0) {
+    throw new ShadowplaneError('SP_ATTEST_PLATFORM_UNSUPPORTED', `the reference values (${opts.reference.source}) accept no ${e.platform} evidence`);
+  }
+  const crls: Crl[] = [...(e.collateral?.crls ?? []), ...(opts.crls ?? [])].map((der, i) => parseCrl(der, `CRL ${i}`));
+
+  switch (e.platform) {
+    case 'sev-snp':
+    case 'simulated': {
+      const snpEntries = entries as SnpReferenceEntry[];
+      const c = verifySnpCrypto(e, { now, crls, simulatedRoots: snpEntries.map((x) => x.simulatedRootSha256).filter((x) => x !== undefined) });
+      if (!equalBytes(c.report.reportData, opts.reportData)) {
+        throw new ShadowplaneError(
+          'SP_ATTEST_REPORT_DATA_MISMATCH',
+          `report data ${shortHex(hex(c.report.reportData))} is not the expected ${shortHex(hex(opts.reportData))}: the evidence is stale, replayed or bound to another key`,
+        );
+      }
+      const policy = decodePolicy(c.report.policy);
+      if (policy.debug) throw new ShadowplaneError('SP_ATTEST_DEBUG_ENABLED', `guest policy ${policy.raw} allows the host to debug (decrypt) the guest`);
+      if ((c.report.policy & (1n << 17n)) === 0n) throw new ShadowplaneError('SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} has reserved bit 17 clear`);
+      const entry = choose(snpEntries, (x) => judgeSnp(x, c));
+      if (e.platform === 'simulated') {
+        opts.logger?.warn({ platform: 'simulated', reference: entry.name }, 'accepted SIMULATED attestation evidence: no TEE protects this peer');
+      }
+      return snpResult(e, c, entry);
+    }
+    case 'tdx':
+      throw new ShadowplaneError('SP_ATTEST_PLATFORM_UNSUPPORTED', 'TDX quote verification is not available in this build yet');
+  }
+}
