@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { loadReferenceValues, parseReferenceValues, MAX_REFERENCE_VALUES_BYTES } from '../../../src/attestation/index.ts';
 import { expectCode } from './support.ts';
 
@@ -88,5 +89,15 @@ describe('reference values', () => {
     const big = join(dir, 'big.yaml');
     writeFileSync(big, `# ${'x'.repeat(MAX_REFERENCE_VALUES_BYTES)}\n`);
     await expectCode(() => loadReferenceValues(big), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+  });
+});
+
+describe('docs/reference-values.md', () => {
+  it('has an example that validates', () => {
+    const doc = readFileSync(new URL('../../../docs/reference-values.md', import.meta.url), 'utf8');
+    const example = /## Example\n\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(example).toBeDefined();
+    const r = parseReferenceValues(parseYaml(example!) as unknown, 'docs example');
+    expect(r.entries.map((e) => e.platform)).toEqual(['sev-snp', 'tdx']);
   });
 });
