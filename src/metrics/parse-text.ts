@@ -1,0 +1,114 @@
+/**
+ * Parser for the Prometheus text exposition format 0.0.4, strict.
+ *
+ * Accepted as Prometheus does: blanks and tabs between tokens, empty lines, plain
+ * comments, a trailing comma in a label set, HELP before or after TYPE.
+ * Refused (the whole exposition fails): a last line without LF, an escape other than
+ * `\\` `\"` `\n` in a label value or `\\` `\n` in HELP, a duplicate series or label
+ * name, reserved `__` label names, metadata after samples or twice, interleaved
+ * families, histograms without +Inf or with unordered buckets, and every OpenMetrics
+ * construct (`# EOF`, `# UNIT`, exemplars, OpenMetrics-only types): a body that mixes
+ * formats is a body whose meaning is in doubt.
+ */
+import type { MetricType, ParsedExposition } from './model.ts';
+import { ExpositionBuilder } from './parse-families.ts';
+import type { ParseLimits } from './parse-limits.ts';
+import {
+  Lexer,
+  invalid,
+  isMetricName,
+  numberText,
+  scanLabelSet,
+  scanMetricName,
+  skipBlanks,
+  textTimestamp,
+  tokenEnd,
+  tooLarge,
+  unescapeHelp,
+} from './parse-lexer.ts';
+
+const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
+
+export function parseText(text: string, limits: ParseLimits): ParsedExposition {
+  const lx = new Lexer(text, limits);
+  const builder = new ExpositionBuilder(false, limits);
+  const scratch: string[] = [];
+  const length = text.length;
+  if (length > 0 && text.charCodeAt(length - 1) !== 10) invalid(0, 'the last line does not end with a line feed');
+  let pos = 0;
+  let line = 0;
+  while (pos < length) {
+    line++;
+    const eol = text.indexOf('\n', pos);
+    if (eol - pos > limits.maxLineLength) tooLarge(line, 'line longer than the limit');
+    lx.end = eol;
+    lx.line = line;
+    const p = skipBlanks(text, pos, eol);
+    if (p < eol) {
+      if (text.charCodeAt(p) === 35) comment(lx, builder, p + 1);
+      else sample(lx, builder, p, scratch);
+    }
+    pos = eol + 1;
+  }
+  return builder.finish('text', line);
+}
+
+function comment(lx: Lexer, builder: ExpositionBuilder, p: number): void {
+  const text = lx.text;
+  const end = lx.end;
+  p = skipBlanks(text, p, end);
+  const keywordEnd = tokenEnd(text, p, end, false);
+  const keyword = text.slice(p, keywordEnd);
+  if (keyword === 'EOF' || keyword === 'UNIT') invalid(lx.line, 'OpenMetrics syntax in a text format exposition');
+  if (keyword !== 'HELP' && keyword !== 'TYPE') return;
+  p = skipBlanks(text, keywordEnd, end);
+  const nameEnd = tokenEnd(text, p, end, false);
+  const name = text.slice(p, nameEnd);
+  if (!isMetricName(name)) invalid(lx.line, `invalid metric name in ${keyword}`);
+  if (name.length > lx.limits.maxNameLength) tooLarge(lx.line, 'metric name longer than the limit');
+  const family = builder.familyForMetadata(name, lx.line);
+  p = skipBlanks(text, nameEnd, end);
+  if (keyword === 'HELP') {
+    builder.setHelp(family, unescapeHelp(lx, p, end, false), lx.line);
+    return;
+  }
+  const typeEnd = tokenEnd(text, p, end, false);
+  const type = text.slice(p, typeEnd);
+  if (!TEXT_TYPES.has(type)) invalid(lx.line, 'metric type not allowed in the text format');
+  if (skipBlanks(text, typeEnd, end) !== end) invalid(lx.line, 'unexpected text after TYPE');
+  builder.setType(family, type as MetricType, lx.line);
+}
+
+function sample(lx: Lexer, builder: ExpositionBuilder, p: number, scratch: string[]): void {
+  const text = lx.text;
+  const end = lx.end;
+  const nameEnd = scanMetricName(lx, p);
+  const family = builder.familyForSample(text, p, nameEnd, lx.line);
+  let q = skipBlanks(text, nameEnd, end);
+  let n = 0;
+  let compact = true;
+  let rawStart = 0;
+  let rawEnd = 0;
+  if (q < end && text.charCodeAt(q) === 123) {
+    lx.pos = q;
+    n = scanLabelSet(lx, false, scratch, builder.lastLabels);
+    compact = lx.compact;
+    rawStart = lx.labelsStart;
+    rawEnd = lx.labelsEnd;
+    q = skipBlanks(text, lx.pos, end);
+  } else if (q === nameEnd) {
+    invalid(lx.line, 'invalid character after a metric name');
+  }
+  const valueEnd = tokenEnd(text, q, end, false);
+  if (valueEnd === q) invalid(lx.line, 'missing sample value');
+  const value = numberText(lx, q, valueEnd, 'sample value');
+  q = skipBlanks(text, valueEnd, end);
+  let timestampMs: number | undefined;
+  if (q < end) {
+    if (text.charCodeAt(q) === 35) invalid(lx.line, 'exemplars are OpenMetrics syntax');
+    const tsEnd = tokenEnd(text, q, end, false);
+    timestampMs = textTimestamp(lx, q, tsEnd);
+    if (skipBlanks(text, tsEnd, end) !== end) invalid(lx.line, 'unexpected text after the timestamp');
+  }
+  builder.addSample(family, builder.role, builder.sampleName, scratch, n, value, timestampMs, undefined, lx.line, text, rawStart, rawEnd, compact && n > 0);
+}

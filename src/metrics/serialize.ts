@@ -1,0 +1,188 @@
+/**
+ * Renders metric families as text format 0.0.4 or OpenMetrics 1.0, so that the output
+ * re-parses (with this package's strict parsers and with Prometheus).
+ *
+ * The two formats name some things differently, and families are rendered in the
+ * target format's terms:
+ * - to text: an OpenMetrics counter `x` becomes counter `x_total` (and its `_created`
+ *   samples a gauge `x_created`); `_created` of histograms and summaries likewise; info
+ *   `x` becomes gauge `x_info`; stateset becomes gauge; gaugehistogram `x` becomes
+ *   gauges `x_bucket`, `x_gcount`, `x_gsum`; unknown becomes untyped; units are omitted;
+ *   exemplars are omitted (the text format has none).
+ * - to OpenMetrics: a text counter `x_total` becomes counter `x` (unknown `x_total` when
+ *   another family is already called `x`); a text counter whose name lacks `_total`
+ *   becomes unknown (renaming its series would break queries);
+ *   untyped becomes unknown; timestamps are written in seconds.
+ * Sample names, label sets and values never change. If a conversion would make two
+ * families produce the same sample name, rendering fails with SP_METRICS_INVALID rather
+ * than emit an ambiguous body.
+ */
+import { ShadowplaneError } from '../errors.ts';
+import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
+import { sampleSuffixes } from './parse-families.ts';
+import { escapeLabelValue } from './parse-lexer.ts';
+
+export { escapeLabelValue };
+
+interface RenderFamily {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string | undefined;
+  readonly unit: string | undefined;
+  readonly samples: readonly Sample[];
+}
+
+const TEXT_HELP_ESCAPES = /[\\\n]/g;
+const OM_HELP_ESCAPES = /[\\"\n]/g;
+
+function escapeChar(c: string): string {
+  return c === '\n' ? '\\n' : `\\${c}`;
+}
+
+function renderLabels(labels: readonly string[]): string {
+  if (labels.length === 0) return '';
+  let out = '{';
+  for (let i = 0; i < labels.length; i += 2) {
+    if (i > 0) out += ',';
+    out += `${labels[i]!}="${escapeLabelValue(labels[i + 1]!)}"`;
+  }
+  return `${out}}`;
+}
+
+function byName(family: MetricFamily, suffixOf: (sample: Sample) => string): Map<string, Sample[]> {
+  const parts = new Map<string, Sample[]>();
+  for (const sample of family.samples) {
+    const suffix = suffixOf(sample);
+    let list = parts.get(suffix);
+    if (list === undefined) parts.set(suffix, (list = []));
+    list.push(sample);
+  }
+  return parts;
+}
+
+function unsplittable(): never {
+  throw new ShadowplaneError('SP_METRICS_INVALID', 'a sample name does not fit its family type');
+}
+
+function toText(family: MetricFamily): RenderFamily[] {
+  const { name, help, samples } = family;
+  const same = (type: MetricType): RenderFamily[] => [{ name, type, help, unit: undefined, samples }];
+  switch (family.type) {
+    case 'gauge':
+    case 'untyped':
+      return same(family.type);
+    case 'unknown':
+      return same('untyped');
+    case 'stateset':
+      return same('gauge');
+    case 'counter': {
+      if (samples.every((s) => s.name === name)) return same('counter');
+      const parts = byName(family, (s) => (s.name === `${name}_total` ? 'total' : s.name === `${name}_created` ? 'created' : unsplittable()));
+      const out: RenderFamily[] = [];
+      const total = parts.get('total');
+      const created = parts.get('created');
+      if (total !== undefined || created === undefined) out.push({ name: `${name}_total`, type: 'counter', help, unit: undefined, samples: total ?? [] });
+      if (created !== undefined) out.push({ name: `${name}_created`, type: 'gauge', help: undefined, unit: undefined, samples: created });
+      return out;
+    }
+    case 'info':
+      if (!samples.every((s) => s.name === `${name}_info`)) unsplittable();
+      return [{ name: `${name}_info`, type: 'gauge', help, unit: undefined, samples }];
+    case 'histogram':
+    case 'summary': {
+      const createdName = `${name}_created`;
+      const created = samples.filter((s) => s.name === createdName);
+      if (created.length === 0) return same(family.type);
+      const out: RenderFamily[] = [{ name, type: family.type, help, unit: undefined, samples: samples.filter((s) => s.name !== createdName) }];
+      out.push({ name: createdName, type: 'gauge', help: undefined, unit: undefined, samples: created });
+      return out;
+    }
+    case 'gaugehistogram': {
+      const parts = byName(family, (s) => (s.name === `${name}_bucket` || s.name === `${name}_gcount` || s.name === `${name}_gsum` ? s.name : unsplittable()));
+      return [...parts].map(([sampleName, list], i) => ({ name: sampleName, type: 'gauge' as const, help: i === 0 ? help : undefined, unit: undefined, samples: list }));
+    }
+  }
+}
+
+function toOpenMetrics(family: MetricFamily, taken: ReadonlySet<string>): RenderFamily[] {
+  const { name, help, samples } = family;
+  const unit = family.unit !== undefined && name.endsWith(`_${family.unit}`) && family.type !== 'info' && family.type !== 'stateset' ? family.unit : undefined;
+  switch (family.type) {
+    case 'untyped':
+      return [{ name, type: 'unknown', help, unit, samples }];
+    case 'counter': {
+      const native = samples.every((s) => s.name === `${name}_total` || s.name === `${name}_created`);
+      if (native && (samples.length > 0 || !name.endsWith('_total'))) {
+        return [{ name, type: 'counter', help, unit, samples }];
+      }
+      if (!samples.every((s) => s.name === name)) unsplittable();
+      if (name.endsWith('_total') && name.length > 6 && !taken.has(name.slice(0, -6))) {
+        const base = name.slice(0, -6);
+        const baseUnit = family.unit !== undefined && base.endsWith(`_${family.unit}`) ? family.unit : undefined;
+        return [{ name: base, type: 'counter', help, unit: baseUnit, samples }];
+      }
+      return [{ name, type: 'unknown', help, unit, samples }];
+    }
+    default:
+      return [{ name, type: family.type, help, unit, samples }];
+  }
+}
+
+/** Refuses a rendering in which two families could produce the same sample name. */
+function checkNames(rendered: readonly RenderFamily[], format: ExpositionFormat): void {
+  const claims = new Set<string>();
+  for (const family of rendered) {
+    const names = new Set([family.name, ...sampleSuffixes(format, family.type).map((s) => family.name + s)]);
+    for (const n of names) {
+      if (claims.has(n)) throw new ShadowplaneError('SP_METRICS_INVALID', 'two metric families would produce the same sample name');
+      claims.add(n);
+    }
+  }
+}
+
+function secondsText(ms: number): string {
+  return String(ms / 1000);
+}
+
+function renderExemplar(exemplar: Exemplar): string {
+  const ts = exemplar.timestampMs === undefined ? '' : ` ${secondsText(exemplar.timestampMs)}`;
+  return ` # ${exemplar.labels.length === 0 ? '{}' : renderLabels(exemplar.labels)} ${exemplar.value}${ts}`;
+}
+
+/**
+ * Renders `families` in `format`. Output is deterministic: families and samples in the
+ * order given. OpenMetrics output ends with `# EOF`.
+ */
+export function serialize(families: readonly MetricFamily[], format: ExpositionFormat): string {
+  const om = format === 'openmetrics';
+  const taken = new Set(families.map((f) => f.name));
+  const rendered = om ? families.flatMap((f) => toOpenMetrics(f, taken)) : families.flatMap(toText);
+  checkNames(rendered, format);
+  const helpEscapes = om ? OM_HELP_ESCAPES : TEXT_HELP_ESCAPES;
+  let out = '';
+  let lastLabels: readonly string[] | undefined;
+  let lastRendered = '';
+  for (const family of rendered) {
+    const help = family.help === undefined ? undefined : family.help.replace(helpEscapes, escapeChar);
+    if (om) {
+      out += `# TYPE ${family.name} ${family.type}\n`;
+      if (family.unit !== undefined) out += `# UNIT ${family.name} ${family.unit}\n`;
+      if (help !== undefined) out += `# HELP ${family.name} ${help}\n`;
+    } else {
+      if (help !== undefined) out += `# HELP ${family.name} ${help}\n`;
+      out += `# TYPE ${family.name} ${family.type}\n`;
+    }
+    for (const sample of family.samples) {
+      if (sample.labels !== lastLabels) {
+        lastLabels = sample.labels;
+        lastRendered = renderLabels(sample.labels);
+      }
+      out += `${sample.name}${lastRendered} ${sample.value}`;
+      if (sample.timestampMs !== undefined) out += ` ${om ? secondsText(sample.timestampMs) : String(sample.timestampMs)}`;
+      if (om && sample.exemplar !== undefined) out += renderExemplar(sample.exemplar);
+      out += '\n';
+    }
+  }
+  if (om) out += '# EOF\n';
+  return out;
+}
