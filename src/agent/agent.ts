@@ -1,0 +1,138 @@
+/**
+ * The in-pod agent, wired in one visible place:
+ *
+ *   workload (supervisor) ──stdout/stderr──► log store ──► log file (→ previous)
+ *   channel listener (TLS 1.3, verified proxy only) ─┐
+ *   unix socket (the pod's other agents)  ───────────┴─► operations ─► exec | attach | logs
+ *                                                        │              | port-forward | info
+ *                                                        └─► container router (other containers)
+ *
+ * The agent lives as long as its workload: when the workload exits, the agent serves a
+ * short grace period (so that `logs -f` and attach deliver the end and the exit code),
+ * closes everything and reports the workload's exit code as its own.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.ts';
+import { AgentListener } from '../channel/agent-listener.ts';
+import type { ChannelCredentials, ProxyVerifier } from '../channel/trust.ts';
+import type { AgentConfig } from '../config/agent-config.ts';
+import { ContainerRouter, socketPathOf } from './container-router.ts';
+import { LogFile, readPreviousLogs } from './log-file.ts';
+import { LogStore } from './log-store.ts';
+import { systemNanoClock, type NanoClock } from './log-time.ts';
+import { listenLocalSocket, type LocalSocket } from './local-socket.ts';
+import { operationHandler, type OperationsContext } from './operations.ts';
+import { PortHolder } from './port-holder.ts';
+import { startWorkload, type SignalSource, type Workload } from './supervisor.ts';
+
+export interface AgentDeps {
+  readonly credentials: ChannelCredentials;
+  readonly verifyProxy: ProxyVerifier;
+  readonly logger: Logger;
+  /** One line to the agent's real stdout (the host sees it). Never workload data. */
+  readonly notice: (line: string) => void;
+  readonly signals: SignalSource;
+  readonly clock?: NanoClock;
+  /** How long the agent keeps serving after the workload exited. Default 1000 ms. */
+  readonly shutdownGraceMs?: number;
+  /** How often an agent without the port tries to take it. Default 500 ms. */
+  readonly portRetryMs?: number;
+}
+
+export interface RunningAgent {
+  readonly workload: Workload;
+  readonly logStore: LogStore;
+  /** The channel's address while this agent holds the pod's port, else null. */
+  address(): AddressInfo | null;
+  /** Resolves with the agent's exit code (the workload's) once everything is closed. */
+  readonly done: Promise<number>;
+  /** Sends SIGTERM to the workload and resolves like `done`. */
+  stop(): Promise<number>;
+}
+
+function tryLogFile(config: AgentConfig, logger: Logger): LogFile | null {
+  try {
+    mkdirSync(config.logs.dir, { recursive: true, mode: 0o700 });
+    return LogFile.open({ dir: config.logs.dir, maxFileBytes: config.logs.fileBytes, maxFiles: config.logs.files, logger });
+  } catch (err) {
+    logger.warn({ code: (err as NodeJS.ErrnoException).code }, 'log directory unusable; logs stay in memory and previous will not be available');
+    return null;
+  }
+}
+
+export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  const { logger } = deps;
+  const clock = deps.clock ?? systemNanoClock();
+  const file = tryLogFile(config, logger);
+  const logStore = new LogStore({
+    memoryBytes: config.logs.memoryBytes,
+    maxLineBytes: config.logs.maxLineBytes,
+    clock,
+    ...(file === null ? {} : { persist: file.persist }),
+  });
+  const workload = await startWorkload(
+    { command: config.workload.command, args: config.workload.args, env: config.workload.env, cwd: config.workload.cwd, stdin: config.attach.stdin },
+    { logStore, notice: deps.notice, signals: deps.signals, logger },
+  );
+
+  const router = new ContainerRouter({ shareDir: config.shareDir, ownContainer: config.container, logger });
+  const base: Omit<OperationsContext, 'router'> = {
+    namespace: config.pod.namespace,
+    pod: config.pod.name,
+    self: { name: config.container, attachStdin: config.attach.stdin },
+    exec: { env: config.workload.env, cwd: config.workload.cwd, logger },
+    attach: { logStore, workload, stdin: config.attach.stdin, stdinOnce: config.attach.stdinOnce, logger },
+    logs: {
+      current: logStore,
+      previous: () => readPreviousLogs(config.logs.dir, { maxLineBytes: config.logs.maxLineBytes, maxTotalBytes: config.logs.fileBytes * config.logs.files }),
+      clock,
+      logger,
+    },
+    portForward: { logger },
+    logger,
+  };
+
+  let local: LocalSocket | null = null;
+  try {
+    mkdirSync(config.shareDir, { recursive: true, mode: 0o700 });
+    local = await listenLocalSocket(socketPathOf(config.shareDir, config.container), operationHandler({ ...base, router: null }), {
+      maxConcurrentStreams: config.limits.maxConcurrentOperations,
+      logger,
+    });
+  } catch (err) {
+    logger.warn({ code: (err as NodeJS.ErrnoException).code }, 'container socket unavailable; other agents of the pod cannot reach this container');
+  }
+
+  const listener = new AgentListener({
+    credentials: deps.credentials,
+    verifyProxy: deps.verifyProxy,
+    serve: operationHandler({ ...base, router }),
+    logger,
+    maxConcurrentStreams: config.limits.maxConcurrentOperations,
+    handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
+    verifyTimeoutMs: config.limits.verifyTimeoutMs,
+  });
+  const holder = new PortHolder(listener, { host: config.listen.address, port: config.listen.port, logger, ...(deps.portRetryMs === undefined ? {} : { retryMs: deps.portRetryMs }) });
+  holder.start();
+
+  const done = workload.exited.then(async (exit) => {
+    await new Promise((resolve) => setTimeout(resolve, deps.shutdownGraceMs ?? 1000));
+    await holder.stop();
+    await local?.close();
+    router.close();
+    file?.close();
+    return exit.exitCode;
+  });
+
+  return {
+    workload,
+    logStore,
+    address: () => holder.address,
+    done,
+    stop: () => {
+      workload.kill('SIGTERM');
+      return done;
+    },
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * One long-lived, attested HTTP/2 session with one pod's agent, as the proxy uses it.
+ * Every operation is its own HTTP/2 stream with its own flow control; the session is
+ * shared by all of them. Get one from AgentPool, which reuses and replaces sessions.
+ *
+ * Liveness: the session is pinged every `pingIntervalMs`; no answer within
+ * `pingTimeoutMs` ends it (a vanished pod VM sends no FIN). When the session ends for
+ * any reason, every operation on it fails with SP_AGENT_SESSION_LOST.
+ */
+import { connect as h2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import { isIPv6 } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import { ShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { CommandResult } from '../proxy/streams/types.ts';
+import type { AttestedSocket, DialTarget } from './agent-dial.ts';
+import { ChannelStream, streamFailure } from './channel-stream.ts';
+import { runCommand, type CommandStreams } from './command-client.ts';
+import { CONNECTION_WINDOW_BYTES, proxyH2Options } from './h2-options.ts';
+import {
+  CHANNEL_PATHS,
+  PROTOCOL_LIMITS,
+  RAW_CONTENT_TYPE,
+  attachPath,
+  decodeErrorBody,
+  decodeInfo,
+  execPath,
+  logsPath,
+  portForwardPath,
+  type AgentInfo,
+  type AttachParams,
+  type ExecParams,
+  type LogsParams,
+} from './protocol.ts';
+import { readBody } from './stream-util.ts';
+import type { AgentIdentity, VerifiedAgent } from './trust.ts';
+
+export type { CommandStreams };
+
+export interface OperationOptions {
+  /** Aborting cancels the operation (RST_STREAM CANCEL; the agent stops its side). */
+  readonly signal?: AbortSignal;
+}
+
+export interface AgentConnectionOptions {
+  readonly logger: Logger;
+  readonly pingIntervalMs: number;
+  readonly pingTimeoutMs: number;
+  /** Called once when the session can take no new operations (closed, lost or draining). */
+  readonly onUnusable: () => void;
+}
+
+export class AgentConnection {
+  readonly identity: AgentIdentity;
+  readonly agent: VerifiedAgent;
+  readonly fingerprint256: string;
+  readonly #session: ClientHttp2Session;
+  readonly #options: AgentConnectionOptions;
+  readonly #pinger: NodeJS.Timeout;
+  #usable = true;
+
+  constructor(attested: AttestedSocket, target: DialTarget, options: AgentConnectionOptions) {
+    this.identity = target.identity;
+    this.agent = attested.agent;
+    this.fingerprint256 = attested.fingerprint256;
+    this.#options = options;
+    const host = isIPv6(target.address) ? `[${target.address}]` : target.address;
+    this.#session = h2Connect(`https://${host}:${target.port}`, { ...proxyH2Options(), createConnection: () => attested.socket });
+    this.#session.on('error', (err: NodeJS.ErrnoException) => options.logger.debug({ code: err.code }, 'agent session error'));
+    this.#session.once('close', () => this.#unusable());
+    // The agent is leaving (shutdown, port takeover): finish what runs, start nothing new.
+    this.#session.once('goaway', () => this.#unusable());
+    this.#session.once('connect', (session) => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
+    this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
+    this.#pinger.unref();
+  }
+
+  /** False once the session takes no new operations; the pool then dials a new one. */
+  get usable(): boolean {
+    return this.#usable;
+  }
+
+  /** Runs a command in a container; see runCommand for the contract. Never rejects. */
+  exec(params: ExecParams, io: CommandStreams, options: OperationOptions = {}): Promise<CommandResult> {
+    if (!this.#usable) return Promise.resolve({ kind: 'error', error: new ShadowplaneError('SP_AGENT_SESSION_LOST') });
+    return runCommand(this.#session, execPath(params), io, options.signal);
+  }
+
+  /** Attaches to the container's workload; same contract as exec. */
+  attach(params: AttachParams, io: CommandStreams, options: OperationOptions = {}): Promise<CommandResult> {
+    if (!this.#usable) return Promise.resolve({ kind: 'error', error: new ShadowplaneError('SP_AGENT_SESSION_LOST') });
+    return runCommand(this.#session, attachPath(params), io, options.signal);
+  }
+
+  /**
+   * A container's log as the kubelet would serve it. Resolves when the agent accepted
+   * the query (rejects with its error otherwise); the Readable ends when the log does.
+   */
+  async logs(params: LogsParams, options: OperationOptions = {}): Promise<Readable> {
+    const req = this.#open({ ':method': 'GET', ':path': logsPath(params) }, true, options.signal);
+    await this.#accepted(req, options.signal);
+    const stream = new ChannelStream(req);
+    stream.end();
+    return stream;
+  }
+
+  /**
+   * A connection to `port` on the pod's localhost (127.0.0.1, else ::1). Resolves once
+   * the agent connected (rejects with SP_PORT_FORWARD_FAILED when nothing listens).
+   * `end()` half-closes toward the pod; the readable ends when the pod's side did.
+   */
+  async portForward(port: number, options: OperationOptions = {}): Promise<Duplex> {
+    const req = this.#open({ ':method': 'POST', ':path': portForwardPath(port), 'content-type': RAW_CONTENT_TYPE }, false, options.signal);
+    await this.#accepted(req, options.signal);
+    return new ChannelStream(req);
+  }
+
+  /** The pod's identity as the agent reports it and the containers its agents serve. */
+  async info(options: OperationOptions = {}): Promise<AgentInfo> {
+    const req = this.#open({ ':method': 'GET', ':path': CHANNEL_PATHS.info }, true, options.signal);
+    await this.#accepted(req, options.signal);
+    return decodeInfo(await readBody(req, PROTOCOL_LIMITS.maxJsonBody));
+  }
+
+  /** Lets running operations finish, then ends the session. */
+  close(): void {
+    this.#unusable();
+    if (!this.#session.closed) this.#session.close();
+  }
+
+  /** Ends the session now; running operations fail with SP_AGENT_SESSION_LOST. */
+  destroy(): void {
+    this.#unusable();
+    this.#session.destroy();
+  }
+
+  #open(headers: OutgoingHttpHeaders, endStream: boolean, signal: AbortSignal | undefined): ClientHttp2Stream {
+    if (!this.#usable || this.#session.closed || this.#session.destroyed) throw new ShadowplaneError('SP_AGENT_SESSION_LOST', 'session is closed');
+    if (signal?.aborted === true) throw new ShadowplaneError('SP_AGENT_SESSION_LOST', 'cancelled');
+    let req: ClientHttp2Stream;
+    try {
+      req = this.#session.request(headers, { endStream, ...(signal === undefined ? {} : { signal }) });
+    } catch (err) {
+      throw new ShadowplaneError('SP_AGENT_SESSION_LOST', undefined, { cause: err });
+    }
+    return req;
+  }
+
+  /** Waits for the agent's answer: 200 resolves, anything else rejects with the agent's error. */
+  #accepted(req: ClientHttp2Stream, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const cleanup = (): void => {
+        req.off('response', onResponse);
+        req.off('error', onError);
+        req.off('close', onError);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onResponse = (headers: Record<string, unknown>): void => {
+        cleanup();
+        if (headers[':status'] === 200) {
+          resolve();
+          return;
+        }
+        readBody(req, PROTOCOL_LIMITS.maxJsonBody).then(
+          (body) => reject(decodeErrorBody(body)),
+          (err: unknown) => reject(streamFailure(req, err)),
+        );
+      };
+      const onError = (err?: unknown): void => {
+        cleanup();
+        reject(streamFailure(req, err));
+      };
+      const onAbort = (): void => {
+        cleanup();
+        req.close(constants.NGHTTP2_CANCEL);
+        reject(new ShadowplaneError('SP_AGENT_SESSION_LOST', 'cancelled'));
+      };
+      req.once('response', onResponse);
+      req.once('error', onError);
+      req.once('close', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #ping(): void {
+    if (this.#session.closed || this.#session.destroyed) return;
+    const timer = setTimeout(() => {
+      this.#options.logger.warn('agent did not answer a ping; ending the session');
+      this.destroy();
+    }, this.#options.pingTimeoutMs);
+    timer.unref();
+    const sent = this.#session.ping((err) => {
+      clearTimeout(timer);
+      if (err !== null) this.destroy();
+    });
+    if (!sent) clearTimeout(timer);
+  }
+
+  #unusable(): void {
+    if (!this.#usable) return;
+    this.#usable = false;
+    clearInterval(this.#pinger);
+    this.#options.onUnusable();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The agent's side of the channel: a TLS 1.3 listener at the pod IP that runs HTTP/2
+ * only for a proxy its verifier accepted.
+ *
+ * Order of events for every connection: TLS handshake (client certificate required) →
+ * the verifier judges the proxy's certificate → only then does the socket reach the
+ * HTTP/2 server. Bytes the proxy sent meanwhile wait unread in the socket. A proxy the
+ * verifier refuses gets a session in which every stream is answered 403
+ * SP_AGENT_REFUSED (so the proxy can tell "refused" from "crashed"), and which is then
+ * closed. Nothing of an operation runs for it.
+ */
+import { createServer as createH2Server, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { ShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { agentH2Options } from './h2-options.ts';
+import { respondError } from './stream-util.ts';
+import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
+
+export type OperationHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, proxy: VerifiedProxy) => void;
+
+export interface AgentListenerOptions {
+  readonly credentials: ChannelCredentials;
+  readonly verifyProxy: ProxyVerifier;
+  readonly serve: OperationHandler;
+  readonly logger: Logger;
+  readonly maxConcurrentStreams: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly verifyTimeoutMs?: number;
+  /** Concurrent TLS connections (verified or not). */
+  readonly maxConnections?: number;
+}
+
+type SessionState = { readonly ok: true; readonly proxy: VerifiedProxy } | { readonly ok: false; readonly error: ShadowplaneError };
+
+export class AgentListener {
+  readonly #options: AgentListenerOptions;
+  readonly #tls: TlsServer;
+  readonly #h2: Http2Server;
+  readonly #states = new WeakMap<Http2Session, SessionState>();
+  readonly #sessions = new Set<Http2Session>();
+  readonly #sockets = new Set<TLSSocket>();
+  /** Set only while a verified socket is handed to the HTTP/2 server (synchronous). */
+  #handing: SessionState | null = null;
+
+  constructor(options: AgentListenerOptions) {
+    this.#options = options;
+    this.#h2 = createH2Server(agentH2Options(options.maxConcurrentStreams));
+    this.#h2.on('session', (session) => this.#onSession(session));
+    this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    this.#tls = createTlsServer(agentTlsOptions(options.credentials, options.handshakeTimeoutMs ?? 10_000), (socket) => void this.#onSecure(socket));
+    this.#tls.maxConnections = options.maxConnections ?? 256;
+    this.#tls.on('tlsClientError', (err: NodeJS.ErrnoException) => options.logger.debug({ code: err.code }, 'channel TLS handshake failed'));
+  }
+
+  /** Listens; rejects with the system error (EADDRINUSE, …) as Node reports it. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#tls.once('error', onError);
+      this.#tls.listen({ host, port, exclusive: true }, () => {
+        this.#tls.off('error', onError);
+        resolve(this.#tls.address() as AddressInfo);
+      });
+    });
+  }
+
+  get listening(): boolean {
+    return this.#tls.listening;
+  }
+
+  /** New credentials for new connections (RA-TLS certificates are short-lived). */
+  setCredentials(credentials: ChannelCredentials): void {
+    this.#tls.setSecureContext({ key: credentials.key, cert: credentials.cert });
+  }
+
+  /** Stops accepting, asks every session to finish (GOAWAY), and ends all after `graceMs`. */
+  async close(graceMs = 1000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#tls.close(() => resolve()));
+    for (const session of this.#sessions) session.close();
+    const deadline = setTimeout(() => {
+      for (const session of this.#sessions) session.destroy();
+      for (const socket of this.#sockets) socket.destroy();
+    }, graceMs);
+    deadline.unref();
+    await closed;
+    clearTimeout(deadline);
+  }
+
+  async #onSecure(socket: TLSSocket): Promise<void> {
+    const { logger } = this.#options;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code }, 'channel socket error'));
+    socket.setKeepAlive(true, 30_000);
+    if (socket.alpnProtocol !== CHANNEL_ALPN) {
+      logger.warn('channel connection without h2 refused');
+      socket.destroy();
+      return;
+    }
+    let state: SessionState;
+    const peer = peerCertificateOf(socket);
+    try {
+      if (peer === undefined) throw new ShadowplaneError('SP_AGENT_REFUSED', 'no client certificate');
+      const proxy = await runVerifier(() => this.#options.verifyProxy(peer), this.#options.verifyTimeoutMs ?? 10_000, 'SP_AGENT_REFUSED');
+      state = { ok: true, proxy };
+      logger.info({ fingerprint: peer.fingerprint256 }, 'proxy verified');
+    } catch (err) {
+      const code = err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL';
+      logger.warn({ code, fingerprint: peer?.fingerprint256 }, 'proxy refused');
+      state = { ok: false, error: new ShadowplaneError('SP_AGENT_REFUSED', code === 'SP_AGENT_REFUSED' ? undefined : code) };
+    }
+    if (socket.destroyed) return;
+    this.#handing = state;
+    try {
+      this.#h2.emit('connection', socket);
+    } finally {
+      this.#handing = null;
+    }
+  }
+
+  #onSession(session: Http2Session): void {
+    const state = this.#handing;
+    if (state === null) {
+      // Only sockets handed over by #onSecure may become sessions.
+      session.destroy();
+      return;
+    }
+    this.#states.set(session, state);
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
+    session.on('error', (err: NodeJS.ErrnoException) => this.#options.logger.debug({ code: err.code }, 'channel session error'));
+    if (!state.ok) {
+      // Refused: answer what is already queued, then close.
+      setTimeout(() => session.close(), 200).unref();
+    }
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', (err: NodeJS.ErrnoException) => this.#options.logger.debug({ code: err.code }, 'channel stream error'));
+    const state = this.#states.get(stream.session as Http2Session);
+    if (state === undefined || !state.ok) {
+      respondError(stream, state?.ok === false ? state.error : new ShadowplaneError('SP_AGENT_REFUSED'));
+      return;
+    }
+    try {
+      this.#options.serve(stream, headers, state.proxy);
+    } catch (err) {
+      respondError(stream, err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_INTERNAL', undefined, { cause: err }));
+    }
+  }
+}
