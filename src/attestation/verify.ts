@@ -14,10 +14,12 @@
 import { ShadowplaneError, type ErrorCode } from '../errors.ts';
 import { equalBytes, hex, shortHex } from './bytes.ts';
 import { parseCrl, type Crl } from './crl.ts';
+import type { TrustAnchor } from './chain.ts';
 import { checkEvidence } from './evidence.ts';
-import type { ReferenceEntry, SnpReferenceEntry } from './reference-values.ts';
+import type { ReferenceEntry, SnpReferenceEntry, TdxReferenceEntry } from './reference-values.ts';
 import { decodePolicy, decodeTcb, reportHex } from './snp/report.ts';
 import { verifySnpCrypto, type SnpCryptoResult } from './snp/verify.ts';
+import { verifyTdxCrypto, type TdxCryptoResult } from './tdx/verify.ts';
 import type { Evidence, SnpTcb, VerifiedEvidence, VerifyOptions } from './types.ts';
 
 interface Verdict {
@@ -87,6 +89,75 @@ function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
     }
   }
   return { stage: 7 };
+}
+
+/** Judges one TDX entry. */
+function judgeTdx(entry: TdxReferenceEntry, c: TdxCryptoResult): Verdict {
+  const b = c.quote.body;
+  const fail = (stage: number, code: ErrorCode, detail: string): Verdict => ({ stage, error: new ShadowplaneError(code, detail) });
+  const mrtd = hex(b.mrtd);
+  if (!entry.mrtd.includes(mrtd)) return fail(0, 'SP_ATTEST_MEASUREMENT_MISMATCH', `MRTD ${shortHex(mrtd)} is not one of the ${plural(entry.mrtd.length, 'MRTD')}`);
+  const rtmrs = [entry.rtmr0, entry.rtmr1, entry.rtmr2, entry.rtmr3];
+  for (let i = 0; i < 4; i++) {
+    const want = rtmrs[i];
+    const got = hex(b.rtmr[i]!);
+    if (want !== undefined && !want.includes(got)) return fail(1, 'SP_ATTEST_MEASUREMENT_MISMATCH', `RTMR${i} ${shortHex(got)} is not one of the ${plural(want.length, `RTMR${i} value`)}`);
+  }
+  const configId = hex(b.mrConfigId);
+  if (entry.mrConfigId !== undefined && !entry.mrConfigId.includes(configId)) {
+    return fail(2, 'SP_ATTEST_HOST_DATA_MISMATCH', `MRCONFIGID ${shortHex(configId)} is not one of the ${plural(entry.mrConfigId.length, 'MRCONFIGID')}`);
+  }
+  const owner = hex(b.mrOwner);
+  if (entry.mrOwner !== undefined && !entry.mrOwner.includes(owner)) return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `MROWNER ${shortHex(owner)} is not one of the ${plural(entry.mrOwner.length, 'MROWNER')}`);
+  const ownerConfig = hex(b.mrOwnerConfig);
+  if (entry.mrOwnerConfig !== undefined && !entry.mrOwnerConfig.includes(ownerConfig)) {
+    return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `MROWNERCONFIG ${shortHex(ownerConfig)} is not one of the ${plural(entry.mrOwnerConfig.length, 'MROWNERCONFIG')}`);
+  }
+  if (!(entry.acceptableTcbStatuses as readonly string[]).includes(c.tcb.status)) {
+    return fail(4, 'SP_ATTEST_TCB_STATUS', `TCB status ${c.tcb.status} is not acceptable (${entry.acceptableTcbStatuses.join(', ')})${c.tcb.advisoryIds.length > 0 ? `; advisories ${c.tcb.advisoryIds.slice(0, 8).join(', ')}` : ''}`);
+  }
+  return { stage: 5 };
+}
+
+function u64Of(b: Buffer): string {
+  return `0x${b.readBigUInt64LE(0).toString(16).padStart(16, '0')}`;
+}
+
+function tdxResult(c: TdxCryptoResult, entry: TdxReferenceEntry): VerifiedEvidence {
+  const b = c.quote.body;
+  return {
+    platform: 'tdx',
+    simulated: false,
+    reportVersion: c.quote.version,
+    measurement: hex(b.mrtd),
+    hostData: hex(b.mrConfigId),
+    chipId: undefined,
+    reportData: hex(b.reportData),
+    tcb: { status: c.tcb.status },
+    policy: u64Of(b.tdAttributes),
+    referenceName: entry.name,
+    notAfter: c.notAfter.toISOString(),
+    tdx: {
+      quoteVersion: c.quote.version,
+      teeTcbSvn: hex(b.teeTcbSvn),
+      mrSeam: hex(b.mrSeam),
+      mrSignerSeam: hex(b.mrSignerSeam),
+      seamAttributes: u64Of(b.seamAttributes),
+      tdAttributes: u64Of(b.tdAttributes),
+      xfam: u64Of(b.xfam),
+      mrtd: hex(b.mrtd),
+      mrConfigId: hex(b.mrConfigId),
+      mrOwner: hex(b.mrOwner),
+      mrOwnerConfig: hex(b.mrOwnerConfig),
+      rtmr: [hex(b.rtmr[0]), hex(b.rtmr[1]), hex(b.rtmr[2]), hex(b.rtmr[3])],
+      ...(b.mrServiceTd !== undefined ? { mrServiceTd: hex(b.mrServiceTd) } : {}),
+      ...(b.teeTcbSvn2 !== undefined ? { teeTcbSvn2: hex(b.teeTcbSvn2) } : {}),
+      tcbStatus: c.tcb.status,
+      qeTcbStatus: c.tcb.qeStatus,
+      advisoryIds: c.tcb.advisoryIds,
+      fmspc: c.pck.fmspc,
+    },
+  };
 }
 
 /** Picks the accepting entry, or throws the most informative failure. */
@@ -160,6 +231,20 @@ export function verifyEvidence(evidence: Evidence, opts: VerifyOptions): Promise
  * (shipped roots, evidence, collateral). For callers inside synchronous TLS callbacks.
  */
 export function verifyEvidenceSync(evidence: Evidence, opts: VerifyOptions): VerifiedEvidence {
+  return verifyWithTrust(evidence, opts, {});
+}
+
+/**
+ * Where trust comes from. Production uses the shipped roots (the empty default); the TDX
+ * anchors can be injected so that tests can run Intel-shaped chains of their own through
+ * exactly this code. Not exported from index.ts.
+ */
+export interface TrustStore {
+  readonly intel?: readonly TrustAnchor[];
+}
+
+/** `verifyEvidenceSync` with an explicit trust store. */
+export function verifyWithTrust(evidence: Evidence, opts: VerifyOptions, trust: TrustStore): VerifiedEvidence {
   if (!Buffer.isBuffer(opts.reportData) || opts.reportData.length !== 64) {
     throw new ShadowplaneError('SP_INTERNAL', 'the expected report data must be exactly 64 bytes');
   }
@@ -194,7 +279,20 @@ export function verifyEvidenceSync(evidence: Evidence, opts: VerifyOptions): Ver
       }
       return snpResult(e, c, entry);
     }
-    case 'tdx':
-      throw new ShadowplaneError('SP_ATTEST_PLATFORM_UNSUPPORTED', 'TDX quote verification is not available in this build yet');
+    case 'tdx': {
+      const c = verifyTdxCrypto(e, { now, crls, ...(trust.intel !== undefined ? { anchors: trust.intel } : {}) });
+      if (!equalBytes(c.quote.body.reportData, opts.reportData)) {
+        throw new ShadowplaneError(
+          'SP_ATTEST_REPORT_DATA_MISMATCH',
+          `report data ${shortHex(hex(c.quote.body.reportData))} is not the expected ${shortHex(hex(opts.reportData))}: the evidence is stale, replayed or bound to another key`,
+        );
+      }
+      if ((c.quote.body.tdAttributes[0]! & 1) !== 0) {
+        throw new ShadowplaneError('SP_ATTEST_DEBUG_ENABLED', `TD attributes ${u64Of(c.quote.body.tdAttributes)} have DEBUG set: the host can read the TD`);
+      }
+      if (c.tcb.status === 'Revoked') throw new ShadowplaneError('SP_ATTEST_TCB_STATUS', 'the platform TCB is revoked');
+      const entry = choose(entries as TdxReferenceEntry[], (x) => judgeTdx(x, c));
+      return tdxResult(c, entry);
+    }
   }
 }
