@@ -51,36 +51,41 @@ export class LabelSetKeyer {
         }
       }
     }
+    const joined = this.#joined && !hasNul(labels, n);
     if (inRef) {
-      if (this.#joined) {
-        if (skip < 0 && n === labels.length && !hasNul(labels, n)) return labels.join('\u0000');
-      } else if (skip < 0 && rawCompact) {
-        return rawText.slice(rawStart, rawEnd);
-      }
-      return render(labels, n, skip, undefined);
+      if (joined && skip < 0 && n === labels.length) return labels.join('\u0000');
+      if (!this.#joined && skip < 0 && rawCompact) return rawText.slice(rawStart, rawEnd);
+      return render(labels, n, skip, undefined, joined);
     }
     // Same names in another order: reference order. Other names: sorted order.
     const positions = new Map<string, number>();
     for (let i = 0; i < n; i += 2) if (i !== skip) positions.set(labels[i]!, i);
     if (positions.size * 2 === count && ref.length === positions.size && ref.every((name) => positions.has(name))) {
-      return render(labels, n, skip, ref.map((name) => positions.get(name)!));
+      return render(labels, n, skip, ref.map((name) => positions.get(name)!), joined);
     }
     const order = [...positions.keys()].sort().map((name) => positions.get(name)!);
-    return render(labels, n, skip, order);
+    return render(labels, n, skip, order, joined);
   }
 }
 
-function render(labels: readonly string[], n: number, skip: number, order: readonly number[] | undefined): string {
-  let out = '';
+/**
+ * The key in the given pair order (undefined: as stored, skipping `skip`): the compact
+ * rendering, or (`joined`) names and values joined by NUL.
+ */
+function render(labels: readonly string[], n: number, skip: number, order: readonly number[] | undefined, joined: boolean): string {
+  const indexes: number[] = [];
   if (order === undefined) {
-    for (let i = 0; i < n; i += 2) {
-      if (i === skip) continue;
-      if (out !== '') out += ',';
-      out += `${labels[i]!}="${escapeLabelValue(labels[i + 1]!)}"`;
-    }
-    return out;
+    for (let i = 0; i < n; i += 2) if (i !== skip) indexes.push(i);
+  } else {
+    indexes.push(...order);
   }
-  for (const i of order) {
+  if (joined) {
+    const parts: string[] = [];
+    for (const i of indexes) parts.push(labels[i]!, labels[i + 1]!);
+    return parts.join('\u0000');
+  }
+  let out = '';
+  for (const i of indexes) {
     if (out !== '') out += ',';
     out += `${labels[i]!}="${escapeLabelValue(labels[i + 1]!)}"`;
   }

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { isShadowplaneError } from '../../../src/errors.ts';
+import type { ExpositionFormat } from '../../../src/metrics/model.ts';
+import { parseExposition } from '../../../src/metrics/parse.ts';
+import { DEFAULT_PARSE_LIMITS } from '../../../src/metrics/parse-limits.ts';
+import { serialize } from '../../../src/metrics/serialize.ts';
+import { expectCode, prng } from './helpers.ts';
+
+const MiB = 1024 * 1024;
+
+describe('hostile metrics input', () => {
+  it('refuses a body over 10 MiB from its size alone, before decoding', () => {
+    // Invalid UTF-8 everywhere: a decode would fail with SP_METRICS_INVALID instead.
+    const body = Buffer.alloc(DEFAULT_PARSE_LIMITS.maxBytes + 1, 0xff);
+    const started = performance.now();
+    expectCode(() => parseExposition(body, 'text'), 'SP_METRICS_TOO_LARGE');
+    expect(performance.now() - started).toBeLessThan(200);
+    expectCode(() => parseExposition('x'.repeat(DEFAULT_PARSE_LIMITS.maxBytes + 1), 'openmetrics'), 'SP_METRICS_TOO_LARGE');
+  });
+
+  it('parses a valid body of almost 10 MiB', () => {
+    const line = 'big_family{handler="/api/v1/things",method="GET",instance="i-0123456789"} 123456.789\n';
+    const count = Math.floor((10 * MiB - 100) / (line.length + 8));
+    const parts = ['# TYPE big_family gauge\n'];
+    for (let i = 0; i < count; i++) parts.push(line.replace('GET', `G${i}`));
+    const body = Buffer.from(parts.join(''));
+    expect(body.length).toBeLessThanOrEqual(10 * MiB);
+    expect(body.length).toBeGreaterThan(9 * MiB);
+    const parsed = parseExposition(body, 'text');
+    expect(parsed.sampleCount).toBe(count);
+  });
+
+  it('refuses more labels than the limit on one series', () => {
+    const labels = Array.from({ length: DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1 }, (_, i) => `l${i}="v"`).join(',');
+    expectCode(() => parseExposition(`foo{${labels}} 1\n`, 'text'), 'SP_METRICS_TOO_LARGE');
+  });
+
+  it.each([
+    ['a long label value', `foo{a="${'v'.repeat(DEFAULT_PARSE_LIMITS.maxLabelValueLength + 1)}"} 1\n`],
+    ['a long escaped label value', `foo{a="${'\\\\'.repeat(DEFAULT_PARSE_LIMITS.maxLabelValueLength + 1)}"} 1\n`],
+    ['a long label name', `foo{${'a'.repeat(DEFAULT_PARSE_LIMITS.maxLabelNameLength + 1)}="v"} 1\n`],
+    ['a long metric name', `${'m'.repeat(DEFAULT_PARSE_LIMITS.maxNameLength + 1)} 1\n`],
+    ['a long line', `foo ${'1'.repeat(DEFAULT_PARSE_LIMITS.maxLineLength + 1)}\n`],
+  ])('refuses %s', (_name, body) => {
+    expectCode(() => parseExposition(body, 'text'), 'SP_METRICS_TOO_LARGE');
+  });
+
+  it('refuses a 5 MB line without a line feed', () => {
+    expectCode(() => parseExposition('a'.repeat(5 * MiB), 'openmetrics'), 'SP_METRICS_TOO_LARGE');
+    // The text format checks the final line feed first: the body is refused either way.
+    expectCode(() => parseExposition('a'.repeat(5 * MiB), 'text'), 'SP_METRICS_INVALID');
+  });
+
+  it('refuses more families or series than the configured limits', () => {
+    expectCode(() => parseExposition('a 1\nb 1\nc 1\n', 'text', { maxFamilies: 2 }), 'SP_METRICS_TOO_LARGE');
+    expectCode(() => parseExposition('a{x="1"} 1\na{x="2"} 1\na{x="3"} 1\n', 'text', { maxSeries: 2 }), 'SP_METRICS_TOO_LARGE');
+    expectCode(() => parseExposition('a 1\n', 'text', { maxSeries: 0 }), 'SP_CONFIG_INVALID');
+  });
+
+  it('stays linear on deeply repetitive input', () => {
+    const started = performance.now();
+    // Many lines without a closing quote would each scan to the end if the search were unbounded.
+    expectCode(() => parseExposition(`foo{a="${'x'.repeat(60_000)}\n`.repeat(100), 'text'), 'SP_METRICS_INVALID');
+    // 1 MB of escapes, valid, in lines of bounded length.
+    const escapes = `foo{a="${'\\\\\\n\\"'.repeat(500)}",b="$"} 1\n`;
+    const lines: string[] = [];
+    for (let i = 0; i < 300; i++) lines.push(escapes.replace('$', String(i)));
+    expect(parseExposition(lines.join(''), 'text').sampleCount).toBe(300);
+    // 100,000 identical-looking lines that only differ at the end.
+    const many: string[] = [];
+    for (let i = 0; i < 100_000; i++) many.push(`foo{a="same",b="${i}"} 1\n`);
+    expect(parseExposition(many.join(''), 'text').sampleCount).toBe(100_000);
+    // A duplicate at the very end of a repetitive body is still found.
+    many.push('foo{a="same",b="7"} 1\n');
+    expectCode(() => parseExposition(many.join(''), 'text'), 'SP_METRICS_INVALID');
+    expect(performance.now() - started).toBeLessThan(20_000);
+  });
+
+  const seeds: Array<[ExpositionFormat, string]> = [
+    [
+      'text',
+      '# HELP http_requests_total Total.\n# TYPE http_requests_total counter\nhttp_requests_total{method="post",code="200"} 1027 1395066363000\n# TYPE h histogram\nh_bucket{le="0.1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count 2\n# TYPE s summary\ns{quantile="0.5"} 1\ns_sum 1\ns_count 1\nweird{path="C:\\\\x",msg="a\\n\\"b\\""} -Inf\n',
+    ],
+    [
+      'openmetrics',
+      '# TYPE c counter\n# HELP c A \\"counter\\".\nc_total{a="1"} 3 # {trace="x"} 1 1.5\nc_created{a="1"} 1.5\n# TYPE h_seconds histogram\n# UNIT h_seconds seconds\nh_seconds_bucket{le="1"} 1\nh_seconds_bucket{le="+Inf"} 2\nh_seconds_count 2\nh_seconds_sum 1.5\n# TYPE s stateset\ns{s="a"} 1\n# TYPE i info\ni_info{v="1"} 1\n# EOF\n',
+    ],
+  ];
+  const alphabet = ['{', '}', '"', '\\', '\n', ' ', '\t', '#', '=', ',', '_', 'a', '1', '.', 'e', '+', '-', 'I', 'n', 'f', '\u0000', 'é', '🐢', '# EOF\n', 'le', '_total', '_bucket'];
+
+  it('never crashes, hangs or mis-round-trips on 3000 seeded mutations (seed 20240611)', () => {
+    const random = prng(20240611);
+    const started = performance.now();
+    let accepted = 0;
+    let refused = 0;
+    for (let iteration = 0; iteration < 3000; iteration++) {
+      const [format, seed] = seeds[iteration % seeds.length]!;
+      let body = seed;
+      const edits = 1 + Math.floor(random() * 4);
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(random() * (body.length + 1));
+        const op = random();
+        const piece = alphabet[Math.floor(random() * alphabet.length)]!;
+        if (op < 0.4) body = body.slice(0, at) + piece + body.slice(at);
+        else if (op < 0.7) body = body.slice(0, at) + body.slice(at + 1 + Math.floor(random() * 5));
+        else if (op < 0.85) body = body.slice(0, at) + piece + body.slice(at + 1);
+        else body = body.slice(0, at) + body.slice(at, at + 40) + body.slice(at);
+      }
+      let parsed;
+      try {
+        parsed = parseExposition(body, format);
+      } catch (err) {
+        if (!isShadowplaneError(err) || (err.code !== 'SP_METRICS_INVALID' && err.code !== 'SP_METRICS_TOO_LARGE')) throw err;
+        refused++;
+        continue;
+      }
+      accepted++;
+      // Whatever is accepted serializes to something the same parser accepts, with the same content.
+      const again = parseExposition(serialize(parsed.families, format), format);
+      expect(again.families).toEqual(parsed.families);
+    }
+    expect(accepted).toBeGreaterThan(50);
+    expect(refused).toBeGreaterThan(500);
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
+
+  it('never crashes on 2000 seeded random byte strings (seed 7)', () => {
+    const random = prng(7);
+    let refused = 0;
+    for (let i = 0; i < 2000; i++) {
+      const bytes = Buffer.alloc(1 + Math.floor(random() * 200));
+      for (let j = 0; j < bytes.length; j++) bytes[j] = random() < 0.7 ? 32 + Math.floor(random() * 95) : Math.floor(random() * 256);
+      for (const format of ['text', 'openmetrics'] as const) {
+        try {
+          parseExposition(bytes, format);
+        } catch (err) {
+          if (!isShadowplaneError(err)) throw err;
+          expect(['SP_METRICS_INVALID', 'SP_METRICS_TOO_LARGE']).toContain(err.code);
+          refused++;
+        }
+      }
+    }
+    expect(refused).toBeGreaterThan(3000);
+  });
+});

@@ -1,0 +1,220 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createLabelHasher } from '../../../src/metrics/hash.ts';
+import { HmacSha256 } from '../../../src/metrics/hmac-sha256.ts';
+import { labelValue } from '../../../src/metrics/model.ts';
+import { parseExposition } from '../../../src/metrics/parse.ts';
+import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
+import { scrub, scrubScrape } from '../../../src/metrics/scrub.ts';
+import { serialize } from '../../../src/metrics/serialize.ts';
+import { expectCode, prng } from './helpers.ts';
+
+const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+const OTHER_KEY = Buffer.from('fedcba9876543210fedcba9876543210');
+
+const WORKLOAD = [
+  '# HELP http_requests_total Requests by user alice-the-customer.',
+  '# TYPE http_requests_total counter',
+  'http_requests_total{method="GET",user_id="alice@example.com",session="s-1",pod_ip="10.0.0.7"} 10 1700000000000',
+  'http_requests_total{method="GET",user_id="bob@example.com",session="s-2",pod_ip="10.0.0.7"} 20 1700000000000',
+  'http_requests_total{method="POST",user_id="alice@example.com",session="s-3",pod_ip="10.0.0.7"} 30 1700000000000',
+  '# HELP http_request_duration_seconds Latency.',
+  '# TYPE http_request_duration_seconds histogram',
+  'http_request_duration_seconds_bucket{handler="/pay",tenant="acme-bank",le="0.1"} 1',
+  'http_request_duration_seconds_bucket{handler="/pay",tenant="acme-bank",le="+Inf"} 2',
+  'http_request_duration_seconds_sum{handler="/pay",tenant="acme-bank"} 0.3',
+  'http_request_duration_seconds_count{handler="/pay",tenant="acme-bank"} 2',
+  '# TYPE revenue_eur_total counter',
+  'revenue_eur_total{customer="acme-bank"} 1234567',
+  '# TYPE process_open_fds gauge',
+  'process_open_fds 12',
+  '# TYPE process_max_fds gauge',
+  'process_max_fds{secret_label="classified"} 1024',
+  '',
+].join('\n');
+
+const POLICY = parseScrubPolicy(
+  {
+    families: [
+      { name: 'http_requests_total', labels: { method: 'keep', user_id: 'hash', session: 'drop' } },
+      { name: 'http_request_duration_seconds', labels: { handler: 'keep', tenant: 'hash' }, help: true },
+      { name: 'process_*' },
+    ],
+  },
+  'test.metrics',
+);
+
+function hmac16(key: Buffer, value: string): string {
+  return createHmac('sha256', key).update(value, 'utf8').digest('hex').slice(0, 16);
+}
+
+describe('scrubber', () => {
+  const parsed = parseExposition(WORKLOAD, 'text');
+  const result = scrub(parsed, POLICY, KEY);
+  const text = serialize(result.families, 'text');
+  const om = serialize(result.families, 'openmetrics');
+
+  it('lets allowed series through with kept labels and hashed values', () => {
+    expect(text).toBe(
+      [
+        '# TYPE http_requests_total counter',
+        `http_requests_total{method="GET",user_id="${hmac16(KEY, 'alice@example.com')}"} 10`,
+        `http_requests_total{method="GET",user_id="${hmac16(KEY, 'bob@example.com')}"} 20`,
+        `http_requests_total{method="POST",user_id="${hmac16(KEY, 'alice@example.com')}"} 30`,
+        '# HELP http_request_duration_seconds Latency.',
+        '# TYPE http_request_duration_seconds histogram',
+        `http_request_duration_seconds_bucket{handler="/pay",tenant="${hmac16(KEY, 'acme-bank')}",le="0.1"} 1`,
+        `http_request_duration_seconds_bucket{handler="/pay",tenant="${hmac16(KEY, 'acme-bank')}",le="+Inf"} 2`,
+        `http_request_duration_seconds_sum{handler="/pay",tenant="${hmac16(KEY, 'acme-bank')}"} 0.3`,
+        `http_request_duration_seconds_count{handler="/pay",tenant="${hmac16(KEY, 'acme-bank')}"} 2`,
+        '# TYPE process_open_fds gauge',
+        'process_open_fds 12',
+        '# TYPE process_max_fds gauge',
+        'process_max_fds 1024',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('never lets a dropped family, label, label value, help text or timestamp appear in the output', () => {
+    for (const output of [text, om]) {
+      for (const secret of ['revenue_eur_total', 'customer', 'acme-bank', 'alice', 'bob@example.com', 'session', 's-1', 'pod_ip', '10.0.0.7', 'secret_label', 'classified', 'Requests by user', '1700000000', '1234567']) {
+        expect(output).not.toContain(secret);
+      }
+    }
+  });
+
+  it('counts what it kept and dropped', () => {
+    expect(result.stats).toMatchObject({
+      keptFamilies: 4,
+      keptSeries: 6,
+      keptSamples: 9,
+      droppedFamilies: 1,
+      droppedSeries: 1,
+      droppedSeriesNotAllowed: 1,
+      droppedLabels: 7,
+      hashedValues: 4,
+      droppedTimestamps: 3,
+      droppedHelp: 1,
+      droppedScrapes: 0,
+    });
+  });
+
+  it('matches one rule against both spellings of a counter and prefers exact names over patterns', () => {
+    const omBody = '# TYPE http_requests counter\nhttp_requests_total{method="GET",x="1"} 1\n# TYPE process_x gauge\nprocess_x{a="1"} 1\n# EOF\n';
+    const policy = parseScrubPolicy({ families: [{ name: 'process_*', labels: { a: 'keep' } }, { name: 'process_x' }, { name: 'http_requests_total', labels: { method: 'keep' } }] }, 'p');
+    const out = serialize(scrub(parseExposition(omBody, 'openmetrics'), policy, KEY).families, 'openmetrics');
+    expect(out).toBe('# TYPE http_requests counter\nhttp_requests_total{method="GET"} 1\n# TYPE process_x gauge\nprocess_x 1\n# EOF\n');
+  });
+
+  it('hashes the same value to the same hash across runs and pods, and differently under another key', () => {
+    const podA = 'logins_total{user="alice"} 1\n';
+    const podB = 'logins_total{user="carol"} 5\nlogins_total{user="alice"} 9\n';
+    const policy = parseScrubPolicy({ families: [{ name: 'logins_total', labels: { user: 'hash' } }] }, 'p');
+    const a1 = scrub(parseExposition(podA, 'text'), policy, KEY).families[0]!.samples[0]!;
+    const a2 = scrub(parseExposition(podA, 'text'), policy, createLabelHasher(KEY)).families[0]!.samples[0]!;
+    const b = scrub(parseExposition(podB, 'text'), policy, Buffer.from(KEY)).families[0]!.samples[1]!;
+    const other = scrub(parseExposition(podA, 'text'), policy, OTHER_KEY).families[0]!.samples[0]!;
+    expect(labelValue(a1.labels, 'user')).toBe(hmac16(KEY, 'alice'));
+    expect(labelValue(a2.labels, 'user')).toBe(labelValue(a1.labels, 'user'));
+    expect(labelValue(b.labels, 'user')).toBe(labelValue(a1.labels, 'user'));
+    expect(labelValue(other.labels, 'user')).not.toBe(labelValue(a1.labels, 'user'));
+    expect(labelValue(other.labels, 'user')).toBe(hmac16(OTHER_KEY, 'alice'));
+  });
+
+  it('keeps the configured number of hex characters', () => {
+    const policy = parseScrubPolicy({ families: [{ name: 'x', labels: { u: 'hash' } }], hashLength: 40 }, 'p');
+    const s = scrub(parseExposition('x{u="v"} 1\n', 'text'), policy, KEY).families[0]!.samples[0]!;
+    expect(labelValue(s.labels, 'u')).toBe(createHmac('sha256', KEY).update('v').digest('hex').slice(0, 40));
+  });
+
+  it('refuses a hash key shorter than 16 bytes', () => {
+    expectCode(() => scrub(parsed, POLICY, Buffer.alloc(8)), 'SP_CONFIG_INVALID');
+  });
+
+  it('drops every series of a set that collides once labels are dropped, and counts them', () => {
+    const body = 'req_total{path="/a",user="1"} 1\nreq_total{path="/a",user="2"} 2\nreq_total{path="/b",user="3"} 3\n';
+    const policy = parseScrubPolicy({ families: [{ name: 'req_total', labels: { path: 'keep' } }] }, 'p');
+    const r = scrub(parseExposition(body, 'text'), policy, KEY);
+    expect(serialize(r.families, 'text')).toBe('# TYPE req_total untyped\nreq_total{path="/b"} 3\n');
+    expect(r.stats).toMatchObject({ keptSeries: 1, droppedSeriesCollision: 2, droppedSeries: 2 });
+  });
+
+  it('detects collisions whatever the label order of the colliding series', () => {
+    const body = 'g{a="1",b="x"} 1\ng{b="x",a="1",c="2"} 2\n';
+    const policy = parseScrubPolicy({ families: [{ name: 'g', labels: { a: 'keep', b: 'keep' } }] }, 'p');
+    const r = scrub(parseExposition(body, 'text'), policy, KEY);
+    expect(r.families).toEqual([]);
+    expect(r.stats.droppedSeriesCollision).toBe(2);
+  });
+
+  it('keeps a histogram whole under a cap: buckets, sum and count of a series stay together', () => {
+    const lines = ['# TYPE h histogram'];
+    for (const t of ['a', 'b', 'c']) lines.push(`h_bucket{t="${t}",le="1"} 1`, `h_bucket{t="${t}",le="+Inf"} 2`, `h_sum{t="${t}"} 1`, `h_count{t="${t}"} 2`);
+    const policy = parseScrubPolicy({ families: [{ name: 'h', labels: { t: 'keep' }, maxSeries: 2 }] }, 'p');
+    const r = scrub(parseExposition(`${lines.join('\n')}\n`, 'text'), policy, KEY);
+    const out = serialize(r.families, 'text');
+    expect(out).toContain('t="a"');
+    expect(out).toContain('t="b"');
+    expect(out).not.toContain('t="c"');
+    expect(r.stats).toMatchObject({ keptSeries: 2, keptSamples: 8, droppedSeriesFamilyCap: 1 });
+    // The output is a valid histogram: it re-parses strictly.
+    expect(parseExposition(out, 'text').sampleCount).toBe(8);
+  });
+
+  it('applies the total cap deterministically in exposition order', () => {
+    const body = 'a{i="1"} 1\na{i="2"} 1\nb{i="1"} 1\nb{i="2"} 1\n';
+    const policy = parseScrubPolicy({ families: [{ name: 'a', labels: { i: 'keep' } }, { name: 'b', labels: { i: 'keep' } }], maxSeries: 3 }, 'p');
+    const runs = [1, 2, 3].map(() => scrub(parseExposition(body, 'text'), policy, KEY));
+    for (const r of runs) {
+      expect(serialize(r.families, 'text')).toBe('# TYPE a untyped\na{i="1"} 1\na{i="2"} 1\n# TYPE b untyped\nb{i="1"} 1\n');
+      expect(r.stats).toMatchObject({ keptSeries: 3, droppedSeriesTotalCap: 1 });
+    }
+  });
+
+  it('drops exemplars always, _created unless allowed, and keeps timestamps only when asked', () => {
+    const body = '# TYPE c counter\nc_total{a="1"} 3 1.5 # {trace_id="t-secret"} 1\nc_created{a="1"} 1.25\n# EOF\n';
+    const strict = parseScrubPolicy({ families: [{ name: 'c', labels: { a: 'keep' } }] }, 'p');
+    const r1 = scrub(parseExposition(body, 'openmetrics'), strict, KEY);
+    const out1 = serialize(r1.families, 'openmetrics');
+    expect(out1).toBe('# TYPE c counter\nc_total{a="1"} 3\n# EOF\n');
+    expect(r1.stats).toMatchObject({ droppedExemplars: 1, droppedCreatedSamples: 1, droppedTimestamps: 1 });
+    const loose = parseScrubPolicy({ families: [{ name: 'c', labels: { a: 'keep' }, created: true }], timestamps: 'keep' }, 'p');
+    const out2 = serialize(scrub(parseExposition(body, 'openmetrics'), loose, KEY).families, 'openmetrics');
+    expect(out2).toBe('# TYPE c counter\nc_total{a="1"} 3 1.5\nc_created{a="1"} 1.25\n# EOF\n');
+    expect(out2).not.toContain('t-secret');
+  });
+
+  it('drops the whole scrape on any doubt and counts it, never returning partial metrics', () => {
+    const body = Buffer.from('ok_metric 1\nbroken{a="\\q"} 1\n');
+    const outcome = scrubScrape(body, 'text/plain; version=0.0.4', POLICY, KEY);
+    expect(outcome).toEqual({ ok: false, code: 'SP_METRICS_INVALID', stats: expect.objectContaining({ droppedScrapes: 1, keptSeries: 0 }) as unknown });
+    expect(scrubScrape(Buffer.from('x 1\n'), 'application/json', POLICY, KEY)).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID' });
+    expect(scrubScrape(Buffer.from('process_open_fds 3\n'), 'text/plain; version=0.0.4; charset=utf-8', POLICY, KEY)).toMatchObject({
+      ok: true,
+      format: 'text',
+      stats: { keptSeries: 1, droppedScrapes: 0 },
+    });
+  });
+
+  it('treats a family with inconsistent series numbering as a doubt', () => {
+    const family = { name: 'process_x', type: 'gauge' as const, help: undefined, unit: undefined, samples: [{ name: 'process_x', labels: [], value: '1', timestampMs: undefined, exemplar: undefined, group: -1 }] };
+    expectCode(() => scrub([family], POLICY, KEY), 'SP_METRICS_INVALID');
+  });
+});
+
+describe('HMAC-SHA-256 midstate implementation', () => {
+  it('equals node:crypto createHmac on 2000 seeded random keys and messages (seed 99)', () => {
+    const random = prng(99);
+    const pieces = ['a', 'Z', '0', '-', ' ', '"', '\\', '\n', '\u0000', 'é', '€', '丁', '🐢'];
+    for (let i = 0; i < 2000; i++) {
+      const key = randomBytes(1 + Math.floor(random() * 150));
+      let message = '';
+      const length = Math.floor(random() * 160);
+      for (let j = 0; j < length; j++) message += pieces[Math.floor(random() * pieces.length)]!;
+      const hexChars = 1 + Math.floor(random() * 64);
+      const expected = createHmac('sha256', key).update(message, 'utf8').digest('hex').slice(0, hexChars);
+      expect(new HmacSha256(key).hex(message, hexChars)).toBe(expected);
+    }
+  });
+});

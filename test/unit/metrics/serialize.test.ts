@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { CONTENT_TYPES, formatFromContentType, negotiateFormat } from '../../../src/metrics/content-type.ts';
+import { federate } from '../../../src/metrics/federate.ts';
+import type { MetricFamily } from '../../../src/metrics/model.ts';
+import { parseExposition } from '../../../src/metrics/parse.ts';
+import { serialize } from '../../../src/metrics/serialize.ts';
+import { expectCode } from './helpers.ts';
+
+const TEXT = [
+  '# HELP http_requests_total Total, with a \\\\ and a\\nnew line.',
+  '# TYPE http_requests_total counter',
+  'http_requests_total{method="post",code="200"} 1027 1395066363000',
+  'weird{path="C:\\\\DIR",msg="say \\"hi\\"\\nbye"} -Inf',
+  '# TYPE h histogram',
+  'h_bucket{le="0.5"} 1',
+  'h_bucket{le="+Inf"} 2',
+  'h_sum 0.7',
+  'h_count 2',
+  '# TYPE s summary',
+  's{quantile="0.9"} NaN',
+  's_sum 1',
+  's_count 1',
+  '# TYPE plain_counter counter',
+  'plain_counter 4',
+  '',
+].join('\n');
+
+const OPENMETRICS = [
+  '# TYPE c counter',
+  '# HELP c A \\"quoted\\" counter.',
+  'c_total{a="1"} 3 1520879607.789 # {trace_id="abc"} 1 1520879607.7',
+  'c_created{a="1"} 1520430000.123',
+  '# TYPE lat_seconds histogram',
+  '# UNIT lat_seconds seconds',
+  'lat_seconds_bucket{le="1.0"} 1',
+  'lat_seconds_bucket{le="+Inf"} 2',
+  'lat_seconds_count 2',
+  'lat_seconds_sum 1.5',
+  'lat_seconds_created 1.5',
+  '# TYPE gh gaugehistogram',
+  'gh_bucket{le="+Inf"} 4',
+  'gh_gcount 4',
+  'gh_gsum 2',
+  '# TYPE st stateset',
+  'st{st="a"} 1',
+  '# TYPE build info',
+  'build_info{version="1.2"} 1',
+  '# TYPE u unknown',
+  'u 1',
+  '# EOF',
+  '',
+].join('\n');
+
+describe('serializer', () => {
+  it('reproduces a text exposition byte for byte apart from comments and blank lines', () => {
+    const parsed = parseExposition(TEXT, 'text');
+    const out = serialize(parsed.families, 'text');
+    expect(out).toBe(TEXT.replace('weird{', '# TYPE weird untyped\nweird{'));
+  });
+
+  it('reproduces an OpenMetrics exposition byte for byte', () => {
+    expect(serialize(parseExposition(OPENMETRICS, 'openmetrics').families, 'openmetrics')).toBe(OPENMETRICS);
+  });
+
+  it.each([
+    ['text', 'text'],
+    ['text', 'openmetrics'],
+    ['openmetrics', 'text'],
+    ['openmetrics', 'openmetrics'],
+  ] as const)('round-trips %s through %s and re-parses strictly', (from, to) => {
+    const source = from === 'text' ? TEXT : OPENMETRICS;
+    const first = serialize(parseExposition(source, from).families, to);
+    const reparsed = parseExposition(first, to);
+    // Serializing the re-parse gives the same bytes: the rendering is a fixed point.
+    expect(serialize(reparsed.families, to)).toBe(first);
+    const sampleNames = (body: string, format: 'text' | 'openmetrics') =>
+      parseExposition(body, format)
+        .families.flatMap((f) => f.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}=${s.value}`))
+        .sort();
+    expect(sampleNames(first, to)).toEqual(sampleNames(source, from));
+  });
+
+  it('renders OpenMetrics-only types in text terms', () => {
+    const out = serialize(parseExposition(OPENMETRICS, 'openmetrics').families, 'text');
+    expect(out).toContain('# TYPE c_total counter\nc_total{a="1"} 3 1520879607789\n# TYPE c_created gauge\n');
+    expect(out).toContain('# TYPE lat_seconds_created gauge\n');
+    expect(out).toContain('# TYPE gh_bucket gauge\n');
+    expect(out).toContain('# TYPE st gauge\n');
+    expect(out).toContain('# TYPE build_info gauge\n');
+    expect(out).toContain('# TYPE u untyped\n');
+    expect(out).not.toContain('UNIT');
+    expect(out).not.toContain('trace_id');
+  });
+
+  it('renders text counters in OpenMetrics terms without renaming series', () => {
+    const out = serialize(parseExposition(TEXT, 'text').families, 'openmetrics');
+    expect(out).toContain('# TYPE http_requests counter\n');
+    expect(out).toContain('http_requests_total{method="post",code="200"} 1027 1395066363\n');
+    expect(out).toContain('# TYPE plain_counter unknown\nplain_counter 4\n');
+    expect(out.endsWith('# EOF\n')).toBe(true);
+  });
+
+  it('keeps a text counter whose OpenMetrics name is taken as unknown', () => {
+    const out = serialize(parseExposition('# TYPE x gauge\nx 1\n# TYPE x_total counter\nx_total 2\n', 'text').families, 'openmetrics');
+    expect(out).toBe('# TYPE x gauge\nx 1\n# TYPE x_total unknown\nx_total 2\n# EOF\n');
+  });
+
+  it('refuses to render two families that would produce the same sample name', () => {
+    const families: MetricFamily[] = [
+      { name: 'a', type: 'gauge', help: undefined, unit: undefined, samples: [] },
+      { name: 'a', type: 'gauge', help: undefined, unit: undefined, samples: [] },
+    ];
+    expectCode(() => serialize(families, 'text'), 'SP_METRICS_INVALID');
+  });
+
+  it('renders nothing as an empty text body and a bare # EOF', () => {
+    expect(serialize([], 'text')).toBe('');
+    expect(serialize([], 'openmetrics')).toBe('# EOF\n');
+  });
+});
+
+describe('federation', () => {
+  const podA = parseExposition('# TYPE up gauge\nup 1\n# TYPE jobs_total counter\njobs_total{pod="inner",namespace="x"} 3\n', 'text').families;
+  const podB = parseExposition('# TYPE up gauge\nup 0\n# TYPE jobs_total gauge\njobs_total 1\n', 'text').families;
+
+  it('adds namespace and pod, renames clashing labels with exported_, and drops families whose types disagree', () => {
+    const { families, stats } = federate([
+      { namespace: 'payments', pod: 'api-0', families: podA },
+      { namespace: 'payments', pod: 'api-1', families: podB },
+    ]);
+    expect(serialize(families, 'text')).toBe('# TYPE up gauge\nup{namespace="payments",pod="api-0"} 1\nup{namespace="payments",pod="api-1"} 0\n');
+    expect(stats).toEqual({ conflictingFamilies: 1, renamedLabels: 2 });
+    const one = federate([{ namespace: 'payments', pod: 'api-0', families: podA }]);
+    expect(serialize(one.families, 'text')).toContain('jobs_total{namespace="payments",pod="api-0",exported_pod="inner",exported_namespace="x"} 3');
+    expect(parseExposition(serialize(one.families, 'openmetrics'), 'openmetrics').sampleCount).toBe(2);
+  });
+
+  it('refuses a pod twice and names that are not Kubernetes names', () => {
+    expectCode(() => federate([{ namespace: 'a', pod: 'p', families: [] }, { namespace: 'a', pod: 'p', families: [] }]), 'SP_METRICS_INVALID');
+    expectCode(() => federate([{ namespace: 'A"}', pod: 'p', families: [] }]), 'SP_METRICS_INVALID');
+  });
+});
+
+describe('content negotiation', () => {
+  it.each([
+    [undefined, 'text'],
+    ['', 'text'],
+    ['*/*', 'text'],
+    ['text/plain', 'text'],
+    ['text/plain;version=0.0.4', 'text'],
+    ['application/openmetrics-text', 'openmetrics'],
+    [
+      'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2',
+      'openmetrics',
+    ],
+    ['application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.9', 'text'],
+    ['text/plain;version=0.0.4,application/openmetrics-text', 'openmetrics'],
+    ['application/openmetrics-text;version=2.0.0,text/plain', 'text'],
+  ] as const)('answers Accept %j with %s', (accept, format) => {
+    const chosen = negotiateFormat(accept);
+    expect(chosen.format).toBe(format);
+    expect(chosen.contentType).toBe(CONTENT_TYPES[format]);
+  });
+
+  it.each(['application/json', 'text/plain;version=1.0.0', 'application/openmetrics-text;q=0', 'x'.repeat(5000)])('refuses Accept %j', (accept) => {
+    expectCode(() => negotiateFormat(accept), 'SP_METRICS_NOT_ACCEPTABLE');
+  });
+
+  it('reads the format of a scraped Content-Type and refuses the rest', () => {
+    expect(formatFromContentType('text/plain; version=0.0.4; charset=utf-8')).toBe('text');
+    expect(formatFromContentType('application/openmetrics-text; version=1.0.0; charset=utf-8')).toBe('openmetrics');
+    for (const ct of [undefined, 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily', 'text/plain; charset=latin1', 'text/html', 'text/plain; version=1.0.0']) {
+      expectCode(() => formatFromContentType(ct), 'SP_METRICS_INVALID');
+    }
+  });
+});
