@@ -252,11 +252,9 @@ export function createHandlers(ctx: HandlerContext): ListenerHandlers {
         }
         const pod = ctx.cluster.store.get('pods', p.info.namespace, p.info.name);
         if (pod === undefined) throw Errors.notFound('pods', p.info.name);
-        serveStreamUpgrade(ctx.streams, { req, socket, head, pod, info: p.info, query: p.query, closing: ctx.closing })
-          .then((status) => {
-            entry.status ??= status;
-          })
-          .catch(fail);
+        void serveStreamUpgrade(ctx.streams, { req, socket, head, pod, info: p.info, query: p.query }).then((status) => {
+          entry.status ??= status;
+        });
       } catch (err) {
         fail(err);
       }

@@ -22,6 +22,8 @@ import { ByteRecorder, DEFAULT_RECORDER_MAX_BYTES } from './recorder.ts';
 import { RequestLog, type RecordedRequest } from './request-log.ts';
 import type { StoredObject } from './store.ts';
 import { kubeconfigYaml, type KubeconfigCredential } from './kubeconfig.ts';
+import { Kubelet, type KubeletOptions } from './kubelet.ts';
+import type { AcceptOptions } from '../../../src/proxy/streams/upgrade.ts';
 
 export interface FakeApiServerOptions {
   /** Loopback address to listen on. @default '127.0.0.1' */
@@ -52,6 +54,10 @@ export interface FakeApiServerOptions {
   readonly historyLimit?: number;
   /** Milliseconds since the epoch; injectable for ages and log times. @default Date.now */
   readonly clock?: () => number;
+  /** How the pretend kubelet serves exec/attach/port-forward of ordinary pods. @default local processes, loopback connections */
+  readonly kubelet?: KubeletOptions;
+  /** Options for shadowplane's stream terminators used by the kubelet routes. */
+  readonly streamAccept?: AcceptOptions;
 }
 
 export interface ClientCa {
@@ -119,6 +125,10 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   const recorder = new ByteRecorder({ enabled: options.record ?? true, maxBytes: options.recorderMaxBytes ?? DEFAULT_RECORDER_MAX_BYTES });
   const requests = new RequestLog();
   const closing = new AbortController();
+  const kubelet = new Kubelet(options.kubelet ?? {}, cluster.logs);
+  cluster.store.subscribe((e) => {
+    if (e.type === 'DELETED' && e.resource === 'pods') kubelet.podDeleted(e.current.namespace, e.current.name);
+  });
   const minor = Number(version.minor);
   let port = 0;
 
@@ -135,7 +145,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       maxQueuedEvents: 10_000,
     },
     requests,
-    streams: {},
+    streams: { kubelet, accept: options.streamAccept ?? {} },
     closing: closing.signal,
     serverAddress: () => `${host}:${port}`,
   });
@@ -180,7 +190,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     clearRequests: () => requests.clear(),
     async close(): Promise<void> {
       closing.abort();
-      await listener.close(2000);
+      await Promise.all([listener.close(2000), kubelet.close(2000)]);
     },
   };
 }

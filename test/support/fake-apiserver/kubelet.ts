@@ -1,0 +1,304 @@
+/**
+ * A tiny kubelet for the stand-in's ordinary (non-confidential) pods. It serves sessions
+ * that shadowplane's terminators (src/proxy/streams) already accepted, so it never sees a
+ * wire protocol:
+ *
+ * - exec runs the requested command as a local process (under a pseudo-terminal for
+ *   `-t`), with POD_NAME, POD_NAMESPACE, CONTAINER_NAME and POD_IP in its environment;
+ * - attach joins the container's main process, started on first attach from the
+ *   container's `command` + `args` (default `cat`) and shared by later attaches; its
+ *   output also goes to the container log; `stdinOnce` closes its stdin when the first
+ *   attached client half-closes;
+ * - port-forward connects each forwarded connection to the pod IP (a loopback address
+ *   such as 127.0.1.5) and the requested port.
+ *
+ * Every process is killed when its session aborts and on `close()` (bounded).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
+import { pipeline as pipelinePromise } from 'node:stream/promises';
+import pty from 'node-pty';
+import { ShadowplaneError } from '../../../src/errors.ts';
+import type { CommandResult, ForwardedConnection, RemoteCommandSession, TerminalSize } from '../../../src/proxy/streams/types.ts';
+import type { LogStore } from './log-store.ts';
+
+export interface ExecRequest {
+  readonly operation: 'exec' | 'attach';
+  readonly namespace: string;
+  readonly pod: string;
+  readonly container: string;
+  /** The command of an exec; for attach the container's command (may be empty). */
+  readonly command: readonly string[];
+  readonly podIP: string;
+  /** The container's `stdinOnce` (attach only). */
+  readonly stdinOnce: boolean;
+}
+
+export interface KubeletOptions {
+  /** Replaces how exec sessions are served (default: a local process). */
+  readonly exec?: (session: RemoteCommandSession, request: ExecRequest) => Promise<void>;
+  /** Replaces how forwarded connections are served (default: connect to podIP:port). */
+  readonly forward?: (connection: ForwardedConnection, podIP: string) => void;
+  /** Working directory of exec and attach processes. @default the test process's */
+  readonly cwd?: string;
+}
+
+function processEnv(r: ExecRequest): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOSTNAME: r.pod,
+    POD_NAME: r.pod,
+    POD_NAMESPACE: r.namespace,
+    CONTAINER_NAME: r.container,
+    POD_IP: r.podIP,
+  };
+}
+
+function firstSize(resizes: Readable | null): Promise<TerminalSize> {
+  return new Promise((resolve) => {
+    if (resizes === null) return resolve({ width: 80, height: 24 });
+    const timer = setTimeout(() => resolve({ width: 80, height: 24 }), 2000);
+    resizes.once('data', (size: TerminalSize) => {
+      clearTimeout(timer);
+      resolve(size);
+    });
+  });
+}
+
+/** Copies `from` into `to` with backpressure; resolves when `from` ended or either failed. */
+function copy(from: Readable, to: Writable, end: boolean): Promise<void> {
+  return pipelinePromise(from, to, { end }).catch(() => undefined);
+}
+
+const exitResult = (code: number | null, signal: NodeJS.Signals | null): CommandResult => ({ kind: 'exit', code: code ?? (signal !== null ? 137 : 1) });
+
+/** The container's main process, shared by every attached session. */
+class AttachProcess {
+  readonly #sessions = new Set<RemoteCommandSession>();
+  readonly #child: ChildProcess | null;
+  readonly #term: pty.IPty | null;
+  readonly exited: Promise<CommandResult>;
+  #stdinOpen = true;
+
+  constructor(request: ExecRequest, tty: boolean, size: TerminalSize, cwd: string | undefined, logs: LogStore) {
+    const [file = 'cat', ...args] = request.command.length > 0 ? request.command : ['cat'];
+    const log = (stream: 'stdout' | 'stderr') => (chunk: Buffer | string) =>
+      logs.append(request.namespace, request.pod, request.container, chunk.toString(), { stream });
+    if (tty) {
+      this.#child = null;
+      this.#term = pty.spawn(file, args, { name: 'xterm', cols: size.width || 80, rows: size.height || 24, cwd, env: { ...processEnv(request), TERM: 'xterm' } });
+      this.#term.onData((data) => {
+        log('stdout')(data);
+        for (const s of this.#sessions) s.stdout?.write(data);
+      });
+      this.exited = new Promise((resolve) => this.#term?.onExit(({ exitCode }) => resolve({ kind: 'exit', code: exitCode })));
+    } else {
+      this.#term = null;
+      const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd, env: processEnv(request) });
+      this.#child = child;
+      child.stdin.on('error', () => undefined);
+      for (const stream of ['stdout', 'stderr'] as const) {
+        child[stream].on('data', (chunk: Buffer) => {
+          log(stream)(chunk);
+          let blocked = false;
+          for (const s of this.#sessions) {
+            const out = stream === 'stdout' ? s.stdout : (s.stderr ?? (s.options.tty ? s.stdout : null));
+            if (out !== null && !out.write(chunk)) {
+              blocked = true;
+              out.once('drain', () => child[stream].resume());
+            }
+          }
+          if (blocked) child[stream].pause();
+        });
+      }
+      this.exited = new Promise((resolve) => {
+        child.once('error', () => resolve({ kind: 'error', error: new ShadowplaneError('SP_BAD_REQUEST', 'the container process cannot be started') }));
+        child.once('close', (code, signal) => resolve(exitResult(code, signal)));
+      });
+    }
+  }
+
+  /** Serves one attached session until the process exits or the client leaves. */
+  async attach(session: RemoteCommandSession, stdinOnce: boolean): Promise<void> {
+    this.#sessions.add(session);
+    session.resizes?.on('data', (size: TerminalSize) => {
+      if (size.width > 0 && size.height > 0) this.#term?.resize(size.width, size.height);
+    });
+    if (session.stdin !== null) {
+      const input = session.stdin;
+      input.on('data', (chunk: Buffer) => {
+        if (!this.#stdinOpen) return;
+        if (this.#term !== null) this.#term.write(chunk.toString('utf8'));
+        else if (this.#child?.stdin?.write(chunk) === false) {
+          input.pause();
+          this.#child.stdin.once('drain', () => input.resume());
+        }
+      });
+      input.once('end', () => {
+        if (stdinOnce && this.#stdinOpen) {
+          this.#stdinOpen = false;
+          if (this.#term !== null) this.#term.write('\x04');
+          else this.#child?.stdin?.end();
+        }
+      });
+    }
+    const left = new Promise<null>((resolve) => {
+      if (session.aborted.aborted) resolve(null);
+      session.aborted.addEventListener('abort', () => resolve(null), { once: true });
+    });
+    const result = await Promise.race([this.exited, left]);
+    this.#sessions.delete(session);
+    // node-pty may deliver the last output just after the exit event.
+    if (result !== null && this.#term !== null) await new Promise((r) => setTimeout(r, 50));
+    if (result !== null) await session.finish(result);
+  }
+
+  kill(): void {
+    this.#child?.kill('SIGKILL');
+    this.#term?.kill('SIGKILL');
+  }
+}
+
+export class Kubelet {
+  readonly #options: KubeletOptions;
+  readonly #logs: LogStore;
+  readonly #attached = new Map<string, AttachProcess>();
+  readonly #children = new Set<{ kill(): void }>();
+  readonly #work = new Set<Promise<unknown>>();
+
+  constructor(options: KubeletOptions, logs: LogStore) {
+    this.#options = options;
+    this.#logs = logs;
+  }
+
+  /** Keeps track of a session's work so close() can wait for it (bounded). */
+  track(work: Promise<unknown>): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#work.add(settled);
+    void settled.finally(() => this.#work.delete(settled));
+  }
+
+  async exec(session: RemoteCommandSession, request: ExecRequest): Promise<void> {
+    if (this.#options.exec !== undefined) return this.#options.exec(session, request);
+    const [file, ...args] = request.command;
+    if (file === undefined) {
+      await session.finish({ kind: 'error', error: new ShadowplaneError('SP_BAD_REQUEST', 'no command given') });
+      return;
+    }
+    return session.options.tty ? this.#execPty(session, request, file, args) : this.#execPipes(session, request, file, args);
+  }
+
+  async #execPipes(session: RemoteCommandSession, request: ExecRequest, file: string, args: string[]): Promise<void> {
+    const child = spawn(file, args, {
+      stdio: [session.stdin ? 'pipe' : 'ignore', session.stdout ? 'pipe' : 'ignore', session.stderr ? 'pipe' : 'ignore'],
+      cwd: this.#options.cwd,
+      env: processEnv(request),
+    });
+    const handle = { kill: () => void child.kill('SIGKILL') };
+    this.#children.add(handle);
+    const copies: Array<Promise<void>> = [];
+    if (session.stdin && child.stdin) {
+      child.stdin.on('error', () => undefined);
+      void copy(session.stdin, child.stdin, true);
+    }
+    if (session.stdout && child.stdout) copies.push(copy(child.stdout, session.stdout, false));
+    if (session.stderr && child.stderr) copies.push(copy(child.stderr, session.stderr, false));
+    session.aborted.addEventListener('abort', handle.kill, { once: true });
+    const result = await new Promise<CommandResult>((resolve) => {
+      child.once('error', () => resolve({ kind: 'error', error: new ShadowplaneError('SP_BAD_REQUEST', 'the command cannot be started') }));
+      child.once('close', (code, signal) => resolve(exitResult(code, signal)));
+    });
+    await Promise.all(copies);
+    session.aborted.removeEventListener('abort', handle.kill);
+    this.#children.delete(handle);
+    if (!session.aborted.aborted) await session.finish(result);
+  }
+
+  async #execPty(session: RemoteCommandSession, request: ExecRequest, file: string, args: string[]): Promise<void> {
+    const size = await firstSize(session.resizes);
+    const term = pty.spawn(file, args, { name: 'xterm', cols: size.width || 80, rows: size.height || 24, cwd: this.#options.cwd, env: { ...processEnv(request), TERM: 'xterm' } });
+    const handle = { kill: () => term.kill('SIGKILL') };
+    this.#children.add(handle);
+    session.resizes?.on('data', (s: TerminalSize) => {
+      if (s.width > 0 && s.height > 0) term.resize(s.width, s.height);
+    });
+    session.stdin?.on('data', (chunk: Buffer) => term.write(chunk.toString('utf8')));
+    term.onData((data) => session.stdout?.write(data));
+    session.aborted.addEventListener('abort', handle.kill, { once: true });
+    const code = await new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+    session.aborted.removeEventListener('abort', handle.kill);
+    this.#children.delete(handle);
+    await new Promise((r) => setTimeout(r, 50));
+    if (!session.aborted.aborted) await session.finish({ kind: 'exit', code });
+  }
+
+  async attach(session: RemoteCommandSession, request: ExecRequest): Promise<void> {
+    const key = `${request.namespace}/${request.pod}/${request.container}`;
+    let proc = this.#attached.get(key);
+    if (proc === undefined) {
+      const size = session.options.tty ? await firstSize(session.resizes) : { width: 80, height: 24 };
+      const started = new AttachProcess(request, session.options.tty, size, this.#options.cwd, this.#logs);
+      proc = started;
+      this.#attached.set(key, started);
+      void started.exited.then(() => {
+        if (this.#attached.get(key) === started) this.#attached.delete(key);
+      });
+    }
+    await proc.attach(session, request.stdinOnce);
+  }
+
+  /** Serves each forwarded connection of a session until the session ends. */
+  async forward(connections: AsyncIterable<ForwardedConnection>, podIP: string): Promise<void> {
+    for await (const connection of connections) {
+      if (this.#options.forward !== undefined) this.#options.forward(connection, podIP);
+      else forwardTo(connection, podIP);
+    }
+  }
+
+  /** Kills the processes of a pod that went away. */
+  podDeleted(namespace: string, pod: string): void {
+    for (const [key, proc] of this.#attached) {
+      if (key.startsWith(`${namespace}/${pod}/`)) {
+        proc.kill();
+        this.#attached.delete(key);
+      }
+    }
+  }
+
+  async close(timeoutMs = 2000): Promise<void> {
+    for (const proc of this.#attached.values()) proc.kill();
+    this.#attached.clear();
+    for (const c of this.#children) c.kill();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.#work]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+}
+
+/** Connects one forwarded connection to podIP:port, half-closing each way. */
+function forwardTo(connection: ForwardedConnection, podIP: string): void {
+  const target = connect({ host: podIP, port: connection.port, allowHalfOpen: true });
+  let connected = false;
+  target.once('connect', () => {
+    connected = true;
+    let open = 2;
+    const done = (err?: Error | null): void => {
+      if (err) {
+        target.destroy();
+        connection.data.destroy();
+      }
+      if (--open === 0 || err) connection.close();
+    };
+    pipeline(connection.data, target as Duplex, done);
+    pipeline(target, connection.data, done);
+  });
+  target.once('error', () => {
+    if (connected) return;
+    connection.fail(`error forwarding port ${connection.port} to pod: connection refused`);
+    connection.close();
+  });
+}
