@@ -66,3 +66,7 @@ export {
 } from './ra-tls.ts';
 export { VerificationCache, createVerificationCache, type VerificationCacheOptions } from './cache.ts';
 export { parseSnpReport, type SnpReport } from './snp/report.ts';
+export { TSM_REPORT_ROOT, createTsmIssuer, detectPlatform, nodeTsmFs, type HardwarePlatform, type TsmFs, type TsmIssuerOptions } from './tsm.ts';
+export { createIssuer, type IssuerFactoryOptions, type TeeChoice } from './issuer.ts';
+export { buildCertTable, parseCertTable, CERT_GUID, type CertKind } from './snp/cert-table.ts';
+export { parseTdxQuote, type TdxQuote, type TdxBody } from './tdx/quote.ts';
