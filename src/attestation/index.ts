@@ -70,3 +70,6 @@ export { TSM_REPORT_ROOT, createTsmIssuer, detectPlatform, nodeTsmFs, type Hardw
 export { createIssuer, type IssuerFactoryOptions, type TeeChoice } from './issuer.ts';
 export { buildCertTable, parseCertTable, CERT_GUID, type CertKind } from './snp/cert-table.ts';
 export { parseTdxQuote, type TdxQuote, type TdxBody } from './tdx/quote.ts';
+export { AMD_KDS, fetchAmdCrl, fetchVcek, vcekUrl, withVcekFromKds, type KdsOptions } from './snp/kds.ts';
+export { INTEL_PCS, INTEL_ROOT_CRL, fetchTdxCollateral, tdxCollateralFor, type PcsOptions } from './tdx/pcs.ts';
+export type { FetchLike } from './http.ts';
