@@ -277,3 +277,39 @@ describe('SPDY/3.1 frame encoding', () => {
     expect(fins).toEqual([false, true]);
   });
 });
+
+describe('frames captured from real kubectl (Go zlib on the other side)', () => {
+  // kubectl 1.27 `exec -i p1 -- cat` over SPDY: the first bytes it sent after the 101,
+  // one SYN_STREAM per stream, each header block continuing the previous zlib context.
+  const EXEC_1_27 =
+    '80030001000000290000000100000000000078f9e3c6a7c26260606004a7b392a2d4c45c6851c29a0a0a6800000000ffff' +
+    '800300010000001700000003000000000000c22e555c92929907000000ffff' +
+    '800300010000001900000005000000000000c22ac5565c92925f5a02000000ffff' +
+    '800300010000001500000007000000000000c229975a5404000000ffff';
+  // kubectl 1.33 `port-forward` (KUBECTL_PORT_FORWARD_WEBSOCKETS=false), one local
+  // connection: error stream, its immediate empty DATA+FIN, then the data stream.
+  const PORT_FORWARD_1_33 =
+    '800300010000003e0000000100000000000078f9e3c6a7c202253a703a2b294a4dcc851625aca9a0808614cb45e01c60616061c0c0c0c0590489c64c50f2663400000000ffff' +
+    '0000000101000000' +
+    '800300010000001800000003000000000000c2aa19540e2512d60b000000ffff';
+
+  it('decodes kubectl 1.27 exec stream creation: error, stdin, stdout, stderr on ids 1, 3, 5, 7', () => {
+    for (const pieces of [[1], [5], [1000]]) {
+      const frames = decode(Buffer.from(EXEC_1_27, 'hex'), pieces);
+      expect(frames.map((f) => f.type === 'syn_stream' && [f.streamId, Object.fromEntries(f.headers)])).toEqual([
+        [1, { streamtype: 'error' }],
+        [3, { streamtype: 'stdin' }],
+        [5, { streamtype: 'stdout' }],
+        [7, { streamtype: 'stderr' }],
+      ]);
+    }
+  });
+
+  it('decodes kubectl 1.33 port-forward stream pairs with port and requestid', () => {
+    const frames = decode(Buffer.from(PORT_FORWARD_1_33, 'hex'), [3]);
+    expect(frames[0]).toMatchObject({ type: 'syn_stream', streamId: 1 });
+    expect(frames[0]!.type === 'syn_stream' && Object.fromEntries(frames[0].headers)).toEqual({ streamtype: 'error', port: '8080', requestid: '0' });
+    expect(frames[1]).toEqual({ type: 'data', streamId: 1, data: Buffer.alloc(0), endOfFrame: true, fin: true });
+    expect(frames[2]!.type === 'syn_stream' && Object.fromEntries(frames[2].headers)).toEqual({ streamtype: 'data', port: '8080', requestid: '0' });
+  });
+});
