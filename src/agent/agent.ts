@@ -49,6 +49,8 @@ export interface RunningAgent {
   readonly done: Promise<number>;
   /** Sends SIGTERM to the workload and resolves like `done`. */
   stop(): Promise<number>;
+  /** New channel credentials for new connections (RA-TLS renewal). */
+  setCredentials(credentials: ChannelCredentials): void;
 }
 
 function tryLogFile(config: AgentConfig, logger: Logger): LogFile | null {
@@ -134,5 +136,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       workload.kill('SIGTERM');
       return done;
     },
+    setCredentials: (credentials) => listener.setCredentials(credentials),
   };
 }

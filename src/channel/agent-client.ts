@@ -153,6 +153,7 @@ export class AgentConnection {
         req.off('response', onResponse);
         req.off('error', onError);
         req.off('close', onError);
+        req.off('aborted', onError);
         signal?.removeEventListener('abort', onAbort);
       };
       const onResponse = (headers: Record<string, unknown>): void => {
@@ -178,6 +179,7 @@ export class AgentConnection {
       req.once('response', onResponse);
       req.once('error', onError);
       req.once('close', onError);
+      req.once('aborted', onError);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

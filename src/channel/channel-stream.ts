@@ -31,7 +31,14 @@ export class ChannelStream extends Duplex {
     inner.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) inner.pause();
     });
+    // Node reports a dead session as 'aborted' (when our side was still writing) or as
+    // an 'end' on a stream that was already reset: neither is the agent ending cleanly.
+    inner.once('aborted', () => this.destroy(streamFailure(inner)));
     inner.once('end', () => {
+      if (inner.aborted || (inner.rstCode ?? constants.NGHTTP2_NO_ERROR) !== constants.NGHTTP2_NO_ERROR) {
+        this.destroy(streamFailure(inner));
+        return;
+      }
       this.#readEnded = true;
       this.push(null);
     });

@@ -142,11 +142,13 @@ export function runCommand(session: ClientHttp2Session, path: string, io: Comman
       }
       req.on('data', onData);
       req.once('end', () => {
-        if (status === null) finish(failed(new ShadowplaneError('SP_AGENT_PROTOCOL', 'stream ended without a status')));
+        // The agent always ends with a status; an end without one is a session that died.
+        if (status === null || req.aborted) finish(failed(new ShadowplaneError('SP_AGENT_SESSION_LOST', 'stream ended without a status')));
         else finish(resultOf(status));
       });
     });
     req.once('error', (err: unknown) => finish(failed(streamFailure(req, err))));
+    req.once('aborted', () => finish(failed(streamFailure(req))));
     req.once('close', () => finish(failed(streamFailure(req))));
     req.on('drain', onRequestDrain);
     if (io.stdin?.readableEnded === true) onStdinEnd();

@@ -38,7 +38,9 @@ export function readBody(stream: Http2Stream, max: number): Promise<Buffer> {
     };
     const onEnd = (): void => {
       cleanup();
-      resolve(Buffer.concat(chunks, size));
+      // An 'end' on a reset stream is a dead session, not a complete body.
+      if (stream.aborted || (stream.rstCode ?? constants.NGHTTP2_NO_ERROR) !== constants.NGHTTP2_NO_ERROR) onError();
+      else resolve(Buffer.concat(chunks, size));
     };
     const onError = (): void => {
       cleanup();

@@ -56,6 +56,17 @@ export interface AgentConfig {
     /** Accept simulated evidence. Default false. Development only; logged loudly. */
     readonly allowSimulated: boolean;
   };
+  /** Where this agent's own evidence comes from (its RA-TLS certificate). */
+  readonly attestation: {
+    /** `auto` (the platform's configfs-tsm provider), `sev-snp`, `tdx` or `simulated`. Default auto. SHADOWPLANE_TEE. */
+    readonly tee: AgentTee;
+    /** Directory from `shadowplane simulate init` (tee simulated). SHADOWPLANE_SIMULATED_DIR. */
+    readonly simulatedDir: string | null;
+    /** MEASUREMENT the simulated platform reports (96 hex). Default: the simulator's default. */
+    readonly simulatedMeasurement: string | null;
+    /** Lifetime of the agent's RA-TLS certificate; renewed at half of it. Default 24 h. */
+    readonly certValidityMs: number;
+  };
   /** Metrics scraping of the workload (served later). Default port null (off), path /metrics. */
   readonly metrics: { readonly port: number | null; readonly path: string };
   readonly limits: {
@@ -77,6 +88,8 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
 }
 
+export type AgentTee = 'auto' | 'sev-snp' | 'tdx' | 'simulated';
+
 export const AGENT_DEFAULTS = {
   port: 15443,
   shareDir: '/run/shadowplane/share',
@@ -89,12 +102,14 @@ export const AGENT_DEFAULTS = {
   maxConcurrentOperations: 2048,
   handshakeTimeoutMs: 10_000,
   verifyTimeoutMs: 10_000,
+  certValidityMs: 24 * 3_600_000,
 } as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const FILE_KEYS = ['pod', 'container', 'listen', 'shareDir', 'logs', 'attach', 'proxy', 'metrics', 'limits', 'logLevel'] as const;
+const FILE_KEYS = ['pod', 'container', 'listen', 'shareDir', 'logs', 'attach', 'proxy', 'attestation', 'metrics', 'limits', 'logLevel'] as const;
+const TEES: readonly AgentTee[] = ['auto', 'sev-snp', 'tdx', 'simulated'];
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export interface AgentConfigSources {
@@ -132,6 +147,8 @@ function parseFlags(argv: readonly string[]) {
         'log-dir': { type: 'string' },
         'attach-stdin': { type: 'boolean' },
         'allow-simulated': { type: 'boolean' },
+        tee: { type: 'string' },
+        'simulated-dir': { type: 'string' },
         'log-level': { type: 'string' },
       },
     });
@@ -215,6 +232,17 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
   };
   if (proxy.referenceValues !== null && proxy.referenceValuesFile !== null) invalid('proxy.referenceValues and proxy.referenceValuesFile are exclusive');
 
+  const attestationField = root.optional('attestation')?.object(['tee', 'simulatedDir', 'simulatedMeasurement', 'certValidityMs']);
+  const teeText = flags.tee ?? attestationField?.optional('tee')?.string() ?? env['SHADOWPLANE_TEE'] ?? 'auto';
+  if (!(TEES as readonly string[]).includes(teeText)) invalid(`attestation.tee must be one of ${TEES.join(', ')}`);
+  const attestation = {
+    tee: teeText as AgentTee,
+    simulatedDir: flags['simulated-dir'] ?? attestationField?.optional('simulatedDir')?.string() ?? env['SHADOWPLANE_SIMULATED_DIR'] ?? null,
+    simulatedMeasurement: attestationField?.optional('simulatedMeasurement')?.string({ pattern: /^[0-9a-f]{96}$/, patternHint: 'must be 96 lower-case hex digits' }) ?? null,
+    certValidityMs: attestationField?.optional('certValidityMs')?.integer({ min: 60_000, max: 30 * 24 * 3_600_000 }) ?? AGENT_DEFAULTS.certValidityMs,
+  };
+  if (attestation.tee === 'simulated' && attestation.simulatedDir === null) invalid('attestation.simulatedDir (or SHADOWPLANE_SIMULATED_DIR) is required with tee simulated');
+
   const metricsField = root.optional('metrics')?.object(['port', 'path']);
   const metrics = {
     port: metricsField?.optional('port')?.integer({ min: 1, max: 65535 }) ?? null,
@@ -244,6 +272,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     logs,
     attach,
     proxy,
+    attestation,
     metrics,
     limits,
     workload: { command: command[0] as string, args: command.slice(1), env: workloadEnv, cwd: sources.cwd },

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../../../src/agent/agent.ts';
-import type { SignalSource } from '../../../../src/agent/supervisor.ts';
 import type { ProxyVerifier } from '../../../../src/channel/trust.ts';
 import { loadAgentConfig, type AgentConfig } from '../../../../src/config/agent-config.ts';
 import { createLogger, type Logger } from '../../../../src/log.ts';
