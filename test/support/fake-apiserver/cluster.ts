@@ -46,6 +46,8 @@ export class Cluster {
   readonly types: ReadonlyMap<string, ResourceType> = new Map(RESOURCE_TYPES.map((t) => [t.resource, t]));
   readonly #opts: ClusterOptions;
   #nextIp = 0;
+  /** Addresses handed out or set explicitly; allocation never reuses one. */
+  readonly #usedIps = new Set<string>();
 
   constructor(options: ClusterOptions) {
     this.#opts = options;
@@ -83,10 +85,17 @@ export class Cluster {
   }
 
   allocatePodIP(): string {
-    const n = this.#nextIp++;
     const [a = '127', b = '0', c = '1'] = this.#opts.podNetworkPrefix.split('.');
-    const third = Number(c) + Math.floor(n / 254);
-    return `${a}.${b}.${third}.${(n % 254) + 1}`;
+    for (;;) {
+      const n = this.#nextIp++;
+      const third = Number(c) + Math.floor(n / 254);
+      if (third > 255) throw new RangeError('the pod address range is exhausted');
+      const ip = `${a}.${b}.${third}.${(n % 254) + 1}`;
+      if (!this.#usedIps.has(ip)) {
+        this.#usedIps.add(ip);
+        return ip;
+      }
+    }
   }
 
   addPod(o: AddPodOptions): StoredObject {
@@ -104,6 +113,7 @@ export class Cluster {
     };
     podType.prepareForCreate(this.stampNew(pod), this.strategyContext());
     const phase = o.phase ?? 'Running';
+    if (o.podIP !== undefined) this.#usedIps.add(o.podIP);
     const ip = o.podIP ?? (phase === 'Pending' ? null : this.allocatePodIP());
     pod['status'] = kubeletStatus(pod, phase, ip, this.now(), this.#opts.nodeIP);
     return this.store.create('pods', pod);
@@ -126,6 +136,7 @@ export class Cluster {
   }
 
   setPodIP(namespace: string, name: string, podIP: string): StoredObject {
+    this.#usedIps.add(podIP);
     return this.#updateStatus(namespace, name, (status) => {
       status['podIP'] = podIP;
       status['podIPs'] = [{ ip: podIP }];

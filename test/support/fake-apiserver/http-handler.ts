@@ -27,6 +27,8 @@ import { Errors, toApiError, type ApiError } from './status.ts';
 import { handleWatch, type WatchSettings } from './watch-handler.ts';
 import { handleCreate, handleDelete, handleDeleteCollection, handlePatch, handleUpdate } from './write-handler.ts';
 import { serveStreamUpgrade, writeUpgradeError, type StreamRoutes } from './stream-routes.ts';
+import { headerText, tapReadable, tapResponse } from './payload-taps.ts';
+import type { ByteRecorder } from './recorder.ts';
 
 export interface HandlerContext {
   readonly cluster: Cluster;
@@ -38,6 +40,8 @@ export interface HandlerContext {
   readonly watch: WatchSettings;
   readonly requests: RequestLog;
   readonly streams: StreamRoutes;
+  /** Where de-framed requests and sessions are recorded (null: recording is off). */
+  readonly recorder: ByteRecorder | null;
   /** Aborted when the server closes: every watch, log follow and stream ends. */
   readonly closing: AbortSignal;
   serverAddress(): string;
@@ -200,7 +204,9 @@ function trackStatus(entry: RecordedRequest, res: AnyResponse): void {
 export function createHandlers(ctx: HandlerContext): ListenerHandlers {
   return {
     request(req: AnyRequest, rawRes: AnyResponse, conn: ConnectionInfo): void {
-      const res = asResponse(rawRes);
+      const tap = ctx.recorder?.openPayload(`${req.method ?? 'GET'} ${req.url ?? '/'}`) ?? null;
+      tap?.record('received', headerText(req.rawHeaders, `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}`));
+      const res = tap === null ? asResponse(rawRes) : tapResponse(asResponse(rawRes), tap);
       const auditId = randomUUID();
       const { entry, run } = prepare(ctx, req, conn, null);
       trackStatus(entry, rawRes);
@@ -221,7 +227,7 @@ export function createHandlers(ctx: HandlerContext): ListenerHandlers {
           contentType: req.headers['content-type'],
           userAgent: String(req.headers['user-agent'] ?? ''),
           user: p.user,
-          body: req,
+          body: tap === null ? req : tapReadable(req, (chunk) => tap.record('received', chunk)),
           res,
           auditId,
           cluster: ctx.cluster,
@@ -239,6 +245,8 @@ export function createHandlers(ctx: HandlerContext): ListenerHandlers {
 
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo): void {
       const upgradeHeader = String(req.headers['upgrade'] ?? '');
+      const tap = ctx.recorder?.openPayload(`${req.method ?? 'GET'} ${req.url ?? '/'}`) ?? null;
+      tap?.record('received', headerText(req.rawHeaders, `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}`));
       const { entry, run } = prepare(ctx, req, conn, upgradeHeader);
       const fail = (err: unknown): void => {
         const apiErr: ApiError = toApiError(err);
@@ -252,7 +260,7 @@ export function createHandlers(ctx: HandlerContext): ListenerHandlers {
         }
         const pod = ctx.cluster.store.get('pods', p.info.namespace, p.info.name);
         if (pod === undefined) throw Errors.notFound('pods', p.info.name);
-        void serveStreamUpgrade(ctx.streams, { req, socket, head, pod, info: p.info, query: p.query }).then((status) => {
+        void serveStreamUpgrade(ctx.streams, { req, socket, head, pod, info: p.info, query: p.query, tap }).then((status) => {
           entry.status ??= status;
         });
       } catch (err) {

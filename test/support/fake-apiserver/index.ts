@@ -125,7 +125,8 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   const recorder = new ByteRecorder({ enabled: options.record ?? true, maxBytes: options.recorderMaxBytes ?? DEFAULT_RECORDER_MAX_BYTES });
   const requests = new RequestLog();
   const closing = new AbortController();
-  const kubelet = new Kubelet(options.kubelet ?? {}, cluster.logs);
+  const recording = options.record === false ? null : recorder;
+  const kubelet = new Kubelet(options.kubelet ?? {}, cluster.logs, recording);
   cluster.store.subscribe((e) => {
     if (e.type === 'DELETED' && e.resource === 'pods') kubelet.podDeleted(e.current.namespace, e.current.name);
   });
@@ -146,6 +147,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     },
     requests,
     streams: { kubelet, accept: options.streamAccept ?? {} },
+    recorder: recording,
     closing: closing.signal,
     serverAddress: () => `${host}:${port}`,
   });
@@ -154,7 +156,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     keyPem: serving.keyPem,
     certPem: serving.certPem,
     clientCaPem: clientAuthority.certPem,
-    recorder: options.record === false ? null : recorder,
+    recorder: recording,
     handlers,
     maxHeaderBytes: 64 * 1024,
   });

@@ -22,6 +22,7 @@ import pty from 'node-pty';
 import { ShadowplaneError } from '../../../src/errors.ts';
 import type { CommandResult, ForwardedConnection, RemoteCommandSession, TerminalSize } from '../../../src/proxy/streams/types.ts';
 import type { LogStore } from './log-store.ts';
+import type { ByteRecorder } from './recorder.ts';
 
 export interface ExecRequest {
   readonly operation: 'exec' | 'attach';
@@ -166,10 +167,12 @@ export class Kubelet {
   readonly #attached = new Map<string, AttachProcess>();
   readonly #children = new Set<{ kill(): void }>();
   readonly #work = new Set<Promise<unknown>>();
+  readonly #recorder: ByteRecorder | null;
 
-  constructor(options: KubeletOptions, logs: LogStore) {
+  constructor(options: KubeletOptions, logs: LogStore, recorder: ByteRecorder | null) {
     this.#options = options;
     this.#logs = logs;
+    this.#recorder = recorder;
   }
 
   /** Keeps track of a session's work so close() can wait for it (bounded). */
@@ -254,6 +257,16 @@ export class Kubelet {
   /** Serves each forwarded connection of a session until the session ends. */
   async forward(connections: AsyncIterable<ForwardedConnection>, podIP: string): Promise<void> {
     for await (const connection of connections) {
+      // Observe the forwarded bytes for the recorder's payload view (listeners only watch).
+      const tap = this.#recorder?.openPayload(`portforward ${podIP}:${connection.port}`);
+      if (tap !== undefined) {
+        connection.data.on('data', (chunk: Buffer) => tap.record('received', chunk));
+        const write = connection.data.write.bind(connection.data);
+        connection.data.write = ((chunk: Buffer, ...rest: never[]) => {
+          tap.record('sent', Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+          return write(chunk, ...rest);
+        }) as typeof connection.data.write;
+      }
       if (this.#options.forward !== undefined) this.#options.forward(connection, podIP);
       else forwardTo(connection, podIP);
     }

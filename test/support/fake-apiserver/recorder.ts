@@ -2,9 +2,17 @@
  * Records every decrypted byte the API server stand-in receives and sends, per
  * connection and direction, so that tests can prove a secret never reached it.
  *
- * Invariant: `contains()` searches each connection's byte stream in each direction as
- * one continuous stream, so a needle split across TCP/TLS chunks is still found; it never
- * joins bytes of two different connections or two directions (that could invent a match).
+ * Two views are kept, because framing hides bytes from a plain search of the wire:
+ * - `wire`: the plaintext of every TLS connection exactly as it crossed (HTTP/2 frames
+ *   with HPACK-compressed headers, chunked HTTP/1.1, SPDY and WebSocket frames);
+ * - `payload`: the same traffic de-framed, one stream per request or session: request
+ *   and response headers as text, bodies, exec/attach stdin/stdout/stderr and
+ *   port-forward data. A secret split across two frames (or Huffman-coded in a header)
+ *   is invisible in the wire view but contiguous here.
+ *
+ * Invariant: `contains()` searches each recorded stream in each direction as one
+ * continuous stream, so a needle split across chunks is still found; it never joins bytes
+ * of two different streams or two directions (that could invent a match).
  *
  * Memory is bounded by `maxBytes`: once exceeded, recording stops and `truncated` is set,
  * so a test that relies on absence can assert `!truncated` first.
@@ -12,10 +20,15 @@
 
 export type Direction = 'received' | 'sent';
 
-/** The bytes of one connection, in arrival order. */
+export type RecordingView = 'wire' | 'payload';
+
+/** The bytes of one connection (wire) or one request/session (payload), in arrival order. */
 export interface ConnectionRecording {
   readonly id: number;
-  /** ALPN protocol negotiated on the connection ('h2', 'http/1.1' or '' for none). */
+  readonly view: RecordingView;
+  /** Wire: the ALPN protocol ('h2', 'http/1.1' or '' for none). Payload: what the stream is. */
+  readonly label: string;
+  /** Same as `label` for wire recordings (kept for readability of tests). */
   readonly alpn: string;
   readonly received: readonly Buffer[];
   readonly sent: readonly Buffer[];
@@ -28,6 +41,8 @@ export interface RecorderTap {
 
 interface MutableRecording {
   id: number;
+  view: RecordingView;
+  label: string;
   alpn: string;
   received: Buffer[];
   sent: Buffer[];
@@ -60,8 +75,17 @@ export class ByteRecorder {
     return this.#totalBytes;
   }
 
-  /** Opens a tap for one new connection. */
+  /** Opens a tap for one new TLS connection (wire view). */
   openConnection(alpn: string): RecorderTap & { readonly id: number } {
+    return this.#open('wire', alpn);
+  }
+
+  /** Opens a tap for one de-framed request or session (payload view). */
+  openPayload(label: string): RecorderTap & { readonly id: number } {
+    return this.#open('payload', label);
+  }
+
+  #open(view: RecordingView, label: string): RecorderTap & { readonly id: number } {
     const id = this.#nextId++;
     return {
       id,
@@ -73,7 +97,7 @@ export class ByteRecorder {
         }
         let rec = this.#recordings.get(id);
         if (rec === undefined) {
-          rec = { id, alpn, received: [], sent: [] };
+          rec = { id, view, label, alpn: label, received: [], sent: [] };
           this.#recordings.set(id, rec);
         }
         // Copy: a writer may reuse its buffer after the write completes.
@@ -83,17 +107,26 @@ export class ByteRecorder {
     };
   }
 
-  /** Every connection's recording, in the order connections were opened. */
+  /** Every connection's wire recording, in the order connections were opened. */
   connections(): readonly ConnectionRecording[] {
+    return this.#all().filter((r) => r.view === 'wire');
+  }
+
+  /** Every de-framed request/session recording, in the order they began. */
+  payloads(): readonly ConnectionRecording[] {
+    return this.#all().filter((r) => r.view === 'payload');
+  }
+
+  #all(): MutableRecording[] {
     return [...this.#recordings.values()].sort((a, b) => a.id - b.id);
   }
 
-  /** All bytes received, connection after connection. */
+  /** All wire bytes received, connection after connection. */
   received(): Buffer {
     return Buffer.concat(this.connections().flatMap((c) => c.received));
   }
 
-  /** All bytes sent, connection after connection. */
+  /** All wire bytes sent, connection after connection. */
   sent(): Buffer {
     return Buffer.concat(this.connections().flatMap((c) => c.sent));
   }
@@ -109,13 +142,15 @@ export class ByteRecorder {
   }
 
   /**
-   * True if `needle` occurs in any connection's received or sent byte stream, including
-   * across chunk boundaries. An empty needle is refused (it would match everything).
+   * True if `needle` occurs in any recorded stream (both views unless one is named), in
+   * either direction, including across chunk boundaries. An empty needle is refused (it
+   * would match everything).
    */
-  contains(needle: string | Buffer): boolean {
+  contains(needle: string | Buffer, view?: RecordingView): boolean {
     const n = typeof needle === 'string' ? Buffer.from(needle, 'utf8') : needle;
     if (n.length === 0) throw new RangeError('contains() needs a non-empty needle');
     for (const rec of this.#recordings.values()) {
+      if (view !== undefined && rec.view !== view) continue;
       if (streamContains(rec.received, n) || streamContains(rec.sent, n)) return true;
     }
     return false;

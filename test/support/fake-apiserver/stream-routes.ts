@@ -19,6 +19,8 @@ import type { Kubelet } from './kubelet.ts';
 import type { ResourceRequestInfo } from './request-info.ts';
 import { Errors, type ApiError } from './status.ts';
 import type { JsonObject, StoredObject } from './store.ts';
+import { tapSession } from './payload-taps.ts';
+import type { RecorderTap } from './recorder.ts';
 
 export interface StreamRoutes {
   readonly kubelet: Kubelet;
@@ -32,6 +34,8 @@ export interface StreamUpgrade {
   readonly pod: StoredObject;
   readonly info: ResourceRequestInfo;
   readonly query: URLSearchParams;
+  /** Records the session's de-framed payload (null: recording is off). */
+  readonly tap: RecorderTap | null;
 }
 
 /** How long a refused client gets to read the answer before the socket is destroyed. */
@@ -113,7 +117,8 @@ export async function serveStreamUpgrade(routes: StreamRoutes, u: StreamUpgrade)
       kubelet.track(kubelet.forward(session.connections(), t.podIP));
       return 101;
     }
-    const session = await acceptRemoteCommand(request, u.socket, u.head, options, routes.accept);
+    const accepted = await acceptRemoteCommand(request, u.socket, u.head, options, routes.accept);
+    const session = u.tap === null ? accepted : tapSession(accepted, u.tap);
     const execRequest = {
       operation: u.info.subresource === 'attach' ? ('attach' as const) : ('exec' as const),
       namespace: u.pod.namespace,

@@ -84,3 +84,18 @@ describe('ByteRecorder', () => {
     expect(streamContains(chunks.slice(0, 10), needle)).toBe(false);
   });
 });
+
+describe('ByteRecorder views', () => {
+  it('searches the wire and payload views separately or together', () => {
+    const r = new ByteRecorder();
+    r.openConnection('h2').record('received', Buffer.from('framed-bytes'));
+    r.openPayload('GET /x').record('received', Buffer.from('decoded-header: value'));
+    expect(r.contains('decoded-header', 'wire')).toBe(false);
+    expect(r.contains('decoded-header', 'payload')).toBe(true);
+    expect(r.contains('decoded-header')).toBe(true);
+    expect(r.contains('framed-bytes', 'payload')).toBe(false);
+    expect(r.connections().map((c) => c.view)).toEqual(['wire']);
+    expect(r.payloads().map((c) => c.label)).toEqual(['GET /x']);
+    expect(r.received().toString()).toBe('framed-bytes');
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * Taps for the recorder's payload view: the de-framed bytes of each request and stream
+ * session (decoded headers as text, bodies, stdin/stdout/stderr). They observe, and never
+ * change what flows or how fast: writes are forwarded as they come and honour the inner
+ * stream's backpressure.
+ */
+import { Transform, Writable, pipeline, type Readable } from 'node:stream';
+import type { CommandResult, RemoteCommandSession } from '../../../src/proxy/streams/types.ts';
+import type { RecorderTap } from './recorder.ts';
+import type { ResponseLike } from './respond.ts';
+
+/** Raw header pairs as `Name: value` lines (what a server sees after HPACK or HTTP/1.1 parsing). */
+export function headerText(rawHeaders: readonly string[], firstLine: string): Buffer {
+  const lines = [firstLine];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i] ?? ''}: ${rawHeaders[i + 1] ?? ''}`);
+  return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'utf8');
+}
+
+const toBuffer = (chunk: string | Buffer): Buffer => (typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+
+/** A response that reports its status line, headers and body to `tap` as they are written. */
+export function tapResponse(res: ResponseLike, tap: RecorderTap): ResponseLike {
+  return {
+    writeHead(status, headers) {
+      const lines = Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`));
+      tap.record('sent', Buffer.from([`${status}`, ...lines].join('\r\n') + '\r\n\r\n', 'utf8'));
+      return res.writeHead(status, headers);
+    },
+    write(chunk) {
+      tap.record('sent', toBuffer(chunk));
+      return res.write(chunk);
+    },
+    end(chunk) {
+      if (chunk !== undefined) tap.record('sent', toBuffer(chunk));
+      return res.end(chunk);
+    },
+    once: (event, listener) => res.once(event, listener),
+    off: (event, listener) => res.off(event, listener),
+    flushHeaders: () => res.flushHeaders?.(),
+    get headersSent() {
+      return res.headersSent;
+    },
+    get writableEnded() {
+      return res.writableEnded;
+    },
+    get destroyed() {
+      return res.destroyed;
+    },
+  };
+}
+
+/** A readable that passes `source` through unchanged and reports each chunk. */
+export function tapReadable(source: Readable, record: (chunk: Buffer) => void): Readable {
+  const tapped = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      record(chunk);
+      callback(null, chunk);
+    },
+  });
+  pipeline(source, tapped, () => undefined);
+  return tapped;
+}
+
+/** A writable that reports each chunk and forwards it to `inner`, waiting for its 'drain'. */
+class TapWritable extends Writable {
+  readonly #inner: NodeJS.WritableStream;
+  readonly #record: (chunk: Buffer) => void;
+  constructor(inner: NodeJS.WritableStream, record: (chunk: Buffer) => void) {
+    super();
+    this.#inner = inner;
+    this.#record = record;
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    // A zero-length write is flushed()'s marker: it completes once everything before it did.
+    if (chunk.length === 0) return callback();
+    this.#record(chunk);
+    if (this.#inner.write(chunk)) callback();
+    else this.#inner.once('drain', () => callback());
+  }
+
+  /** Resolves when every chunk written so far reached the inner stream (or the session aborted). */
+  flushed(signal: AbortSignal): Promise<void> {
+    if (signal.aborted || this.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      this.write(Buffer.alloc(0), done);
+    });
+  }
+}
+
+/**
+ * A session identical to `session` whose stdin, stdout and stderr are reported to `tap`
+ * (stdin as received, output as sent). `finish` waits until tapped output reached the
+ * real streams, so nothing is reordered behind the end sequence.
+ */
+export function tapSession(session: RemoteCommandSession, tap: RecorderTap): RemoteCommandSession {
+  const stdin = session.stdin === null ? null : tapReadable(session.stdin, (c) => tap.record('received', c));
+  const stdout = session.stdout === null ? null : new TapWritable(session.stdout, (c) => tap.record('sent', c));
+  const stderr = session.stderr === null ? null : new TapWritable(session.stderr, (c) => tap.record('sent', c));
+  return {
+    protocol: session.protocol,
+    options: session.options,
+    stdin,
+    stdout,
+    stderr,
+    resizes: session.resizes,
+    aborted: session.aborted,
+    get counters() {
+      return session.counters;
+    },
+    async finish(result: CommandResult): Promise<void> {
+      await Promise.all([stdout?.flushed(session.aborted), stderr?.flushed(session.aborted)]);
+      return session.finish(result);
+    },
+  };
+}
