@@ -174,7 +174,13 @@ async function runUnderPty(session: RemoteCommandSession, file: string, args: st
     if (size.width > 0 && size.height > 0) term.resize(size.width, size.height);
   });
   session.stdin?.on('data', (chunk: Buffer) => term.write(chunk.toString('utf8')));
-  term.onData((data) => session.stdout?.write(data));
+  const stdout = session.stdout;
+  term.onData((data) => {
+    if (stdout && !stdout.write(data)) {
+      term.pause();
+      stdout.once('drain', () => term.resume());
+    }
+  });
   const onAbort = (): void => term.kill('SIGKILL');
   session.aborted.addEventListener('abort', onAbort);
   const code = await new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));

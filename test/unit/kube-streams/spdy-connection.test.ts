@@ -57,14 +57,14 @@ function pair(serverOptions: { maxStreams?: number; streamHighWaterMark?: number
 }
 
 /** A raw peer: writes frames by hand and collects what the connection sends back. */
-function rawPeer(role: 'server' | 'client' = 'server'): { conn: SpdyConnection; peer: Duplex; encoder: SpdyFrameEncoder; frames: SpdyFrame[]; streams: SpdyStream[] } {
+function rawPeer(role: 'server' | 'client' = 'server'): { conn: SpdyConnection; peer: Duplex; encoder: SpdyFrameEncoder; frames: SpdyFrame[]; streams: SpdyStream[]; socket: Duplex } {
   const [a, b] = duplexPair();
   const streams: SpdyStream[] = [];
   const conn = new SpdyConnection(a, { role, onStream: (s) => streams.push(s) });
   const frames: SpdyFrame[] = [];
   const decoder = new SpdyFrameDecoder((f) => frames.push(f.type === 'data' ? { ...f, data: Buffer.from(f.data) } : f));
   b.on('data', (chunk: Buffer) => decoder.push(chunk));
-  return { conn, peer: b, encoder: new SpdyFrameEncoder(), frames, streams };
+  return { conn, peer: b, encoder: new SpdyFrameEncoder(), frames, streams, socket: a };
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
@@ -225,5 +225,26 @@ describe('SPDY connection', () => {
     await tick();
     expect(frames.map((f) => f.type)).toEqual(['syn_reply', 'goaway']);
     await finished(peer, { writable: false }).catch(() => undefined);
+  });
+
+  it('stops reading a peer that floods pings without reading the echoes, and catches up when it reads', async () => {
+    const [a, b] = duplexPair();
+    new SpdyConnection(a, { role: 'server' });
+    const pingsPerChunk = 5000;
+    const chunk = Buffer.concat(Array.from({ length: pingsPerChunk }, (_, i) => encodePing(2 * i + 1)));
+    const chunks = 60; // 3.6 MB of pings, 300,000 echoes owed
+    for (let i = 0; i < chunks; i++) b.write(chunk);
+    await tick();
+    await tick();
+    // The echoes owed to a peer that does not read stay bounded (1 MiB plus one chunk).
+    expect(a.writableLength).toBeLessThan(1024 * 1024 + chunk.length + 1024);
+    let echoed = 0;
+    const decoder = new SpdyFrameDecoder((f) => {
+      if (f.type === 'ping') echoed++;
+    });
+    b.on('data', (data: Buffer) => decoder.push(data));
+    const deadline = Date.now() + 10_000;
+    while (echoed < chunks * pingsPerChunk && Date.now() < deadline) await tick();
+    expect(echoed).toBe(chunks * pingsPerChunk);
   });
 });
