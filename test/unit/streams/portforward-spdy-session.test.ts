@@ -67,6 +67,7 @@ describe('SPDY port-forward session', () => {
     expect(await withTimeout(readAll(a.error))).toBe('');
     expect(session.counters).toEqual({ bytesIn: 7, bytesOut: 9 });
     second.close();
+    expect(await withTimeout(readAll(b.error))).toBe('');
     session.close();
   });
 
