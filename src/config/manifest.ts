@@ -9,7 +9,9 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { parseReferenceValues, type ReferenceValues } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
+import { parseScrubPolicy, type ScrubPolicy } from '../metrics/policy.ts';
 import { canonicalDigest } from './canonical-json.ts';
 import { compileGlobs, NAME_PATTERN, NAME_PATTERN_HINT, type NameMatcher } from './glob.ts';
 import { deepFreeze, FieldReader } from './validate.ts';
@@ -39,10 +41,10 @@ export interface Workload {
   readonly namespace: string;
   readonly pods: readonly string[];
   readonly matches: NameMatcher;
-  /** Reference values the workload's agents must attest to (validated by src/attestation). */
-  readonly referenceValues: unknown;
-  /** Scrub rules for the workload's metrics (validated by src/metrics). */
-  readonly metrics: unknown;
+  /** Reference values the workload's agents must attest to. */
+  readonly referenceValues: ReferenceValues;
+  /** Scrub rules for the workload's metrics; undefined: no metrics leave the pod. */
+  readonly metrics: ScrubPolicy | undefined;
 }
 
 export interface Permission {
@@ -166,8 +168,10 @@ export function parseManifest(document: unknown, _source = 'manifest'): Manifest
       o.field('namespace').fail(`namespace ${JSON.stringify(namespace)} is not listed under confidential`);
     }
     const pods = o.optional('pods')?.stringList({ minItems: 1, maxItems: 100, item: { pattern: NAME_PATTERN, patternHint: NAME_PATTERN_HINT } }) ?? ['*'];
-    const referenceValues = o.required('referenceValues').raw;
-    const metrics = o.optional('metrics')?.raw;
+    const rvField = o.required('referenceValues');
+    const referenceValues = parseReferenceValues(rvField.raw, `manifest ${rvField.path}`);
+    const metricsField = o.optional('metrics');
+    const metrics = metricsField === undefined ? undefined : parseScrubPolicy(metricsField.raw, metricsField.path);
     return { name: wname, namespace, pods, matches: compileGlobs(pods), referenceValues, metrics };
   });
   unique(workloads.map((w) => w.name), 'workloads', 'name');

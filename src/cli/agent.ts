@@ -1,0 +1,64 @@
+/**
+ * `shadowplane agent [options] -- COMMAND [ARGS...]`: the confidential container's
+ * entrypoint wrapper. Wiring only: configuration (src/config/agent-config.ts), the agent's
+ * own evidence and RA-TLS credentials, the proxy verifier, then the agent itself.
+ *
+ * The agent exits with the workload's exit code (128+signal when a signal ended it).
+ */
+import { createVerificationCache, loadReferenceValues, parseReferenceValues, type AttestedCertificateResult, type ReferenceValues } from '../attestation/index.ts';
+import { startRenewingCredentials } from '../channel/attested-credentials.ts';
+import { agentClaims, raTlsProxyVerifier } from '../channel/ra-tls-trust.ts';
+import { agentConfigFromProcess, type AgentConfig } from '../config/agent-config.ts';
+import { ShadowplaneError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { startAgent } from '../agent/agent.ts';
+import { createIssuer } from './issuer.ts';
+
+export const AGENT_USAGE = `shadowplane agent [--config FILE] [options] -- COMMAND [ARGS...]
+
+Runs COMMAND as the workload of a confidential container: its output stays in a log
+store inside the TEE; exec, attach, logs and port-forward are served to the attested
+shadowplane proxy only. See docs/agent.md for the configuration and its defaults.`;
+
+export async function runAgentCommand(argv: readonly string[]): Promise<number> {
+  if (argv[0] === '--help') {
+    process.stdout.write(`${AGENT_USAGE}\n`);
+    return 0;
+  }
+  const config = agentConfigFromProcess(argv);
+  const logger = createLogger({ level: config.logLevel, name: 'shadowplane-agent' });
+  const issuer = createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });
+  if (config.proxy.allowSimulated) {
+    logger.warn({ allowSimulated: true }, '*** accepting a proxy with SIMULATED attestation: this pod is not protected. Development only. ***');
+  }
+  const credentials = await startRenewingCredentials({
+    issuer,
+    claims: agentClaims({ namespace: config.pod.namespace, pod: config.pod.name, container: config.container }),
+    validityMs: config.attestation.certValidityMs,
+    subjectAltNames: [config.listen.address],
+    logger,
+  });
+  const agent = await startAgent(config, {
+    credentials: credentials.current(),
+    verifyProxy: raTlsProxyVerifier({
+      reference: proxyReferenceValues(config),
+      allowedManifestDigests: config.proxy.allowedManifestDigests,
+      allowSimulated: config.proxy.allowSimulated,
+      cache: createVerificationCache<AttestedCertificateResult>(),
+      logger,
+    }),
+    logger,
+    notice: (line) => process.stdout.write(`${line}\n`),
+    signals: process,
+  });
+  credentials.onRenew((c) => agent.setCredentials(c));
+  const code = await agent.done;
+  credentials.stop();
+  return code;
+}
+
+function proxyReferenceValues(config: AgentConfig): ReferenceValues {
+  if (config.proxy.referenceValues !== null) return parseReferenceValues(config.proxy.referenceValues, 'agent configuration proxy.referenceValues');
+  if (config.proxy.referenceValuesFile !== null) return loadReferenceValues(config.proxy.referenceValuesFile);
+  throw new ShadowplaneError('SP_CONFIG_INVALID', 'the agent needs the proxy\'s reference values (proxy.referenceValues or proxy.referenceValuesFile)');
+}

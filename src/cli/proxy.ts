@@ -1,0 +1,59 @@
+/** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
+import { loadManifest } from '../config/manifest.ts';
+import { parseProxyOptions } from '../config/proxy-options.ts';
+import { createLogger } from '../log.ts';
+import { createAuditEndpoint } from '../proxy/audit.ts';
+import { createConfidentialStack } from '../proxy/confidential/stack.ts';
+import { startProxy } from '../proxy/start.ts';
+import { createIssuer } from './issuer.ts';
+
+export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
+
+  --manifest FILE               the owner's manifest (YAML or JSON)         env SHADOWPLANE_MANIFEST
+  --listen HOST:PORT            default 0.0.0.0:8443                         env SHADOWPLANE_LISTEN
+  --san NAME                    serving certificate name/IP (repeatable; default localhost, 127.0.0.1)
+  --tee auto|sev-snp|tdx|simulated   evidence source, default auto          env SHADOWPLANE_TEE
+  --simulated-dir DIR           from 'shadowplane simulate init' (with --tee simulated)
+  --allow-simulated-agents      accept agents with simulated evidence (development only)
+  --in-cluster-dir DIR          service-account mount (credential source in-cluster)
+  --upstream-connect-timeout D  default 5s
+  --serving-cert-validity D     default 720h
+  --max-header-bytes N          default 65536
+  --log-level LEVEL             default info                                 env SHADOWPLANE_LOG_LEVEL`;
+
+export async function runProxyCommand(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`${PROXY_USAGE}\n`);
+    return 0;
+  }
+  const options = parseProxyOptions(argv);
+  const logger = createLogger({ level: options.logLevel, name: 'shadowplane-proxy' });
+  const manifest = loadManifest(options.manifestPath);
+  const issuer = createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
+  if (options.allowSimulatedAgents) {
+    logger.warn({ allowSimulatedAgents: true }, '*** accepting agents with SIMULATED attestation: confidential pods are not protected. Development only. ***');
+  }
+  const stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: options.allowSimulatedAgents, logger });
+  const proxy = await startProxy({
+    manifest,
+    issuer,
+    listen: options.listen,
+    subjectAltNames: options.subjectAltNames,
+    servingCertValidityMs: options.servingCertValidityMs,
+    inClusterDir: options.inClusterDir,
+    upstreamConnectTimeoutMs: options.upstreamConnectTimeoutMs,
+    maxHeaderBytes: options.maxHeaderBytes,
+    confidential: stack.service,
+    endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
+    logger,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  logger.info('shutting down');
+  stack.close();
+  await proxy.close();
+  return 0;
+}

@@ -1,0 +1,81 @@
+/**
+ * Runtime options of `shadowplane proxy`: command-line flags, then SHADOWPLANE_* environment
+ * variables, then the documented defaults. Parsed once, validated, frozen.
+ */
+import { parseArgs } from 'node:util';
+import { ShadowplaneError } from '../errors.ts';
+import type { LogLevel } from '../log.ts';
+import { deepFreeze } from './validate.ts';
+import { parseDuration, parseHostPort, parseLogLevel, parseTee, type TeeChoice } from './option-values.ts';
+
+export interface ProxyOptions {
+  /** Path of the manifest (YAML or JSON). Required. Env SHADOWPLANE_MANIFEST. */
+  readonly manifestPath: string;
+  /** Listen address. Default 0.0.0.0:8443. Env SHADOWPLANE_LISTEN. */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** DNS names and IP addresses of the serving certificate. Default: localhost, 127.0.0.1 and the listen host. */
+  readonly subjectAltNames: readonly string[];
+  /** Evidence source. Default `auto` (configfs-tsm provider). Env SHADOWPLANE_TEE. */
+  readonly tee: TeeChoice;
+  /** Directory made by `shadowplane simulate init` (for --tee simulated). Env SHADOWPLANE_SIMULATED_DIR. */
+  readonly simulatedDir: string | undefined;
+  /** Accept agents whose evidence is simulated. Default false; loud when true. */
+  readonly allowSimulatedAgents: boolean;
+  /** Service-account mount for `credential.source: in-cluster`. Default /var/run/secrets/kubernetes.io/serviceaccount. */
+  readonly inClusterDir: string;
+  /** Upstream connect timeout. Default 5 s. */
+  readonly upstreamConnectTimeoutMs: number;
+  /** Serving certificate lifetime. Default 30 days (the key lives as long as the process). */
+  readonly servingCertValidityMs: number;
+  /** Largest request header block. Default 64 KiB. */
+  readonly maxHeaderBytes: number;
+  /** Default info. Env SHADOWPLANE_LOG_LEVEL. */
+  readonly logLevel: LogLevel;
+}
+
+export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ProxyOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        manifest: { type: 'string' },
+        listen: { type: 'string' },
+        san: { type: 'string', multiple: true },
+        tee: { type: 'string' },
+        'simulated-dir': { type: 'string' },
+        'allow-simulated-agents': { type: 'boolean' },
+        'in-cluster-dir': { type: 'string' },
+        'upstream-connect-timeout': { type: 'string' },
+        'serving-cert-validity': { type: 'string' },
+        'max-header-bytes': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new ShadowplaneError('SP_USAGE', (err as Error).message);
+  }
+  const manifestPath = values.manifest ?? env.SHADOWPLANE_MANIFEST;
+  if (manifestPath === undefined || manifestPath === '') throw new ShadowplaneError('SP_USAGE', '--manifest FILE is required');
+  const listen = parseHostPort(values.listen ?? env.SHADOWPLANE_LISTEN ?? '0.0.0.0:8443', '--listen');
+  const sans = values.san ?? ['localhost', '127.0.0.1', ...(listen.host === '0.0.0.0' || listen.host === '::' ? [] : [listen.host])];
+  const maxHeaderBytes = Number(values['max-header-bytes'] ?? 64 * 1024);
+  if (!Number.isInteger(maxHeaderBytes) || maxHeaderBytes < 4096 || maxHeaderBytes > 1024 * 1024) {
+    throw new ShadowplaneError('SP_USAGE', '--max-header-bytes must be an integer between 4096 and 1048576');
+  }
+  return deepFreeze({
+    manifestPath,
+    listen,
+    subjectAltNames: [...new Set(sans)],
+    tee: parseTee(values.tee ?? env.SHADOWPLANE_TEE ?? 'auto', '--tee'),
+    simulatedDir: values['simulated-dir'] ?? env.SHADOWPLANE_SIMULATED_DIR,
+    allowSimulatedAgents: values['allow-simulated-agents'] ?? false,
+    inClusterDir: values['in-cluster-dir'] ?? '/var/run/secrets/kubernetes.io/serviceaccount',
+    upstreamConnectTimeoutMs: parseDuration(values['upstream-connect-timeout'] ?? '5s', '--upstream-connect-timeout'),
+    servingCertValidityMs: parseDuration(values['serving-cert-validity'] ?? '720h', '--serving-cert-validity'),
+    maxHeaderBytes,
+    logLevel: parseLogLevel(values['log-level'] ?? env.SHADOWPLANE_LOG_LEVEL ?? 'info', '--log-level'),
+  });
+}

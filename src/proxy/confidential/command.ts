@@ -1,0 +1,46 @@
+/**
+ * exec and attach on a confidential pod: kubectl's remote-command protocol (WebSocket or
+ * SPDY, terminated here) bridged to the agent's command operation.
+ *
+ * Contract after the 101: this function never throws; every outcome ends the session the
+ * way kubectl needs (exit code or error Status on the error channel, then a normal close).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ShadowplaneError } from '../../errors.ts';
+import { acceptRemoteCommand, parseRemoteCommandOptions } from '../streams/upgrade.ts';
+import type { CommandResult } from '../streams/types.ts';
+import { containerOf } from './container.ts';
+import type { OperationContext } from './service.ts';
+import { asUpgradeRequest } from '../request.ts';
+
+const MAX_ARGS = 4096;
+
+export async function serveCommand(ctx: OperationContext, op: 'exec' | 'attach', req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const options = parseRemoteCommandOptions(ctx.query);
+  const command = ctx.query.getAll('command');
+  if (op === 'exec' && (command.length === 0 || command.length > MAX_ARGS)) {
+    throw new ShadowplaneError('SP_BAD_REQUEST', 'exec needs 1 to 4096 command arguments');
+  }
+  const container = await containerOf(ctx);
+  const session = await acceptRemoteCommand(asUpgradeRequest(req), socket, head, options, ctx.accept);
+  const record = ctx.audit.begin({ user: ctx.caller.user.name, namespace: ctx.route.namespace, pod: ctx.route.name, container, operation: op, protocol: session.protocol });
+  ctx.logger.info({ container, protocol: session.protocol, tty: options.tty, stdin: options.stdin }, `${op} started`);
+
+  let result: CommandResult;
+  try {
+    const params = { container, ...options };
+    result =
+      op === 'exec'
+        ? await ctx.connection.exec({ ...params, command }, session, { signal: session.aborted })
+        : await ctx.connection.attach(params, session, { signal: session.aborted });
+  } catch (err) {
+    result = { kind: 'error', error: err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_AGENT_SESSION_LOST', undefined, { cause: err }) };
+  }
+  if (!session.aborted.aborted) await session.finish(result).catch(() => undefined);
+
+  const exitCode = result.kind === 'exit' ? result.code : undefined;
+  const error = result.kind === 'error' ? result.error.code : session.aborted.aborted ? 'SP_CLIENT_GONE' : undefined;
+  ctx.audit.finish(record, { bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut, ...(exitCode === undefined ? {} : { exitCode }), ...(error === undefined ? {} : { error }) });
+  ctx.logger.info({ container, exitCode, code: error, bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut }, `${op} ended`);
+}

@@ -1,0 +1,106 @@
+/**
+ * Tunnels an HTTP/1.1 upgrade (exec/attach/port-forward of a NON-confidential pod, over
+ * SPDY or WebSocket) to the upstream API server byte for byte.
+ *
+ * Rules from Kubernetes' own upgrade-aware proxy (CVE-2018-1002105 came from breaking
+ * them): the upstream answer is forwarded exactly; a non-101 answer is forwarded and then
+ * the client connection is closed, so it can never be reused as if it were upgraded;
+ * when either side fails, both sockets are destroyed.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { asShadowplaneError, ShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { forwardableUpgradeRawHeaders } from './headers.ts';
+import type { Caller } from './identity.ts';
+import { rejectUpgrade } from './streams/upgrade.ts';
+import type { Upstream } from './upstream.ts';
+import { upstreamAuthRawHeaders, type UpstreamAuthMode } from './upstream-auth.ts';
+
+export interface UpgradePassthroughOptions {
+  readonly upstream: Upstream;
+  readonly authMode: UpstreamAuthMode;
+  readonly logger: Logger;
+}
+
+export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, opts: UpgradePassthroughOptions): Promise<void> {
+  const upgrade = req.headers.upgrade ?? '';
+  const rawHeaders: [string, string][] = [
+    ['Host', opts.upstream.server.host],
+    ...forwardableUpgradeRawHeaders(req.rawHeaders, { keepAuthorization: opts.authMode === 'forward-token' }),
+    ...(await upstreamAuthRawHeaders(caller, opts.authMode, opts.upstream.credentials)),
+    ['Connection', 'Upgrade'],
+    ['Upgrade', upgrade],
+  ];
+
+  const upReq = opts.upstream.upgradeRequest(req.method ?? 'GET', req.url ?? '/', rawHeaders);
+  let settled = false;
+  const fail = (err: ShadowplaneError): void => {
+    if (settled) return;
+    settled = true;
+    upReq.destroy();
+    rejectUpgrade(socket, err);
+  };
+  // The client may vanish while upstream is being dialled.
+  socket.once('close', () => {
+    if (!settled) {
+      settled = true;
+      upReq.destroy();
+    }
+  });
+
+  upReq.on('timeout', () => fail(new ShadowplaneError('SP_UPSTREAM_TIMEOUT', 'the API server did not answer the upgrade in time')));
+  upReq.on('error', (err: NodeJS.ErrnoException) => fail(asShadowplaneError(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', err.code ?? 'connection error'))));
+
+  upReq.on('upgrade', (res: IncomingMessage, upSocket: Duplex, upHead: Buffer) => {
+    if (settled) {
+      upSocket.destroy();
+      return;
+    }
+    settled = true;
+    (upSocket as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+    socket.write(responseHead(res));
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    const destroyBoth = (err: Error | null | undefined): void => {
+      if (err) {
+        socket.destroy();
+        upSocket.destroy();
+      }
+    };
+    pipeline(socket, upSocket, destroyBoth);
+    pipeline(upSocket, socket, destroyBoth);
+    socket.once('close', () => upSocket.destroy());
+    upSocket.once('close', () => socket.destroy());
+    opts.logger.debug({ route: 'passthrough-upgrade', status: 101 }, 'upgrade tunnelled');
+  });
+
+  upReq.on('response', (res: IncomingMessage) => {
+    if (settled) {
+      res.destroy();
+      return;
+    }
+    settled = true;
+    // Anything but 101: forward the answer, then close. The connection was never upgraded
+    // and must not be reused by the client as if it had been.
+    socket.write(responseHead(res, { close: true }));
+    pipeline(res, socket, () => socket.destroy());
+  });
+
+  upReq.end();
+}
+
+/** The upstream response head as HTTP/1.1 bytes, headers in their original order. */
+function responseHead(res: IncomingMessage, opts: { close?: boolean } = {}): string {
+  let out = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (opts.close === true && (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding')) continue;
+    out += `${name}: ${raw[i + 1]!}\r\n`;
+  }
+  if (opts.close === true) out += 'Connection: close\r\n';
+  return `${out}\r\n`;
+}

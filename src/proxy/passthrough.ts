@@ -1,0 +1,87 @@
+/**
+ * Passthrough of ordinary API requests to the upstream API server over HTTP/2.
+ *
+ * Streams both ways without buffering: request bodies (server-side apply, large creates)
+ * flow upstream as they arrive; responses (lists of many megabytes, watches held open
+ * for hours) flow back frame by frame. Memory per request is bounded by the HTTP/2 flow
+ * control windows on both sides, so a slow or stalled client stalls its upstream stream
+ * rather than growing a buffer.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientHttp2Stream, IncomingHttpStatusHeader } from 'node:http2';
+import { pipeline } from 'node:stream';
+import { asShadowplaneError, ShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { forwardableRequestHeaders, forwardableResponseHeaders } from './headers.ts';
+import type { Caller } from './identity.ts';
+import { requestHasBody, type AnyRequest } from './request.ts';
+import { respondError, writeHead, type AnyResponse } from './respond.ts';
+import type { Upstream } from './upstream.ts';
+import { upstreamAuthHeaders, type UpstreamAuthMode } from './upstream-auth.ts';
+
+export interface PassthroughOptions {
+  readonly upstream: Upstream;
+  readonly authMode: UpstreamAuthMode;
+  /** How long to wait for the upstream's response headers. Default 120 s. */
+  readonly responseHeadersTimeoutMs?: number;
+  readonly logger: Logger;
+}
+
+export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Caller, opts: PassthroughOptions): Promise<void> {
+  const headers = {
+    ...forwardableRequestHeaders(req.headers, { keepAuthorization: opts.authMode === 'forward-token' }),
+    ...(await upstreamAuthHeaders(caller, opts.authMode, opts.upstream.credentials)),
+  };
+  const hasBody = requestHasBody(req);
+  let up: ClientHttp2Stream;
+  try {
+    up = await opts.upstream.request(req.method ?? 'GET', req.url ?? '/', headers, { endStream: !hasBody });
+  } catch (err) {
+    respondError(res, asShadowplaneError(err, 'SP_UPSTREAM_UNAVAILABLE'));
+    return;
+  }
+
+  const timeoutMs = opts.responseHeadersTimeoutMs ?? 120_000;
+  const timer = setTimeout(() => {
+    respondError(res, new ShadowplaneError('SP_UPSTREAM_TIMEOUT', `no response headers within ${timeoutMs / 1000} s`));
+    up.close();
+  }, timeoutMs);
+
+  up.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+    clearTimeout(timer);
+    if (res.headersSent) return;
+    const status = h[':status'] ?? 502;
+    writeHead(res, status, forwardableResponseHeaders(h));
+    // Push the headers out now: a watch may not send its first event for minutes.
+    if ('flushHeaders' in res) res.flushHeaders();
+    pipeline(up, res, (err) => {
+      if (err !== undefined && err !== null) opts.logger.debug({ code: 'SP_UPSTREAM_PROTOCOL', cause: err.code }, 'passthrough response ended early');
+    });
+  });
+  up.on('trailers', (trailers: IncomingHttpHeaders) => {
+    const t = forwardableResponseHeaders(trailers);
+    if (Object.keys(t).length > 0) res.addTrailers(t);
+  });
+  up.on('error', (err: NodeJS.ErrnoException) => {
+    clearTimeout(timer);
+    if (!res.headersSent) {
+      respondError(res, new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', err.code ?? 'stream error'));
+    } else {
+      res.destroy();
+    }
+  });
+  // A client that goes away cancels the upstream stream (RST_STREAM CANCEL), which ends a watch upstream too.
+  res.on('close', () => {
+    clearTimeout(timer);
+    if (!up.closed) up.close(0x8);
+  });
+
+  if (hasBody) {
+    pipeline(req, up, (err) => {
+      if (err !== undefined && err !== null && !up.closed) up.close(0x8);
+    });
+  } else {
+    req.resume();
+  }
+}
+

@@ -1,0 +1,155 @@
+/**
+ * The proxy's front door, and the one place where the request path is composed:
+ *
+ *   TLS 1.3 (h2 + http/1.1) → limits → route → authenticate → { passthrough | confidential | shadowplane | deny }
+ *
+ * Ordinary calls arrive over HTTP/2; stream upgrades arrive as HTTP/1.1 on fresh
+ * connections ('upgrade' event). Both go through the same steps in the same order.
+ */
+import http2, { type Http2SecureServer } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Manifest } from '../config/manifest.ts';
+import { ShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { rawHeaderBytes } from './headers.ts';
+import { callerOf, type Caller } from './identity.ts';
+import { passthrough } from './passthrough.ts';
+import { passthroughUpgrade } from './passthrough-upgrade.ts';
+import { tlsSocketOf, type AnyRequest } from './request.ts';
+import { respondError, type AnyResponse } from './respond.ts';
+import { route, type Route, type ShadowplaneEndpoint } from './route.ts';
+import { rejectUpgrade } from './streams/upgrade.ts';
+import type { Upstream } from './upstream.ts';
+
+type ConfidentialRoute = Extract<Route, { kind: 'confidential' }>;
+
+/** Serves confidential routes (the pod agent side). */
+export interface ConfidentialService {
+  /** Non-upgrade requests: logs, pods/proxy, services/proxy. */
+  handleRequest(req: AnyRequest, res: AnyResponse, caller: Caller, route: ConfidentialRoute): Promise<void>;
+  /** Upgrades: exec, attach, port-forward (and proxied WebSockets). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, route: ConfidentialRoute): Promise<void>;
+}
+
+export type EndpointHandler = (req: AnyRequest, res: AnyResponse, caller: Caller | undefined) => void | Promise<void>;
+
+export interface ProxyServerOptions {
+  readonly manifest: Manifest;
+  readonly upstream: Upstream;
+  readonly serving: { readonly keyPem: string; readonly certPem: string };
+  /** shadowplane's own endpoints; `attest` and `healthz` are served without authentication. */
+  readonly endpoints: Partial<Record<ShadowplaneEndpoint, EndpointHandler>>;
+  /** Undefined: confidential routes are recognised and refused (fail closed). */
+  readonly confidential: ConfidentialService | undefined;
+  readonly limits?: {
+    /** Largest request header block in bytes (431 beyond). Default 64 KiB. */
+    readonly maxHeaderBytes?: number;
+    /** Open connections at once. Default 10,000. */
+    readonly maxConnections?: number;
+  };
+  readonly logger: Logger;
+}
+
+const UNAUTHENTICATED_ENDPOINTS: ReadonlySet<ShadowplaneEndpoint> = new Set(['attest', 'healthz']);
+
+export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
+  const maxHeaderBytes = opts.limits?.maxHeaderBytes ?? 64 * 1024;
+  const { manifest, logger } = opts;
+  const passOpts = { upstream: opts.upstream, authMode: manifest.upstream.auth, logger };
+
+  const server = http2.createSecureServer({
+    key: opts.serving.keyPem,
+    cert: opts.serving.certPem,
+    allowHTTP1: true,
+    minVersion: 'TLSv1.3',
+    requestCert: true,
+    // Client certificates are self-signed; they are matched by public key to the manifest.
+    rejectUnauthorized: false,
+    settings: { maxHeaderListSize: maxHeaderBytes * 2, maxConcurrentStreams: 1000 },
+    maxSessionMemory: 64,
+    // HTTP/1.1: the parser itself answers 431 past this size.
+    maxHeaderSize: maxHeaderBytes,
+  } as http2.SecureServerOptions);
+  server.maxConnections = opts.limits?.maxConnections ?? 10_000;
+
+  const refuse = (res: AnyResponse, code: ShadowplaneError['code'], detail?: string): void => respondError(res, new ShadowplaneError(code, detail));
+
+  server.on('request', (req: AnyRequest, res: AnyResponse) => {
+    if (rawHeaderBytes(req.rawHeaders) > maxHeaderBytes) return refuse(res, 'SP_HEADERS_TOO_LARGE', `limit ${maxHeaderBytes} bytes`);
+    const r = route({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, manifest);
+    const caller = callerOf(tlsSocketOf(req), manifest);
+
+    if (r.kind === 'shadowplane' && UNAUTHENTICATED_ENDPOINTS.has(r.endpoint)) {
+      return serveEndpoint(r.endpoint, req, res, caller);
+    }
+    if (caller === undefined) return refuse(res, 'SP_UNAUTHENTICATED');
+    switch (r.kind) {
+      case 'deny':
+        logger.info({ code: r.code, method: req.method }, 'request refused');
+        return refuse(res, r.code, r.detail);
+      case 'passthrough':
+        return void passthrough(req, res, caller, passOpts).catch((err: unknown) => failRequest(res, err));
+      case 'shadowplane':
+        return serveEndpoint(r.endpoint, req, res, caller);
+      case 'confidential':
+        if (opts.confidential === undefined) return refuse(res, 'SP_CONFIDENTIAL_NOT_SERVED', `${r.op} on a confidential pod`);
+        return void opts.confidential.handleRequest(req, res, caller, r).catch((err: unknown) => failRequest(res, err));
+    }
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const fail = (code: ShadowplaneError['code'], detail?: string): void => rejectUpgrade(socket, new ShadowplaneError(code, detail));
+    socket.on('error', () => socket.destroy());
+    if (rawHeaderBytes(req.rawHeaders) > maxHeaderBytes) return fail('SP_HEADERS_TOO_LARGE', `limit ${maxHeaderBytes} bytes`);
+    const r = route({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, manifest);
+    const caller = callerOf(socket as TLSSocket, manifest);
+    if (caller === undefined) return fail('SP_UNAUTHENTICATED');
+    switch (r.kind) {
+      case 'deny':
+        logger.info({ code: r.code, method: req.method, upgrade: true }, 'request refused');
+        return fail(r.code, r.detail);
+      case 'passthrough':
+        return void passthroughUpgrade(req, socket, head, caller, passOpts).catch((err: unknown) => failUpgrade(socket, err));
+      case 'shadowplane':
+        return fail('SP_BAD_REQUEST', 'shadowplane endpoints do not upgrade');
+      case 'confidential':
+        if (opts.confidential === undefined) return fail('SP_CONFIDENTIAL_NOT_SERVED', `${r.op} on a confidential pod`);
+        return void opts.confidential.handleUpgrade(req, socket, head, caller, r).catch((err: unknown) => failUpgrade(socket, err));
+    }
+  });
+
+  server.on('sessionError', (err: NodeJS.ErrnoException) => logger.debug({ cause: err.code }, 'client session error'));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ cause: err.code }, 'client TLS error'));
+
+  function serveEndpoint(endpoint: ShadowplaneEndpoint, req: AnyRequest, res: AnyResponse, caller: Caller | undefined): void {
+    const handler = opts.endpoints[endpoint];
+    if (handler === undefined) return refuse(res, 'SP_BAD_REQUEST', `endpoint ${endpoint} is not enabled`);
+    try {
+      const p = handler(req, res, caller);
+      if (p instanceof Promise) p.catch((err: unknown) => failRequest(res, err));
+    } catch (err) {
+      failRequest(res, err);
+    }
+  }
+
+  function failRequest(res: AnyResponse, err: unknown): void {
+    const e = err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_INTERNAL', undefined, { cause: err });
+    if (e.code === 'SP_INTERNAL') logger.error({ code: e.code, err: errName(err) }, 'request failed');
+    respondError(res, e);
+  }
+
+  function failUpgrade(socket: Duplex, err: unknown): void {
+    const e = err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_INTERNAL', undefined, { cause: err });
+    if (e.code === 'SP_INTERNAL') logger.error({ code: e.code, err: errName(err) }, 'upgrade failed');
+    if (!socket.destroyed) rejectUpgrade(socket, e);
+  }
+
+  return server;
+}
+
+/** The class of an unexpected error, never its message (which may quote input). */
+function errName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}

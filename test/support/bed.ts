@@ -1,0 +1,276 @@
+/**
+ * The shadowplane test bed: the API server stand-in, a simulated TEE platform, the proxy
+ * (in-process, its log captured), users with keys, and kubeconfigs written by the real
+ * `shadowplane verify` command. Confidential pods are agents started as real child
+ * processes (`shadowplane agent -- …`) listening on their pod's own loopback address.
+ *
+ * Tests use `bed.secretsLeaked(secret)` to prove that a secret reached neither the API
+ * server stand-in (every byte it received or sent) nor shadowplane's own logs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT, simulateInit } from '../../src/attestation/index.ts';
+import { parseManifest, type Manifest } from '../../src/config/manifest.ts';
+import { createLogger } from '../../src/log.ts';
+import { createAuditEndpoint } from '../../src/proxy/audit.ts';
+import { createConfidentialStack, type ConfidentialStack } from '../../src/proxy/confidential/stack.ts';
+import { startProxy, type RunningProxy } from '../../src/proxy/start.ts';
+import { startFakeApiServer, type FakeApiServer, type FakeApiServerOptions } from './fake-apiserver/index.ts';
+import type { KubectlHome } from './kubectl.ts';
+import { makeTestUser, type TestUser } from './users.ts';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = join(REPO, 'src/cli/main.ts');
+export const CONFIDENTIAL_NS = 'secure';
+
+/** Captures a process's or a logger's output for later inspection. */
+export class Capture extends Writable {
+  readonly chunks: Buffer[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.chunks.push(Buffer.from(chunk));
+    cb();
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+  contains(needle: string | Buffer): boolean {
+    return Buffer.concat(this.chunks).includes(needle);
+  }
+}
+
+export interface BedOptions {
+  readonly auth?: 'impersonate' | 'forward-token';
+  readonly api?: FakeApiServerOptions;
+  /** Pod name patterns declared confidential in the `secure` namespace. Default ['conf-*']. */
+  readonly confidentialPods?: readonly string[];
+  readonly agentMeasurement?: string;
+}
+
+export interface AgentHandle {
+  readonly child: ChildProcess;
+  readonly podIP: string;
+  readonly stdout: Capture;
+  readonly stderr: Capture;
+  readonly exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface Bed {
+  readonly dir: string;
+  readonly api: FakeApiServer;
+  readonly manifest: Manifest;
+  readonly manifestPath: string;
+  readonly simulatedDir: string;
+  readonly referenceValuesPath: string;
+  proxy: RunningProxy;
+  readonly proxyLog: Capture;
+  readonly users: { readonly alice: TestUser; readonly bob: TestUser; readonly auditor: TestUser };
+  readonly agents: AgentHandle[];
+  /** Writes a kubeconfig for `user` with the real `shadowplane verify` and returns a kubectl home. */
+  verifiedHome(user: TestUser, extra?: readonly string[]): Promise<KubectlHome>;
+  /** Runs the shadowplane CLI as a child process. */
+  cli(args: readonly string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Adds a confidential pod to the API server and starts its agent wrapping `command`. */
+  startConfidentialPod(opts: { name: string; container?: string; command: readonly string[]; podIP?: string; stdin?: boolean; measurement?: string; env?: Record<string, string> }): Promise<AgentHandle>;
+  /** True when `secret` appears in anything the API server received or sent, or in shadowplane's logs. */
+  leaks(secret: string | Buffer): { apiServer: boolean; proxyLog: boolean; agentLogs: boolean };
+  restartProxy(): Promise<void>;
+  close(): Promise<void>;
+}
+
+let podOctet = 10;
+
+export async function createBed(opts: BedOptions = {}): Promise<Bed> {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-bed-'));
+  const api = await startFakeApiServer(opts.api);
+  const simulatedDir = join(dir, 'sim');
+  const sim = await simulateInit(simulatedDir);
+  const [alice, bob, auditor] = await Promise.all([makeTestUser('alice'), makeTestUser('bob'), makeTestUser('auditor')]);
+  const auth = opts.auth ?? 'impersonate';
+  writeFileSync(join(dir, 'proxy-kubeconfig'), api.kubeconfig({ token: api.tokens.proxy }), { mode: 0o600 });
+  api.createNamespace(CONFIDENTIAL_NS);
+
+  const simulatedEntry = {
+    name: 'simulated',
+    platform: 'simulated',
+    simulatedRootSha256: sim.arkSha256,
+    measurements: [SIMULATED_DEFAULT_MEASUREMENT],
+  };
+  const doc = {
+    apiVersion: 'shadowplane.dev/v1alpha1',
+    kind: 'Manifest',
+    metadata: { name: 'test-bed' },
+    confidential: [{ namespace: CONFIDENTIAL_NS, pods: opts.confidentialPods ?? ['conf-*'] }],
+    workloads: [{ name: 'app', namespace: CONFIDENTIAL_NS, pods: opts.confidentialPods ?? ['conf-*'], referenceValues: [simulatedEntry] }],
+    users: [
+      { name: alice.name, groups: ['developers'], publicKey: alice.publicKeyPem, permissions: [{ namespaces: [CONFIDENTIAL_NS], verbs: ['exec', 'attach', 'logs', 'portforward', 'proxy'] }] },
+      { name: bob.name, publicKey: bob.publicKeyPem, permissions: [] },
+      { name: auditor.name, publicKey: auditor.publicKeyPem, permissions: [{ namespaces: ['*'], verbs: ['audit'] }] },
+    ],
+    upstream: {
+      server: api.url,
+      certificateAuthority: api.caPem,
+      auth,
+      credential: auth === 'impersonate' ? { source: 'kubeconfig', path: join(dir, 'proxy-kubeconfig') } : { source: 'none' },
+    },
+  };
+  const manifestPath = join(dir, 'manifest.yaml');
+  writeFileSync(manifestPath, stringify(doc));
+  const manifest = parseManifest(doc);
+
+  const proxyLog = new Capture();
+  const logger = createLogger({ level: 'debug', destination: proxyLog });
+  const issuer = createSimulatedIssuer({ dir: simulatedDir, measurement: SIMULATED_DEFAULT_MEASUREMENT });
+  let stack: ConfidentialStack;
+  const start = async (port: number): Promise<RunningProxy> => {
+    stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: true, logger, agentConnectTimeoutMs: 2000 });
+    return startProxy({
+      manifest,
+      issuer,
+      listen: { host: '127.0.0.1', port },
+      subjectAltNames: ['127.0.0.1', 'localhost'],
+      confidential: stack.service,
+      endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
+      logger,
+    });
+  };
+  let proxy = await start(0);
+
+  // The agents pin the proxy by its reference values (the simulated platform) and manifest digest.
+  const agentReference = join(dir, 'proxy-reference-values.yaml');
+  writeFileSync(agentReference, readFileSync(sim.referenceValuesPath));
+  const agents: AgentHandle[] = [];
+  const homes: string[] = [];
+
+  const cli: Bed['cli'] = (args, o = {}) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      });
+    });
+
+  const bed: Bed = {
+    dir,
+    api,
+    manifest,
+    manifestPath,
+    simulatedDir,
+    referenceValuesPath: sim.referenceValuesPath,
+    get proxy() {
+      return proxy;
+    },
+    set proxy(p) {
+      proxy = p;
+    },
+    proxyLog,
+    users: { alice, bob, auditor },
+    agents,
+
+    async verifiedHome(user, extra = []) {
+      const home = mkdtempSync(join(dir, `home-${user.name}-`));
+      homes.push(home);
+      writeFileSync(join(home, 'user.crt'), user.certPem);
+      writeFileSync(join(home, 'user.key'), user.keyPem, { mode: 0o600 });
+      const kubeconfig = join(home, 'kubeconfig');
+      const args = ['verify', '--server', proxy.url, '--manifest', manifestPath, '--reference-values', sim.referenceValuesPath, '--client-cert', join(home, 'user.crt'), '--client-key', join(home, 'user.key'), '--allow-simulated', '--out', kubeconfig, ...extra];
+      const r = await cli(args);
+      if (r.code !== 0) throw new Error(`shadowplane verify failed (${r.code}): ${r.stderr}`);
+      return { dir: home, kubeconfig, dispose: () => rmSync(home, { recursive: true, force: true }) };
+    },
+
+    cli,
+
+    async startConfidentialPod(p) {
+      const container = p.container ?? 'app';
+      const podIP = p.podIP ?? `127.0.2.${podOctet++}`;
+      if (api.cluster.store.get('pods', CONFIDENTIAL_NS, p.name) === undefined) {
+        api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: [{ name: container }], podIP });
+      }
+      const agentDir = join(dir, 'agents', p.name, container);
+      mkdirSync(agentDir, { recursive: true });
+      const config = {
+        pod: { namespace: CONFIDENTIAL_NS, name: p.name },
+        container,
+        listen: { address: podIP, port: manifest.agent.port },
+        shareDir: join(dir, 'agents', p.name, 'share'),
+        logs: { dir: join(agentDir, 'logs') },
+        attach: { stdin: p.stdin ?? false },
+        proxy: { referenceValuesFile: agentReference, allowedManifestDigests: [manifest.digestHex], allowSimulated: true },
+        attestation: { tee: 'simulated', simulatedDir, ...(p.measurement ?? opts.agentMeasurement ? { simulatedMeasurement: p.measurement ?? opts.agentMeasurement } : {}) },
+        logLevel: 'debug',
+      };
+      const configPath = join(agentDir, 'agent.yaml');
+      writeFileSync(configPath, stringify(config));
+      const stdout = new Capture();
+      const stderr = new Capture();
+      const child = spawn(process.execPath, [CLI, 'agent', '--config', configPath, '--', ...p.command], {
+        env: { PATH: process.env.PATH ?? '', HOME: agentDir, ...p.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.pipe(stdout);
+      child.stderr.pipe(stderr);
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const handle: AgentHandle = { child, podIP, stdout, stderr, exited, kill: (signal = 'SIGKILL') => void child.kill(signal) };
+      agents.push(handle);
+      await waitForListening(podIP, manifest.agent.port, exited);
+      return handle;
+    },
+
+    leaks(secret) {
+      return {
+        apiServer: api.recorder.contains(secret),
+        proxyLog: proxyLog.contains(secret),
+        agentLogs: agents.some((a) => a.stdout.contains(secret) || a.stderr.contains(secret)),
+      };
+    },
+
+    async restartProxy() {
+      const port = proxy.port;
+      stack.close();
+      await proxy.close();
+      proxy = await start(port);
+    },
+
+    async close() {
+      for (const a of agents) a.kill('SIGKILL');
+      await Promise.all(agents.map((a) => a.exited));
+      stack.close();
+      await proxy.close();
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return bed;
+}
+
+async function waitForListening(host: string, port: number, exited: Promise<number | null>): Promise<void> {
+  const { connect } = await import('node:net');
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && !gone) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host, port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`agent at ${host}:${port} did not start listening`);
+}
