@@ -284,8 +284,9 @@ export class ExpositionBuilder {
     if (!family.multi || !this.#sameGroup(family, labels, n, skip)) {
       this.#closeGroup(line);
       const key = family.keyer.key(labels, n, skip, rawText, rawStart, rawEnd, rawCompact);
-      if (family.groupKeys.has(key)) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
+      const known = family.groupKeys.size;
       family.groupKeys.add(key);
+      if (family.groupKeys.size === known) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
       family.groupIndex++;
       if (family.multi) {
         family.groupSeen = 0;

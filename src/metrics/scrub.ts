@@ -169,7 +169,7 @@ export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy
     const keys: string[] = new Array<string>(groupCount);
     const dropped = new Int32Array(groupCount);
     const hashed = new Int32Array(groupCount);
-    const owner = new Map<string, number>();
+    const seen = new Set<string>();
     const keyer = new LabelSetKeyer({ joined: true });
     const collided = new Set<string>();
     const order: number[] = [];
@@ -195,9 +195,9 @@ export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy
       const key = keyer.key(kept, kept.length, -1);
       keys[g] = key;
       order.push(g);
-      const first = owner.get(key);
-      if (first === undefined) owner.set(key, g);
-      else collided.add(key);
+      const known = seen.size;
+      seen.add(key);
+      if (seen.size === known) collided.add(key);
     }
 
     // Pass 2: admit series in exposition order under the caps.
@@ -205,7 +205,7 @@ export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy
     const newIndex = new Int32Array(groupCount).fill(-1);
     let familyKept = 0;
     for (const g of order) {
-      if (collided.has(keys[g]!)) {
+      if (collided.size > 0 && collided.has(keys[g]!)) {
         stats.droppedSeriesCollision++;
       } else if (familyKept >= cap) {
         stats.droppedSeriesFamilyCap++;
@@ -235,7 +235,9 @@ export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy
         const src = sample.labels;
         for (let i = 0; i < src.length; i += 2) {
           if (src[i] === structural) {
-            labels = [...labels, structural, src[i + 1]!];
+            const withStructural = labels.slice();
+            withStructural.push(structural, src[i + 1]!);
+            labels = withStructural;
             break;
           }
         }
