@@ -125,3 +125,15 @@ export function verifyChain(req: ChainRequest): VerifiedChain {
   }
   return chain;
 }
+
+/**
+ * Refuses certificates that were supplied but play no part in the verified path (other
+ * than copies of the anchor): evidence must not carry bytes that nothing checked.
+ */
+export function requireAllUsed(supplied: readonly Certificate[], chain: VerifiedChain, what: string): void {
+  const used = new Set(chain.path.map((c) => c.sha256));
+  const extra = supplied.findIndex((c) => !used.has(c.sha256));
+  if (extra >= 0) {
+    throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', `certificate ${extra} of the ${what} ('${supplied[extra]!.subjectName}') is not part of the verified chain`);
+  }
+}

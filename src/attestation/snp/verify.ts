@@ -14,7 +14,7 @@
 import { verify as cryptoVerify } from 'node:crypto';
 import { ShadowplaneError } from '../../errors.ts';
 import { equalBytes, hex, isZero, shortHex } from '../bytes.ts';
-import { verifyChain, type TrustAnchor } from '../chain.ts';
+import { requireAllUsed, verifyChain, type TrustAnchor } from '../chain.ts';
 import type { Crl } from '../crl.ts';
 import { parseCertificate, pemToDer, type Certificate, type SignatureAlgorithm } from '../x509.ts';
 import { AMD_ROOTS } from '../roots/amd.ts';
@@ -114,6 +114,7 @@ export function verifySnpCrypto(
     algorithmRule: AMD_ALG_RULE,
     crls: opts.crls,
   });
+  requireAllUsed(certs, chain, 'evidence');
   if (chain.path.length !== 3) {
     throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', `an AMD endorsement chain has three certificates (key, ASK/ASVK, ARK), this one has ${chain.path.length}`);
   }

@@ -9,8 +9,10 @@
  *       | certification data: type u16 = 5, size u32, PCK certificate chain (PEM)
  *
  * Invariant: every length read from the quote is checked against the bytes that remain
- * before it is used; nothing is read outside the buffer. Trailing bytes after the
- * signature data are ignored (they are not signed; the Linux quote buffer may pad).
+ * before it is used; nothing is read outside the buffer. The signature data must be
+ * exactly the sizes it declares; trailing bytes after it are ignored (they are not signed,
+ * and quote buffers may be padded). PEM whitespace is not canonicalised: only the DER
+ * inside matters, and that is signed by Intel.
  */
 import { ShadowplaneError } from '../../errors.ts';
 
@@ -157,6 +159,13 @@ export function parseTdxQuote(quote: Buffer): TdxQuote {
   if (innerType !== 5) bad(`inner certification data type ${innerType} is not 5 (PCK certificate chain)`);
   if (innerSize > MAX_PCK_CHAIN_BYTES) bad(`PCK certificate chain larger than ${MAX_PCK_CHAIN_BYTES} bytes`);
   const chain = take(cert, inner + 6, innerSize, 'PCK certificate chain');
+  // The certification data is not signed: accept only its one canonical layout, with no
+  // slack in which bytes could hide, and a chain that is PEM blocks and whitespace only.
+  if (inner + 6 + innerSize !== cert.length || 134 + certSize !== sd.length) bad('certification data sizes do not add up');
+  const pem = chain.toString('latin1').replace(/\0+$/, '');
+  if (pem.replace(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g, '').trim() !== '') {
+    bad('the PCK certificate chain holds something other than PEM certificates');
+  }
 
   return {
     version,
@@ -168,6 +177,6 @@ export function parseTdxQuote(quote: Buffer): TdxQuote {
     qeReport,
     qeReportSignature,
     qeAuthData,
-    pckChainPem: chain.toString('latin1').replace(/\0+$/, ''),
+    pckChainPem: pem,
   };
 }

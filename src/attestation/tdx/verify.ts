@@ -16,7 +16,7 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { ShadowplaneError } from '../../errors.ts';
 import { equalBytes, hex, isZero, shortHex } from '../bytes.ts';
-import { verifyChain, type TrustAnchor } from '../chain.ts';
+import { requireAllUsed, verifyChain, type TrustAnchor } from '../chain.ts';
 import type { Crl } from '../crl.ts';
 import { INTEL_SGX_ROOT_CA } from '../roots/intel.ts';
 import type { Evidence } from '../types.ts';
@@ -101,6 +101,7 @@ function verifyCollateral(
     algorithmRule: INTEL_ALG_RULE,
     crls,
   });
+  requireAllUsed(signing, chain, 'TCB signing chain');
   const key = signing[0]!.publicKey;
   const tcbSigned = splitSignedJson(c.tdxTcbInfo, 'tcbInfo', 'TCB Info');
   verifyPcsSignature(tcbSigned.signed, tcbSigned.signature, key, 'TCB Info');
@@ -142,6 +143,7 @@ export function verifyTdxCrypto(
     algorithmRule: INTEL_ALG_RULE,
     crls: opts.crls,
   });
+  requireAllUsed(pckChain, chain, 'PCK chain');
   if (pckLeaf.publicKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', 'the PCK key must be ECDSA P-256');
   }

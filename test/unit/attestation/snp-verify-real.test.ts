@@ -67,10 +67,10 @@ describe('real Milan SEV-SNP evidence', () => {
     await expectCode(() => crypto({ ...evidence, certificates: [bad] }), 'SP_ATTEST_CHAIN_INVALID');
   });
 
-  it("completes the chain with the shipped Milan ASK when the evidence carries another product's ASK", () => {
+  it("refuses evidence that carries a certificate outside its chain (another product's ASK)", async () => {
     const [gAsk] = pemToDer(fixture('sev-snp/ask_ark_genoa.pem').toString('latin1'));
-    const c = crypto({ ...evidence, certificates: [vcek, gAsk!] });
-    expect(c.product).toBe('Milan'); // the shipped Milan ASK still completes it: names select, signatures decide
+    const err = await expectCode(() => crypto({ ...evidence, certificates: [vcek, gAsk!] }), 'SP_ATTEST_CHAIN_INVALID');
+    expect(err.message).toContain('not part of the verified chain');
   });
 
   it('refuses a report signed by a key whose chain ends at a root that is not AMD', async () => {
