@@ -1,5 +1,6 @@
 /**
- * SPDY/3.1 framing: a push decoder (bytes in, frames out, any chunking) and encoders.
+ * SPDY/3.1 framing: a push decoder (bytes in, frames out, any chunking). The encoders
+ * live in spdy-encoder.ts and the constants in spdy-constants.ts; both are re-exported here.
  *
  * Control frame: `u16 0x8000|version, u16 type, u8 flags, u24 length, payload`.
  * Data frame:    `u32 streamId (top bit 0), u8 flags, u24 length, data`.
@@ -16,49 +17,10 @@
  * error the decoder stays failed: SPDY has no way to resynchronise a byte stream.
  */
 import { ShadowplaneError } from '../errors.ts';
-import {
-  DEFAULT_HEADER_LIMITS,
-  HeaderBlockCompressor,
-  HeaderBlockDecompressor,
-  type HeaderBlockLimits,
-  type SpdyHeaders,
-} from './spdy-headers.ts';
+import { FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameType, SPDY_VERSION } from './spdy-constants.ts';
+import { DEFAULT_HEADER_LIMITS, HeaderBlockDecompressor, type HeaderBlockLimits, type SpdyHeaders } from './spdy-headers.ts';
 
-export const SPDY_VERSION = 3;
-
-export const FrameType = {
-  SYN_STREAM: 1,
-  SYN_REPLY: 2,
-  RST_STREAM: 3,
-  SETTINGS: 4,
-  PING: 6,
-  GOAWAY: 7,
-  HEADERS: 8,
-  WINDOW_UPDATE: 9,
-} as const;
-
-export const FLAG_FIN = 0x01;
-export const FLAG_UNIDIRECTIONAL = 0x02;
-
-/** RST_STREAM status codes. */
-export const RstStatus = {
-  PROTOCOL_ERROR: 1,
-  INVALID_STREAM: 2,
-  REFUSED_STREAM: 3,
-  UNSUPPORTED_VERSION: 4,
-  CANCEL: 5,
-  INTERNAL_ERROR: 6,
-  FLOW_CONTROL_ERROR: 7,
-  STREAM_IN_USE: 8,
-  STREAM_ALREADY_CLOSED: 9,
-  FRAME_TOO_LARGE: 11,
-} as const;
-
-/** GOAWAY status codes. */
-export const GoAwayStatus = { OK: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 } as const;
-
-/** Largest length a 24-bit length field can carry. */
-export const MAX_FRAME_LENGTH = 0xffffff;
+export { FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameType, GoAwayStatus, MAX_FRAME_LENGTH, RstStatus, SPDY_VERSION } from './spdy-constants.ts';
 
 /**
  * A piece of a data frame. A frame whose payload arrives in several input chunks is
@@ -347,123 +309,13 @@ export class SpdyFrameDecoder {
   }
 }
 
-function controlHeader(out: Buffer, type: number, flags: number, length: number): void {
-  if (length > MAX_FRAME_LENGTH) throw new ShadowplaneError('SP_FRAME_TOO_LARGE', 'control frame exceeds 2^24-1 bytes');
-  out.writeUInt16BE(0x8000 | SPDY_VERSION, 0);
-  out.writeUInt16BE(type, 2);
-  out[4] = flags;
-  out.writeUIntBE(length, 5, 3);
-}
-
-function checkStreamId(streamId: number): void {
-  if (!Number.isInteger(streamId) || streamId <= 0 || streamId > 0x7fffffff) throw new ShadowplaneError('SP_INTERNAL', 'stream id out of range');
-}
-
-/** The 8-byte header of a data frame; the payload follows separately (no copy). */
-export function encodeDataFrameHeader(streamId: number, length: number, fin: boolean): Buffer {
-  checkStreamId(streamId);
-  if (length > MAX_FRAME_LENGTH) throw new ShadowplaneError('SP_FRAME_TOO_LARGE', 'data frame exceeds 2^24-1 bytes');
-  const out = Buffer.allocUnsafe(HEADER_BYTES);
-  out.writeUInt32BE(streamId, 0);
-  out[4] = fin ? FLAG_FIN : 0;
-  out.writeUIntBE(length, 5, 3);
-  return out;
-}
-
-/** A whole data frame in one buffer (copies the payload; for small frames and tests). */
-export function encodeDataFrame(streamId: number, data: Uint8Array, fin: boolean): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + data.length);
-  encodeDataFrameHeader(streamId, data.length, fin).copy(out, 0);
-  out.set(data, HEADER_BYTES);
-  return out;
-}
-
-export function encodeRstStream(streamId: number, status: number): Buffer {
-  checkStreamId(streamId);
-  const out = Buffer.allocUnsafe(16);
-  controlHeader(out, FrameType.RST_STREAM, 0, 8);
-  out.writeUInt32BE(streamId, 8);
-  out.writeUInt32BE(status, 12);
-  return out;
-}
-
-export function encodePing(id: number): Buffer {
-  const out = Buffer.allocUnsafe(12);
-  controlHeader(out, FrameType.PING, 0, 4);
-  out.writeUInt32BE(id >>> 0, 8);
-  return out;
-}
-
-export function encodeGoAway(lastGoodStreamId: number, status: number): Buffer {
-  const out = Buffer.allocUnsafe(16);
-  controlHeader(out, FrameType.GOAWAY, 0, 8);
-  out.writeUInt32BE(lastGoodStreamId & 0x7fffffff, 8);
-  out.writeUInt32BE(status, 12);
-  return out;
-}
-
-export function encodeWindowUpdate(streamId: number, delta: number): Buffer {
-  const out = Buffer.allocUnsafe(16);
-  controlHeader(out, FrameType.WINDOW_UPDATE, 0, 8);
-  out.writeUInt32BE(streamId & 0x7fffffff, 8);
-  out.writeUInt32BE(delta & 0x7fffffff, 12);
-  return out;
-}
-
-export function encodeSettings(entries: ReadonlyArray<{ id: number; value: number; flags?: number }>): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + 4 + entries.length * 8);
-  controlHeader(out, FrameType.SETTINGS, 0, 4 + entries.length * 8);
-  out.writeUInt32BE(entries.length, 8);
-  let off = 12;
-  for (const e of entries) {
-    out[off] = e.flags ?? 0;
-    out.writeUIntBE(e.id & 0xffffff, off + 1, 3);
-    out.writeUInt32BE(e.value >>> 0, off + 4);
-    off += 8;
-  }
-  return out;
-}
-
-/**
- * Encodes the frames that carry header blocks. Owns the sending side's compression
- * context, so frames must be written to the wire in the order they were encoded.
- */
-export class SpdyFrameEncoder {
-  readonly #headers = new HeaderBlockCompressor();
-
-  synStream(
-    streamId: number,
-    headers: Iterable<readonly [string, string]>,
-    options: { fin?: boolean; unidirectional?: boolean; associatedId?: number; priority?: number } = {},
-  ): Buffer {
-    checkStreamId(streamId);
-    const block = this.#headers.encode(headers);
-    const out = Buffer.allocUnsafe(HEADER_BYTES + 10 + block.length);
-    const flags = (options.fin === true ? FLAG_FIN : 0) | (options.unidirectional === true ? FLAG_UNIDIRECTIONAL : 0);
-    controlHeader(out, FrameType.SYN_STREAM, flags, 10 + block.length);
-    out.writeUInt32BE(streamId, 8);
-    out.writeUInt32BE((options.associatedId ?? 0) & 0x7fffffff, 12);
-    out[16] = ((options.priority ?? 0) & 0x7) << 5;
-    out[17] = 0;
-    block.copy(out, 18);
-    return out;
-  }
-
-  synReply(streamId: number, headers: Iterable<readonly [string, string]> = [], fin = false): Buffer {
-    return this.#streamHeaders(FrameType.SYN_REPLY, streamId, headers, fin);
-  }
-
-  headers(streamId: number, headers: Iterable<readonly [string, string]>, fin = false): Buffer {
-    return this.#streamHeaders(FrameType.HEADERS, streamId, headers, fin);
-  }
-
-  #streamHeaders(type: number, streamId: number, headers: Iterable<readonly [string, string]>, fin: boolean): Buffer {
-    checkStreamId(streamId);
-    const block = this.#headers.encode(headers);
-    const out = Buffer.allocUnsafe(HEADER_BYTES + 4 + block.length);
-    controlHeader(out, type, fin ? FLAG_FIN : 0, 4 + block.length);
-    out.writeUInt32BE(streamId, 8);
-    block.copy(out, 12);
-    return out;
-  }
-}
+export {
+  SpdyFrameEncoder,
+  encodeDataFrame,
+  encodeDataFrameHeader,
+  encodeGoAway,
+  encodePing,
+  encodeRstStream,
+  encodeSettings,
+  encodeWindowUpdate,
+} from './spdy-encoder.ts';
