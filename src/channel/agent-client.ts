@@ -70,7 +70,10 @@ export class AgentConnection {
     this.#session.once('close', () => this.#unusable());
     // The agent is leaving (shutdown, port takeover): finish what runs, start nothing new.
     this.#session.once('goaway', () => this.#unusable());
-    this.#session.once('connect', (session) => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
+    this.#session.once('connect', (session) => {
+      // 'connect' is emitted on a later tick; the session may already be gone.
+      if (!session.destroyed && !session.closed) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    });
     this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
     this.#pinger.unref();
   }

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { agentH2Options } from './h2-options.ts';
+import { CONNECTION_WINDOW_BYTES, agentH2Options } from './h2-options.ts';
 import { respondError } from './stream-util.ts';
 import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
@@ -131,6 +131,8 @@ export class AgentListener {
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
     session.on('error', (err: NodeJS.ErrnoException) => this.#options.logger.debug({ code: err.code }, 'channel session error'));
+    // The connection-level receive window defaults to 64 KiB: far too small for uploads.
+    if (state.ok) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
     if (!state.ok) {
       // Refused: answer what is already queued, then close.
       setTimeout(() => session.close(), 200).unref();
