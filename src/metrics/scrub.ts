@@ -103,10 +103,13 @@ function compile(policy: ScrubPolicy): CompiledPolicy {
 /**
  * The names a rule is matched against: the family name and, where the two formats name
  * a family differently, the other spelling (a counter `x` in OpenMetrics is `x_total` in
- * the text format; an info `x` exposes `x_info`). So one rule covers both formats.
+ * the text format and the other way round; an info `x` exposes `x_info`). So one rule
+ * covers both formats.
  */
 function namesOf(family: MetricFamily): string[] {
-  if (family.type === 'counter' && !family.name.endsWith('_total')) return [family.name, `${family.name}_total`];
+  if (family.type === 'counter') {
+    return family.name.endsWith('_total') && family.name.length > 6 ? [family.name, family.name.slice(0, -6)] : [family.name, `${family.name}_total`];
+  }
   if (family.type === 'info') return [family.name, `${family.name}_info`];
   return [family.name];
 }
@@ -139,6 +142,7 @@ function hasCreated(type: MetricType): boolean {
  */
 export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy: ScrubPolicy, key: Uint8Array | LabelHasher): ScrubResult {
   const hasher = key instanceof Uint8Array ? createLabelHasher(key, policy.hashLength) : key;
+  if (hasher.length !== policy.hashLength) throw new ShadowplaneError('SP_CONFIG_INVALID', 'the label hasher length differs from the policy hashLength');
   const families = 'families' in parsed ? parsed.families : parsed;
   const stats = emptyScrubStats();
   const out: MetricFamily[] = [];
@@ -271,7 +275,7 @@ function countGroups(family: MetricFamily): number {
   let max = -1;
   for (const sample of family.samples) {
     const g = sample.group;
-    if (!Number.isInteger(g) || g < 0 || g > family.samples.length || (sample.labels.length & 1) !== 0) {
+    if (!Number.isInteger(g) || g < 0 || g >= family.samples.length || (sample.labels.length & 1) !== 0) {
       throw new ShadowplaneError('SP_METRICS_INVALID', 'sample series numbering is inconsistent');
     }
     if (g > max) max = g;

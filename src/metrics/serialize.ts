@@ -20,7 +20,7 @@
 import { ShadowplaneError } from '../errors.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
 import { sampleSuffixes } from './parse-families.ts';
-import { escapeLabelValue } from './parse-lexer.ts';
+import { NUM_INVALID, classifyNumber, escapeLabelValue, isLabelName, isMetricName } from './parse-lexer.ts';
 
 export { escapeLabelValue };
 
@@ -149,6 +149,44 @@ function renderExemplar(exemplar: Exemplar): string {
   return ` # ${exemplar.labels.length === 0 ? '{}' : renderLabels(exemplar.labels)} ${exemplar.value}${ts}`;
 }
 
+function refuse(what: string): never {
+  throw new ShadowplaneError('SP_METRICS_INVALID', `cannot render ${what}`);
+}
+
+/**
+ * Defence in depth: families normally come from the strict parser or the self-metrics
+ * registry, but a name or value that could break a line (or start a new one) must never
+ * be written, whoever built the family. Label arrays are checked once per array.
+ */
+function checkRenderable(family: RenderFamily, checkedLabels: WeakSet<readonly string[]>): void {
+  if (!isMetricName(family.name)) refuse('an invalid metric name');
+  if (family.unit !== undefined && !/^[a-zA-Z0-9_:]*$/.test(family.unit)) refuse('an invalid unit');
+  let lastName = '';
+  for (const sample of family.samples) {
+    if (sample.name !== lastName) {
+      if (!sample.name.startsWith(family.name) || !isMetricName(sample.name)) refuse('a sample name outside its family');
+      lastName = sample.name;
+    }
+    const labels = sample.labels;
+    if (!checkedLabels.has(labels)) {
+      if ((labels.length & 1) !== 0) refuse('an odd label list');
+      for (let i = 0; i < labels.length; i += 2) {
+        if (!isLabelName(labels[i]!) || typeof labels[i + 1] !== 'string') refuse('an invalid label');
+        for (let j = 0; j < i; j += 2) if (labels[j] === labels[i]) refuse('a repeated label name');
+      }
+      checkedLabels.add(labels);
+    }
+    const v = sample.value;
+    if (classifyNumber(v, 0, v.length) === NUM_INVALID) refuse('a value that is not a number');
+    const exemplar = sample.exemplar;
+    if (exemplar !== undefined) {
+      for (let i = 0; i < exemplar.labels.length; i += 2) if (!isLabelName(exemplar.labels[i]!)) refuse('an invalid exemplar label');
+      if ((exemplar.labels.length & 1) !== 0 || classifyNumber(exemplar.value, 0, exemplar.value.length) === NUM_INVALID) refuse('an invalid exemplar');
+    }
+    if (sample.timestampMs !== undefined && !Number.isSafeInteger(sample.timestampMs)) refuse('an invalid timestamp');
+  }
+}
+
 /**
  * Renders `families` in `format`. Output is deterministic: families and samples in the
  * order given. OpenMetrics output ends with `# EOF`.
@@ -158,6 +196,8 @@ export function serialize(families: readonly MetricFamily[], format: ExpositionF
   const taken = new Set(families.map((f) => f.name));
   const rendered = om ? families.flatMap((f) => toOpenMetrics(f, taken)) : families.flatMap(toText);
   checkNames(rendered, format);
+  const checkedLabels = new WeakSet<readonly string[]>();
+  for (const family of rendered) checkRenderable(family, checkedLabels);
   const helpEscapes = om ? OM_HELP_ESCAPES : TEXT_HELP_ESCAPES;
   let out = '';
   let lastLabels: readonly string[] | undefined;

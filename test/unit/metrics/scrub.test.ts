@@ -128,8 +128,15 @@ describe('scrubber', () => {
     expect(labelValue(s.labels, 'u')).toBe(createHmac('sha256', KEY).update('v').digest('hex').slice(0, 40));
   });
 
-  it('refuses a hash key shorter than 16 bytes', () => {
+  it('refuses a hash key shorter than 16 bytes, and a hasher whose length differs from the policy', () => {
     expectCode(() => scrub(parsed, POLICY, Buffer.alloc(8)), 'SP_CONFIG_INVALID');
+    expectCode(() => scrub(parsed, POLICY, createLabelHasher(KEY, 32)), 'SP_CONFIG_INVALID');
+  });
+
+  it('matches a rule written with the OpenMetrics counter name against a text counter', () => {
+    const policy = parseScrubPolicy({ families: [{ name: 'jobs', labels: { kind: 'keep' } }] }, 'p');
+    const out = serialize(scrub(parseExposition('# TYPE jobs_total counter\njobs_total{kind="a",id="7"} 1\n', 'text'), policy, KEY).families, 'text');
+    expect(out).toBe('# TYPE jobs_total counter\njobs_total{kind="a"} 1\n');
   });
 
   it('drops every series of a set that collides once labels are dropped, and counts them', () => {

@@ -113,6 +113,26 @@ describe('serializer', () => {
     expectCode(() => serialize(families, 'text'), 'SP_METRICS_INVALID');
   });
 
+  it('refuses names, labels and values that could break out of their line, whoever built the family', () => {
+    const sample = { name: 'g', labels: [] as string[], value: '1', timestampMs: undefined, exemplar: undefined, group: 0 };
+    const family = { name: 'g', type: 'gauge' as const, help: 'help\nwith # TYPE injection', unit: undefined, samples: [sample] };
+    expect(serialize([family], 'text')).toBe('# HELP g help\\nwith # TYPE injection\n# TYPE g gauge\ng 1\n');
+    const broken: MetricFamily[][] = [
+      [{ ...family, name: 'g\nevil 1' }],
+      [{ ...family, samples: [{ ...sample, name: 'other' }] }],
+      [{ ...family, samples: [{ ...sample, value: '1\nevil 2' }] }],
+      [{ ...family, samples: [{ ...sample, labels: ['a}="x"} 1\nevil{b', 'v'] }] }],
+      [{ ...family, samples: [{ ...sample, labels: ['a', 'x', 'a', 'y'] }] }],
+      [{ ...family, samples: [{ ...sample, timestampMs: 1.5 }] }],
+    ];
+    for (const families of broken) {
+      expectCode(() => serialize(families, 'text'), 'SP_METRICS_INVALID');
+      expectCode(() => serialize(families, 'openmetrics'), 'SP_METRICS_INVALID');
+    }
+    // Label values are escaped, never refused.
+    expect(serialize([{ ...family, help: undefined, samples: [{ ...sample, labels: ['a', '"} 1\nevil 2'] }] }], 'text')).toBe('# TYPE g gauge\ng{a="\\"} 1\\nevil 2"} 1\n');
+  });
+
   it('renders nothing as an empty text body and a bare # EOF', () => {
     expect(serialize([], 'text')).toBe('');
     expect(serialize([], 'openmetrics')).toBe('# EOF\n');
