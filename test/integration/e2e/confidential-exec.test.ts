@@ -1,0 +1,138 @@
+/**
+ * exec and attach on a confidential pod with real kubectl: SPDY (1.27), WebSocket v5 (1.30,
+ * 1.33) and SPDY forced on a WebSocket-capable client (1.33 with the opt-out). Every test
+ * moves a fresh secret and then proves the canary rule: the API server stand-in never saw
+ * it, and neither did shadowplane's own logs (proxy and agents).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBed, CONFIDENTIAL_NS, type Bed } from '../../support/bed.ts';
+import { runKubectl, runKubectlPty, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
+
+let bed: Bed;
+let home: KubectlHome;
+
+beforeAll(async () => {
+  bed = await createBed();
+  home = await bed.verifiedHome(bed.users.alice);
+  await bed.startConfidentialPod({ name: 'conf-exec', command: ['sleep', '3600'] });
+  await bed.startConfidentialPod({
+    name: 'conf-attach',
+    stdin: true,
+    command: ['sh', '-c', 'while read line; do [ "$line" = quit ] && exit 7; echo "got $line"; done'],
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await bed?.close();
+});
+
+function secret(): string {
+  return `canary-${randomBytes(12).toString('hex')}`;
+}
+
+function expectNoLeak(value: string): void {
+  expect(bed.leaks(value)).toEqual({ apiServer: false, proxyLog: false, agentLogs: false });
+}
+
+const variants: [string, KubectlVersion, Record<string, string>][] = [
+  ['1.27 (SPDY)', '1.27', {}],
+  ['1.30 (WebSocket v5)', '1.30', {}],
+  ['1.33 (WebSocket v5)', '1.33', {}],
+  ['1.33 (SPDY forced)', '1.33', { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }],
+];
+
+describe.each(variants)('kubectl %s', (_label, version, env) => {
+  const kubectl = (args: readonly string[], stdin?: string | Buffer) =>
+    runKubectl(version, home, ['-n', CONFIDENTIAL_NS, ...args], { env, timeoutMs: 30_000, ...(stdin === undefined ? {} : { stdin }) });
+
+  it('runs a command and returns its stdout, stderr and exit code', async () => {
+    const s = secret();
+    const r = await kubectl(['exec', 'conf-exec', '-c', 'app', '--', 'sh', '-c', `echo out-${s}; echo err-${s} >&2; exit 3`]);
+    expect(r.code).toBe(3);
+    expect(r.stdout.toString()).toBe(`out-${s}\n`);
+    expect(r.stderr).toContain(`err-${s}`);
+    expectNoLeak(s);
+  });
+
+  it('returns exit code 0 and a zero-byte output cleanly', async () => {
+    const r = await kubectl(['exec', 'conf-exec', '--', 'true']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(0);
+  });
+
+  it('streams stdin to the command and ends it at EOF (-i)', async () => {
+    const s = secret();
+    const input = `${s}\n`.repeat(2000);
+    const r = await kubectl(['exec', '-i', 'conf-exec', '--', 'sh', '-c', 'cat; echo done'], input);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe(`${input}done\n`);
+    expectNoLeak(s);
+  });
+
+  it('moves a few megabytes each way intact', async () => {
+    const payload = randomBytes(3 * 1024 * 1024);
+    const r = await kubectl(['exec', '-i', 'conf-exec', '--', 'cat'], payload);
+    expect(r.code).toBe(0);
+    expect(r.stdout.equals(payload)).toBe(true);
+    expectNoLeak(payload.subarray(1000, 1064));
+  });
+
+  it('says clearly when the command does not exist', async () => {
+    const r = await kubectl(['exec', 'conf-exec', '--', 'definitely-not-a-command']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.length).toBeGreaterThan(0);
+  });
+
+  it('gives a terminal with -it, with the client size and resizes', async () => {
+    const s = secret();
+    const run = await runKubectlPty(version, home, ['-n', CONFIDENTIAL_NS, 'exec', '-it', 'conf-exec', '--', 'sh'], {
+      cols: 91,
+      rows: 27,
+      env,
+      timeoutMs: 30_000,
+      script: async (io) => {
+        io.write('stty size\r');
+        await io.waitFor(/27 91/);
+        io.resize(120, 40);
+        await new Promise((r) => setTimeout(r, 300));
+        io.write('stty size\r');
+        await io.waitFor(/40 120/);
+        io.write(`echo ${s.slice(0, 6)}""${s.slice(6)}\r`);
+        await io.waitFor(new RegExp(s));
+        io.write('exit 5\r');
+      },
+    });
+    expect(run.scriptError).toBeUndefined();
+    expect(run.code).toBe(5);
+    expectNoLeak(s);
+  });
+
+  it('attaches to the workload: its stdin in, its output out', async () => {
+    const s = secret();
+    const run = startKubectl(version, home, ['-n', CONFIDENTIAL_NS, 'attach', '-i', 'conf-attach', '-c', 'app'], { env, timeoutMs: 30_000, stdin: `${s}\n` });
+    await run.waitForStdout(new RegExp(`got ${s}`));
+    run.kill();
+    await run.result;
+    expectNoLeak(s);
+  });
+});
+
+describe('audit', () => {
+  it('records every confidential operation for auditors only, without command arguments', async () => {
+    const s = secret();
+    expect((await runKubectl('1.33', home, ['-n', CONFIDENTIAL_NS, 'exec', 'conf-exec', '--', 'echo', s])).code).toBe(0);
+    const auditor = await bed.verifiedHome(bed.users.auditor);
+    const r = await runKubectl('1.33', auditor, ['get', '--raw', '/.well-known/shadowplane/audit']);
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout.toString()) as { items: { user: string; operation: string; pod: string; exitCode?: number; bytesOut: number; end?: string }[] };
+    const mine = list.items.filter((i) => i.pod === 'conf-exec' && i.operation === 'exec' && i.user === 'alice');
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.at(-1)).toMatchObject({ exitCode: 0, bytesOut: s.length + 1 });
+    expect(mine.at(-1)?.end).toBeDefined();
+    expect(r.stdout.toString()).not.toContain(s);
+    const denied = await runKubectl('1.33', home, ['get', '--raw', '/.well-known/shadowplane/audit']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('SP_FORBIDDEN');
+  });
+});
