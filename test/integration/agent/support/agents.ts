@@ -28,6 +28,8 @@ export interface TestAgentOptions {
   readonly verifyProxy: ProxyVerifier;
   readonly logLines: string[];
   readonly shutdownGraceMs?: number;
+  /** The workload's (and exec's) working directory. Default the test's cwd. */
+  readonly cwd?: string;
 }
 
 export interface TestAgent {
@@ -63,7 +65,7 @@ export async function startTestAgent(options: TestAgentOptions): Promise<TestAge
       ...options.command,
     ],
     env: { ...TEST_ENV, POD_NAMESPACE: options.namespace ?? 'payments', POD_NAME: options.pod ?? 'api-0' },
-    cwd: process.cwd(),
+    cwd: options.cwd ?? process.cwd(),
   });
   // Port 0 for the first agent of a test; the others reuse the port it got.
   const config: AgentConfig = { ...loaded, listen: { address: options.address, port: options.port ?? 0 } };
