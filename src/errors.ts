@@ -113,6 +113,12 @@ export const ERRORS = {
   SP_METRICS_NOT_ACCEPTABLE: { http: 406, reason: 'NotAcceptable', summary: 'the Accept header names no metrics format this proxy can produce' },
   SP_METRICS_LABEL_REFUSED: { http: 500, reason: 'InternalError', summary: 'a label value of a shadowplane metric is not among its declared values' },
 
+  // inject, install and image build
+  SP_INJECT_INPUT_INVALID: { http: 400, reason: 'BadRequest', summary: 'an input document of inject is not valid YAML or not a Kubernetes object' },
+  SP_INJECT_NO_COMMAND: { http: 400, reason: 'BadRequest', summary: 'a container has no explicit command and no --entrypoint for it' },
+  SP_INJECT_CONFLICT: { http: 400, reason: 'BadRequest', summary: 'the pod spec already uses a name, path or variable that inject needs for something else' },
+  SP_INSTALL_FAILED: { http: 500, reason: 'InternalError', summary: 'the agent runtime could not be installed into the shared volume' },
+
   // internal
   SP_INTERNAL: { http: 500, reason: 'InternalError', summary: 'internal error' },
 } as const satisfies Record<string, CatalogueEntry>;
