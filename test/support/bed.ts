@@ -194,10 +194,10 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
 
     async startConfidentialPod(p) {
       const container = p.container ?? 'app';
-      const podIP = p.podIP ?? `127.0.2.${podOctet++}`;
-      if (api.cluster.store.get('pods', CONFIDENTIAL_NS, p.name) === undefined) {
-        api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: [{ name: container }], podIP });
-      }
+      // A restarted container keeps its pod, and so its address.
+      const existing = api.cluster.store.get('pods', CONFIDENTIAL_NS, p.name)?.object as { status?: { podIP?: string } } | undefined;
+      const podIP = existing?.status?.podIP ?? p.podIP ?? `127.0.2.${podOctet++}`;
+      if (existing === undefined) api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: [{ name: container }], podIP });
       const agentDir = join(dir, 'agents', p.name, container);
       mkdirSync(agentDir, { recursive: true });
       const config = {
