@@ -280,7 +280,9 @@ export async function startStreamTestServer(options: StreamTestServerOptions = {
           return session.counters;
         },
         finish: (result) => {
+          // Recorded before finishing: kubectl may exit before finish() resolves.
           record.result = result;
+          record.counters = session.counters;
           return originalFinish(result).finally(() => (record.counters = session.counters));
         },
       };

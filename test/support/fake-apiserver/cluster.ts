@@ -17,7 +17,19 @@ import { ObjectStore, type JsonObject, type KubeObject, type StoredObject } from
 export interface AddPodOptions {
   readonly namespace: string;
   readonly name: string;
-  readonly containers: readonly { readonly name: string; readonly image?: string }[];
+  /**
+   * Containers. `command`/`args` are what attach joins (default `cat`); `stdin`,
+   * `stdinOnce` and `tty` are the pod spec fields of the same names.
+   */
+  readonly containers: readonly {
+    readonly name: string;
+    readonly image?: string;
+    readonly command?: readonly string[];
+    readonly args?: readonly string[];
+    readonly stdin?: boolean;
+    readonly stdinOnce?: boolean;
+    readonly tty?: boolean;
+  }[];
   /** The pod's address; a loopback address such as 127.0.1.5 in tests. Allocated if absent. */
   readonly podIP?: string;
   readonly phase?: PodPhase;
@@ -109,7 +121,18 @@ export class Cluster {
         ...(o.labels === undefined ? {} : { labels: { ...o.labels } }),
         ...(o.annotations === undefined ? {} : { annotations: { ...o.annotations } }),
       },
-      spec: { containers: o.containers.map((c) => ({ name: c.name, image: c.image ?? 'registry.k8s.io/pause:3.10' })), nodeName: o.nodeName ?? this.#opts.nodeName },
+      spec: {
+        containers: o.containers.map((c) => ({
+          name: c.name,
+          image: c.image ?? 'registry.k8s.io/pause:3.10',
+          ...(c.command === undefined ? {} : { command: [...c.command] }),
+          ...(c.args === undefined ? {} : { args: [...c.args] }),
+          ...(c.stdin === undefined ? {} : { stdin: c.stdin }),
+          ...(c.stdinOnce === undefined ? {} : { stdinOnce: c.stdinOnce }),
+          ...(c.tty === undefined ? {} : { tty: c.tty }),
+        })),
+        nodeName: o.nodeName ?? this.#opts.nodeName,
+      },
     };
     podType.prepareForCreate(this.stampNew(pod), this.strategyContext());
     const phase = o.phase ?? 'Running';

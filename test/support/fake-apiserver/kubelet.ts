@@ -23,6 +23,7 @@ import { ShadowplaneError } from '../../../src/errors.ts';
 import type { CommandResult, ForwardedConnection, RemoteCommandSession, TerminalSize } from '../../../src/proxy/streams/types.ts';
 import type { LogStore } from './log-store.ts';
 import type { ByteRecorder } from './recorder.ts';
+import { tapForwardedConnection } from './payload-taps.ts';
 
 export interface ExecRequest {
   readonly operation: 'exec' | 'attach';
@@ -257,18 +258,10 @@ export class Kubelet {
   /** Serves each forwarded connection of a session until the session ends. */
   async forward(connections: AsyncIterable<ForwardedConnection>, podIP: string): Promise<void> {
     for await (const connection of connections) {
-      // Observe the forwarded bytes for the recorder's payload view (listeners only watch).
       const tap = this.#recorder?.openPayload(`portforward ${podIP}:${connection.port}`);
-      if (tap !== undefined) {
-        connection.data.on('data', (chunk: Buffer) => tap.record('received', chunk));
-        const write = connection.data.write.bind(connection.data);
-        connection.data.write = ((chunk: Buffer, ...rest: never[]) => {
-          tap.record('sent', Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-          return write(chunk, ...rest);
-        }) as typeof connection.data.write;
-      }
-      if (this.#options.forward !== undefined) this.#options.forward(connection, podIP);
-      else forwardTo(connection, podIP);
+      const observed = tap === undefined ? connection : tapForwardedConnection(connection, tap);
+      if (this.#options.forward !== undefined) this.#options.forward(observed, podIP);
+      else forwardTo(observed, podIP);
     }
   }
 

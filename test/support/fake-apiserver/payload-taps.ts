@@ -4,8 +4,8 @@
  * change what flows or how fast: writes are forwarded as they come and honour the inner
  * stream's backpressure.
  */
-import { Transform, Writable, pipeline, type Readable } from 'node:stream';
-import type { CommandResult, RemoteCommandSession } from '../../../src/proxy/streams/types.ts';
+import { Duplex, Transform, Writable, pipeline, type Readable } from 'node:stream';
+import type { CommandResult, ForwardedConnection, RemoteCommandSession } from '../../../src/proxy/streams/types.ts';
 import type { RecorderTap } from './recorder.ts';
 import type { ResponseLike } from './respond.ts';
 
@@ -70,6 +70,10 @@ class TapWritable extends Writable {
     this.#inner = inner;
     this.#record = record;
   }
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#inner.end(() => callback());
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     // A zero-length write is flushed()'s marker: it completes once everything before it did.
     if (chunk.length === 0) return callback();
@@ -116,5 +120,26 @@ export function tapSession(session: RemoteCommandSession, tap: RecorderTap): Rem
       await Promise.all([stdout?.flushed(session.aborted), stderr?.flushed(session.aborted)]);
       return session.finish(result);
     },
+  };
+}
+
+/**
+ * A forwarded connection identical to `connection` whose data is reported to `tap` in both
+ * directions. Reading goes through a tap stage that buffers (never drops) what arrives
+ * before the consumer starts reading; writing honours the inner stream's backpressure.
+ */
+export function tapForwardedConnection(connection: ForwardedConnection, tap: RecorderTap): ForwardedConnection {
+  const readable = tapReadable(connection.data, (c) => tap.record('received', c));
+  const writable = new TapWritable(connection.data, (c) => tap.record('sent', c));
+  const data = Duplex.from({ readable, writable });
+  data.once('close', () => {
+    if (!connection.data.destroyed && (readable.destroyed || writable.destroyed)) connection.data.destroy();
+  });
+  return {
+    port: connection.port,
+    requestId: connection.requestId,
+    data,
+    fail: (message) => connection.fail(message),
+    close: () => connection.close(),
   };
 }

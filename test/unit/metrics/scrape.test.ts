@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ErrorCode, isShadowplaneError } from '../../../src/errors.ts';
 import { SCRAPE_ACCEPT } from '../../../src/metrics/content-type.ts';
+import { parseExposition } from '../../../src/metrics/parse.ts';
+import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { scrapeMetrics } from '../../../src/metrics/scrape.ts';
+import { scrubScrape } from '../../../src/metrics/scrub.ts';
+import { serialize } from '../../../src/metrics/serialize.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -142,5 +146,34 @@ describe('scrape client', () => {
     const pending = scrapeMetrics({ port, signal: controller.signal, timeoutMs: 10_000 });
     setTimeout(() => controller.abort(), 50);
     await expectRejection(pending, 'SP_METRICS_SCRAPE_FAILED');
+  });
+
+  it('feeds the scrubber end to end: only allowed, scrubbed series come out of a real scrape', async () => {
+    const port = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' });
+      res.end(
+        [
+          '# TYPE orders counter',
+          '# HELP orders Orders placed by customer-4711.',
+          'orders_total{region="eu",customer="customer-4711"} 12 # {trace_id="4bf92f3577b34da6"} 1',
+          '# TYPE card_numbers_seen gauge',
+          'card_numbers_seen{pan="4111111111111111"} 1',
+          '# EOF',
+          '',
+        ].join('\n'),
+      );
+    });
+    const scraped = await scrapeMetrics({ port });
+    const policy = parseScrubPolicy({ families: [{ name: 'orders', labels: { region: 'keep', customer: 'hash' } }] }, 'workloads[0].metrics');
+    const outcome = scrubScrape(scraped.body, scraped.contentType, policy, Buffer.alloc(32, 1));
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    for (const format of ['text', 'openmetrics'] as const) {
+      const out = serialize(outcome.families, format);
+      for (const secret of ['customer-4711', '4bf92f3577b34da6', 'trace_id', 'card_numbers_seen', '4111111111111111', 'Orders placed']) expect(out).not.toContain(secret);
+      expect(out).toContain('region="eu"');
+      expect(parseExposition(out, format).sampleCount).toBe(1);
+    }
+    expect(outcome.stats).toMatchObject({ keptSeries: 1, droppedFamilies: 1, hashedValues: 1, droppedExemplars: 1, droppedHelp: 1 });
   });
 });
