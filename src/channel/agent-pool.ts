@@ -113,6 +113,8 @@ export class AgentPool {
     } catch (err) {
       const error = isShadowplaneError(err) ? err : new ShadowplaneError('SP_AGENT_UNREACHABLE', undefined, { cause: err });
       const now = (options.now ?? Date.now)();
+      // Bounded: expired entries go whenever the map grows large.
+      if (this.#failures.size >= 1024) for (const [k, f] of this.#failures) if (f.until <= now) this.#failures.delete(k);
       this.#failures.set(key, { code: error.code, detail: error.detail, until: now + (options.negativeCacheMs ?? 2000) });
       options.logger.warn({ namespace: target.identity.namespace, pod: target.identity.pod, code: error.code }, 'agent connection failed');
       throw error;
