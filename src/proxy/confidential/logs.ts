@@ -17,7 +17,8 @@ export async function serveLogs(ctx: OperationContext, req: AnyRequest, res: Any
   query.set('container', container);
   const params = parseLogsQuery(query);
   const abort = new AbortController();
-  res.once('close', () => abort.abort());
+  const onClose = (): void => abort.abort();
+  res.once('close', onClose);
   const body = await ctx.connection.logs(params, { signal: abort.signal });
   const record = ctx.audit.begin({ user: ctx.caller.user.name, namespace: ctx.route.namespace, pod: ctx.route.name, container, operation: 'logs', protocol: req.httpVersion === '2.0' ? 'h2' : 'http/1.1' });
   let bytesOut = 0;
@@ -26,6 +27,7 @@ export async function serveLogs(ctx: OperationContext, req: AnyRequest, res: Any
   if ('flushHeaders' in res) res.flushHeaders();
   await new Promise<void>((resolve) => {
     pipeline(body, res, (err) => {
+      res.off('close', onClose);
       const code = err === undefined || err === null ? undefined : abort.signal.aborted ? 'SP_CLIENT_GONE' : 'SP_AGENT_SESSION_LOST';
       ctx.audit.finish(record, { bytesOut, ...(code === undefined ? {} : { error: code }) });
       ctx.logger.info({ container, follow: params.follow === true, bytesOut, code }, 'logs served');

@@ -42,9 +42,15 @@ export async function servePortForward(ctx: OperationContext, req: IncomingMessa
 
 /** One forwarded connection; resolves true when it ended cleanly. */
 async function forward(ctx: OperationContext, fc: ForwardedConnection, aborted: AbortSignal): Promise<boolean> {
+  if (aborted.aborted) {
+    fc.close();
+    return false;
+  }
   let upstream: Duplex;
   try {
-    upstream = await ctx.connection.portForward(fc.port, { signal: aborted });
+    // No abort signal on the channel stream itself: the pipelines below own its life, and a
+    // signal firing after they finished would raise an error nobody listens to.
+    upstream = await ctx.connection.portForward(fc.port);
   } catch (err) {
     const e = err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_AGENT_SESSION_LOST', undefined, { cause: err });
     ctx.logger.info({ port: fc.port, code: e.code }, 'forwarded connection refused');
@@ -52,6 +58,8 @@ async function forward(ctx: OperationContext, fc: ForwardedConnection, aborted: 
     fc.close();
     return false;
   }
+  const onAbort = (): void => void upstream.destroy();
+  aborted.addEventListener('abort', onAbort, { once: true });
   return new Promise<boolean>((resolve) => {
     let pending = 2;
     let ok = true;
@@ -62,6 +70,7 @@ async function forward(ctx: OperationContext, fc: ForwardedConnection, aborted: 
         fc.data.destroy();
       }
       if (--pending === 0) {
+        aborted.removeEventListener('abort', onAbort);
         fc.close();
         resolve(ok);
       }
