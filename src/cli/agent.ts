@@ -27,7 +27,7 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
   }
   const config = agentConfigFromProcess(argv);
   const logger = createLogger({ level: config.logLevel, name: 'shadowplane-agent' });
-  const issuer = createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });
+  const issuer = await createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });
   if (config.proxy.allowSimulated) {
     logger.warn({ allowSimulated: true }, '*** accepting a proxy with SIMULATED attestation: this pod is not protected. Development only. ***');
   }

@@ -18,6 +18,7 @@ commands:
   keygen           make a user key and client certificate
   simulate init    create a simulated attestation platform (development only)
   manifest digest  print a manifest's digest (what the proxy's attestation binds)
+  inject -f FILE   add the agent to the pod specs of FILE (client-side, deterministic)
   version          print the version
 
 Run 'shadowplane <command> --help' for a command's options.`;
@@ -34,6 +35,7 @@ const commands: Readonly<Record<string, () => Promise<Command>>> = {
   },
   simulate: async () => (await import('./simulate.ts')).runSimulateCommand,
   manifest: async () => (await import('./manifest.ts')).runManifestCommand,
+  inject: async () => (await import('./inject.ts')).runInjectCommand,
   version: () =>
     Promise.resolve(async () => {
       const { readFile } = await import('node:fs/promises');

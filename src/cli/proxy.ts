@@ -29,7 +29,7 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   const options = parseProxyOptions(argv);
   const logger = createLogger({ level: options.logLevel, name: 'shadowplane-proxy' });
   const manifest = loadManifest(options.manifestPath);
-  const issuer = createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
+  const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
   if (options.allowSimulatedAgents) {
     logger.warn({ allowSimulatedAgents: true }, '*** accepting agents with SIMULATED attestation: confidential pods are not protected. Development only. ***');
   }

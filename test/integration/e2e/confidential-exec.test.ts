@@ -31,7 +31,7 @@ function secret(): string {
   return `canary-${randomBytes(12).toString('hex')}`;
 }
 
-function expectNoLeak(value: string): void {
+function expectNoLeak(value: string | Buffer): void {
   expect(bed.leaks(value)).toEqual({ apiServer: false, proxyLog: false, agentLogs: false });
 }
 

@@ -29,7 +29,7 @@ afterAll(async () => {
   await bed?.close();
 });
 
-function expectNoLeak(value: string): void {
+function expectNoLeak(value: string | Buffer): void {
   expect(bed.leaks(value)).toEqual({ apiServer: false, proxyLog: false, agentLogs: false });
 }
 
