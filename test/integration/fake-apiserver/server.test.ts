@@ -5,6 +5,7 @@
  * list, and a bounded close.
  */
 import * as http2 from 'node:http2';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeApiServer, type FakeApiServer } from '../../support/fake-apiserver/index.ts';
 import { h1request, h2request, h2stream, json } from './client.ts';
@@ -302,6 +303,15 @@ describe('lists', () => {
       expect(list.items).toHaveLength(5000);
       expect(reply.body.length).toBeGreaterThan(5 * 1024 * 1024);
       console.log(`5000-pod list: ${(reply.body.length / 1048576).toFixed(1)} MiB in ${ms.toFixed(0)} ms`);
+
+      // kube-apiserver gzips answers of 128 KiB or more for clients that accept it.
+      const zipped = await h2request(big, '/api/v1/namespaces/bulk/pods', { token: big.tokens.admin, headers: { 'accept-encoding': 'gzip' }, timeoutMs: 30_000 });
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(zipped.headers['vary']).toBe('Accept-Encoding');
+      expect(zipped.body.length).toBeLessThan(reply.body.length / 5);
+      expect((JSON.parse(gunzipSync(zipped.body).toString('utf8')) as { items: unknown[] }).items).toHaveLength(5000);
+      const small = await h2request(big, '/api/v1/namespaces/bulk/pods/pod-00001', { token: big.tokens.admin, headers: { 'accept-encoding': 'gzip' } });
+      expect(small.headers['content-encoding']).toBeUndefined();
     } finally {
       await big.close();
     }

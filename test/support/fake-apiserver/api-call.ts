@@ -30,6 +30,8 @@ export interface ApiCall {
   readonly cluster: Cluster;
   /** Aborted when the client goes away or the server closes. */
   readonly signal: AbortSignal;
+  /** The client accepts gzip and the server compresses large answers. */
+  readonly gzip: boolean;
 }
 
 /** Negotiates how to answer an object (or list) of `kind`; throws 406 if nothing fits. */
@@ -47,13 +49,13 @@ export function sendObject(call: ApiCall, status: number, object: Readonly<KubeO
   switch (rep.kind) {
     case 'json':
     case 'discovery':
-      sendBody(call.res, status, call.auditId, 'application/json', json + '\n');
+      sendBody(call.res, status, call.auditId, 'application/json', json + '\n', call.gzip);
       return;
     case 'yaml':
-      sendBody(call.res, status, call.auditId, 'application/yaml', toYaml(object));
+      sendBody(call.res, status, call.auditId, 'application/yaml', toYaml(object), call.gzip);
       return;
     case 'protobuf':
-      sendBody(call.res, status, call.auditId, PROTOBUF_MEDIA_TYPE, encodeObject(object));
+      sendBody(call.res, status, call.auditId, PROTOBUF_MEDIA_TYPE, encodeObject(object), call.gzip);
       return;
     case 'table': {
       const include = parseIncludeObject(call.query.get('includeObject'));
@@ -65,7 +67,7 @@ export function sendObject(call: ApiCall, status: number, object: Readonly<KubeO
         { resourceVersion: String(object.metadata.resourceVersion ?? '') },
         call.cluster.now(),
       );
-      sendBody(call.res, status, call.auditId, 'application/json', body + '\n');
+      sendBody(call.res, status, call.auditId, 'application/json', body + '\n', call.gzip);
       return;
     }
   }

@@ -22,7 +22,7 @@ import { openApiAnswer } from './openapi.ts';
 import { handleGet, handleList } from './read-handler.ts';
 import { distinctHeaders, type RecordedRequest, type RequestLog } from './request-log.ts';
 import { requestInfo, type RequestInfo, type ResourceRequestInfo } from './request-info.ts';
-import { asResponse, sendBody, sendStatus, type ResponseLike } from './respond.ts';
+import { acceptsGzip, asResponse, sendBody, sendStatus, type ResponseLike } from './respond.ts';
 import { Errors, toApiError, type ApiError } from './status.ts';
 import { handleWatch, type WatchSettings } from './watch-handler.ts';
 import { handleCreate, handleDelete, handleDeleteCollection, handlePatch, handleUpdate } from './write-handler.ts';
@@ -40,6 +40,8 @@ export interface HandlerContext {
   readonly watch: WatchSettings;
   readonly requests: RequestLog;
   readonly streams: StreamRoutes;
+  /** Compress large object and list answers for clients that accept gzip. */
+  readonly gzip: boolean;
   /** Where de-framed requests and sessions are recorded (null: recording is off). */
   readonly recorder: ByteRecorder | null;
   /** Aborted when the server closes: every watch, log follow and stream ends. */
@@ -232,6 +234,7 @@ export function createHandlers(ctx: HandlerContext): ListenerHandlers {
           auditId,
           cluster: ctx.cluster,
           signal: abort.signal,
+          gzip: ctx.gzip && acceptsGzip(req.headers['accept-encoding']),
         });
         await serveResource(ctx, call);
       };

@@ -58,6 +58,12 @@ export interface FakeApiServerOptions {
   readonly kubelet?: KubeletOptions;
   /** Options for shadowplane's stream terminators used by the kubelet routes. */
   readonly streamAccept?: AcceptOptions;
+  /**
+   * Gzip object and list answers of 128 KiB or more for clients that accept it, as
+   * kube-apiserver does (kubectl always does). The payload view of the recorder keeps the
+   * uncompressed body. @default true
+   */
+  readonly gzip?: boolean;
 }
 
 export interface ClientCa {
@@ -148,6 +154,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     requests,
     streams: { kubelet, accept: options.streamAccept ?? {} },
     recorder: recording,
+    gzip: options.gzip ?? true,
     closing: closing.signal,
     serverAddress: () => `${host}:${port}`,
   });

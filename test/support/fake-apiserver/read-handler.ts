@@ -124,22 +124,25 @@ export async function handleList(call: ApiCall): Promise<void> {
     case 'json':
     case 'discovery': {
       const head = `{"kind":"${call.type.listKind}","apiVersion":"v1","metadata":${JSON.stringify(listMeta)},"items":[`;
-      await sendStreamed(call.res, 200, call.auditId, 'application/json', pieces(head, page, ']}\n'));
+      const sizeHint = page.reduce((n, o) => n + o.json.length + 1, head.length);
+      await sendStreamed(call.res, 200, call.auditId, 'application/json', pieces(head, page, ']}\n'), { gzip: call.gzip, sizeHint });
       return;
     }
     case 'table': {
       const opts = { version: rep.version, includeObject: parseIncludeObject(call.query.get('includeObject')), noHeaders: false };
       const rows = tableRows(call.type, page, opts, call.cluster.now());
-      await sendStreamed(call.res, 200, call.auditId, 'application/json', concat([tableHead(call.type, opts, listMeta)], rows, [']}\n']));
+      // A table row is a few hundred bytes (more with includeObject=Object).
+      const sizeHint = page.length * (opts.includeObject === 'Object' ? 1024 : 256);
+      await sendStreamed(call.res, 200, call.auditId, 'application/json', concat([tableHead(call.type, opts, listMeta)], rows, [']}\n']), { gzip: call.gzip, sizeHint });
       return;
     }
     case 'yaml': {
       const list = { kind: call.type.listKind, apiVersion: 'v1', metadata: listMeta, items: page.map((o) => o.object) };
-      sendBody(call.res, 200, call.auditId, 'application/yaml', toYaml(list));
+      sendBody(call.res, 200, call.auditId, 'application/yaml', toYaml(list), call.gzip);
       return;
     }
     case 'protobuf':
-      sendBody(call.res, 200, call.auditId, PROTOBUF_MEDIA_TYPE, encodeList(call.type.kind, 'v1', listMeta, page.map((o) => o.object)));
+      sendBody(call.res, 200, call.auditId, PROTOBUF_MEDIA_TYPE, encodeList(call.type.kind, 'v1', listMeta, page.map((o) => o.object)), call.gzip);
       return;
   }
 }

@@ -63,6 +63,7 @@ function watch(c: Cluster, query: string, path = '/api/v1/namespaces/default/pod
     auditId: 'a',
     cluster: c,
     signal: abort.signal,
+    gzip: false,
   };
   const done = handleWatch(call, { bookmarkIntervalMs: 20, defaultTimeoutSeconds: 5, maxQueuedEvents: 100 });
   return { res, done, stop: () => abort.abort() };
