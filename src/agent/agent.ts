@@ -14,7 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
-import { AgentListener } from '../channel/agent-listener.ts';
+import { AgentListener, type OperationHandler } from '../channel/agent-listener.ts';
 import type { ChannelCredentials, ProxyVerifier } from '../channel/trust.ts';
 import type { AgentConfig } from '../config/agent-config.ts';
 import { ContainerRouter, socketPathOf } from './container-router.ts';
@@ -66,6 +66,18 @@ function tryLogFile(config: AgentConfig, logger: Logger): LogFile | null {
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const { logger } = deps;
   const clock = deps.clock ?? systemNanoClock();
+  // Built first: invalid credentials fail here, before a workload was started.
+  let serve: OperationHandler = () => undefined;
+  const listener = new AgentListener({
+    credentials: deps.credentials,
+    verifyProxy: deps.verifyProxy,
+    // Bound once the workload runs; the listener does not listen before that.
+    serve: (stream, headers, proxy) => serve(stream, headers, proxy),
+    logger,
+    maxConcurrentStreams: config.limits.maxConcurrentOperations,
+    handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
+    verifyTimeoutMs: config.limits.verifyTimeoutMs,
+  });
   const file = tryLogFile(config, logger);
   const logStore = new LogStore({
     memoryBytes: config.logs.memoryBytes,
@@ -95,6 +107,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     logger,
   };
 
+  serve = operationHandler({ ...base, router });
+
   let local: LocalSocket | null = null;
   try {
     mkdirSync(config.shareDir, { recursive: true, mode: 0o700 });
@@ -106,15 +120,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     logger.warn({ code: (err as NodeJS.ErrnoException).code }, 'container socket unavailable; other agents of the pod cannot reach this container');
   }
 
-  const listener = new AgentListener({
-    credentials: deps.credentials,
-    verifyProxy: deps.verifyProxy,
-    serve: operationHandler({ ...base, router }),
-    logger,
-    maxConcurrentStreams: config.limits.maxConcurrentOperations,
-    handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
-    verifyTimeoutMs: config.limits.verifyTimeoutMs,
-  });
   const holder = new PortHolder(listener, { host: config.listen.address, port: config.listen.port, logger, ...(deps.portRetryMs === undefined ? {} : { retryMs: deps.portRetryMs }) });
   holder.start();
 

@@ -160,6 +160,8 @@ export function serveExec(stream: ServerHttp2Stream, params: ExecParams, ctx: Ex
 
 /** A cancelled exec: hang up (TTY) or terminate, then kill if it is still there. */
 function stopProcess(proc: ExecProcess, tty: boolean, graceMs: number): void {
+  // Nobody reads the output any more: drain it, or a paused pipe keeps the process alive.
+  proc.resumeOutput();
   proc.kill(tty ? 'SIGHUP' : 'SIGTERM');
   const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
   timer.unref();
