@@ -54,6 +54,8 @@ export interface StreamTestServerOptions {
 export interface SessionRecord {
   readonly operation: StreamOperation;
   readonly protocol: StreamProtocol;
+  /** The session's `aborted` signal (fires when the client went away first). */
+  readonly aborted: AbortSignal;
   result?: CommandResult;
   counters?: { readonly bytesIn: number; readonly bytesOut: number };
 }
@@ -257,7 +259,7 @@ export async function startStreamTestServer(options: StreamTestServerOptions = {
     const work = (async () => {
       if (operation === 'portforward') {
         const session = await acceptPortForward(request, socket, head, accept);
-        const record: SessionRecord = { operation, protocol: session.protocol };
+        const record: SessionRecord = { operation, protocol: session.protocol, aborted: session.aborted };
         sessions.push(record);
         for await (const connection of session.connections()) (options.forward ?? forwardToLoopback)(connection);
         record.counters = session.counters;
@@ -271,7 +273,7 @@ export async function startStreamTestServer(options: StreamTestServerOptions = {
         return;
       }
       const session = await acceptRemoteCommand(request, socket, head, execOptions, accept);
-      const record: SessionRecord = { operation, protocol: session.protocol };
+      const record: SessionRecord = { operation, protocol: session.protocol, aborted: session.aborted };
       sessions.push(record);
       const originalFinish = session.finish.bind(session);
       const recorded: RemoteCommandSession = {

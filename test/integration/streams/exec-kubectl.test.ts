@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShadowplaneError } from '../../../src/errors.ts';
-import { createKubectlHome, runKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
+import { createKubectlHome, runKubectl, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
 import { runLocalProcess, startStreamTestServer, type StreamTestServer } from '../../support/stream-test-server.ts';
 
 interface Case {
@@ -119,5 +119,19 @@ describe.each(CASES)('exec with $name', ({ version, env, protocol }) => {
     expect(attempts.every((a) => a.refused)).toBe(true);
     // kubectl 1.30+ retries a refused WebSocket upgrade over SPDY: the same answer twice.
     expect(attempts.map((a) => a.transport)).toEqual(protocol.startsWith('v5') ? ['websocket', 'spdy/3.1'] : ['spdy/3.1']);
+  });
+
+  it('aborts the session when kubectl goes away mid-command', async () => {
+    const before = server.sessions.length;
+    const kubectl = startKubectl(version, home, ['exec', 'p1', '--', 'sh', '-c', 'echo started; sleep 30'], { env });
+    await kubectl.waitForStdout(/started/);
+    const record = server.sessions[before]!;
+    expect(record.aborted.aborted).toBe(false);
+    kubectl.child.kill('SIGKILL');
+    await kubectl.result;
+    const deadline = Date.now() + 5000;
+    while (!record.aborted.aborted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(record.aborted.aborted).toBe(true);
+    expect(record.aborted.reason).toMatchObject({ code: 'SP_CLIENT_GONE' });
   });
 });
