@@ -10,7 +10,7 @@
  *   message on each of those channels is the port as a little-endian u16, before any
  *   data (clients strip those two bytes). There is no half-close in these protocols: the
  *   client ends by closing the WebSocket, and the server closes it (1000) once every
- *   forwarded connection was closed.
+ *   forwarded connection was closed, or its data ended (the target closed).
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -107,7 +107,7 @@ export function servePortForwardLegacy(context: PortForwardWebSocketContext & { 
   ports.forEach((port, i) => {
     const data = streams[i]!;
     let closed = false;
-    queue.push({
+    const connection: ForwardedConnection = {
       port,
       requestId: String(i),
       data,
@@ -120,7 +120,11 @@ export function servePortForwardLegacy(context: PortForwardWebSocketContext & { 
         closed = true;
         if (--open === 0) close();
       },
-    });
+    };
+    // With no half-close on the wire, the target's end is the end of the forwarded
+    // connection (the kubelet closes the WebSocket once every port's forward returned).
+    data.once('finish', () => connection.close());
+    queue.push(connection);
   });
 
   return {

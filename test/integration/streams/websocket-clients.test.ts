@@ -229,6 +229,19 @@ describe('legacy WebSocket port-forward (?ports=)', () => {
     await withTimeout(raw.closed);
   });
 
+  it('closes the WebSocket with 1000 once the target closed its connection', async () => {
+    const banner = createServer((socket) => socket.end('hi'));
+    await new Promise<void>((resolve) => banner.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (banner.address() as AddressInfo).port;
+      const raw = await openRaw(`/api/v1/namespaces/default/pods/p1/portforward?ports=${port}`, ['v4.channel.k8s.io'], false);
+      expect(await withTimeout(raw.closed)).toBe(1000);
+      expect(Buffer.concat(raw.messages.filter((m) => m.channel === 0).map((m) => m.payload)).subarray(2).toString()).toBe('hi');
+    } finally {
+      await new Promise((resolve) => banner.close(resolve));
+    }
+  });
+
   it('refuses a legacy request without ports before upgrading', async () => {
     await expect(openRaw('/api/v1/namespaces/default/pods/p1/portforward', ['v4.channel.k8s.io'], false)).rejects.toThrow('HTTP 400');
   });
