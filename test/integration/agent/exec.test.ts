@@ -105,6 +105,51 @@ describe('agent exec, attach, logs and info over the attested channel', () => {
     expect(io.stdout.bytes).toBe(20_000_000);
   });
 
+  it('takes 20 MB of stdin up to its end of file, as kubectl cp into a pod does', async () => {
+    const { createHash, randomBytes } = await import('node:crypto');
+    const data = randomBytes(20_000_000);
+    const io = commandStreams();
+    const done = conn.exec({ container: 'app', command: ['sha256sum'], stdin: true, stdout: true, stderr: true, tty: false }, io);
+    for (let at = 0; at < data.length; at += 1 << 20) {
+      if (!io.stdin.write(data.subarray(at, at + (1 << 20)))) await new Promise((r) => io.stdin.once('drain', r));
+    }
+    io.stdin.end();
+    expect(await done).toEqual({ kind: 'exit', code: 0 });
+    expect(io.stdout.text().split(' ')[0]).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('stops a command whose caller went away', async () => {
+    for (const tty of [false, true]) {
+      const io = commandStreams();
+      io.resizes.write({ width: 80, height: 24 });
+      const abort = new AbortController();
+      const done = conn.exec({ container: 'app', command: ['sh', '-c', 'echo pid:$$; exec sleep 30'], stdin: false, stdout: true, stderr: !tty, tty }, io, { signal: abort.signal });
+      await waitFor(() => /pid:\d+/.test(io.stdout.text()));
+      const pid = Number(/pid:(\d+)/.exec(io.stdout.text())?.[1]);
+      abort.abort();
+      expect((await done).kind).toBe('error');
+      await waitFor(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    }
+  });
+
+  it('delivers stdin end to a terminal as ^D, which the command reads as end of file', async () => {
+    const io = commandStreams();
+    io.resizes.write({ width: 80, height: 24 });
+    // (A bare `cat` as session leader closes its terminal while exiting and may be hung
+    // up by the kernel in that window; the shell around it makes the exit status certain.)
+    const done = conn.exec({ container: 'app', command: ['sh', '-c', 'cat; echo eof-seen'], stdin: true, stdout: true, stderr: false, tty: true }, io);
+    io.stdin.end('typed\r');
+    expect(await done).toEqual({ kind: 'exit', code: 0 });
+    expect(io.stdout.text()).toMatch(/typed\r\n[\s\S]*eof-seen\r\n$/);
+  });
+
   it('answers a container that has no agent with SP_CONTAINER_NOT_FOUND', async () => {
     const result = await conn.exec({ container: 'sidecar', command: ['true'], stdin: false, stdout: true, stderr: true, tty: false }, commandStreams());
     expect(result.kind === 'error' ? result.error.code : result).toBe('SP_CONTAINER_NOT_FOUND');

@@ -169,6 +169,11 @@ describe('port-forward through the agent', () => {
     stream.destroy();
   });
 
+  it('refuses attach with stdin when the container keeps no stdin open', async () => {
+    const result = await conn.attach({ container: 'app', stdin: true, stdout: true, stderr: true, tty: false }, commandStreams());
+    expect(result).toMatchObject({ kind: 'error', error: { code: 'SP_BAD_REQUEST' } });
+  });
+
   it('serves 1,000 concurrent port-forward connections on one session', async () => {
     const server = createServer((socket) => {
       socket.on('error', () => undefined);
