@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { ShadowplaneError } from '../errors.ts';
 import { injectDocuments, MAX_INPUT_BYTES, type InjectInput } from '../inject/inject.ts';
 import { installRuntime, parseInstallOptions } from '../inject/install.ts';
-import { INJECT_USAGE, parseInjectOptions } from '../inject/options.ts';
+import { entrypointResolver, INJECT_USAGE, parseInjectOptions, podSpecPlan } from '../inject/options.ts';
 
 function readInput(path: string): string {
   let bytes: Buffer;
@@ -39,27 +39,12 @@ export function runInjectCommand(argv: readonly string[]): Promise<number> {
   }
   const options = parseInjectOptions(argv, readSmallFile);
   const inputs: InjectInput[] = options.files.map((f) => ({ name: f, text: readInput(f) }));
-  const used = new Set<string>();
-  const result = injectDocuments(inputs, {
-    agentImage: options.agentImage,
-    agentConfigText: options.agentConfigText,
-    port: options.port,
-    runtimeClassName: options.runtimeClassName,
-    entrypointFor: (objectName, container) => {
-      for (const key of [`${objectName}/${container}`, container]) {
-        const command = options.entrypoints.get(key);
-        if (command !== undefined) {
-          used.add(key);
-          return command;
-        }
-      }
-      return undefined;
-    },
-  });
+  const entrypoints = entrypointResolver(options.entrypoints);
+  const result = injectDocuments(inputs, podSpecPlan(options, entrypoints.lookup));
   if (options.output === undefined) process.stdout.write(result.output);
   else writeFileSync(options.output, result.output);
   const notes = [...result.warnings];
-  for (const key of options.entrypoints.keys()) if (!used.has(key)) notes.push(`--entrypoint ${key} matched no container without a command`);
+  for (const key of entrypoints.unused()) notes.push(`--entrypoint ${key} matched no container without a command`);
   if (options.anyManifest) notes.push('no --manifest or --manifest-digest: the agents will accept a proxy with ANY manifest that matches the reference values');
   if (options.simulated) notes.push('*** simulated attestation: these pods are NOT protected. Development only. ***');
   for (const o of result.injected) process.stderr.write(`shadowplane inject: ${o.kind} ${o.name}: wrapped ${o.wrapped.join(', ')}\n`);

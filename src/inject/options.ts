@@ -1,0 +1,209 @@
+/**
+ * Options of `shadowplane inject`, parsed at the edge, validated and frozen. Files are
+ * read through an injected reader so that tests need no disk.
+ *
+ * Defaults: agent port = the manifest's `agent.port` (else 15443); tee `auto`; no
+ * runtimeClassName change; no manifest pin (any manifest, with a warning).
+ */
+import { parseArgs } from 'node:util';
+import { parseConfigText, parseManifestText } from '../config/manifest.ts';
+import { MAX_REFERENCE_VALUES_BYTES } from '../attestation/reference-values.ts';
+import { deepFreeze } from '../config/validate.ts';
+import { ShadowplaneError } from '../errors.ts';
+import { agentConfigText, type InjectTee } from './agent-config-document.ts';
+import { DEFAULT_AGENT_PORT } from './layout.ts';
+import type { PodSpecPlan } from './pod-spec.ts';
+
+export const INJECT_USAGE = `shadowplane inject -f FILE [-f FILE...] --agent-image REF --proxy-reference-values FILE [options]
+
+Adds the shadowplane agent to the Pods, Deployments, StatefulSets, DaemonSets, Jobs and
+CronJobs of FILE (multi-document YAML; - reads stdin) and prints the result. Other
+objects pass through unchanged. Run it on your own machine; pin the output with the
+pod's policy. See docs/inject.md.
+
+  -f, --filename FILE             input (repeatable; - for stdin)
+  -o, --output FILE               write here instead of stdout
+  --agent-image REF               the agent-runtime image (pin it by digest: name@sha256:...)
+  --proxy-reference-values FILE   what the agents accept as the proxy's evidence
+  --manifest FILE                 pin the proxy's manifest by digest (repeatable)
+  --manifest-digest HEX           the same, by digest (repeatable)
+  --agent-port N                  default: the manifest's agent.port, else 15443
+  --tee auto|sev-snp|tdx          the agents' evidence source, default auto
+  --runtime-class NAME            set runtimeClassName (kata-qemu-snp, kata-qemu-tdx, contrast-cc...)
+  --entrypoint [OBJECT/]CONTAINER=CMD
+                                  the command of a container that has none in the spec: a path,
+                                  or a JSON array ('["/entrypoint.sh","serve"]'); repeatable
+  --log-level LEVEL               the agents' log level
+  --tee simulated --simulated-dir DIR --allow-simulated-proxy
+                                  development only: simulated attestation, proves nothing
+
+shadowplane inject install --from DIR --to DIR --agent-config JSON
+  (the init container's step inside the pod: copies the runtime, writes the configuration)`;
+
+export interface InjectOptions {
+  readonly files: readonly string[];
+  readonly output: string | undefined;
+  readonly agentImage: string;
+  readonly agentConfigText: string;
+  readonly port: number;
+  readonly runtimeClassName: string | undefined;
+  /** `container` or `object/container` → the command. */
+  readonly entrypoints: ReadonlyMap<string, readonly string[]>;
+  /** True when no manifest digest is pinned. */
+  readonly anyManifest: boolean;
+  readonly simulated: boolean;
+}
+
+const TEES: readonly InjectTee[] = ['auto', 'sev-snp', 'tdx', 'simulated'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** An image reference: [registry/]path[:tag][@sha256:hex], without spaces or controls. */
+const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+
+function usage(message: string): never {
+  throw new ShadowplaneError('SP_USAGE', message);
+}
+
+/** Parses `[OBJECT/]CONTAINER=CMD`; CMD is a path or a JSON array of strings. */
+export function parseEntrypoint(text: string): [string, readonly string[]] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) usage('--entrypoint must be [OBJECT/]CONTAINER=CMD');
+  const selector = text.slice(0, eq);
+  const value = text.slice(eq + 1);
+  const parts = selector.split('/');
+  const valid = (parts.length === 1 && DNS_LABEL.test(parts[0] ?? '')) || (parts.length === 2 && DNS_SUBDOMAIN.test(parts[0] ?? '') && DNS_LABEL.test(parts[1] ?? ''));
+  if (!valid) usage('--entrypoint selector must be CONTAINER or OBJECT/CONTAINER (DNS names)');
+  let command: unknown = [value];
+  if (value.startsWith('[')) {
+    try {
+      command = JSON.parse(value) as unknown;
+    } catch {
+      usage('--entrypoint CMD starting with [ must be a JSON array of strings');
+    }
+  }
+  if (!Array.isArray(command) || command.length === 0 || command.some((c) => typeof c !== 'string') || command[0] === '') {
+    usage('--entrypoint CMD must be a non-empty path or JSON array of strings');
+  }
+  return [selector, command as string[]];
+}
+
+export function parseInjectOptions(argv: readonly string[], readFile: (path: string) => string): InjectOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        output: { type: 'string', short: 'o' },
+        'agent-image': { type: 'string' },
+        'proxy-reference-values': { type: 'string' },
+        manifest: { type: 'string', multiple: true },
+        'manifest-digest': { type: 'string', multiple: true },
+        'agent-port': { type: 'string' },
+        tee: { type: 'string' },
+        'runtime-class': { type: 'string' },
+        entrypoint: { type: 'string', multiple: true },
+        'log-level': { type: 'string' },
+        'simulated-dir': { type: 'string' },
+        'allow-simulated-proxy': { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    return usage(err instanceof Error ? (err.message.split('\n')[0] ?? 'invalid option') : 'invalid option');
+  }
+  const files = values.filename ?? [];
+  if (files.length === 0) usage('inject needs at least one -f FILE (- for stdin)');
+  const agentImage = values['agent-image'];
+  if (agentImage === undefined) usage('--agent-image REF is required (pin it by digest)');
+  if (agentImage.length > 512 || !IMAGE_REF.test(agentImage)) usage('--agent-image is not an image reference');
+  const rvPath = values['proxy-reference-values'];
+  if (rvPath === undefined) usage('--proxy-reference-values FILE is required: the agents must know which proxy to trust');
+
+  const referenceValues = parseConfigText(readFile(rvPath), rvPath, MAX_REFERENCE_VALUES_BYTES);
+  const digests: string[] = [...(values['manifest-digest'] ?? [])].map((d) => d.toLowerCase().replace(/^sha256:/, ''));
+  const ports = new Set<number>();
+  for (const path of values.manifest ?? []) {
+    const manifest = parseManifestText(readFile(path), path);
+    digests.push(manifest.digestHex);
+    ports.add(manifest.agent.port);
+  }
+  let port: number;
+  if (values['agent-port'] !== undefined) {
+    const text = values['agent-port'];
+    if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) usage('--agent-port must be 1..65535');
+    port = Number(text);
+  } else {
+    if (ports.size > 1) usage('the manifests name different agent ports; choose one with --agent-port');
+    port = [...ports][0] ?? DEFAULT_AGENT_PORT;
+  }
+  const tee = values.tee ?? 'auto';
+  if (!(TEES as readonly string[]).includes(tee)) usage(`--tee must be one of ${TEES.join(', ')}`);
+  const logLevel = values['log-level'];
+  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) usage(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const runtimeClassName = values['runtime-class'];
+  if (runtimeClassName !== undefined && !DNS_SUBDOMAIN.test(runtimeClassName)) usage('--runtime-class must be a DNS subdomain');
+  const simulated = tee === 'simulated' || values['allow-simulated-proxy'] === true;
+
+  const entrypoints = new Map<string, readonly string[]>();
+  for (const e of values.entrypoint ?? []) {
+    const [selector, command] = parseEntrypoint(e);
+    if (entrypoints.has(selector)) usage(`--entrypoint ${selector} is given twice`);
+    entrypoints.set(selector, command);
+  }
+
+  const agentConfig = agentConfigText({
+    proxyReferenceValues: referenceValues,
+    allowedManifestDigests: digests,
+    port,
+    tee: tee as InjectTee,
+    simulatedDir: values['simulated-dir'],
+    allowSimulatedProxy: values['allow-simulated-proxy'] ?? false,
+    logLevel,
+  });
+  return deepFreeze({
+    files,
+    output: values.output,
+    agentImage,
+    agentConfigText: agentConfig,
+    port,
+    runtimeClassName,
+    entrypoints,
+    anyManifest: digests.length === 0,
+    simulated,
+  });
+}
+
+/** The `--entrypoint` lookup (object-qualified first), remembering which selectors matched. */
+export function entrypointResolver(entrypoints: ReadonlyMap<string, readonly string[]>): {
+  readonly lookup: (objectName: string, container: string) => readonly string[] | undefined;
+  readonly unused: () => string[];
+} {
+  const used = new Set<string>();
+  return {
+    lookup: (objectName, container) => {
+      for (const key of [`${objectName}/${container}`, container]) {
+        const command = entrypoints.get(key);
+        if (command !== undefined) {
+          used.add(key);
+          return command;
+        }
+      }
+      return undefined;
+    },
+    unused: () => [...entrypoints.keys()].filter((k) => !used.has(k)),
+  };
+}
+
+/** The pod-spec plan for these options. */
+export function podSpecPlan(options: InjectOptions, entrypointFor: (objectName: string, container: string) => readonly string[] | undefined): PodSpecPlan {
+  return {
+    agentImage: options.agentImage,
+    agentConfigText: options.agentConfigText,
+    port: options.port,
+    runtimeClassName: options.runtimeClassName,
+    entrypointFor,
+  };
+}
