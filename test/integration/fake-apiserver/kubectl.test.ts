@@ -61,6 +61,22 @@ function roundTrip(port: number, data: string): Promise<string> {
   });
 }
 
+describe.each(['1.27', '1.33'] as const)('kubectl %s with aggregated discovery turned off', (version: KubectlVersion) => {
+  it('falls back to legacy discovery (/api, /apis, /api/v1) and still works', async () => {
+    const legacy = await startFakeApiServer({ aggregatedDiscovery: false });
+    const home = createKubectlHome({ server: legacy.url, caPem: legacy.caPem, token: legacy.tokens.admin });
+    try {
+      const r = await runKubectl(version, home, ['api-resources'], { timeoutMs: 20_000 });
+      expect(r.code).toBe(0);
+      expect(r.stdout.toString()).toMatch(/^pods\s+po\s+v1\s+true\s+Pod$/m);
+      expect(legacy.requests.some((q) => q.path === '/api/v1' && q.status === 200)).toBe(true);
+    } finally {
+      home.dispose();
+      await legacy.close();
+    }
+  });
+});
+
 describe.each(KUBECTL_VERSIONS)('kubectl %s against the stand-in', (version: KubectlVersion) => {
   const ns = `kv-${version.replace('.', '-')}`;
   let home: KubectlHome;
@@ -89,6 +105,34 @@ describe.each(KUBECTL_VERSIONS)('kubectl %s against the stand-in', (version: Kub
     expect(res.code).toBe(0);
     expect(res.stdout.toString()).toMatch(/^namespaces\s+ns\s+v1\s+false\s+Namespace$/m);
     expect(res.stdout.toString()).toMatch(/^pods\s+po\s+v1\s+true\s+Pod$/m);
+  });
+
+  it('creates, gets and deletes a namespace with its pods (JSON or protobuf bodies, as each version sends them)', async () => {
+    const tmp = `tmp-${ns}`;
+    server.clearRequests();
+    const created = await kubectl(['create', 'namespace', tmp]);
+    expect(created.stdout.toString()).toBe(`namespace/${tmp} created\n`);
+    const post = server.requests.find((r) => r.method === 'POST' && r.path === '/api/v1/namespaces');
+    expect(post?.status).toBe(201);
+    expect(['application/json', 'application/vnd.kubernetes.protobuf']).toContain(post?.headers['content-type']?.[0]);
+    expect((await kubectl(['run', 'r1', '-n', tmp, '--image=busybox'])).stdout.toString()).toBe('pod/r1 created\n');
+    expect((await kubectl(['get', 'ns', tmp])).stdout.toString()).toMatch(new RegExp(`^${tmp}\\s+Active\\s+`, 'm'));
+    const deleted = await kubectl(['delete', 'namespace', tmp]);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout.toString()).toBe(`namespace "${tmp}" deleted\n`);
+    expect(server.cluster.store.get('namespaces', '', tmp)).toBeUndefined();
+    expect(server.cluster.store.list('pods', tmp)).toEqual([]);
+  });
+
+  it('patches with --type merge and json, and labels', async () => {
+    expect((await kubectl(['patch', 'pod', 'seed', '--type=merge', '-p', '{"metadata":{"labels":{"merged":"yes"}}}'])).stdout.toString()).toBe('pod/seed patched\n');
+    expect((await kubectl(['patch', 'pod', 'seed', '--type=json', '-p', '[{"op":"add","path":"/metadata/labels/jsonpatched","value":"yes"}]'])).stdout.toString()).toBe('pod/seed patched\n');
+    expect((await kubectl(['label', 'pod', 'seed', 'labelled=yes', '--overwrite'])).code).toBe(0);
+    const labels = server.cluster.store.get('pods', ns, 'seed')?.object.metadata['labels'];
+    expect(labels).toMatchObject({ app: 'seed', merged: 'yes', jsonpatched: 'yes', labelled: 'yes' });
+    const refused = await kubectl(['patch', 'pod', 'seed', '--type=json', '-p', '[{"op":"test","path":"/metadata/name","value":"other"}]']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('is invalid');
   });
 
   it('prints pods as the server-side Table and as JSON', async () => {

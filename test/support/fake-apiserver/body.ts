@@ -5,6 +5,8 @@
 import type { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { Errors } from './status.ts';
+import { decodeProtobufObject } from './protobuf-decode.ts';
+import { isShadowplaneError } from '../../../src/errors.ts';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -31,8 +33,19 @@ const JSON_TYPES = new Set([
 ]);
 const YAML_TYPES = new Set(['application/yaml', 'application/apply-patch+yaml']);
 
-/** Decodes a body; YAML is a superset of JSON, so apply patches sent as JSON parse too. */
+/**
+ * Decodes a body; YAML is a superset of JSON, so apply patches sent as JSON parse too;
+ * protobuf is accepted for the kinds kubectl's typed clients send that way.
+ */
 export function decodeBody(body: Buffer, mediaType: string): unknown {
+  if (mediaType === 'application/vnd.kubernetes.protobuf') {
+    try {
+      return decodeProtobufObject(body);
+    } catch (err) {
+      if (isShadowplaneError(err)) throw Errors.badRequest(err.detail ?? 'the request body is not valid protobuf');
+      throw err;
+    }
+  }
   const text = body.toString('utf8');
   if (JSON_TYPES.has(mediaType)) {
     try {

@@ -191,7 +191,9 @@ function resourceCall(ctx: HandlerContext, info: ResourceRequestInfo, base: Omit
   if (!type.namespaced && info.namespace !== '' && info.resource !== 'namespaces') throw Errors.pathNotFound();
   const clusterWide = info.verb === 'list' || info.verb === 'watch';
   if (type.namespaced && info.namespace === '' && !clusterWide) throw Errors.pathNotFound();
-  return { ...base, info, type };
+  // RequestInfo names a namespace object's own namespace after it (that is what
+  // authorization sees); storage keys cluster-scoped objects without one.
+  return { ...base, info: type.namespaced ? info : { ...info, namespace: '' }, type };
 }
 
 function trackStatus(entry: RecordedRequest, res: AnyResponse): void {

@@ -120,7 +120,9 @@ function containerMessage(w: ProtoWriter, c: JsonObject): void {
   w.string(1, str(c['name'])).string(2, str(c['image']));
   for (const a of arr(c['command'])) w.string(3, str(a));
   for (const a of arr(c['args'])) w.string(4, str(a));
+  w.string(5, str(c['workingDir']));
   w.string(14, str(c['imagePullPolicy']));
+  w.bool(16, c['stdin'] === true).bool(17, c['stdinOnce'] === true).bool(18, c['tty'] === true);
 }
 
 function podMessage(w: ProtoWriter, pod: JsonObject): void {

@@ -272,7 +272,8 @@ interface DeleteOptions {
 async function readDeleteOptions(call: ApiCall): Promise<DeleteOptions> {
   const raw = await readBody(call.body);
   if (raw.length === 0) return {};
-  const body = decodeBody(raw, 'application/json');
+  const media = bodyMediaType(call.contentType);
+  const body = decodeBody(raw, media === '' ? 'application/json' : media);
   if (!isObject(body)) throw Errors.badRequest('the request body is not DeleteOptions');
   const pre = isObject(body['preconditions']) ? body['preconditions'] : {};
   return {
