@@ -9,10 +9,12 @@
  *
  * The agent lives as long as its workload: when the workload exits, the agent serves a
  * short grace period (so that `logs -f` and attach deliver the end and the exit code),
- * closes everything and reports the workload's exit code as its own.
+ * closes everything and reports the workload's exit code as its own. A workload that
+ * cannot be started ends the agent at once with 127 (not found) or 126 (not executable).
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { isShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { AgentListener, type OperationHandler } from '../channel/agent-listener.ts';
 import type { ChannelCredentials, ProxyVerifier } from '../channel/trust.ts';
@@ -53,6 +55,18 @@ export interface RunningAgent {
   setCredentials(credentials: ChannelCredentials): void;
 }
 
+/** The agent of a workload that never started: it serves nothing and ends at once. */
+function notStarted(exitCode: number): RunningAgent {
+  return {
+    workload: { pid: 0, stdin: null, running: false, exited: Promise.resolve({ code: exitCode, signal: null, exitCode }), kill: () => undefined },
+    logStore: new LogStore({ memoryBytes: 1, maxLineBytes: 1024, clock: systemNanoClock() }),
+    address: () => null,
+    done: Promise.resolve(exitCode),
+    stop: () => Promise.resolve(exitCode),
+    setCredentials: () => undefined,
+  };
+}
+
 function tryLogFile(config: AgentConfig, logger: Logger): LogFile | null {
   try {
     mkdirSync(config.logs.dir, { recursive: true, mode: 0o700 });
@@ -85,10 +99,21 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     clock,
     ...(file === null ? {} : { persist: file.persist }),
   });
-  const workload = await startWorkload(
-    { command: config.workload.command, args: config.workload.args, env: config.workload.env, cwd: config.workload.cwd, stdin: config.attach.stdin },
-    { logStore, notice: deps.notice, signals: deps.signals, logger },
-  );
+  if (config.proxy.allowSimulated) deps.notice('shadowplane agent: WARNING: simulated attestation is allowed; this pod is not protected');
+  let workload: Workload;
+  try {
+    workload = await startWorkload(
+      { command: config.workload.command, args: config.workload.args, env: config.workload.env, cwd: config.workload.cwd, stdin: config.attach.stdin },
+      { logStore, notice: deps.notice, signals: deps.signals, logger },
+    );
+  } catch (err) {
+    if (!isShadowplaneError(err, 'SP_EXEC_START_FAILED')) throw err;
+    // As a shell says it: 126 found but not executable, 127 not found. Nothing is served.
+    file?.close();
+    deps.notice('shadowplane agent: the workload could not be started');
+    logger.error({ code: err.code, errno: err.detail }, 'workload could not be started');
+    return notStarted(err.detail === 'EACCES' ? 126 : 127);
+  }
 
   const router = new ContainerRouter({ shareDir: config.shareDir, ownContainer: config.container, logger });
   const base: Omit<OperationsContext, 'router'> = {
