@@ -67,7 +67,8 @@ export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
     requestCert: true,
     // Client certificates are self-signed; they are matched by public key to the manifest.
     rejectUnauthorized: false,
-    settings: { maxHeaderListSize: maxHeaderBytes * 2, maxConcurrentStreams: 1000 },
+    // HTTP/2: nghttp2 takes header blocks up to 4x the limit; the request handler answers 431 past the limit.
+    settings: { maxHeaderListSize: maxHeaderBytes * 4, maxConcurrentStreams: 1000 },
     maxSessionMemory: 64,
     // HTTP/1.1: the parser itself answers 431 past this size.
     maxHeaderSize: maxHeaderBytes,
@@ -120,6 +121,14 @@ export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
     }
   });
 
+  // HTTP/1.1 parse failures (the HTTP/2 compatibility server does not answer them itself).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // The parser reports again for bytes that keep arriving: answer once, let it flush.
+    if (socket.writableEnded) return;
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'SP_HEADERS_TOO_LARGE' : 'SP_BAD_REQUEST';
+    logger.debug({ code, cause: err.code }, 'malformed HTTP/1.1 request');
+    rejectUpgrade(socket, new ShadowplaneError(code, code === 'SP_HEADERS_TOO_LARGE' ? `limit ${maxHeaderBytes} bytes` : 'unparseable HTTP/1.1'));
+  });
   server.on('sessionError', (err: NodeJS.ErrnoException) => logger.debug({ cause: err.code }, 'client session error'));
   server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ cause: err.code }, 'client TLS error'));
 
