@@ -25,7 +25,8 @@ import { requestInfo, type RequestInfo, type ResourceRequestInfo } from './reque
 import { acceptsGzip, asResponse, sendBody, sendStatus, type ResponseLike } from './respond.ts';
 import { Errors, toApiError, type ApiError } from './status.ts';
 import { handleWatch, type WatchSettings } from './watch-handler.ts';
-import { handleCreate, handleDelete, handleDeleteCollection, handlePatch, handleUpdate } from './write-handler.ts';
+import { handleCreate, handlePatch, handleUpdate } from './write-handler.ts';
+import { handleDelete, handleDeleteCollection } from './delete-handler.ts';
 import { serveStreamUpgrade, writeUpgradeError, type StreamRoutes } from './stream-routes.ts';
 import { headerText, tapReadable, tapResponse } from './payload-taps.ts';
 import type { ByteRecorder } from './recorder.ts';
