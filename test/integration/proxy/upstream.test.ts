@@ -125,7 +125,7 @@ describe('an upstream that cannot serve', () => {
     const user = await makeTestUser('u3');
     const cert = await createSelfSigned({ commonName: 'upstream', ipAddresses: ['127.0.0.1'], validityMs: 3600_000, usage: 'server' });
     let hits = 0;
-    const upstream = http2.createSecureServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
+    const upstream = http2.createSecureServer({ key: cert.keyPem, cert: cert.certPem }, (_req, res) => {
       hits++;
       res.writeHead(302, { location: 'https://attacker.invalid/steal' });
       res.end();
