@@ -1,0 +1,109 @@
+/*
+ * shadowplane launcher: bin/shadowplane of the self-contained runtime directory.
+ *
+ * It runs in images without a libc, a shell or a dynamic loader (scratch, distroless,
+ * alpine), so it is a static x86-64 executable without any libc (raw system calls), and
+ * it starts Node through the runtime's own glibc loader:
+ *
+ *   ROOT/lib/ld-linux-x86-64.so.2 --inhibit-cache --library-path ROOT/lib
+ *       --argv0 ARGV0 ROOT/lib/node ROOT/app/dist/cli/main.mjs ARGS...
+ *
+ * ROOT is the directory above bin/, found from /proc/self/exe (else from an absolute
+ * argv[0]), so the same runtime works at /opt/shadowplane in the agent image and at
+ * /shadowplane in a workload container. --library-path and --inhibit-cache apply to the
+ * loader alone: the environment (LD_LIBRARY_PATH, the image's ld.so.cache) is neither
+ * used for node nor changed for the workload the agent starts.
+ *
+ * Build (deterministic): gcc -static -nostdlib -no-pie -O2 -ffreestanding -fno-builtin
+ *   -fno-tree-loop-distribute-patterns -fno-stack-protector
+ *   -fno-asynchronous-unwind-tables -fno-ident -Wl,--build-id=none -s -o shadowplane launcher.c
+ */
+#define SYS_write 1
+#define SYS_execve 59
+#define SYS_exit 60
+#define SYS_readlink 89
+#define PATH_MAX_LEN 4096
+#define MAX_ARGS 65536
+
+static long sys3(long n, long a, long b, long c) {
+  long r;
+  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return r;
+}
+
+__asm__(".text\n.global _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call launcher_main\n  hlt\n");
+
+static unsigned long length(const char *s) {
+  unsigned long n = 0;
+  while (s[n] != 0) n++;
+  return n;
+}
+
+static void fail(const char *message) {
+  static const char prefix[] = "shadowplane launcher: ";
+  sys3(SYS_write, 2, (long)prefix, sizeof prefix - 1);
+  sys3(SYS_write, 2, (long)message, (long)length(message));
+  sys3(SYS_write, 2, (long)"\n", 1);
+  sys3(SYS_exit, 127, 0, 0);
+  for (;;) {
+  }
+}
+
+static char root[PATH_MAX_LEN];
+static char loader[PATH_MAX_LEN];
+static char libdir[PATH_MAX_LEN];
+static char node[PATH_MAX_LEN];
+static char script[PATH_MAX_LEN];
+static const char *args[MAX_ARGS + 16];
+
+/* dst = root + suffix; fails when it does not fit. */
+static void join(char *dst, const char *suffix) {
+  unsigned long r = length(root), s = length(suffix);
+  if (r + s + 1 > PATH_MAX_LEN) fail("runtime path too long");
+  for (unsigned long i = 0; i < r; i++) dst[i] = root[i];
+  for (unsigned long i = 0; i <= s; i++) dst[r + i] = suffix[i];
+}
+
+/* Cuts the last path component: "/a/b/c" -> "/a/b". */
+static void dirname_in_place(char *p) {
+  unsigned long n = length(p);
+  while (n > 1 && p[n - 1] != '/') n--;
+  if (n > 1) n--;
+  p[n] = 0;
+}
+
+__attribute__((used)) void launcher_main(long *sp) {
+  long argc = sp[0];
+  char **argv = (char **)(sp + 1);
+  char **envp = argv + argc + 1;
+  long n = sys3(SYS_readlink, (long)"/proc/self/exe", (long)root, PATH_MAX_LEN - 1);
+  if (n > 0) {
+    root[n] = 0;
+  } else if (argc > 0 && argv[0][0] == '/') {
+    unsigned long a = length(argv[0]);
+    if (a + 1 > PATH_MAX_LEN) fail("argv[0] too long");
+    for (unsigned long i = 0; i <= a; i++) root[i] = argv[0][i];
+  } else {
+    fail("cannot find the runtime directory (no /proc/self/exe and argv[0] is not absolute)");
+  }
+  dirname_in_place(root); /* .../bin */
+  dirname_in_place(root); /* the runtime root */
+  join(loader, "/lib/ld-linux-x86-64.so.2");
+  join(libdir, "/lib");
+  join(node, "/lib/node");
+  join(script, "/app/dist/cli/main.mjs");
+  if (argc > MAX_ARGS) fail("too many arguments");
+  long k = 0;
+  args[k++] = loader;
+  args[k++] = "--inhibit-cache";
+  args[k++] = "--library-path";
+  args[k++] = libdir;
+  args[k++] = "--argv0";
+  args[k++] = argc > 0 ? argv[0] : "shadowplane";
+  args[k++] = node;
+  args[k++] = script;
+  for (long i = 1; i < argc; i++) args[k++] = argv[i];
+  args[k] = 0;
+  sys3(SYS_execve, (long)loader, (long)args, (long)envp);
+  fail("cannot execute the runtime's loader");
+}
