@@ -5,6 +5,7 @@
  * list, and a bounded close.
  */
 import * as http2 from 'node:http2';
+import * as tls from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeApiServer, type FakeApiServer } from '../../support/fake-apiserver/index.ts';
@@ -223,6 +224,84 @@ describe('errors shaped like kube-apiserver', () => {
     expect(json(await h2request(server, '/apis/apps/v1/deployments'))['message']).toBe('the server could not find the requested resource');
     const reply = await h2request(server, '/api/v1/namespaces', { headers: { accept: 'application/cbor' } });
     expect(reply.status).toBe(406);
+  });
+});
+
+describe('untrusted input', () => {
+  it('answers malformed requests with a 4xx Status and keeps serving', async () => {
+    const post = (body: string | Buffer, contentType = 'application/json') =>
+      h2request(server, '/api/v1/namespaces/default/pods', { method: 'POST', headers: { 'content-type': contentType }, body });
+    const cases: Array<[Promise<{ status: number }>, number]> = [
+      [post('{not json'), 400],
+      [post('[1,2,3]'), 400],
+      [post(Buffer.alloc(3 * 1024 * 1024 + 1, 0x20)), 413],
+      [post('a: b', 'text/plain'), 415],
+      [post(Buffer.from('k8s\0\x0a\xff', 'latin1'), 'application/vnd.kubernetes.protobuf'), 400],
+      [h2request(server, '/api/v1/namespaces/default/pods/alpha', { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: '{"op":"add"}' }), 422],
+      [h2request(server, '/api/v1/namespaces/default/pods/alpha', { method: 'PATCH', headers: { 'content-type': 'application/xml' }, body: '<x/>' }), 415],
+      [h2request(server, '/api/v1/pods?labelSelector=a%20in%20(b'), 400],
+      [h2request(server, '/api/v1/pods?limit=-1'), 400],
+      [h2request(server, '/api/v1/pods?limit=1&continue=%%%'), 400],
+      [h2request(server, '/api/v1/pods?watch=true&resourceVersion=abc'), 400],
+      [h2request(server, '/api/v1/pods?resourceVersionMatch=Exact'), 422],
+      [h2request(server, '/api/v1/namespaces/default/pods/alpha/log?tailLines=-3'), 422],
+      [h2request(server, '/api/v1/namespaces/default/pods/alpha/log?container=nope'), 400],
+      [h2request(server, '/api/v1/namespaces/../pods'), 404],
+      [h2request(server, '/api/v2/pods'), 404],
+      [h2request(server, '/api/v1/namespaces/default/pods/alpha/exec?command=ls'), 400],
+    ];
+    const statuses = await Promise.all(cases.map(([p]) => p.then((r) => r.status)));
+    expect(statuses).toEqual(cases.map(([, code]) => code));
+    expect((await h2request(server, '/api/v1/namespaces/default/pods/alpha')).status).toBe(200);
+  });
+});
+
+/** Sends a raw HTTP/1.1 upgrade request and returns what the server answered before closing. */
+function rawUpgrade(target: FakeApiServer, path: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: target.host, port: target.port, ca: target.caPem, ALPNProtocols: [] }, () => {
+      const lines = [`POST ${path} HTTP/1.1`, `Host: ${target.host}`, 'Connection: Upgrade', 'Upgrade: SPDY/3.1', 'X-Stream-Protocol-Version: v4.channel.k8s.io', 'Content-Length: 0'];
+      for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+      socket.write(lines.join('\r\n') + '\r\n\r\n');
+    });
+    let got = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('upgrade answer timed out'));
+    }, 5000);
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (got += c));
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+describe('stream upgrades', () => {
+  it('refuses an unauthenticated, a forbidden and a completed-pod upgrade with a Status and Connection: close', async () => {
+    const ruled = await startFakeApiServer({ authorization: { alice: [{ verbs: ['get'], resources: ['pods'] }] } });
+    try {
+      ruled.addPod({ namespace: 'default', name: 'p', containers: [{ name: 'c' }] });
+      ruled.addPod({ namespace: 'default', name: 'done', containers: [{ name: 'c' }], phase: 'Succeeded' });
+      const exec = '/api/v1/namespaces/default/pods/p/exec?command=true&container=c&stdout=true';
+      const anonymous = await rawUpgrade(ruled, exec, {});
+      expect(anonymous).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
+      expect(anonymous).toContain('Connection: close');
+      const forbidden = await rawUpgrade(ruled, exec, { Authorization: `Bearer ${ruled.tokens.proxy}`, 'Impersonate-User': 'alice' });
+      expect(forbidden).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+      expect(forbidden).toContain('pods \\"p\\" is forbidden: User \\"alice\\" cannot create resource \\"pods/exec\\" in API group \\"\\" in the namespace \\"default\\"');
+      const completed = await rawUpgrade(ruled, '/api/v1/namespaces/default/pods/done/exec?command=true&container=c&stdout=true', { Authorization: `Bearer ${ruled.tokens.admin}` });
+      expect(completed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(completed).toContain('cannot exec into a container in a completed pod; current phase is Succeeded');
+      expect(ruled.requests.filter((r) => r.upgrade === 'SPDY/3.1').map((r) => r.status)).toEqual([401, 403, 400]);
+    } finally {
+      await ruled.close();
+    }
   });
 });
 
