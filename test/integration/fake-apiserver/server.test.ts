@@ -275,7 +275,7 @@ function rawUpgrade(target: FakeApiServer, path: string, headers: Record<string,
       clearTimeout(timer);
       resolve(got);
     });
-    socket.on('error', (err) => {
+    socket.on('error', (err: Error) => {
       clearTimeout(timer);
       reject(err);
     });
