@@ -12,7 +12,7 @@
  * closes everything and reports the workload's exit code as its own. A workload that
  * cannot be started ends the agent at once with 127 (not found) or 126 (not executable).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { isShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -67,9 +67,25 @@ function notStarted(exitCode: number): RunningAgent {
   };
 }
 
+/** tmpfs and ramfs: what an emptyDir with medium Memory is (inside the guest, for Kata). */
+const MEMORY_FILESYSTEMS = new Set([0x01021994, 0x858458f6]);
+
+function isMemoryBacked(dir: string): boolean {
+  try {
+    return MEMORY_FILESYSTEMS.has(statfsSync(dir).type);
+  } catch {
+    return false;
+  }
+}
+
 function tryLogFile(config: AgentConfig, logger: Logger): LogFile | null {
   try {
     mkdirSync(config.logs.dir, { recursive: true, mode: 0o700 });
+    // A disk-backed directory may be a volume the host can read: never put log lines there.
+    if (config.logs.requireMemoryBacked && !isMemoryBacked(config.logs.dir)) {
+      logger.warn('log directory is not memory-backed (tmpfs); logs stay in memory only and previous will not be available');
+      return null;
+    }
     return LogFile.open({ dir: config.logs.dir, maxFileBytes: config.logs.fileBytes, maxFiles: config.logs.files, logger });
   } catch (err) {
     logger.warn({ code: (err as NodeJS.ErrnoException).code }, 'log directory unusable; logs stay in memory and previous will not be available');

@@ -38,6 +38,8 @@ export interface AgentConfig {
     readonly files: number;
     /** Longer lines are split into partial pieces. Default 16 KiB (the CRI runtimes' size). */
     readonly maxLineBytes: number;
+    /** Write log files only to a tmpfs/ramfs directory (else keep logs in memory only). Default true. */
+    readonly requireMemoryBacked: boolean;
   };
   readonly attach: {
     /** Keep the workload's stdin open as a pipe that attach may write to. Default false. */
@@ -202,7 +204,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
 
   const shareDir = flags['share-dir'] ?? root.optional('shareDir')?.string() ?? AGENT_DEFAULTS.shareDir;
 
-  const logsField = root.optional('logs')?.object(['dir', 'memoryBytes', 'fileBytes', 'files', 'maxLineBytes']);
+  const logsField = root.optional('logs')?.object(['dir', 'memoryBytes', 'fileBytes', 'files', 'maxLineBytes', 'requireMemoryBacked']);
   const maxLineBytes = logsField?.optional('maxLineBytes')?.integer({ min: 1024, max: 1024 * 1024 }) ?? AGENT_DEFAULTS.maxLineBytes;
   const logs = {
     dir: flags['log-dir'] ?? logsField?.optional('dir')?.string() ?? `${AGENT_DEFAULTS.logsRoot}/${container}`,
@@ -210,6 +212,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     fileBytes: logsField?.optional('fileBytes')?.integer({ min: 64 * 1024, max: 1024 * 1024 * 1024 }) ?? AGENT_DEFAULTS.fileBytes,
     files: logsField?.optional('files')?.integer({ min: 1, max: 16 }) ?? AGENT_DEFAULTS.files,
     maxLineBytes,
+    requireMemoryBacked: logsField?.optional('requireMemoryBacked')?.boolean() ?? true,
   };
   // A file must hold a few of the longest lines (plus their CRI prefixes).
   if (logs.fileBytes < 4 * (maxLineBytes + 64)) invalid('logs.fileBytes must be at least four times logs.maxLineBytes');

@@ -27,7 +27,7 @@ describe('agent configuration', () => {
       container: 'app',
       listen: { address: '0.0.0.0', port: 15443 },
       shareDir: '/run/shadowplane/share',
-      logs: { dir: '/run/shadowplane/logs/app', memoryBytes: 16 << 20, fileBytes: 8 << 20, files: 2, maxLineBytes: 16384 },
+      logs: { dir: '/run/shadowplane/logs/app', memoryBytes: 16 << 20, fileBytes: 8 << 20, files: 2, maxLineBytes: 16384, requireMemoryBacked: true },
       attach: { stdin: false, stdinOnce: false },
       proxy: { referenceValues: null, referenceValuesFile: null, allowedManifestDigests: [], allowSimulated: false },
       attestation: { tee: 'auto', simulatedDir: null, simulatedMeasurement: null, certValidityMs: 86_400_000 },

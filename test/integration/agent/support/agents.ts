@@ -4,7 +4,7 @@
  * of shadowplane is captured so that tests can assert that no workload data reached it.
  */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type RunningAgent } from '../../../../src/agent/agent.ts';
@@ -43,8 +43,9 @@ export function captureLogger(lines: string[], name = 'test'): Logger {
   return createLogger({ level: 'debug', name, destination: { write: (line: string) => void lines.push(line) } });
 }
 
+/** Under /dev/shm (tmpfs) where there is one, as a pod's memory-backed volume would be. */
 export function tempRoot(): { path: string; remove: () => void } {
-  const path = mkdtempSync(join(tmpdir(), 'sp-agent-'));
+  const path = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'sp-agent-'));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
