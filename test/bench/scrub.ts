@@ -4,7 +4,8 @@
  *
  *   npx node test/bench/scrub.ts [series] [runs]
  *
- * Each pipeline runs in its own child process (so peak RSS belongs to that pipeline),
+ * Serialization writes UTF-8 bytes (`serializeToBuffer`), what a response or the agent
+ * channel sends. Each pipeline runs in its own child process (so peak RSS belongs to that pipeline),
  * warms up twice, then runs `runs` times. Printed per pipeline: median and minimum wall
  * time, median CPU time (user + system, including GC threads; less sensitive to other
  * load on the machine), the heap retained by one result, and the child's RSS after
@@ -20,7 +21,7 @@ import { createLabelHasher } from '../../src/metrics/hash.ts';
 import { parseExposition } from '../../src/metrics/parse.ts';
 import { parseScrubPolicy } from '../../src/metrics/policy.ts';
 import { scrub } from '../../src/metrics/scrub.ts';
-import { serialize } from '../../src/metrics/serialize.ts';
+import { serializeToBuffer } from '../../src/metrics/serialize.ts';
 
 const PIPELINES = [
   ['baseline', 'baseline: parse + serialize, no scrub'],
@@ -119,11 +120,11 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number): Measurem
   const run = (): unknown => {
     switch (pipeline) {
       case 'baseline':
-        return serialize(parseExposition(body, 'text', limits).families, 'text');
+        return serializeToBuffer(parseExposition(body, 'text', limits).families, 'text');
       case 'scrub':
-        return serialize(scrub(parseExposition(body, 'text', limits), policy, key).families, 'text');
+        return serializeToBuffer(scrub(parseExposition(body, 'text', limits), policy, key).families, 'text');
       case 'scrub-warm':
-        return serialize(scrub(parseExposition(body, 'text', limits), policy, warm).families, 'text');
+        return serializeToBuffer(scrub(parseExposition(body, 'text', limits), policy, warm).families, 'text');
       case 'parse':
         return parseExposition(body, 'text', limits);
       case 'scrub-only':
@@ -131,9 +132,9 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number): Measurem
       case 'scrub-only-warm':
         return scrub(parsed!, policy, warm);
       case 'serialize':
-        return serialize(scrubbed!.families, 'text');
+        return serializeToBuffer(scrubbed!.families, 'text');
       case 'serialize-om':
-        return serialize(scrubbed!.families, 'openmetrics');
+        return serializeToBuffer(scrubbed!.families, 'openmetrics');
     }
   };
   gc();

@@ -3,7 +3,7 @@ import { CONTENT_TYPES, formatFromContentType, negotiateFormat } from '../../../
 import { federate } from '../../../src/metrics/federate.ts';
 import type { MetricFamily } from '../../../src/metrics/model.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
-import { serialize } from '../../../src/metrics/serialize.ts';
+import { serialize, serializeToBuffer } from '../../../src/metrics/serialize.ts';
 import { expectCode } from './helpers.ts';
 
 const TEXT = [
@@ -131,6 +131,18 @@ describe('serializer', () => {
     }
     // Label values are escaped, never refused.
     expect(serialize([{ ...family, help: undefined, samples: [{ ...sample, labels: ['a', '"} 1\nevil 2'] }] }], 'text')).toBe('# TYPE g gauge\ng{a="\\"} 1\\nevil 2"} 1\n');
+  });
+
+  it('writes the same bytes to a buffer as the string rendering, across buffer growth and non-ASCII', () => {
+    const lines = ['# TYPE big gauge'];
+    for (let i = 0; i < 5000; i++) lines.push(`big{who="żółw-${i}-🐢",why="a\\"b"} ${i}`);
+    for (const body of [`${lines.join('\n')}\n`, TEXT]) {
+      const families = parseExposition(body, 'text').families;
+      for (const format of ['text', 'openmetrics'] as const) {
+        expect(serializeToBuffer(families, format).equals(Buffer.from(serialize(families, format)))).toBe(true);
+      }
+    }
+    expect(serializeToBuffer([], 'openmetrics').toString()).toBe('# EOF\n');
   });
 
   it('renders nothing as an empty text body and a bare # EOF', () => {
