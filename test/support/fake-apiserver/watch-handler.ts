@@ -2,7 +2,8 @@
  * WATCH with kube-apiserver's resourceVersion semantics:
  *
  * - no resourceVersion or "0": synthetic ADDED events for the current matching objects,
- *   then changes;
+ *   then changes (with `sendInitialEvents=false`: only the changes);
+ * - a resourceVersion beyond the current one: 504 "Too large resource version";
  * - resourceVersion=N: every change after N, replayed from history; N older than the
  *   compacted history gives a 200 stream with one ERROR event (410 Expired) and the end;
  * - `sendInitialEvents=true` (with `resourceVersionMatch=NotOlderThan` and bookmarks):
@@ -77,8 +78,12 @@ export async function handleWatch(call: ApiCall, settings: WatchSettings): Promi
   // can slip between the replayed history and the live events.
   const queue: Array<string | Buffer> = [];
   let expired: string | null = null;
-  const synthetic = rvParam === '' || rvParam === '0' || initialEvents === true;
+  // sendInitialEvents decides on its own when given; otherwise "" and "0" mean "the current state first".
+  const synthetic = initialEvents ?? (rvParam === '' || rvParam === '0');
   let lastRv = store.resourceVersion;
+  if (!synthetic && rvParam !== '' && Number(rvParam) > store.resourceVersion) {
+    throw Errors.timeout(`Too large resource version: ${rvParam}, current: ${store.resourceVersion}`);
+  }
   if (synthetic) {
     const current = store.list(call.type.resource, call.info.namespace).filter(matches);
     for (const o of current) queue.push(encode('ADDED', o.object, o.json));
@@ -86,7 +91,7 @@ export async function handleWatch(call: ApiCall, settings: WatchSettings): Promi
       const bm = bookmarkObject(call, store.resourceVersion, true);
       queue.push(encode('BOOKMARK', bm, JSON.stringify(bm)));
     }
-  } else {
+  } else if (rvParam !== '' && rvParam !== '0') {
     const since = Number(rvParam);
     const history = store.eventsSince(since);
     if (history === 'expired') {

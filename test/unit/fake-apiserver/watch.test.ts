@@ -188,6 +188,27 @@ describe('watch resourceVersion semantics', () => {
     }
   });
 
+  it('answers a resourceVersion from the future with 504 Too large resource version', async () => {
+    const c = cluster();
+    const err = await watch(c, `resourceVersion=${c.store.resourceVersion + 10}`).done.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((err as ApiError).code).toBe(504);
+    expect((err as ApiError).status.message).toBe(`Too large resource version: ${c.store.resourceVersion + 10}, current: ${c.store.resourceVersion}`);
+  });
+
+  it('skips the current state when sendInitialEvents=false', async () => {
+    const c = cluster();
+    c.addPod(podOf('a'));
+    const w = watch(c, 'sendInitialEvents=false&resourceVersionMatch=NotOlderThan');
+    c.addPod(podOf('b'));
+    await until(w.res, 1);
+    w.stop();
+    await w.done;
+    expect(w.res.events().map((e) => e.object.metadata['name'])).toEqual(['b']);
+  });
+
   it('watches one object when the path names it', async () => {
     const c = cluster();
     c.addPod(podOf('a'));
