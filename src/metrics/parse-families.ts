@@ -13,70 +13,23 @@
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
 import { LabelSetKeyer } from './label-key.ts';
-import { invalid, tooLarge, valueNumber } from './parse-lexer.ts';
-
-/** What a sample is within its family. */
-export const ROLE_VALUE = 0;
-const ROLE_TOTAL = 1;
-const ROLE_CREATED = 2;
-const ROLE_BUCKET = 3;
-const ROLE_SUM = 4;
-const ROLE_COUNT = 5;
-const ROLE_QUANTILE = 6;
-const ROLE_INFO = 7;
-const ROLE_STATE = 8;
-
-type Suffixes = ReadonlyArray<readonly [suffix: string, role: number]>;
-
-const TEXT_SUFFIXES: Partial<Record<MetricType, Suffixes>> = {
-  counter: [['', ROLE_VALUE]],
-  gauge: [['', ROLE_VALUE]],
-  untyped: [['', ROLE_VALUE]],
-  histogram: [
-    ['_bucket', ROLE_BUCKET],
-    ['_sum', ROLE_SUM],
-    ['_count', ROLE_COUNT],
-  ],
-  summary: [
-    ['', ROLE_QUANTILE],
-    ['_sum', ROLE_SUM],
-    ['_count', ROLE_COUNT],
-  ],
-};
-
-const OM_SUFFIXES: Partial<Record<MetricType, Suffixes>> = {
-  counter: [
-    ['_total', ROLE_TOTAL],
-    ['_created', ROLE_CREATED],
-  ],
-  gauge: [['', ROLE_VALUE]],
-  unknown: [['', ROLE_VALUE]],
-  stateset: [['', ROLE_STATE]],
-  info: [['_info', ROLE_INFO]],
-  histogram: [
-    ['_bucket', ROLE_BUCKET],
-    ['_sum', ROLE_SUM],
-    ['_count', ROLE_COUNT],
-    ['_created', ROLE_CREATED],
-  ],
-  gaugehistogram: [
-    ['_bucket', ROLE_BUCKET],
-    ['_gsum', ROLE_SUM],
-    ['_gcount', ROLE_COUNT],
-  ],
-  summary: [
-    ['', ROLE_QUANTILE],
-    ['_sum', ROLE_SUM],
-    ['_count', ROLE_COUNT],
-    ['_created', ROLE_CREATED],
-  ],
-};
-
-/** Sample-name suffixes per type and format, for the serializer and the scrubber. */
-export function sampleSuffixes(format: ExpositionFormat, type: MetricType): readonly string[] {
-  const table = (format === 'openmetrics' ? OM_SUFFIXES : TEXT_SUFFIXES)[type];
-  return table === undefined ? [] : table.map(([s]) => s);
-}
+import { invalid, tooLarge } from './parse-lexer.ts';
+import { labelNumber, valueNumber } from './parse-numbers.ts';
+import {
+  OM_SUFFIXES,
+  ROLE_BUCKET,
+  ROLE_COUNT,
+  ROLE_CREATED,
+  ROLE_INFO,
+  ROLE_QUANTILE,
+  ROLE_STATE,
+  ROLE_SUM,
+  ROLE_TOTAL,
+  ROLE_VALUE,
+  type Suffixes,
+  TEXT_SUFFIXES,
+  structuralLabel,
+} from './parse-types.ts';
 
 const SEEN_SUM = 1;
 const SEEN_COUNT = 2;
@@ -109,11 +62,6 @@ export interface FamilyState {
   groupLastBucket: number;
   groupCount: number;
   groupQuantiles: number[];
-}
-
-/** Label that a role carries structurally, or undefined. */
-function structuralLabel(role: number): string | undefined {
-  return role === ROLE_BUCKET ? 'le' : role === ROLE_QUANTILE ? 'quantile' : undefined;
 }
 
 export class ExpositionBuilder {
@@ -430,15 +378,4 @@ export class ExpositionBuilder {
     }));
     return { format, families, sampleCount: this.#sampleCount };
   }
-}
-
-/**
- * The number a label value (`le`, `quantile`) spells in the common grammar, or NaN when
- * it spells none (a literal NaN threshold is refused by the callers all the same).
- */
-export function labelNumber(s: string): number {
-  if (/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s)) return Number(s);
-  if (/^\+?inf(?:inity)?$/i.test(s)) return Infinity;
-  if (/^-inf(?:inity)?$/i.test(s)) return -Infinity;
-  return NaN;
 }

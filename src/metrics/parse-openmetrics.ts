@@ -20,14 +20,13 @@ import {
   isMetricName,
   isMetricNameChar,
   labelCodePoints,
-  numberText,
-  openMetricsTimestamp,
   scanLabelSet,
   scanMetricName,
   tokenEnd,
   tooLarge,
   unescapeHelp,
 } from './parse-lexer.ts';
+import { numberText, openMetricsTimestamp } from './parse-numbers.ts';
 
 const OM_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'gaugehistogram', 'stateset', 'info', 'summary', 'unknown']);
 

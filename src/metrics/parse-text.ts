@@ -17,15 +17,14 @@ import {
   Lexer,
   invalid,
   isMetricName,
-  numberText,
   scanLabelSet,
   scanMetricName,
   skipBlanks,
-  textTimestamp,
   tokenEnd,
   tooLarge,
   unescapeHelp,
 } from './parse-lexer.ts';
+import { numberText, textTimestamp } from './parse-numbers.ts';
 
 const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 

@@ -19,8 +19,9 @@
  */
 import { ShadowplaneError } from '../errors.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
-import { sampleSuffixes } from './parse-families.ts';
-import { NUM_INVALID, classifyNumber, escapeLabelValue, isLabelName, isMetricName } from './parse-lexer.ts';
+import { sampleSuffixes } from './parse-types.ts';
+import { escapeLabelValue, isLabelName, isMetricName } from './parse-lexer.ts';
+import { NUM_INVALID, classifyNumber } from './parse-numbers.ts';
 
 export { escapeLabelValue };
 
