@@ -140,7 +140,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     attach: { logStore, workload, stdin: config.attach.stdin, stdinOnce: config.attach.stdinOnce, logger },
     logs: {
       current: logStore,
-      previous: () => readPreviousLogs(config.logs.dir, { maxLineBytes: config.logs.maxLineBytes, maxTotalBytes: config.logs.fileBytes * config.logs.files }),
+      previous: () => (file === null ? undefined : readPreviousLogs(config.logs.dir, { maxLineBytes: config.logs.maxLineBytes, maxTotalBytes: config.logs.fileBytes * config.logs.files })),
+      ...(file === null ? { noFilesReason: 'this agent keeps no log files (its log directory is not memory-backed or not usable)' } : {}),
       clock,
       logger,
     },

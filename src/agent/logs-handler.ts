@@ -16,6 +16,8 @@ export interface LogsContext {
   readonly current: LogSource;
   /** The previous run's lines, or undefined when there was none. */
   readonly previous: () => readonly LogBlock[] | undefined;
+  /** Why this agent keeps no files (so no previous run), when it keeps none. */
+  readonly noFilesReason?: string;
   readonly clock: NanoClock;
   readonly logger: Logger;
 }
@@ -52,7 +54,7 @@ export function serveLogs(stream: ServerHttp2Stream, params: LogsParams, ctx: Lo
       blocks = undefined;
     }
     if (blocks === undefined) {
-      respondError(stream, new ShadowplaneError('SP_LOGS_PREVIOUS_NOT_FOUND'));
+      respondError(stream, new ShadowplaneError('SP_LOGS_PREVIOUS_NOT_FOUND', ctx.noFilesReason));
       return;
     }
     source = new StaticLogSource(blocks);
