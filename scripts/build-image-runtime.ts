@@ -89,6 +89,9 @@ async function bundle(repo: string): Promise<{ code: Buffer; packages: string[] 
     metafile: true,
     legalComments: 'eof',
     logLevel: 'silent',
+    // Paths in the bundle stay relative to the repository even when node_modules is a
+    // symbolic link, so the bytes do not depend on where the build ran.
+    preserveSymlinks: true,
     // node-pty loads its native pty.node relative to its own files; ws's optional
     // accelerators are not shipped.
     external: ['node-pty', 'bufferutil', 'utf-8-validate'],
@@ -112,9 +115,9 @@ function sharedLibraries(files: readonly string[]): { soname: string; path: stri
     const out = execFileSync('ldd', [f], { encoding: 'utf8' });
     for (const line of out.split('\n')) {
       const m = /^\s*(\S+) => (\/\S+) \(/.exec(line) ?? /^\s*(\/\S+) \(/.exec(line);
-      if (m === null) continue;
-      const path = m[2] ?? (m[1]);
-      found.set(basename(m[1] as string), path);
+      const name = m?.[1];
+      if (m === null || name === undefined) continue;
+      found.set(basename(name), m[2] ?? name);
     }
   }
   return [...found.entries()].map(([soname, path]) => ({ soname, path })).sort((a, b) => a.soname.localeCompare(b.soname));

@@ -3,7 +3,7 @@
  * the runtime directory's layout. One place, because three parties must agree on them:
  * `shadowplane inject` (on the owner's machine), the init container that installs the
  * runtime (`shadowplane inject install`, inside the pod) and the image builder
- * (deploy/build/).
+ * (scripts/build-images.ts).
  *
  * The runtime directory is self-contained, so it runs in images without Node or even a
  * libc (distroless, alpine, scratch):
