@@ -9,7 +9,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeApiServer, type FakeApiServer } from '../../support/fake-apiserver/index.ts';
-import { KUBECTL_VERSIONS, createKubectlHome, runKubectl, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
+import { KUBECTL_VERSIONS, createKubectlHome, runKubectl, runKubectlPty, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
 
 let server: FakeApiServer;
 const ECHO_IP = '127.0.1.77';
@@ -198,10 +198,14 @@ describe.each(KUBECTL_VERSIONS)('kubectl %s against the stand-in', (version: Kub
     expect((await kubectl(['logs', 'seed', '--tail=1'])).stdout.toString()).toBe('line three\n');
     expect((await kubectl(['logs', 'seed', '-c', 'c1', '--limit-bytes=6'])).stdout.toString()).toBe('line o');
     expect((await kubectl(['logs', 'seed', '--since=1h'])).stdout.toString()).toBe('line one\nline two\nline three\n');
+    expect((await kubectl(['logs', 'seed', '--since-time=2000-01-01T00:00:00Z'])).stdout.toString()).toBe('line one\nline two\nline three\n');
+    expect((await kubectl(['logs', 'seed', '--since-time=2999-01-01T00:00:00Z'])).stdout.toString()).toBe('');
     expect((await kubectl(['logs', 'seed', '--timestamps', '--tail=1'])).stdout.toString()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line three\n$/);
     const previous = await kubectl(['logs', 'seed', '--previous']);
     expect(previous.code).toBe(1);
     expect(previous.stderr).toContain('previous terminated container "c1" in pod "seed" not found');
+    server.appendLog(ns, 'seed', 'c1', 'from the previous run\n', { previous: true });
+    expect((await kubectl(['logs', 'seed', '-p'])).stdout.toString()).toBe('from the previous run\n');
   });
 
   it('runs exec through the kubelet with exit codes, stderr and stdin, and the recorder sees the payload', async () => {
@@ -214,6 +218,21 @@ describe.each(KUBECTL_VERSIONS)('kubectl %s against the stand-in', (version: Kub
     const cat = await kubectl(['exec', '-i', 'seed', '--', 'cat'], 'round trip through stdin\n');
     expect(cat.code).toBe(0);
     expect(cat.stdout.toString()).toBe('round trip through stdin\n');
+  });
+
+  it('runs an interactive TTY exec under a pseudo-terminal sized like the client', async () => {
+    const run = await runKubectlPty(version, home, ['exec', '-it', 'seed', '--', 'sh', '-c', 'stty size; read answer; echo "got-$answer"'], {
+      cols: 101,
+      rows: 33,
+      timeoutMs: 20_000,
+      script: async (io) => {
+        await io.waitFor(/33 101/);
+        io.write('tty-ok\r');
+        await io.waitFor(/got-tty-ok/);
+      },
+    });
+    expect(run.scriptError).toBeUndefined();
+    expect(run.code).toBe(0);
   });
 
   it('attaches to the container process and ends with it (stdinOnce)', async () => {
