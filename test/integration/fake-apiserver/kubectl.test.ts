@@ -215,6 +215,9 @@ describe.each(KUBECTL_VERSIONS)('kubectl %s against the stand-in', (version: Kub
     expect(r.stdout.toString()).toBe(`${secret}\n`);
     expect(r.stderr).toContain('err\n');
     expect(server.recorder.contains(secret)).toBe(true);
+    const missing = await kubectl(['exec', 'seed', '--', 'no-such-executable-here']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toContain('executable file not found in $PATH');
     const cat = await kubectl(['exec', '-i', 'seed', '--', 'cat'], 'round trip through stdin\n');
     expect(cat.code).toBe(0);
     expect(cat.stdout.toString()).toBe('round trip through stdin\n');

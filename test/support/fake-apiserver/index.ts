@@ -9,6 +9,7 @@
  * follows and stream sessions).
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { ImpersonationConfig, TokenIdentity } from './authn.ts';
 import type { AuthorizationRules } from './authz.ts';
 import { Cluster, type AddPodOptions } from './cluster.ts';
@@ -131,6 +132,8 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   const recorder = new ByteRecorder({ enabled: options.record ?? true, maxBytes: options.recorderMaxBytes ?? DEFAULT_RECORDER_MAX_BYTES });
   const requests = new RequestLog();
   const closing = new AbortController();
+  // Every open request listens for the close: that is many listeners, by design.
+  setMaxListeners(0, closing.signal);
   const recording = options.record === false ? null : recorder;
   const kubelet = new Kubelet(options.kubelet ?? {}, cluster.logs, recording);
   cluster.store.subscribe((e) => {

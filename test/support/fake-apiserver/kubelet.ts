@@ -103,7 +103,11 @@ export class Kubelet {
     if (session.stderr && child.stderr) copies.push(copy(child.stderr, session.stderr, false));
     session.aborted.addEventListener('abort', handle.kill, { once: true });
     const result = await new Promise<CommandResult>((resolve) => {
-      child.once('error', () => resolve({ kind: 'error', error: new ShadowplaneError('SP_BAD_REQUEST', 'the command cannot be started') }));
+      // Like a container runtime: a missing executable is exit code 127, one that cannot run 126.
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        session.stderr?.write(err.code === 'ENOENT' ? 'executable file not found in $PATH\n' : 'the command cannot be started\n');
+        resolve({ kind: 'exit', code: err.code === 'ENOENT' ? 127 : 126 });
+      });
       child.once('close', (code, signal) => resolve(exitResult(code, signal)));
     });
     await Promise.all(copies);
