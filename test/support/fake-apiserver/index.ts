@@ -213,3 +213,6 @@ export type { ByteRecorder } from './recorder.ts';
 export type { KubeconfigCredential } from './kubeconfig.ts';
 export type { TokenIdentity, UserInfo } from './authn.ts';
 export type { AllowRule, AuthorizationRules } from './authz.ts';
+export type { ExecRequest, KubeletOptions } from './kubelet.ts';
+export type { ConnectionRecording, RecordingView } from './recorder.ts';
+export type { PodPhase } from './pods.ts';
