@@ -2,16 +2,13 @@
  * Plain (non-attested) X.509 certificates: the proxy's in-memory serving certificate
  * and users' client certificates.
  *
- * @peculiar/x509 builds the certificates because node-forge's PKI only handles RSA and
- * these keys are ECDSA; node:crypto makes and holds the keys. Private keys are returned
- * as PEM strings in memory; whether one ever touches a disk is the caller's decision (the
- * proxy's never does).
+ * Built with the project's small DER writer over node:crypto (src/attestation/x509-build.ts),
+ * the same one the RA-TLS certificates use: node-forge's PKI only handles RSA and these
+ * keys are ECDSA. Private keys are returned as PEM strings in memory; whether one ever
+ * touches a disk is the caller's decision (the proxy's never does).
  */
-import 'reflect-metadata';
-import { createHash, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto);
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { basicConstraints, buildCertificate, dn, extKeyUsage, keyUsage, subjectAltName, type ExtensionSpec } from '../attestation/x509-build.ts';
 
 export type Curve = 'P-256' | 'P-384';
 
@@ -33,7 +30,7 @@ export interface SelfSignedOptions {
   readonly usage: 'server' | 'client';
   /** Default P-256. */
   readonly curve?: Curve;
-  readonly extensions?: readonly x509.Extension[];
+  readonly extensions?: readonly ExtensionSpec[];
   readonly now?: Date;
 }
 
@@ -41,40 +38,35 @@ const EKU_SERVER = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT = '1.3.6.1.5.5.7.3.2';
 
 /** Creates a fresh ECDSA key and a self-signed certificate for it. */
-export async function createSelfSigned(opts: SelfSignedOptions): Promise<KeyAndCertificate> {
+export function createSelfSigned(opts: SelfSignedOptions): Promise<KeyAndCertificate> {
   const curve = opts.curve ?? 'P-256';
-  const alg = { name: 'ECDSA', namedCurve: curve, hash: curve === 'P-256' ? 'SHA-256' : 'SHA-384' };
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
   const now = opts.now ?? new Date();
-  const names = [`CN=${escapeDn(opts.commonName)}`, ...(opts.organizations ?? []).map((o) => `O=${escapeDn(o)}`)];
-  const sans: x509.JsonGeneralName[] = [
-    ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-  ];
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([opts.usage === 'server' ? EKU_SERVER : EKU_CLIENT], false),
-    ...(sans.length > 0 ? [new x509.SubjectAlternativeNameExtension(sans, false)] : []),
-    ...(opts.extensions ?? []),
-  ];
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
-    name: names.join(', '),
+  const name = dn([['CN', opts.commonName], ...(opts.organizations ?? []).map((o) => ['O', o] as const)]);
+  const sans = [...(opts.dnsNames ?? []), ...(opts.ipAddresses ?? [])];
+  const certDer = buildCertificate({
+    serial: randomBytes(16),
+    issuer: name,
+    subject: name,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + opts.validityMs),
-    signingAlgorithm: alg,
-    keys,
-    extensions,
+    spki,
+    extensions: [
+      basicConstraints(false),
+      keyUsage(['digitalSignature']),
+      extKeyUsage([opts.usage === 'server' ? EKU_SERVER : EKU_CLIENT]),
+      ...(sans.length > 0 ? [subjectAltName(sans)] : []),
+      ...(opts.extensions ?? []),
+    ],
+    signWith: { key: privateKey, alg: curve === 'P-256' ? 'ecdsa-sha256' : 'ecdsa-sha384' },
   });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const certDer = Buffer.from(cert.rawData);
-  return {
-    keyPem: toPem(pkcs8, 'PRIVATE KEY'),
+  return Promise.resolve({
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     certPem: toPem(certDer, 'CERTIFICATE'),
     certDer,
-    spkiSha256: spkiSha256Hex(new X509Certificate(certDer).publicKey),
-  };
+    spkiSha256: createHash('sha256').update(spki).digest('hex'),
+  });
 }
 
 /** Hex SHA-256 of a public key's DER SubjectPublicKeyInfo. */
@@ -87,6 +79,3 @@ export function toPem(der: Buffer, label: string): string {
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
-function escapeDn(value: string): string {
-  return value.replace(/([,+"\\<>;=])/g, '\\$1');
-}
