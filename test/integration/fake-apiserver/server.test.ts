@@ -227,6 +227,44 @@ describe('errors shaped like kube-apiserver', () => {
   });
 });
 
+describe('writes', () => {
+  it('updates with PUT, refusing a stale resourceVersion with 409 Conflict', async () => {
+    const created = server.addPod({ namespace: 'writes', name: 'w', containers: [{ name: 'c', image: 'a:1' }] });
+    const put = (rv: string, image: string) =>
+      h2request(server, '/api/v1/namespaces/writes/pods/w', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...created.object, metadata: { ...created.object.metadata, resourceVersion: rv }, spec: { ...(created.object['spec'] as object), containers: [{ name: 'c', image }] } }),
+      });
+    const ok = await put(String(created.rv), 'a:2');
+    expect(ok.status).toBe(200);
+    expect(Number((json(ok)['metadata'] as { resourceVersion: string }).resourceVersion)).toBeGreaterThan(created.rv);
+    const stale = await put(String(created.rv), 'a:3');
+    expect(stale.status).toBe(409);
+    expect(json(stale)['message']).toBe('Operation cannot be fulfilled on pods "w": the object has been modified; please apply your changes to the latest version and try again');
+  });
+
+  it('deletes a collection by label selector and answers the deleted list', async () => {
+    for (const [name, tier] of [['a', 'x'], ['b', 'y'], ['c', 'x']] as const) server.addPod({ namespace: 'dc', name, containers: [{ name: 'c' }], labels: { tier } });
+    const reply = await h2request(server, '/api/v1/namespaces/dc/pods?labelSelector=tier%3Dx', { method: 'DELETE' });
+    expect(reply.status).toBe(200);
+    expect((json(reply) as { kind: string; items: Array<{ metadata: { name: string } }> }).items.map((i) => i.metadata.name)).toEqual(['a', 'c']);
+    expect(server.cluster.store.list('pods', 'dc').map((p) => p.name)).toEqual(['b']);
+  });
+
+  it('honours dryRun=All without storing anything', async () => {
+    const before = server.cluster.store.resourceVersion;
+    const reply = await h2request(server, '/api/v1/namespaces/default/pods?dryRun=All', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'dry' }, spec: { containers: [{ name: 'c', image: 'x' }] } }),
+    });
+    expect(reply.status).toBe(201);
+    expect(server.cluster.store.get('pods', 'default', 'dry')).toBeUndefined();
+    expect(server.cluster.store.resourceVersion).toBe(before);
+  });
+});
+
 describe('untrusted input', () => {
   it('answers malformed requests with a 4xx Status and keeps serving', async () => {
     const post = (body: string | Buffer, contentType = 'application/json') =>

@@ -71,6 +71,23 @@ function defaultContainer(c: JsonObject): void {
   c['terminationMessagePolicy'] ??= 'File';
 }
 
+/** The defaults the API server's scheme and admission plugins fill in a pod spec. */
+function defaultSpec(pod: KubeObject): void {
+  const spec = obj(pod['spec']);
+  pod['spec'] = spec;
+  for (const list of ['containers', 'initContainers']) for (const c of arr(spec[list])) defaultContainer(obj(c));
+  spec['restartPolicy'] ??= 'Always';
+  spec['terminationGracePeriodSeconds'] ??= 30;
+  spec['dnsPolicy'] ??= 'ClusterFirst';
+  spec['serviceAccountName'] ??= 'default';
+  spec['serviceAccount'] ??= spec['serviceAccountName'];
+  spec['securityContext'] ??= {};
+  spec['schedulerName'] ??= 'default-scheduler';
+  spec['enableServiceLinks'] ??= true;
+  spec['preemptionPolicy'] ??= 'PreemptLowerPriority';
+  spec['priority'] ??= 0;
+}
+
 function validateContainers(spec: JsonObject): StatusCause[] {
   const containers = spec['containers'];
   if (!Array.isArray(containers) || containers.length === 0) {
@@ -133,26 +150,15 @@ export const podType: ResourceType = {
   columns: COLUMNS,
   cells: podCells,
 
-  prepareForCreate(pod, ctx) {
-    const spec = obj(pod['spec']);
-    pod['spec'] = spec;
-    for (const list of ['containers', 'initContainers']) for (const c of arr(spec[list])) defaultContainer(obj(c));
-    spec['restartPolicy'] ??= 'Always';
-    spec['terminationGracePeriodSeconds'] ??= 30;
-    spec['dnsPolicy'] ??= 'ClusterFirst';
-    spec['serviceAccountName'] ??= 'default';
-    spec['serviceAccount'] ??= spec['serviceAccountName'];
-    spec['securityContext'] ??= {};
-    spec['schedulerName'] ??= 'default-scheduler';
-    spec['enableServiceLinks'] ??= true;
-    spec['preemptionPolicy'] ??= 'PreemptLowerPriority';
-    spec['priority'] ??= 0;
+  prepareForCreate(pod) {
+    defaultSpec(pod);
     pod['status'] = { phase: 'Pending', qosClass: 'BestEffort' };
-    void ctx;
     return pod;
   },
 
   prepareForUpdate(updated, old) {
+    // Decoding an update defaults it like a create; status comes from the live object.
+    defaultSpec(updated);
     updated['status'] = structuredClone(old['status']);
     return updated;
   },
