@@ -14,6 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -155,10 +156,14 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number): Measurem
   wall.sort((a, b) => a - b);
   cpu.sort((a, b) => a - b);
   gc();
-  const before = process.memoryUsage().heapUsed;
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const before = used();
   const held = run();
   gc();
-  const retained = process.memoryUsage().heapUsed - before;
+  const retained = used() - before;
   if (held === undefined) throw new Error('no result');
   const mib = (n: number) => n / 1024 / 1024;
   return {
@@ -188,7 +193,11 @@ if (args[0] === '--child') {
     return { label, m: JSON.parse(out) as Measurement };
   });
   const first = results[0]!.m;
-  process.stdout.write(`input: ${first.lines} series, ${first.bodyMiB.toFixed(1)} MiB text; ${runs} runs per pipeline after 2 warm-ups; Node ${process.version}\nscrub: ${first.stats}\n\n`);
+  const load = loadavg().map((l) => l.toFixed(1)).join(' ');
+  process.stdout.write(
+    `input: ${first.lines} series, ${first.bodyMiB.toFixed(1)} MiB text; ${runs} runs per pipeline after 2 warm-ups; Node ${process.version}; ` +
+      `load average at the end ${load} (wall times are only meaningful on an idle machine)\nscrub: ${first.stats}\n\n`,
+  );
   const header = ['pipeline', 'wall median ms', 'wall min ms', 'cpu median ms', 'retained MiB', 'rss setup MiB', 'rss peak MiB'];
   const rows = results.map(({ label, m }) => [
     label,
