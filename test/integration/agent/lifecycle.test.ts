@@ -3,7 +3,7 @@
  * restarted, signalled. The proxy side uses the same RA-TLS verifier it uses in production.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   SIMULATED_DEFAULT_MEASUREMENT,
   createAttestedCredentials,
@@ -78,6 +78,14 @@ describe('agent process with simulated RA-TLS', () => {
       negativeCacheMs: 200,
     });
     port = await freePort(ADDRESS);
+  });
+
+  // Every test starts with no agent running and no session left from the one before
+  // (a killed agent's exit and its socket's close reach us in either order).
+  beforeEach(async () => {
+    for (const a of started) a.killGroup();
+    await Promise.all(started.map((a) => a.exit));
+    await waitFor(() => pool.size === 0);
   });
 
   afterAll(() => {
@@ -196,6 +204,8 @@ describe('agent process with simulated RA-TLS', () => {
   });
 
   it('refuses an agent whose evidence is not among the workload reference values', async () => {
+    agent(['sleep', '30']);
+    await connectWhenReady(pool, port);
     const strict = parseReferenceValues({ version: 1, entries: [{ ...(reference.entries[0] as object), measurements: ['ef'.repeat(48)] }] }, 'test');
     const strictPool = new AgentPool({ credentials: proxyCredentials, verifyAgent: raTlsAgentVerifier({ referenceFor: () => strict, allowSimulated: true }), logger: captureLogger(logLines, 'proxy4') });
     const err: unknown = await strictPool.connect({ address: ADDRESS, port, identity: IDENTITY }).catch((e: unknown) => e);
