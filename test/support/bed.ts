@@ -8,10 +8,11 @@
  * server stand-in (every byte it received or sent) nor shadowplane's own logs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT, simulateInit } from '../../src/attestation/index.ts';
@@ -49,6 +50,25 @@ export interface BedOptions {
   /** Pod name patterns declared confidential in the `secure` namespace. Default ['conf-*']. */
   readonly confidentialPods?: readonly string[];
   readonly agentMeasurement?: string;
+  /** Run the proxy as its own `shadowplane proxy` process (benchmarks: separate CPU and RSS). Default in-process. */
+  readonly proxyProcess?: boolean;
+  /** The proxy's own upstream credential in impersonate mode: a kubeconfig file (default) or an in-cluster service-account directory. */
+  readonly proxyCredential?: 'kubeconfig' | 'in-cluster';
+  /** Extra Node.js flags for the proxy process (profiling). */
+  readonly proxyNodeArgs?: readonly string[];
+  /** Extra Node.js flags for agent processes (profiling). */
+  readonly agentNodeArgs?: readonly string[];
+}
+
+/** The proxy as a test sees it, in-process or a child process. */
+export interface BedProxy {
+  readonly url: string;
+  readonly port: number;
+  readonly servingCertPem: string;
+  readonly servingKeySha256: string;
+  /** Process id when the proxy runs as its own process. */
+  readonly pid: number | undefined;
+  close(): Promise<void>;
 }
 
 export interface AgentHandle {
@@ -67,7 +87,7 @@ export interface Bed {
   readonly manifestPath: string;
   readonly simulatedDir: string;
   readonly referenceValuesPath: string;
-  proxy: RunningProxy;
+  proxy: BedProxy;
   readonly proxyLog: Capture;
   readonly users: { readonly alice: TestUser; readonly bob: TestUser; readonly auditor: TestUser };
   readonly agents: AgentHandle[];
@@ -87,12 +107,17 @@ let podOctet = 10;
 
 export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-bed-'));
+  const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'sp-bed-agents-'));
   const api = await startFakeApiServer(opts.api);
   const simulatedDir = join(dir, 'sim');
   const sim = await simulateInit(simulatedDir);
   const [alice, bob, auditor] = await Promise.all([makeTestUser('alice'), makeTestUser('bob'), makeTestUser('auditor')]);
   const auth = opts.auth ?? 'impersonate';
   writeFileSync(join(dir, 'proxy-kubeconfig'), api.kubeconfig({ token: api.tokens.proxy }), { mode: 0o600 });
+  const serviceAccountDir = join(dir, 'serviceaccount');
+  mkdirSync(serviceAccountDir);
+  writeFileSync(join(serviceAccountDir, 'token'), api.tokens.proxy, { mode: 0o600 });
+  writeFileSync(join(serviceAccountDir, 'ca.crt'), api.caPem);
   api.createNamespace(CONFIDENTIAL_NS);
 
   const simulatedEntry = {
@@ -116,7 +141,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       server: api.url,
       certificateAuthority: api.caPem,
       auth,
-      credential: auth === 'impersonate' ? { source: 'kubeconfig', path: join(dir, 'proxy-kubeconfig') } : { source: 'none' },
+      credential: auth === 'forward-token' ? { source: 'none' } : opts.proxyCredential === 'in-cluster' ? { source: 'in-cluster' } : { source: 'kubeconfig', path: join(dir, 'proxy-kubeconfig') },
     },
   };
   const manifestPath = join(dir, 'manifest.yaml');
@@ -126,19 +151,60 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const proxyLog = new Capture();
   const logger = createLogger({ level: 'debug', destination: proxyLog });
   const issuer = createSimulatedIssuer({ dir: simulatedDir, measurement: SIMULATED_DEFAULT_MEASUREMENT });
-  let stack: ConfidentialStack;
-  const start = async (port: number): Promise<RunningProxy> => {
-    stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: true, logger, agentConnectTimeoutMs: 2000 });
-    return startProxy({
+  const startInProcess = async (port: number): Promise<BedProxy> => {
+    const stack: ConfidentialStack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: true, logger, agentConnectTimeoutMs: 2000 });
+    const running: RunningProxy = await startProxy({
       manifest,
       issuer,
       listen: { host: '127.0.0.1', port },
       subjectAltNames: ['127.0.0.1', 'localhost'],
+      inClusterDir: serviceAccountDir,
       confidential: stack.service,
       endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
       logger,
     });
+    return {
+      ...running,
+      pid: undefined,
+      close: () => {
+        stack.close();
+        return running.close();
+      },
+    };
   };
+  const startChildProxy = async (port: number): Promise<BedProxy> => {
+    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--log-level', 'debug'], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.pipe(proxyLog, { end: false });
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const listening = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the proxy process did not start')), 30_000);
+      const poll = setInterval(() => {
+        const m = /"listen":"127\.0\.0\.1:(\d+)"/.exec(proxyLog.text());
+        if (m !== null) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      }, 20);
+    });
+    const servingCertPem = await peerCertificatePem(listening);
+    const { createHash, X509Certificate } = await import('node:crypto');
+    return {
+      url: `https://127.0.0.1:${listening}`,
+      port: listening,
+      servingCertPem,
+      servingKeySha256: createHash('sha256').update(new X509Certificate(servingCertPem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex'),
+      pid: child.pid,
+      close: async () => {
+        child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  };
+  const start = opts.proxyProcess === true ? startChildProxy : startInProcess;
   let proxy = await start(0);
 
   // The agents pin the proxy by its reference values (the simulated platform) and manifest digest.
@@ -198,13 +264,14 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       const existing = api.cluster.store.get('pods', CONFIDENTIAL_NS, p.name)?.object as { status?: { podIP?: string } } | undefined;
       const podIP = existing?.status?.podIP ?? p.podIP ?? `127.0.2.${podOctet++}`;
       if (existing === undefined) api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: [{ name: container }], podIP });
-      const agentDir = join(dir, 'agents', p.name, container);
+      // Agents keep log files only on memory-backed storage (what a pod's emptyDir medium: Memory is).
+      const agentDir = join(shmDir, 'agents', p.name, container);
       mkdirSync(agentDir, { recursive: true });
       const config = {
         pod: { namespace: CONFIDENTIAL_NS, name: p.name },
         container,
         listen: { address: podIP, port: manifest.agent.port },
-        shareDir: join(dir, 'agents', p.name, 'share'),
+        shareDir: join(shmDir, 'agents', p.name, 'share'),
         logs: { dir: join(agentDir, 'logs') },
         attach: { stdin: p.stdin ?? false },
         proxy: { referenceValuesFile: agentReference, allowedManifestDigests: [manifest.digestHex], allowSimulated: true },
@@ -215,7 +282,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       writeFileSync(configPath, stringify(config));
       const stdout = new Capture();
       const stderr = new Capture();
-      const child = spawn(process.execPath, [CLI, 'agent', '--config', configPath, '--', ...p.command], {
+      const child = spawn(process.execPath, [...(opts.agentNodeArgs ?? []), CLI, 'agent', '--config', configPath, '--', ...p.command], {
         env: { PATH: process.env.PATH ?? '', HOME: agentDir, ...p.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -238,7 +305,6 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
 
     async restartProxy() {
       const port = proxy.port;
-      stack.close();
       await proxy.close();
       proxy = await start(port);
     },
@@ -246,13 +312,25 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
     async close() {
       for (const a of agents) a.kill('SIGKILL');
       await Promise.all(agents.map((a) => a.exited));
-      stack.close();
       await proxy.close();
       await api.close();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(shmDir, { recursive: true, force: true });
     },
   };
   return bed;
+}
+
+function peerCertificatePem(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    s.once('secureConnect', () => {
+      const pem = s.getPeerX509Certificate()?.toString() ?? '';
+      s.destroy();
+      resolve(pem);
+    });
+    s.once('error', reject);
+  });
 }
 
 async function waitForListening(host: string, port: number, exited: Promise<number | null>): Promise<void> {

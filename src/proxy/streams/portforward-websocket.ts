@@ -36,7 +36,7 @@ export interface PortForwardWebSocketContext {
   readonly logger: Logger;
 }
 
-export function servePortForwardTunnel(context: PortForwardWebSocketContext): PortForwardSession {
+export function servePortForwardTunnel(context: PortForwardWebSocketContext & { readonly maxConnections?: number }): PortForwardSession {
   const { ws, socket, timeouts, logger } = context;
   ws.on('error', () => undefined);
   return servePortForwardSpdy({
@@ -44,6 +44,7 @@ export function servePortForwardTunnel(context: PortForwardWebSocketContext): Po
     protocol: 'websocket/SPDY/3.1+portforward.k8s.io',
     timeouts,
     logger,
+    ...(context.maxConnections === undefined ? {} : { maxConnections: context.maxConnections }),
   });
 }
 

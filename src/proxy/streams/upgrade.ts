@@ -52,9 +52,13 @@ export interface AcceptOptions {
   readonly handshakeTimeoutMs?: number;
   /** Largest WebSocket message accepted from the client. @default 1 MiB */
   readonly maxPayload?: number;
+  /** Forwarded connections open at once in one port-forward session (SPDY and tunnel). @default 2048 */
+  readonly maxPortForwardConnections?: number;
 }
 
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** A browser or a load test behind one `kubectl port-forward` opens many connections at once. */
+const DEFAULT_MAX_PORT_FORWARD_CONNECTIONS = 2048;
 
 const SPDY_EXEC_VERSIONS: readonly SpdyRemoteCommandVersion[] = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 const SPDY_PORT_FORWARD = 'portforward.k8s.io';
@@ -177,7 +181,7 @@ export async function acceptPortForward(req: UpgradeRequest, socket: Duplex, hea
     writeSwitchingProtocols(socket, 'SPDY/3.1', offered.length === 0 ? [] : [[PROTOCOL_HEADER, SPDY_PORT_FORWARD]]);
     if (head.length > 0) socket.unshift(head);
     logger.debug({ protocol: SPDY_PORT_FORWARD }, 'port-forward session over spdy');
-    return servePortForwardSpdy({ socket, protocol: 'spdy/portforward.k8s.io', timeouts, logger });
+    return servePortForwardSpdy({ socket, protocol: 'spdy/portforward.k8s.io', timeouts, logger, maxConnections: opts.maxPortForwardConnections ?? DEFAULT_MAX_PORT_FORWARD_CONNECTIONS });
   }
 
   if (upgrade === 'websocket') {
@@ -186,7 +190,7 @@ export async function acceptPortForward(req: UpgradeRequest, socket: Duplex, hea
     if (offered.includes(TUNNEL_PROTOCOL)) {
       const { ws } = await acceptWebSocket(req, socket, head, { ...wsOptions, selectProtocol: () => TUNNEL_PROTOCOL });
       logger.debug({ protocol: TUNNEL_PROTOCOL }, 'port-forward session over the websocket tunnel');
-      return servePortForwardTunnel({ ws, socket, timeouts, logger });
+      return servePortForwardTunnel({ ws, socket, timeouts, logger, maxConnections: opts.maxPortForwardConnections ?? DEFAULT_MAX_PORT_FORWARD_CONNECTIONS });
     }
     const protocol = negotiateChannelProtocol(offered, PORT_FORWARD_CHANNEL_PROTOCOLS);
     if (protocol === null) return refuse(socket, new ShadowplaneError('SP_STREAM_PROTOCOL_UNSUPPORTED'));
