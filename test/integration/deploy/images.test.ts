@@ -19,7 +19,7 @@ import { buildImages, type BuildResult } from '../../../scripts/build-images.ts'
 import { injectDocuments } from '../../../src/inject/inject.ts';
 import { entrypointResolver, parseInjectOptions, podSpecPlan } from '../../../src/inject/options.ts';
 import { CONFIDENTIAL_NS, createBed, REPO, type Bed } from '../../support/bed.ts';
-import { runKubectl, type KubectlHome } from '../../support/kubectl.ts';
+import { runKubectl, runKubectlPty, type KubectlHome } from '../../support/kubectl.ts';
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8')) as unknown;
@@ -334,6 +334,12 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
         const r = await runKubectl('1.33', home, ['exec', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'echo', 'hello', 'from', 'scratch']);
         return r.code === 0 ? r.stdout.toString() : undefined;
       }).then((out) => expect(out).toBe('hello from scratch\n'));
+
+      // A terminal session: node-pty's native module loads from the runtime, in scratch.
+      const tty = await runKubectlPty('1.33', home, ['exec', '-it', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'echo', 'through', 'a', 'pty'], { cols: 80, rows: 24, script: async ({ waitFor: wait }) => wait(/through a pty/) });
+      expect(tty.scriptError).toBeUndefined();
+      expect(tty.code).toBe(0);
+      expect(tty.output).toContain('through a pty\r\n');
 
       const exit = await runKubectl('1.33', home, ['exec', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'exit', '3']);
       expect(exit.code).toBe(3);
