@@ -26,7 +26,7 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { console: 'readonly', process: 'readonly', setInterval: 'readonly', setTimeout: 'readonly' } },
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { console: 'readonly', process: 'readonly', setInterval: 'readonly', setTimeout: 'readonly', Buffer: 'readonly', performance: 'readonly' } },
   },
   {
     files: ['src/**/*.ts'],

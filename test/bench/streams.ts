@@ -124,7 +124,7 @@ async function execThroughput(bed: Bed, command: readonly string[]): Promise<num
 /** One TLS hop on loopback: the server pipes `feed` into the socket, the client counts. */
 async function directTlsThroughput(feed: (socket: Socket) => void): Promise<number> {
   const cert = await createSelfSigned({ commonName: 'direct', ipAddresses: ['127.0.0.1'], validityMs: 3600_000, usage: 'server' });
-  const server = createTlsServer({ key: cert.keyPem, cert: cert.certPem, minVersion: 'TLSv1.3' }, (s) => feed(s as unknown as Socket));
+  const server = createTlsServer({ key: cert.keyPem, cert: cert.certPem, minVersion: 'TLSv1.3' }, (s) => feed(s));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
