@@ -207,8 +207,10 @@ class BufferSink implements Sink {
     this.#pos += this.#buf.write(chunk, this.#pos, 'utf8');
   }
 
+  /** The bytes written; copied into a buffer of their own size when the slack is large. */
   result(): Buffer {
-    return this.#buf.subarray(0, this.#pos);
+    const used = this.#buf.subarray(0, this.#pos);
+    return this.#pos < this.#buf.length * 0.75 ? Buffer.from(used) : used;
   }
 }
 
