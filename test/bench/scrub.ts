@@ -8,8 +8,8 @@
  * channel sends. Each pipeline runs in its own child process (so peak RSS belongs to that pipeline),
  * warms up twice, then runs `runs` times. Printed per pipeline: median and minimum wall
  * time, median CPU time (user + system, including GC threads; less sensitive to other
- * load on the machine), the memory retained by one result (heap growth plus a result buffer), and the child's RSS after
- * setup and at its peak. "Series" counts sample lines (each histogram bucket is one, as
+ * load on the machine), the memory retained by one result (heap growth plus a result
+ * buffer), and the child's RSS after setup and at its peak. "Series" counts sample lines (each histogram bucket is one, as
  * Prometheus counts them). Not a timed test: it prints numbers.
  */
 import { execFileSync } from 'node:child_process';
