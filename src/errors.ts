@@ -119,6 +119,12 @@ export const ERRORS = {
   SP_INJECT_CONFLICT: { http: 400, reason: 'BadRequest', summary: 'the pod spec already uses a name, path or variable that inject needs for something else' },
   SP_INSTALL_FAILED: { http: 500, reason: 'InternalError', summary: 'the agent runtime could not be installed into the shared volume' },
 
+  // metrics serving and pod HTTP access (pods/proxy, services/proxy)
+  SP_METRICS_NOT_CONFIGURED: { http: 404, reason: 'NotFound', summary: 'no metrics leave this pod: its workload has no metrics policy or no scrape target' },
+  SP_SERVICE_NO_ENDPOINTS: { http: 503, reason: 'ServiceUnavailable', summary: 'no confidential pod with an address backs this service' },
+  SP_POD_PROXY_FAILED: { http: 502, reason: 'InternalError', summary: 'the pod did not answer the proxied HTTP request with a usable response' },
+  SP_POD_PROXY_TIMEOUT: { http: 504, reason: 'Timeout', summary: 'the pod did not answer the proxied HTTP request in time' },
+
   // internal
   SP_INTERNAL: { http: 500, reason: 'InternalError', summary: 'internal error' },
 } as const satisfies Record<string, CatalogueEntry>;
