@@ -10,6 +10,11 @@ describe('error catalogue', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('tells the reader what to do about every code', () => {
+    const empty = doc.split('\n').filter((l) => l.startsWith('| SP_')).filter((l) => (l.split('|')[4] ?? '').trim() === '');
+    expect(empty).toEqual([]);
+  });
+
   it('documents no code that does not exist', () => {
     const documented = [...doc.matchAll(/^\| (SP_[A-Z0-9_]+) \|/gm)].map((m) => m[1]);
     expect(documented.filter((code) => !(code! in ERRORS))).toEqual([]);
