@@ -45,6 +45,11 @@ export interface Workload {
   readonly referenceValues: ReferenceValues;
   /** Scrub rules for the workload's metrics; undefined: no metrics leave the pod. */
   readonly metrics: ScrubPolicy | undefined;
+  /**
+   * The same rules as written in the manifest (plain JSON values): what the proxy sends
+   * to the workload's agents, which validate it themselves (docs/channel-protocol.md).
+   */
+  readonly metricsDocument: unknown;
 }
 
 export interface Permission {
@@ -60,6 +65,22 @@ export interface ManifestUser {
   /** Hex SHA-256 of the DER SubjectPublicKeyInfo: how client certificates are matched. */
   readonly publicKeySha256: string;
   readonly permissions: readonly Permission[];
+}
+
+/**
+ * A metrics scraper (a Prometheus, an autoscaler): a narrow credential that may read the
+ * scrubbed metrics of confidential pods in its namespaces and nothing else. It
+ * authenticates with a client certificate (matched by public key, like users) or with a
+ * bearer token whose SHA-256 the manifest holds (the token itself never appears here).
+ */
+export interface ManifestScraper {
+  readonly name: string;
+  /** Hex SHA-256 of the DER SubjectPublicKeyInfo, when the scraper uses a client certificate. */
+  readonly publicKeySha256: string | undefined;
+  /** SHA-256 of the bearer token (32 bytes), when the scraper uses a token. */
+  readonly tokenSha256: Buffer | undefined;
+  /** Confidential namespace names, or `*` for every confidential namespace. */
+  readonly namespaces: readonly string[];
 }
 
 export type UpstreamCredential =
@@ -82,6 +103,8 @@ export interface Manifest {
   readonly confidential: readonly ConfidentialScope[];
   readonly workloads: readonly Workload[];
   readonly users: readonly ManifestUser[];
+  /** Metrics scrapers; default none. */
+  readonly scrapers: readonly ManifestScraper[];
   readonly upstream: Upstream;
   readonly agent: { readonly port: number };
   /** SHA-256 of the canonical JSON of the document: what the attestation binds. */
@@ -145,7 +168,7 @@ function checkDepth(value: unknown, depth: number, source: string): void {
 
 /** Validates a parsed manifest document. */
 export function parseManifest(document: unknown, _source = 'manifest'): Manifest {
-  const root = new FieldReader(document, '').object(['apiVersion', 'kind', 'metadata', 'confidential', 'workloads', 'users', 'upstream', 'agent']);
+  const root = new FieldReader(document, '').object(['apiVersion', 'kind', 'metadata', 'confidential', 'workloads', 'users', 'scrapers', 'upstream', 'agent']);
   const apiVersion = root.required('apiVersion').string();
   if (apiVersion !== MANIFEST_API_VERSION) root.field('apiVersion').fail(`must be ${JSON.stringify(MANIFEST_API_VERSION)}`);
   root.required('kind').oneOf(['Manifest'] as const);
@@ -172,13 +195,25 @@ export function parseManifest(document: unknown, _source = 'manifest'): Manifest
     const referenceValues = parseReferenceValues(rvField.raw, `manifest ${rvField.path}`);
     const metricsField = o.optional('metrics');
     const metrics = metricsField === undefined ? undefined : parseScrubPolicy(metricsField.raw, metricsField.path);
-    return { name: wname, namespace, pods, matches: compileGlobs(pods), referenceValues, metrics };
+    return { name: wname, namespace, pods, matches: compileGlobs(pods), referenceValues, metrics, metricsDocument: metricsField?.raw };
   });
   unique(workloads.map((w) => w.name), 'workloads', 'name');
 
   const users = root.required('users').array({ minItems: 1, maxItems: 10_000 }).map((r) => parseUser(r));
   unique(users.map((u) => u.name), 'users', 'name');
   unique(users.map((u) => u.publicKeySha256), 'users', 'publicKey');
+
+  const confidentialNamespaces = new Set(confidential.map((c) => c.namespace));
+  const scraperReaders = root.optional('scrapers')?.array({ maxItems: 1000 }) ?? [];
+  const scrapers = scraperReaders.map((r) => parseScraper(r, confidentialNamespaces));
+  unique(scrapers.map((s) => s.name), 'scrapers', 'name');
+  const userKeys = new Set(users.map((u) => u.publicKeySha256));
+  scrapers.forEach((s, i) => {
+    if (s.publicKeySha256 === undefined) return;
+    if (userKeys.has(s.publicKeySha256)) scraperReaders[i]!.object(SCRAPER_KEYS).field('publicKey').fail('is also the key of a user: a scraper needs a key of its own');
+  });
+  unique(scrapers.flatMap((s) => (s.publicKeySha256 === undefined ? [] : [s.publicKeySha256])), 'scrapers', 'publicKey');
+  unique(scrapers.flatMap((s) => (s.tokenSha256 === undefined ? [] : [s.tokenSha256.toString('hex')])), 'scrapers', 'tokenSha256');
 
   const upstream = parseUpstream(root.required('upstream'));
   const agentReader = root.optional('agent')?.object(['port']);
@@ -191,6 +226,7 @@ export function parseManifest(document: unknown, _source = 'manifest'): Manifest
     confidential,
     workloads,
     users,
+    scrapers,
     upstream,
     agent,
     digest,
@@ -217,6 +253,31 @@ function parseUser(r: FieldReader): ManifestUser {
     return { namespaces, verbs };
   });
   return { name, groups, publicKey, publicKeySha256: createHash('sha256').update(spki).digest('hex'), permissions };
+}
+
+const SCRAPER_KEYS = ['name', 'publicKey', 'tokenSha256', 'namespaces'] as const;
+
+function parseScraper(r: FieldReader, confidentialNamespaces: ReadonlySet<string>): ManifestScraper {
+  const o = r.object(SCRAPER_KEYS);
+  const name = o.required('name').string({ maxLength: 253, pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHint: 'must be a DNS-1123 subdomain' });
+  if (o.has('publicKey') === o.has('tokenSha256')) o.field('publicKey').fail('exactly one of publicKey and tokenSha256 is required');
+  let publicKeySha256: string | undefined;
+  let tokenSha256: Buffer | undefined;
+  if (o.has('publicKey')) {
+    const keyField = o.required('publicKey');
+    const publicKey = tryPublicKey(keyField.string({ maxLength: 16 * 1024 })) ?? keyField.fail('must be a PEM public key (SubjectPublicKeyInfo) or certificate');
+    if (publicKey.asymmetricKeyType !== 'ec' && publicKey.asymmetricKeyType !== 'rsa' && publicKey.asymmetricKeyType !== 'ed25519') keyField.fail('must be an EC, RSA or Ed25519 key');
+    publicKeySha256 = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  } else {
+    const hex = o.required('tokenSha256').string({ maxLength: 64, pattern: /^[0-9a-f]{64}$/, patternHint: 'must be the SHA-256 of the token as 64 lower-case hex digits (sha256sum)' });
+    tokenSha256 = Buffer.from(hex, 'hex');
+  }
+  const nsField = o.required('namespaces');
+  const namespaces = nsField.stringList({ minItems: 1, maxItems: 1000, item: { maxLength: 63, pattern: /^(\*|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/, patternHint: `${DNS_LABEL_HINT}, or "*"` } });
+  namespaces.forEach((ns, i) => {
+    if (ns !== '*' && !confidentialNamespaces.has(ns)) new FieldReader(ns, `${nsField.path}[${i}]`).fail(`namespace ${JSON.stringify(ns)} is not listed under confidential`);
+  });
+  return { name, publicKeySha256, tokenSha256, namespaces };
 }
 
 function parseUpstream(r: FieldReader): Upstream {
