@@ -5,6 +5,7 @@
  *   channel listener (TLS 1.3, verified proxy only) ─┐
  *   unix socket (the pod's other agents)  ───────────┴─► operations ─► exec | attach | logs
  *                                                        │              | port-forward | info
+ *                                                        │              | metrics (scrape → scrub)
  *                                                        └─► container router (other containers)
  *
  * The agent lives as long as its workload: when the workload exits, the agent serves a
@@ -24,6 +25,7 @@ import { LogFile, readPreviousLogs } from './log-file.ts';
 import { LogStore } from './log-store.ts';
 import { systemNanoClock, type NanoClock } from './log-time.ts';
 import { listenLocalSocket, type LocalSocket } from './local-socket.ts';
+import { createMetricsState } from './metrics-handler.ts';
 import { operationHandler, type OperationsContext } from './operations.ts';
 import { PortHolder } from './port-holder.ts';
 import { startWorkload, type SignalSource, type Workload } from './supervisor.ts';
@@ -146,6 +148,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       logger,
     },
     portForward: { logger },
+    metrics: { port: config.metrics.port, path: config.metrics.path, state: createMetricsState(), logger },
     logger,
   };
 

@@ -1,8 +1,8 @@
 /**
  * The agent's table of operations: `:method` + path → handler, after the query was
  * validated (protocol.ts). Operations for another container of the pod go to the
- * container router (only on the listener that holds the pod's port); port-forward is
- * always served here (one network namespace per pod).
+ * container router (only on the listener that holds the pod's port); port-forward and
+ * metrics are always served here (one network namespace per pod).
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { ShadowplaneError } from '../errors.ts';
@@ -13,6 +13,8 @@ import { serveAttach, type AttachContext } from './attach-handler.ts';
 import type { ContainerRouter } from './container-router.ts';
 import { serveExec, type ExecContext } from './exec-handler.ts';
 import { serveLogs, type LogsContext } from './logs-handler.ts';
+import { serveMetrics, type MetricsContext } from './metrics-handler.ts';
+import { parseMetricsQuery } from '../channel/metrics-protocol.ts';
 import { servePortForward, type PortForwardContext } from './port-forward-handler.ts';
 
 export interface OperationsContext {
@@ -23,6 +25,7 @@ export interface OperationsContext {
   readonly attach: AttachContext;
   readonly logs: LogsContext;
   readonly portForward: PortForwardContext;
+  readonly metrics: MetricsContext;
   /** Null where only this container is served (the unix socket). */
   readonly router: ContainerRouter | null;
   readonly logger: Logger;
@@ -66,6 +69,12 @@ export function serveOperation(ctx: OperationsContext, stream: ServerHttp2Stream
     case CHANNEL_PATHS.portForward: {
       requireMethod(headers, 'POST');
       servePortForward(stream, parsePortForwardQuery(query), ctx.portForward);
+      return;
+    }
+    case CHANNEL_PATHS.metrics: {
+      // A pod-level operation, like port-forward: the workload listens in the pod's network namespace.
+      requireMethod(headers, 'POST');
+      serveMetrics(stream, parseMetricsQuery(query), ctx.metrics);
       return;
     }
     case CHANNEL_PATHS.info: {

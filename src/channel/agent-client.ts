@@ -32,7 +32,10 @@ import {
   type ExecParams,
   type LogsParams,
 } from './protocol.ts';
+import { METRICS_LIMITS, SCRUB_STATS_HEADER, decodeScrubStats, encodeMetricsRequest, metricsPath, type MetricsQuery, type MetricsRequestBody } from './metrics-protocol.ts';
 import { readBody } from './stream-util.ts';
+import { CONTENT_TYPES } from '../metrics/content-type.ts';
+import type { ScrubStats } from '../metrics/scrub.ts';
 import type { AgentIdentity, VerifiedAgent } from './trust.ts';
 
 export type { CommandStreams };
@@ -40,6 +43,13 @@ export type { CommandStreams };
 export interface OperationOptions {
   /** Aborting cancels the operation (RST_STREAM CANCEL; the agent stops its side). */
   readonly signal?: AbortSignal;
+}
+
+/** The agent's answer to a metrics request: scrubbed bytes only, and what the scrub did. */
+export interface ScrubbedMetrics {
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly stats: ScrubStats;
 }
 
 export interface AgentConnectionOptions {
@@ -118,6 +128,26 @@ export class AgentConnection {
     return new ChannelStream(req);
   }
 
+  /**
+   * Scrubbed metrics of the pod's workload: the agent scrapes it on the pod's loopback,
+   * scrubs under `body.policy` with `body.hashKey` (which travel only over this attested
+   * session) and answers the scrubbed exposition in `query.format`. Rejects with the code
+   * that dropped the scrape (SP_METRICS_*), or a channel error.
+   */
+  async metrics(query: MetricsQuery, body: MetricsRequestBody, options: OperationOptions = {}): Promise<ScrubbedMetrics> {
+    const payload = encodeMetricsRequest(body);
+    const req = this.#open({ ':method': 'POST', ':path': metricsPath(query), 'content-type': 'application/json', 'content-length': payload.length }, false, options.signal);
+    req.end(payload);
+    const headers = await this.#accepted(req, options.signal);
+    const contentType = headers['content-type'];
+    if (contentType !== CONTENT_TYPES[query.format]) {
+      req.close(constants.NGHTTP2_CANCEL);
+      throw new ShadowplaneError('SP_AGENT_PROTOCOL', 'metrics answer in an unexpected format');
+    }
+    const stats = decodeScrubStats(headers[SCRUB_STATS_HEADER]);
+    return { body: await readBody(req, METRICS_LIMITS.maxAnswerBytes), contentType, stats };
+  }
+
   /** The pod's identity as the agent reports it and the containers its agents serve. */
   async info(options: OperationOptions = {}): Promise<AgentInfo> {
     const req = this.#open({ ':method': 'GET', ':path': CHANNEL_PATHS.info }, true, options.signal);
@@ -149,8 +179,8 @@ export class AgentConnection {
     return req;
   }
 
-  /** Waits for the agent's answer: 200 resolves, anything else rejects with the agent's error. */
-  #accepted(req: ClientHttp2Stream, signal: AbortSignal | undefined): Promise<void> {
+  /** Waits for the agent's answer: 200 resolves with its headers, anything else rejects with the agent's error. */
+  #accepted(req: ClientHttp2Stream, signal: AbortSignal | undefined): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const cleanup = (): void => {
         req.off('response', onResponse);
@@ -162,7 +192,7 @@ export class AgentConnection {
       const onResponse = (headers: Record<string, unknown>): void => {
         cleanup();
         if (headers[':status'] === 200) {
-          resolve();
+          resolve(headers);
           return;
         }
         readBody(req, PROTOCOL_LIMITS.maxJsonBody).then(

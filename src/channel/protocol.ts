@@ -14,6 +14,8 @@ export const CHANNEL_PATHS = {
   logs: '/v1/logs',
   portForward: '/v1/portforward',
   info: '/v1/info',
+  /** metrics-protocol.ts */
+  metrics: '/v1/metrics',
 } as const;
 
 export const DEFAULT_AGENT_PORT = 15443;

@@ -67,7 +67,7 @@ export function raTlsAgentVerifier(options: RaTlsAgentVerifierOptions): AgentVer
     const namespace = claims[CLAIM.namespace];
     const pod = claims[CLAIM.pod];
     if (namespace === undefined || pod === undefined) throw new ShadowplaneError('SP_AGENT_ATTESTATION_FAILED', 'the certificate names no pod');
-    return { identity: { namespace, pod } };
+    return { identity: { namespace, pod }, platform: result.evidence.platform };
   };
 }
 

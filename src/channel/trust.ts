@@ -44,6 +44,8 @@ export interface AgentIdentity {
 export interface VerifiedAgent {
   /** The pod the agent claims to be, as bound into its evidence. */
   readonly identity: AgentIdentity;
+  /** The platform of the verified evidence, when the verifier reports it (for counting). */
+  readonly platform?: 'sev-snp' | 'tdx' | 'simulated';
 }
 
 /** What the agent learned from the proxy's verified evidence. */

@@ -69,7 +69,7 @@ export interface AgentConfig {
     /** Lifetime of the agent's RA-TLS certificate; renewed at half of it. Default 24 h. */
     readonly certValidityMs: number;
   };
-  /** Metrics scraping of the workload (served later). Default port null (off), path /metrics. */
+  /** Where the agent scrapes the workload when the proxy's policy names no target. Default port null (none), path /metrics. */
   readonly metrics: { readonly port: number | null; readonly path: string };
   readonly limits: {
     /** Concurrent operations per proxy session (HTTP/2 streams). Default 2048. */
