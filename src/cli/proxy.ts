@@ -1,5 +1,7 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
+import { readFileSync } from 'node:fs';
 import { loadManifest } from '../config/manifest.ts';
+import { ShadowplaneError } from '../errors.ts';
 import { parseProxyOptions } from '../config/proxy-options.ts';
 import { createLogger } from '../log.ts';
 import { createAuditEndpoint } from '../proxy/audit.ts';
@@ -19,6 +21,9 @@ export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
   --upstream-connect-timeout D  default 5s
   --serving-cert-validity D     default 720h
   --max-header-bytes N          default 65536
+  --metrics-hash-key-file FILE  key for hashed metric label values (32..1024 raw bytes, from
+                                attested key release or sealed storage); default: 32 random
+                                bytes per process (hashed values change when it restarts)
   --log-level LEVEL             default info                                 env SHADOWPLANE_LOG_LEVEL`;
 
 export async function runProxyCommand(argv: readonly string[]): Promise<number> {
@@ -33,7 +38,8 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   if (options.allowSimulatedAgents) {
     logger.warn({ allowSimulatedAgents: true }, '*** accepting agents with SIMULATED attestation: confidential pods are not protected. Development only. ***');
   }
-  const stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: options.allowSimulatedAgents, logger });
+  const metricsHashKey = options.metricsHashKeyFile === undefined ? undefined : readHashKey(options.metricsHashKeyFile);
+  const stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: options.allowSimulatedAgents, logger, ...(metricsHashKey === undefined ? {} : { metricsHashKey }) });
   const proxy = await startProxy({
     manifest,
     issuer,
@@ -45,6 +51,8 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
     maxHeaderBytes: options.maxHeaderBytes,
     confidential: stack.service,
     endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
+    metricsEndpoints: stack.metricsEndpoints,
+    requestMetrics: stack.requestMetrics,
     logger,
   });
   await new Promise<void>((resolve) => {
@@ -56,4 +64,16 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   stack.close();
   await proxy.close();
   return 0;
+}
+
+/** The delivered metrics hash key: raw bytes, bounded before reading further. */
+function readHashKey(path: string): Buffer {
+  let key: Buffer;
+  try {
+    key = readFileSync(path);
+  } catch (err) {
+    throw new ShadowplaneError('SP_USAGE', `--metrics-hash-key-file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (key.length < 32 || key.length > 1024) throw new ShadowplaneError('SP_USAGE', '--metrics-hash-key-file must hold 32 to 1024 bytes');
+  return key;
 }

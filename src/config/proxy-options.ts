@@ -29,6 +29,11 @@ export interface ProxyOptions {
   readonly servingCertValidityMs: number;
   /** Largest request header block. Default 64 KiB. */
   readonly maxHeaderBytes: number;
+  /**
+   * File holding the metrics hash key (raw bytes, 32 to 1024), e.g. from attested key
+   * release or sealed storage. Default none: a random key for the process's lifetime.
+   */
+  readonly metricsHashKeyFile: string | undefined;
   /** Default info. Env SHADOWPLANE_LOG_LEVEL. */
   readonly logLevel: LogLevel;
 }
@@ -51,6 +56,7 @@ export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEn
         'upstream-connect-timeout': { type: 'string' },
         'serving-cert-validity': { type: 'string' },
         'max-header-bytes': { type: 'string' },
+        'metrics-hash-key-file': { type: 'string' },
         'log-level': { type: 'string' },
       },
     }));
@@ -76,6 +82,7 @@ export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEn
     upstreamConnectTimeoutMs: parseDuration(values['upstream-connect-timeout'] ?? '5s', '--upstream-connect-timeout'),
     servingCertValidityMs: parseDuration(values['serving-cert-validity'] ?? '720h', '--serving-cert-validity'),
     maxHeaderBytes,
+    metricsHashKeyFile: values['metrics-hash-key-file'],
     logLevel: parseLogLevel(values['log-level'] ?? env.SHADOWPLANE_LOG_LEVEL ?? 'info', '--log-level'),
   });
 }

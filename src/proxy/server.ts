@@ -1,10 +1,14 @@
 /**
  * The proxy's front door, and the one place where the request path is composed:
  *
- *   TLS 1.3 (h2 + http/1.1) → limits → route → authenticate → { passthrough | confidential | shadowplane | deny }
+ *   TLS 1.3 (h2 + http/1.1) → limits → route → track → authenticate (user | scraper)
+ *     → { passthrough | confidential | shadowplane | deny }
  *
  * Ordinary calls arrive over HTTP/2; stream upgrades arrive as HTTP/1.1 on fresh
  * connections ('upgrade' event). Both go through the same steps in the same order.
+ * A caller that is not a manifest user may still be a metrics scraper (client
+ * certificate or bearer token in the manifest): scrapers reach the metrics endpoints
+ * and nothing else, and nothing of theirs passes through to the API server.
  */
 import http2, { type Http2SecureServer } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
@@ -14,12 +18,15 @@ import type { Manifest } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { rawHeaderBytes } from './headers.ts';
+import { isScraperRoute, scraperOf, type MetricsCaller } from './confidential/scrapers.ts';
 import { callerOf, type Caller } from './identity.ts';
+import type { MetricsEndpoints } from './metrics-endpoints.ts';
 import { passthrough } from './passthrough.ts';
 import { passthroughUpgrade } from './passthrough-upgrade.ts';
 import { tlsSocketOf, type AnyRequest } from './request.ts';
 import { respondError, type AnyResponse } from './respond.ts';
 import { route, type Route, type ShadowplaneEndpoint } from './route.ts';
+import { NO_TRACKING, type RequestMetrics, type RequestTracker } from './self-metrics.ts';
 import { rejectUpgrade } from './streams/upgrade.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -27,10 +34,10 @@ type ConfidentialRoute = Extract<Route, { kind: 'confidential' }>;
 
 /** Serves confidential routes (the pod agent side). */
 export interface ConfidentialService {
-  /** Non-upgrade requests: logs, pods/proxy, services/proxy. */
-  handleRequest(req: AnyRequest, res: AnyResponse, caller: Caller, route: ConfidentialRoute): Promise<void>;
-  /** Upgrades: exec, attach, port-forward (and proxied WebSockets). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, route: ConfidentialRoute): Promise<void>;
+  /** Non-upgrade requests: logs, pods/proxy, services/proxy; scrapers only for pods/proxy/metrics. */
+  handleRequest(req: AnyRequest, res: AnyResponse, caller: MetricsCaller, route: ConfidentialRoute, track: RequestTracker): Promise<void>;
+  /** Upgrades: exec, attach, port-forward, and upgrades through pods/proxy and services/proxy. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, route: ConfidentialRoute, track: RequestTracker): Promise<void>;
 }
 
 export type EndpointHandler = (req: AnyRequest, res: AnyResponse, caller: Caller | undefined) => void | Promise<void>;
@@ -43,6 +50,10 @@ export interface ProxyServerOptions {
   readonly endpoints: Partial<Record<ShadowplaneEndpoint, EndpointHandler>>;
   /** Undefined: confidential routes are recognised and refused (fail closed). */
   readonly confidential: ConfidentialService | undefined;
+  /** The federation and self-metrics endpoints (users with `metrics`, and scrapers). Default: not enabled. */
+  readonly metricsEndpoints?: MetricsEndpoints;
+  /** shadowplane's own request metrics. Default: not counted. */
+  readonly requestMetrics?: RequestMetrics;
   readonly limits?: {
     /** Largest request header block in bytes (431 beyond). Default 64 KiB. */
     readonly maxHeaderBytes?: number;
@@ -75,49 +86,65 @@ export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
   } as http2.SecureServerOptions);
   server.maxConnections = opts.limits?.maxConnections ?? 10_000;
 
-  const refuse = (res: AnyResponse, code: ShadowplaneError['code'], detail?: string): void => respondError(res, new ShadowplaneError(code, detail));
+  const refuseWith = (res: AnyResponse, track: RequestTracker, code: ShadowplaneError['code'], detail?: string): void => {
+    track.fail(code);
+    respondError(res, new ShadowplaneError(code, detail));
+  };
 
   server.on('request', (req: AnyRequest, res: AnyResponse) => {
-    if (rawHeaderBytes(req.rawHeaders) > maxHeaderBytes) return refuse(res, 'SP_HEADERS_TOO_LARGE', `limit ${maxHeaderBytes} bytes`);
+    if (rawHeaderBytes(req.rawHeaders) > maxHeaderBytes) return refuseWith(res, NO_TRACKING, 'SP_HEADERS_TOO_LARGE', `limit ${maxHeaderBytes} bytes`);
     const r = route({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, manifest);
+    const track = opts.requestMetrics?.request(r, res) ?? NO_TRACKING;
+    const refuse = (code: ShadowplaneError['code'], detail?: string): void => refuseWith(res, track, code, detail);
     const caller = callerOf(tlsSocketOf(req), manifest);
 
     if (r.kind === 'shadowplane' && UNAUTHENTICATED_ENDPOINTS.has(r.endpoint)) {
       return serveEndpoint(r.endpoint, req, res, caller);
     }
-    if (caller === undefined) return refuse(res, 'SP_UNAUTHENTICATED');
+    if (caller === undefined) {
+      const scraper = scraperOf(manifest, tlsSocketOf(req), req.headers);
+      if (scraper === undefined) return refuse('SP_UNAUTHENTICATED');
+      // A scraper reaches the metrics endpoints and nothing else.
+      if (!isScraperRoute(r, req.method ?? 'GET')) return refuse('SP_FORBIDDEN', 'a metrics scraper may only read metrics');
+      return serveMetrics(r, req, res, scraper, track);
+    }
     switch (r.kind) {
       case 'deny':
         logger.info({ code: r.code, method: req.method }, 'request refused');
-        return refuse(res, r.code, r.detail);
+        return refuse(r.code, r.detail);
       case 'passthrough':
-        return void passthrough(req, res, caller, passOpts).catch((err: unknown) => failRequest(res, err));
+        return void passthrough(req, res, caller, passOpts).catch((err: unknown) => failRequest(res, err, track));
       case 'shadowplane':
-        return serveEndpoint(r.endpoint, req, res, caller);
       case 'confidential':
-        if (opts.confidential === undefined) return refuse(res, 'SP_CONFIDENTIAL_NOT_SERVED', `${r.op} on a confidential pod`);
-        return void opts.confidential.handleRequest(req, res, caller, r).catch((err: unknown) => failRequest(res, err));
+        return r.kind === 'shadowplane' && r.endpoint !== 'metrics' && r.endpoint !== 'federate' ? serveEndpoint(r.endpoint, req, res, caller) : serveMetrics(r, req, res, caller, track);
     }
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const fail = (code: ShadowplaneError['code'], detail?: string): void => rejectUpgrade(socket, new ShadowplaneError(code, detail));
     socket.on('error', () => socket.destroy());
-    if (rawHeaderBytes(req.rawHeaders) > maxHeaderBytes) return fail('SP_HEADERS_TOO_LARGE', `limit ${maxHeaderBytes} bytes`);
     const r = route({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, manifest);
+    const track = opts.requestMetrics?.upgrade(r, socket) ?? NO_TRACKING;
+    const fail = (code: ShadowplaneError['code'], detail?: string): void => {
+      track.fail(code);
+      rejectUpgrade(socket, new ShadowplaneError(code, detail));
+    };
+    if (rawHeaderBytes(req.rawHeaders) > maxHeaderBytes) return fail('SP_HEADERS_TOO_LARGE', `limit ${maxHeaderBytes} bytes`);
     const caller = callerOf(socket as TLSSocket, manifest);
-    if (caller === undefined) return fail('SP_UNAUTHENTICATED');
+    if (caller === undefined) {
+      // Scrapers read metrics, which never upgrade.
+      return scraperOf(manifest, socket as TLSSocket, req.headers) === undefined ? fail('SP_UNAUTHENTICATED') : fail('SP_FORBIDDEN', 'a metrics scraper may only read metrics');
+    }
     switch (r.kind) {
       case 'deny':
         logger.info({ code: r.code, method: req.method, upgrade: true }, 'request refused');
         return fail(r.code, r.detail);
       case 'passthrough':
-        return void passthroughUpgrade(req, socket, head, caller, passOpts).catch((err: unknown) => failUpgrade(socket, err));
+        return void passthroughUpgrade(req, socket, head, caller, passOpts).catch((err: unknown) => failUpgrade(socket, err, track));
       case 'shadowplane':
         return fail('SP_BAD_REQUEST', 'shadowplane endpoints do not upgrade');
       case 'confidential':
         if (opts.confidential === undefined) return fail('SP_CONFIDENTIAL_NOT_SERVED', `${r.op} on a confidential pod`);
-        return void opts.confidential.handleUpgrade(req, socket, head, caller, r).catch((err: unknown) => failUpgrade(socket, err));
+        return void opts.confidential.handleUpgrade(req, socket, head, caller, r, track).catch((err: unknown) => failUpgrade(socket, err, track));
     }
   });
 
@@ -134,24 +161,40 @@ export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
 
   function serveEndpoint(endpoint: ShadowplaneEndpoint, req: AnyRequest, res: AnyResponse, caller: Caller | undefined): void {
     const handler = opts.endpoints[endpoint];
-    if (handler === undefined) return refuse(res, 'SP_BAD_REQUEST', `endpoint ${endpoint} is not enabled`);
+    if (handler === undefined) return refuseWith(res, NO_TRACKING, 'SP_BAD_REQUEST', `endpoint ${endpoint} is not enabled`);
     try {
       const p = handler(req, res, caller);
-      if (p instanceof Promise) p.catch((err: unknown) => failRequest(res, err));
+      if (p instanceof Promise) p.catch((err: unknown) => failRequest(res, err, NO_TRACKING));
     } catch (err) {
-      failRequest(res, err);
+      failRequest(res, err, NO_TRACKING);
     }
   }
 
-  function failRequest(res: AnyResponse, err: unknown): void {
+  /** The metrics endpoints and confidential routes, for users and (metrics only) scrapers. */
+  function serveMetrics(r: Route, req: AnyRequest, res: AnyResponse, caller: MetricsCaller, track: RequestTracker): void {
+    if (r.kind === 'confidential') {
+      if (opts.confidential === undefined) return refuseWith(res, track, 'SP_CONFIDENTIAL_NOT_SERVED', `${r.op} on a confidential pod`);
+      return void opts.confidential.handleRequest(req, res, caller, r, track).catch((err: unknown) => failRequest(res, err, track));
+    }
+    const handler = r.kind === 'shadowplane' && (r.endpoint === 'metrics' || r.endpoint === 'federate') ? opts.metricsEndpoints?.[r.endpoint] : undefined;
+    if (handler === undefined) return refuseWith(res, track, 'SP_BAD_REQUEST', 'endpoint is not enabled');
+    // A handler that throws before its first await is answered like one that rejects.
+    Promise.resolve()
+      .then(() => handler(req, res, caller))
+      .catch((err: unknown) => failRequest(res, err, track));
+  }
+
+  function failRequest(res: AnyResponse, err: unknown, track: RequestTracker): void {
     const e = err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_INTERNAL', undefined, { cause: err });
     if (e.code === 'SP_INTERNAL') logger.error({ code: e.code, err: errName(err) }, 'request failed');
+    track.fail(e.code);
     respondError(res, e);
   }
 
-  function failUpgrade(socket: Duplex, err: unknown): void {
+  function failUpgrade(socket: Duplex, err: unknown, track: RequestTracker): void {
     const e = err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_INTERNAL', undefined, { cause: err });
     if (e.code === 'SP_INTERNAL') logger.error({ code: e.code, err: errName(err) }, 'upgrade failed');
+    track.fail(e.code);
     if (!socket.destroyed) rejectUpgrade(socket, e);
   }
 

@@ -12,6 +12,8 @@ import type { Manifest } from '../config/manifest.ts';
 import type { Logger } from '../log.ts';
 import { createSelfSigned } from '../tls/certificates.ts';
 import { createAttestEndpoint } from './attest-endpoint.ts';
+import type { MetricsEndpoints } from './metrics-endpoints.ts';
+import type { RequestMetrics } from './self-metrics.ts';
 import { respondJson } from './respond.ts';
 import { createProxyServer, type ConfidentialService, type EndpointHandler } from './server.ts';
 import type { ShadowplaneEndpoint } from './route.ts';
@@ -29,8 +31,12 @@ export interface StartProxyOptions {
   readonly maxHeaderBytes?: number;
   /** Builds the confidential service once the upstream exists; undefined refuses confidential routes. */
   readonly confidential?: (deps: { upstream: Upstream }) => ConfidentialService;
-  /** Extra authenticated endpoints (audit, metrics, federate). */
+  /** Extra authenticated endpoints (audit). */
   readonly endpoints?: Partial<Record<ShadowplaneEndpoint, EndpointHandler>>;
+  /** The federation and self-metrics endpoints (users with `metrics`, and scrapers). */
+  readonly metricsEndpoints?: MetricsEndpoints;
+  /** shadowplane's own request metrics. */
+  readonly requestMetrics?: RequestMetrics;
   readonly logger: Logger;
 }
 
@@ -73,6 +79,8 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
       ...opts.endpoints,
     },
     confidential: opts.confidential?.({ upstream }),
+    ...(opts.metricsEndpoints === undefined ? {} : { metricsEndpoints: opts.metricsEndpoints }),
+    ...(opts.requestMetrics === undefined ? {} : { requestMetrics: opts.requestMetrics }),
     limits: { maxHeaderBytes: opts.maxHeaderBytes ?? 64 * 1024 },
     logger,
   });

@@ -24,6 +24,7 @@ export async function serveCommand(ctx: OperationContext, op: 'exec' | 'attach',
   }
   const container = await containerOf(ctx);
   const session = await acceptRemoteCommand(asUpgradeRequest(req), socket, head, options, ctx.accept);
+  ctx.track.session(op);
   const record = ctx.audit.begin({ user: ctx.caller.user.name, namespace: ctx.route.namespace, pod: ctx.route.name, container, operation: op, protocol: session.protocol });
   ctx.logger.info({ container, protocol: session.protocol, tty: options.tty, stdin: options.stdin }, `${op} started`);
 
@@ -41,6 +42,7 @@ export async function serveCommand(ctx: OperationContext, op: 'exec' | 'attach',
 
   const exitCode = result.kind === 'exit' ? result.code : undefined;
   const error = result.kind === 'error' ? result.error.code : session.aborted.aborted ? 'SP_CLIENT_GONE' : undefined;
+  if (error !== undefined) ctx.track.fail(error);
   ctx.audit.finish(record, { bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut, ...(exitCode === undefined ? {} : { exitCode }), ...(error === undefined ? {} : { error }) });
   ctx.logger.info({ container, exitCode, code: error, bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut }, `${op} ended`);
 }

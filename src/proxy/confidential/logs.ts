@@ -20,6 +20,7 @@ export async function serveLogs(ctx: OperationContext, req: AnyRequest, res: Any
   const onClose = (): void => abort.abort();
   res.once('close', onClose);
   const body = await ctx.connection.logs(params, { signal: abort.signal });
+  ctx.track.session('logs');
   const record = ctx.audit.begin({ user: ctx.caller.user.name, namespace: ctx.route.namespace, pod: ctx.route.name, container, operation: 'logs', protocol: req.httpVersion === '2.0' ? 'h2' : 'http/1.1' });
   let bytesOut = 0;
   body.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
@@ -29,6 +30,7 @@ export async function serveLogs(ctx: OperationContext, req: AnyRequest, res: Any
     pipeline(body, res, (err) => {
       res.off('close', onClose);
       const code = err === undefined || err === null ? undefined : abort.signal.aborted ? 'SP_CLIENT_GONE' : 'SP_AGENT_SESSION_LOST';
+      if (code !== undefined) ctx.track.fail(code);
       ctx.audit.finish(record, { bytesOut, ...(code === undefined ? {} : { error: code }) });
       ctx.logger.info({ container, follow: params.follow === true, bytesOut, code }, 'logs served');
       resolve();

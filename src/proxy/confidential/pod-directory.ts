@@ -15,10 +15,27 @@ import type { ClientHttp2Stream } from 'node:http2';
 import { ShadowplaneError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { Upstream } from '../upstream.ts';
+import { checkLookupStatus, getUpstreamJson } from './upstream-json.ts';
 
 const MAX_OBJECT_BYTES = 1024 * 1024;
 const MAX_LIST_BYTES = 256 * 1024 * 1024;
 const RELIST_BACKOFF_MS = [500, 1000, 2000, 5000, 10_000] as const;
+/** A LIST asked for one request (federation without an own credential, service endpoints). */
+const MAX_REQUEST_LIST_BYTES = 64 * 1024 * 1024;
+const LIST_TIMEOUT_MS = 10_000;
+
+/** A pod as a LIST names it: an address book entry, nothing more. */
+export interface PodAddress {
+  readonly name: string;
+  readonly ip: string;
+}
+
+/** A pod that may back a service: its address, phase and named container ports. */
+export interface PodEndpoint extends PodAddress {
+  readonly running: boolean;
+  /** Container port names → numbers, for a service's named targetPort. */
+  readonly ports: ReadonlyMap<string, number>;
+}
 
 export interface PodDirectoryOptions {
   readonly upstream: Upstream;
@@ -36,6 +53,8 @@ export class PodDirectory {
   readonly #opts: PodDirectoryOptions;
   readonly #cache = new Map<string, Entry>();
   readonly #watching = new Set<ClientHttp2Stream>();
+  /** Namespaces whose LIST has been applied at least once (the cache can answer for them). */
+  readonly #synced = new Set<string>();
   #closed = false;
 
   constructor(opts: PodDirectoryOptions) {
@@ -60,6 +79,46 @@ export class PodDirectory {
     if (ip === undefined) throw new ShadowplaneError('SP_POD_NOT_FOUND', `${namespace}/${pod} has no IP address yet`);
     if (this.#opts.ownAuth !== undefined) this.#cache.set(key, { ip });
     return ip;
+  }
+
+  /**
+   * The pods of a namespace that have an address: from the watched cache once it is
+   * synced, else by one LIST (authenticated by `callerAuth` without an own credential).
+   */
+  async list(namespace: string, callerAuth: OutgoingHttpHeaders): Promise<PodAddress[]> {
+    if (this.#opts.ownAuth !== undefined && this.#synced.has(namespace)) {
+      const out: PodAddress[] = [];
+      for (const [key, entry] of this.#cache) {
+        if (entry.ip !== undefined && key.startsWith(`${namespace}/`)) out.push({ name: key.slice(namespace.length + 1), ip: entry.ip });
+      }
+      return out;
+    }
+    return (await this.#listItems(namespace, undefined, callerAuth)).flatMap((item) => {
+      const name = nameOf(item);
+      const ip = podIpOf(item);
+      return name === undefined || ip === undefined ? [] : [{ name, ip }];
+    });
+  }
+
+  /** The pods a label selector picks (one LIST), with what a service needs to pick a port. */
+  async select(namespace: string, labelSelector: string, callerAuth: OutgoingHttpHeaders): Promise<PodEndpoint[]> {
+    return (await this.#listItems(namespace, labelSelector, callerAuth)).flatMap((item) => {
+      const name = nameOf(item);
+      const ip = podIpOf(item);
+      if (name === undefined || ip === undefined) return [];
+      const running = (item as { status?: { phase?: unknown } }).status?.phase === 'Running';
+      return [{ name, ip, running, ports: namedPortsOf(item) }];
+    });
+  }
+
+  async #listItems(namespace: string, labelSelector: string | undefined, callerAuth: OutgoingHttpHeaders): Promise<unknown[]> {
+    const auth = this.#opts.ownAuth === undefined ? callerAuth : await this.#opts.ownAuth();
+    const query = labelSelector === undefined ? '' : `?labelSelector=${encodeURIComponent(labelSelector)}`;
+    const what = `pods of ${namespace}`;
+    const { status, value } = await getUpstreamJson(this.#opts.upstream, `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, auth, { maxBytes: MAX_REQUEST_LIST_BYTES, timeoutMs: LIST_TIMEOUT_MS, what });
+    checkLookupStatus(status, what);
+    const items = (value as { items?: unknown } | null)?.items;
+    return Array.isArray(items) ? (items as unknown[]) : [];
   }
 
   close(): void {
@@ -110,6 +169,7 @@ export class PodDirectory {
       const rv = typeof doc.metadata?.resourceVersion === 'string' ? doc.metadata.resourceVersion : '';
       for (const key of [...this.#cache.keys()]) if (key.startsWith(`${namespace}/`)) this.#cache.delete(key);
       if (Array.isArray(doc.items)) for (const item of doc.items) this.#apply(namespace, 'ADDED', item);
+      this.#synced.add(namespace);
       await this.#watch(namespace, `${base}?watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv)}`, auth);
       attempt = 0;
     } catch (err) {
@@ -197,6 +257,26 @@ function parseJson(body: Buffer): unknown {
   } catch {
     throw new ShadowplaneError('SP_UPSTREAM_PROTOCOL', 'the API server answered something that is not JSON');
   }
+}
+
+function nameOf(obj: unknown): string | undefined {
+  const name = (obj as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  return typeof name === 'string' && /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name) ? name : undefined;
+}
+
+function namedPortsOf(obj: unknown): Map<string, number> {
+  const ports = new Map<string, number>();
+  const containers = (obj as { spec?: { containers?: unknown } } | null)?.spec?.containers;
+  if (!Array.isArray(containers)) return ports;
+  for (const c of containers.slice(0, 64)) {
+    const list = (c as { ports?: unknown } | null)?.ports;
+    if (!Array.isArray(list)) continue;
+    for (const p of list.slice(0, 256)) {
+      const { name, containerPort } = (p ?? {}) as { name?: unknown; containerPort?: unknown };
+      if (typeof name === 'string' && Number.isInteger(containerPort) && (containerPort as number) >= 1 && (containerPort as number) <= 65_535 && !ports.has(name)) ports.set(name, containerPort as number);
+    }
+  }
+  return ports;
 }
 
 function podIpOf(obj: unknown): string | undefined {

@@ -18,6 +18,7 @@ import { asUpgradeRequest } from '../request.ts';
 
 export async function servePortForward(ctx: OperationContext, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const session = await acceptPortForward(asUpgradeRequest(req), socket, head, ctx.accept);
+  ctx.track.session('portforward');
   const record = ctx.audit.begin({ user: ctx.caller.user.name, namespace: ctx.route.namespace, pod: ctx.route.name, container: undefined, operation: 'portforward', protocol: session.protocol });
   ctx.logger.info({ protocol: session.protocol }, 'port-forward started');
   let connections = 0;

@@ -7,11 +7,16 @@
  *
  * The agent is reached before the client's upgrade is accepted, so an unreachable or
  * unattestable agent is refused with a Status the client prints, within seconds.
+ *
+ * pods/proxy: `GET …/pods/POD[:PORT]/proxy/metrics` is the per-pod metrics endpoint
+ * (scrubbed inside the pod) for scrapers and for users with the `metrics` verb, when the
+ * pod's workload has a metrics policy and the port, if named, is its metrics port. Any
+ * other pods/proxy and services/proxy request is HTTP to the pod's loopback through the
+ * agent, for users with the `proxy` verb.
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AgentConnection } from '../../channel/agent-client.ts';
-import type { AgentPool } from '../../channel/agent-pool.ts';
 import type { Manifest, Verb } from '../../config/manifest.ts';
 import { userMay } from '../../config/scope.ts';
 import { isShadowplaneError, ShadowplaneError } from '../../errors.ts';
@@ -21,20 +26,27 @@ import type { Caller } from '../identity.ts';
 import type { AnyRequest } from '../request.ts';
 import { respondError, type AnyResponse } from '../respond.ts';
 import type { ConfidentialOp, Route } from '../route.ts';
+import { NO_TRACKING, type RequestTracker } from '../self-metrics.ts';
 import type { ConfidentialService } from '../server.ts';
 import { rejectUpgrade, type AcceptOptions } from '../streams/upgrade.ts';
 import { serveCommand } from './command.ts';
 import { serveLogs } from './logs.ts';
-import type { PodDirectory } from './pod-directory.ts';
+import type { PodAgents } from './pod-agents.ts';
+import { metricsPortOf, servePodMetrics, type PodMetricsScraper } from './pod-metrics.ts';
+import { proxyHttp, proxyPortOf, proxyUpgrade, type ProxyOutcome, type ProxyTarget } from './pod-proxy.ts';
 import { servePortForward } from './portforward.ts';
+import { callerName, isScraper, mayReadMetrics, upstreamAuthOf, type MetricsCaller } from './scrapers.ts';
+import { resolveService, type ServiceResolverOptions } from './service-resolver.ts';
 
 type ConfidentialRoute = Extract<Route, { kind: 'confidential' }>;
 
 export interface ConfidentialServiceOptions {
   readonly manifest: Manifest;
-  readonly pool: AgentPool;
-  readonly pods: PodDirectory;
+  readonly agents: PodAgents;
   readonly audit: AuditLog;
+  readonly podMetrics: PodMetricsScraper;
+  /** For services/proxy: the upstream and credential its lookups use. */
+  readonly services: Omit<ServiceResolverOptions, 'manifest' | 'pods'>;
   readonly accept?: AcceptOptions;
   readonly logger: Logger;
 }
@@ -47,6 +59,7 @@ export interface OperationContext {
   readonly connection: AgentConnection;
   readonly audit: AuditLog;
   readonly accept: AcceptOptions;
+  readonly track: RequestTracker;
   readonly logger: Logger;
 }
 
@@ -59,9 +72,13 @@ const VERB_OF: Readonly<Record<ConfidentialOp, Verb>> = {
   'service-proxy': 'proxy',
 };
 
+/** Pods of a service tried in turn when their agents cannot be reached. */
+const SERVICE_ATTEMPTS = 3;
+
 export function createConfidentialService(opts: ConfidentialServiceOptions): ConfidentialService {
-  const { manifest, logger } = opts;
+  const { manifest, logger, agents } = opts;
   const accept: AcceptOptions = { logger, ...opts.accept };
+  const services: ServiceResolverOptions = { ...opts.services, manifest, pods: agents.pods };
 
   function authorize(caller: Caller, route: ConfidentialRoute): void {
     const verb = VERB_OF[route.op];
@@ -70,71 +87,119 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
     }
   }
 
-  /** An attested session with the pod's agent; a cached address that fails is looked up afresh once. */
-  async function connect(route: ConfidentialRoute, callerAuth: OutgoingHttpHeaders): Promise<AgentConnection> {
-    const identity = { namespace: route.namespace, pod: route.name };
-    const port = manifest.agent.port;
-    const address = await opts.pods.lookup(route.namespace, route.name, callerAuth);
-    try {
-      return await opts.pool.connect({ address, port, identity });
-    } catch (err) {
-      if (!isShadowplaneError(err, 'SP_AGENT_UNREACHABLE') && !isShadowplaneError(err, 'SP_AGENT_IDENTITY_MISMATCH')) throw err;
-      const fresh = await opts.pods.lookup(route.namespace, route.name, callerAuth, true);
-      if (fresh === address) throw err;
-      return opts.pool.connect({ address: fresh, port, identity });
-    }
+  /**
+   * Whether a pods/proxy request is the metrics endpoint: `GET …/proxy/metrics` on a pod
+   * whose workload has a metrics policy, at its metrics port (or no port), asked by a
+   * scraper or a user with the `metrics` verb.
+   */
+  function isMetricsRequest(req: AnyRequest, caller: MetricsCaller, route: ConfidentialRoute): boolean {
+    if (route.op !== 'pod-proxy' || route.subpath !== '/metrics' || req.method !== 'GET') return false;
+    if (isScraper(caller)) return true;
+    if (!mayReadMetrics(manifest, caller, route.namespace) || !opts.podMetrics.hasPolicy(route.namespace, route.name)) return false;
+    const port = /^[0-9]{1,5}$/.test(route.port ?? '') ? Number(route.port) : route.port === undefined ? undefined : -1;
+    return port !== -1 && opts.podMetrics.isMetricsPort(route.namespace, route.name, port);
   }
 
-  function context(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, connection: AgentConnection): OperationContext {
+  function context(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, connection: AgentConnection, track: RequestTracker): OperationContext {
     const query = new URL(req.url ?? '/', 'https://proxy.invalid').searchParams;
-    return { caller, route, query, connection, audit: opts.audit, accept, logger: logger.child({ op: route.op, namespace: route.namespace, pod: route.name }) };
+    return { caller, route, query, connection, audit: opts.audit, accept, track, logger: logger.child({ op: route.op, namespace: route.namespace, pod: route.name }) };
   }
 
-  function callerAuthOf(req: AnyRequest | IncomingMessage): OutgoingHttpHeaders {
-    const authorization = req.headers.authorization;
-    return manifest.upstream.auth === 'forward-token' && authorization !== undefined ? { authorization } : {};
+  function callerAuthOf(req: AnyRequest | IncomingMessage, caller: MetricsCaller): OutgoingHttpHeaders {
+    return upstreamAuthOf(manifest, req.headers, caller);
+  }
+
+  /** The pod (and port) a proxy request goes to: the route's pod, or a pod behind the service. */
+  async function proxyTargets(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute): Promise<{ pod: string; address: string | undefined; port: number }[]> {
+    if (route.op === 'pod-proxy') return [{ pod: route.name, address: undefined, port: proxyPortOf(route.port, route.scheme) }];
+    if (route.scheme !== undefined && route.scheme !== 'http') throw new ShadowplaneError('SP_BAD_REQUEST', 'only http targets are served for confidential pods');
+    const candidates = await resolveService(services, route.namespace, route.name, route.port, callerAuthOf(req, caller));
+    return candidates.slice(0, SERVICE_ATTEMPTS).map((c) => ({ pod: c.pod.name, address: c.pod.ip, port: c.port }));
+  }
+
+  /** Runs a proxy exchange on the first target whose agent answers, and audits it. */
+  async function serveProxy(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, run: (target: ProxyTarget) => Promise<ProxyOutcome>): Promise<void> {
+    const targets = await proxyTargets(req, caller, route);
+    let lastError: unknown;
+    for (const t of targets) {
+      let connection: AgentConnection;
+      try {
+        connection = await agents.connect(route.namespace, t.pod, callerAuthOf(req, caller), t.address);
+      } catch (err) {
+        lastError = err;
+        if (route.op === 'service-proxy' && (isShadowplaneError(err, 'SP_AGENT_UNREACHABLE') || isShadowplaneError(err, 'SP_POD_NOT_FOUND'))) continue;
+        throw err;
+      }
+      const record = opts.audit.begin({ user: caller.user.name, namespace: route.namespace, pod: t.pod, container: undefined, operation: route.op === 'pod-proxy' ? 'pod-proxy' : 'service-proxy', protocol: protocolOf(req) });
+      const outcome = await run({ connection, port: t.port, url: req.url ?? '/' }).catch((err: unknown) => {
+        opts.audit.finish(record, { error: asError(err).code });
+        throw err;
+      });
+      opts.audit.finish(record, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, ...(outcome.error === undefined ? {} : { error: outcome.error.code }) });
+      logger.info({ op: route.op, namespace: route.namespace, pod: t.pod, port: t.port, status: outcome.status, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, code: outcome.error?.code }, 'proxy exchange ended');
+      return;
+    }
+    throw lastError instanceof ShadowplaneError ? lastError : new ShadowplaneError('SP_SERVICE_NO_ENDPOINTS', `service ${route.namespace}/${route.name}`);
   }
 
   return {
-    async handleRequest(req: AnyRequest, res: AnyResponse, caller: Caller, route: ConfidentialRoute): Promise<void> {
+    async handleRequest(req: AnyRequest, res: AnyResponse, caller: MetricsCaller, route: ConfidentialRoute, track: RequestTracker = NO_TRACKING): Promise<void> {
       try {
-        authorize(caller, route);
-        if (route.op !== 'log') {
-          throw route.op === 'pod-proxy' || route.op === 'service-proxy'
-            ? new ShadowplaneError('SP_CONFIDENTIAL_NOT_SERVED', `${route.op} for confidential pods`)
-            : new ShadowplaneError('SP_UPGRADE_REQUIRED', `${route.op} needs a WebSocket or SPDY upgrade`);
+        if (isMetricsRequest(req, caller, route)) {
+          track.reclassify('metrics');
+          if (!mayReadMetrics(manifest, caller, route.namespace)) throw new ShadowplaneError('SP_FORBIDDEN', `${callerName(caller)} may not read metrics in ${route.namespace}`);
+          await servePodMetrics(opts.podMetrics, req, res, { namespace: route.namespace, pod: route.name, port: metricsPortOf(route.port), callerAuth: callerAuthOf(req, caller) }, logger.child({ op: 'metrics', namespace: route.namespace, pod: route.name }));
+          return;
         }
+        if (isScraper(caller)) throw new ShadowplaneError('SP_FORBIDDEN', `${callerName(caller)} may only read metrics`);
+        authorize(caller, route);
+        if (route.op === 'pod-proxy' || route.op === 'service-proxy') {
+          await serveProxy(req, caller, route, (target) => proxyHttp(req, res, target, track));
+          return;
+        }
+        if (route.op !== 'log') throw new ShadowplaneError('SP_UPGRADE_REQUIRED', `${route.op} needs a WebSocket or SPDY upgrade`);
         if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'logs are read with GET');
-        const connection = await connect(route, callerAuthOf(req));
-        await serveLogs(context(req, caller, route, connection), req, res);
+        const connection = await agents.connect(route.namespace, route.name, callerAuthOf(req, caller));
+        await serveLogs(context(req, caller, route, connection, track), req, res);
       } catch (err) {
-        fail(err, route);
+        fail(err, route, track);
         respondError(res, asError(err));
       }
     },
 
-    async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, route: ConfidentialRoute): Promise<void> {
+    async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, route: ConfidentialRoute, track: RequestTracker = NO_TRACKING): Promise<void> {
       try {
         authorize(caller, route);
-        if (route.op !== 'exec' && route.op !== 'attach' && route.op !== 'portforward') {
-          throw new ShadowplaneError('SP_CONFIDENTIAL_NOT_SERVED', `${route.op} upgrades for confidential pods`);
+        if (route.op === 'pod-proxy' || route.op === 'service-proxy') {
+          await serveProxy(req, caller, route, (target) => proxyUpgrade(req, socket, head, target, track));
+          return;
         }
-        const connection = await connect(route, callerAuthOf(req));
-        const ctx = context(req, caller, route, connection);
+        if (route.op !== 'exec' && route.op !== 'attach' && route.op !== 'portforward') {
+          throw new ShadowplaneError('SP_BAD_REQUEST', `${route.op} is not served as an upgrade`);
+        }
+        const connection = await agents.connect(route.namespace, route.name, callerAuthOf(req, caller));
+        const ctx = context(req, caller, route, connection, track);
         if (route.op === 'portforward') await servePortForward(ctx, req, socket, head);
         else await serveCommand(ctx, route.op, req, socket, head);
       } catch (err) {
-        fail(err, route);
+        fail(err, route, track);
         // Idempotent: a terminator that refused the upgrade has already answered and ended the socket.
         rejectUpgrade(socket, asError(err));
       }
     },
   };
 
-  function fail(err: unknown, route: ConfidentialRoute): void {
+  function fail(err: unknown, route: ConfidentialRoute, track: RequestTracker): void {
     const e = asError(err);
+    track.fail(e.code);
     logger.warn({ op: route.op, namespace: route.namespace, pod: route.name, code: e.code }, 'confidential operation refused');
   }
+}
+
+function protocolOf(req: AnyRequest | IncomingMessage): string {
+  // The client's Upgrade value, reduced to token characters: it goes into audit records.
+  if (req.headers.upgrade !== undefined) return `http/1.1+${String(req.headers.upgrade).toLowerCase().replace(/[^a-z0-9.+/-]/g, '').slice(0, 32)}`;
+  return req.httpVersion === '2.0' ? 'h2' : 'http/1.1';
 }
 
 function asError(err: unknown): ShadowplaneError {

@@ -1,0 +1,133 @@
+/**
+ * Scrubbed metrics of one confidential pod, fetched from its agent over the attested
+ * channel, and the per-pod endpoint `GET /api/v1/namespaces/NS/pods/POD[:PORT]/proxy/metrics`.
+ *
+ * The proxy sends the workload's scrub policy (the manifest's `workloads[].metrics`) and
+ * the hash key; the agent scrapes and scrubs inside the pod and answers only scrubbed
+ * bytes. Every outcome is counted in shadowplane's own metrics (a dropped scrape under
+ * the code that dropped it). Raw workload metrics never reach the proxy, and the hash key
+ * travels only inside the attested channel.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { ScrubbedMetrics } from '../../channel/agent-client.ts';
+import type { Manifest } from '../../config/manifest.ts';
+import { workloadFor } from '../../config/scope.ts';
+import { ShadowplaneError, asShadowplaneError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { negotiateFormat } from '../../metrics/content-type.ts';
+import type { ExpositionFormat } from '../../metrics/model.ts';
+import { emptyScrubStats } from '../../metrics/scrub.ts';
+import { recordScrub, type ShadowplaneMetrics } from '../../metrics/self.ts';
+import type { AnyRequest } from '../request.ts';
+import { writeHead, type AnyResponse } from '../respond.ts';
+import type { PodAgents } from './pod-agents.ts';
+
+export interface PodMetricsOptions {
+  readonly manifest: Manifest;
+  readonly agents: PodAgents;
+  /** The HMAC key for hashed label values: in memory only, sent only to attested agents. */
+  readonly hashKey: Buffer;
+  readonly metrics: ShadowplaneMetrics | undefined;
+  /** Deadline for one pod's answer (the agent's own scrape deadline is 5 s). Default 10 s. */
+  readonly timeoutMs?: number;
+  readonly logger: Logger;
+}
+
+export class PodMetricsScraper {
+  readonly #opts: PodMetricsOptions;
+
+  constructor(opts: PodMetricsOptions) {
+    this.#opts = opts;
+  }
+
+  get manifest(): Manifest {
+    return this.#opts.manifest;
+  }
+
+  get agents(): PodAgents {
+    return this.#opts.agents;
+  }
+
+  /** True when metrics may leave this pod at all (its workload has a policy). */
+  hasPolicy(namespace: string, pod: string): boolean {
+    return workloadFor(this.#opts.manifest, namespace, pod)?.metrics !== undefined;
+  }
+
+  /** True when `port` (from the request path) names the policy's scrape port, or no port is known here. */
+  isMetricsPort(namespace: string, pod: string, port: number | undefined): boolean {
+    const target = workloadFor(this.#opts.manifest, namespace, pod)?.metrics?.scrape;
+    return port === undefined || target === undefined || target.port === port;
+  }
+
+  /**
+   * The pod's scrubbed metrics in `format`. Rejects with SP_METRICS_NOT_CONFIGURED when
+   * no policy covers the pod, the code that dropped the scrape, or a channel error.
+   */
+  async scrape(namespace: string, pod: string, format: ExpositionFormat, port: number | undefined, callerAuth: OutgoingHttpHeaders, knownAddress?: string): Promise<ScrubbedMetrics> {
+    const { manifest, metrics } = this.#opts;
+    try {
+      const workload = workloadFor(manifest, namespace, pod);
+      if (workload?.metrics === undefined) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'the workload of this pod has no metrics policy');
+      if (!this.isMetricsPort(namespace, pod, port)) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'that port is not the workload\'s metrics port');
+      const connection = await this.#opts.agents.connect(namespace, pod, callerAuth, knownAddress);
+      const result = await withDeadline(this.#opts.timeoutMs ?? 10_000, (signal) =>
+        connection.metrics({ format, port }, { policy: workload.metricsDocument, hashKey: this.#opts.hashKey }, { signal }),
+      );
+      if (metrics !== undefined) recordScrub(metrics, 'ok', result.stats);
+      return result;
+    } catch (err) {
+      const e = asShadowplaneError(err);
+      if (metrics !== undefined && e.code !== 'SP_METRICS_NOT_CONFIGURED') recordScrub(metrics, e.code, droppedScrape());
+      throw e;
+    }
+  }
+}
+
+function droppedScrape() {
+  const stats = emptyScrubStats();
+  stats.droppedScrapes = 1;
+  return stats;
+}
+
+/** Runs `op` with a signal that aborts after `ms`; the deadline is SP_METRICS_SCRAPE_TIMEOUT. */
+async function withDeadline<T>(ms: number, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ms);
+  try {
+    return await op(abort.signal);
+  } catch (err) {
+    if (abort.signal.aborted) throw new ShadowplaneError('SP_METRICS_SCRAPE_TIMEOUT', `the pod's agent did not answer within ${ms} ms`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The port of `pods/NAME:PORT`: a number, or undefined when none was named. */
+export function metricsPortOf(port: string | undefined): number | undefined {
+  if (port === undefined) return undefined;
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65_535) throw new ShadowplaneError('SP_BAD_REQUEST', 'the metrics port must be a number 1..65535');
+  return Number(port);
+}
+
+/** Serves the per-pod metrics endpoint. Throws a ShadowplaneError before any byte was sent. */
+export async function servePodMetrics(
+  scraper: PodMetricsScraper,
+  req: AnyRequest,
+  res: AnyResponse,
+  target: { readonly namespace: string; readonly pod: string; readonly port: number | undefined; readonly callerAuth: OutgoingHttpHeaders },
+  logger: Logger,
+): Promise<void> {
+  if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
+  const accept = req.headers.accept;
+  const { format, contentType } = negotiateFormat(Array.isArray(accept) ? accept.join(',') : accept);
+  try {
+    const scraped = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth);
+    writeHead(res, 200, { 'content-type': contentType, 'content-length': scraped.body.length, 'cache-control': 'no-store' });
+    res.end(scraped.body);
+    logger.info({ format, bytes: scraped.body.length, keptSeries: scraped.stats.keptSeries, droppedSeries: scraped.stats.droppedSeries }, 'pod metrics served');
+  } catch (err) {
+    logger.info({ code: asShadowplaneError(err).code }, 'pod metrics not served');
+    throw err;
+  }
+}

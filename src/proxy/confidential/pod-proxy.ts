@@ -1,0 +1,232 @@
+/**
+ * pods/proxy and services/proxy of a confidential pod: an HTTP/1.1 exchange with the
+ * pod's own loopback, carried by one port-forward stream of the attested channel (the
+ * agent connects to 127.0.0.1, else ::1, at the port). Never through the API server.
+ *
+ * As the API server's proxy does it:
+ * - the path is what follows `/proxy` (`/` when nothing does), the query is kept;
+ * - hop-by-hop headers are dropped both ways, and so are the client's credentials
+ *   (`Authorization`; the client certificate ends at the proxy);
+ * - a redirect whose `Location` points into the pod is rewritten to go through the same
+ *   proxy path again;
+ * - bodies stream both ways with backpressure; an upgrade (WebSocket) is answered with the
+ *   pod's own 101 and then spliced byte for byte; a non-101 answer to an upgrade is
+ *   forwarded and the client connection closed (never reused as if it were upgraded).
+ *
+ * Response headers must arrive within 60 s; bodies have no deadline (streams may be long).
+ */
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { pipeline, type Duplex } from 'node:stream';
+import type { AgentConnection } from '../../channel/agent-client.ts';
+import { splice } from '../../channel/splice.ts';
+import { ShadowplaneError, asShadowplaneError, isShadowplaneError } from '../../errors.ts';
+import { forwardableRequestHeaders, forwardableResponseHeaders, forwardableUpgradeRawHeaders } from '../headers.ts';
+import type { AnyRequest } from '../request.ts';
+import { writeHead, type AnyResponse } from '../respond.ts';
+import type { RequestTracker } from '../self-metrics.ts';
+import { rejectUpgrade } from '../streams/upgrade.ts';
+
+const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
+const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
+
+export interface ProxyTarget {
+  readonly connection: AgentConnection;
+  /** The port on the pod's loopback. */
+  readonly port: number;
+  /** The request target as the client sent it (`/api/v1/namespaces/…/proxy/rest?query`). */
+  readonly url: string;
+}
+
+export interface ProxyOutcome {
+  readonly status: number | undefined;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly error: ShadowplaneError | undefined;
+}
+
+/**
+ * Splits a proxy request target into the prefix that names the pod or service
+ * (`…/proxy`), the path for the pod and the query. The router already refused every
+ * non-canonical spelling, so the raw segments are safe to reuse as they came.
+ */
+export function splitProxyUrl(url: string): { prefix: string; path: string; query: string } {
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q);
+  const parts = rawPath.split('/');
+  // ['', 'api', 'v1', 'namespaces', NS, 'pods'|'services', TARGET, 'proxy', ...rest]
+  const prefix = parts.slice(0, 8).join('/');
+  const rest = parts.slice(8);
+  return { prefix, path: `/${rest.join('/')}`, query };
+}
+
+/** The port of a `name:port` target: a number (no port is 80, as for the API server). */
+export function proxyPortOf(port: string | undefined, scheme: string | undefined): number {
+  if (scheme !== undefined && scheme !== 'http') throw new ShadowplaneError('SP_BAD_REQUEST', 'only http targets are served for confidential pods');
+  if (port === undefined) return 80;
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65_535) throw new ShadowplaneError('SP_BAD_REQUEST', 'the proxy port must be a number 1..65535');
+  return Number(port);
+}
+
+/** A Location into the pod (a path, or an absolute URL to its loopback) goes through the proxy again. */
+export function rewriteLocation(location: string, prefix: string, port: number): string {
+  if (location.startsWith('/') && !location.startsWith('//')) return `${prefix}${location}`;
+  const url = URL.parse(location);
+  if (url === null || url.protocol !== 'http:') return location;
+  const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  if (!local || Number(url.port === '' ? 80 : url.port) !== port) return location;
+  return `${prefix}${url.pathname}${url.search}`;
+}
+
+function podRequestHeaders(headers: OutgoingHttpHeaders, port: number): OutgoingHttpHeaders {
+  return { ...headers, host: `127.0.0.1:${port}`, connection: 'close' };
+}
+
+/** Proxies one ordinary request. Resolves when the exchange ended; throws only before the response started. */
+export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: ProxyTarget, track: RequestTracker): Promise<ProxyOutcome> {
+  const { prefix, path, query } = splitProxyUrl(target.url);
+  const channel = await target.connection.portForward(target.port);
+  let bytesIn = 0;
+  let bytesOut = 0;
+  return new Promise<ProxyOutcome>((resolve, reject) => {
+    let started = false;
+    let settled = false;
+    const finish = (outcome: ProxyOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const failEarly = (err: ShadowplaneError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      podReq.destroy();
+      channel.destroy();
+      reject(err);
+    };
+    const podReq = httpRequest({
+      createConnection: () => channel,
+      method: req.method ?? 'GET',
+      path: `${path}${query}`,
+      headers: podRequestHeaders(forwardableRequestHeaders(req.headers, { keepAuthorization: false }), target.port),
+      setHost: false,
+      maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
+    });
+    const timer = setTimeout(() => failEarly(new ShadowplaneError('SP_POD_PROXY_TIMEOUT', `no response headers within ${RESPONSE_HEAD_TIMEOUT_MS / 1000} s`)), RESPONSE_HEAD_TIMEOUT_MS);
+    podReq.on('error', (err) => {
+      if (!started) failEarly(isShadowplaneError(err) ? err : new ShadowplaneError('SP_POD_PROXY_FAILED', 'no usable HTTP response'));
+    });
+    res.once('close', () => {
+      // The client left: stop the pod's side too.
+      if (!podReq.destroyed) podReq.destroy();
+      channel.destroy();
+    });
+    podReq.on('response', (podRes: IncomingMessage) => {
+      if (settled) {
+        podRes.destroy();
+        return;
+      }
+      started = true;
+      clearTimeout(timer);
+      track.session('proxy');
+      const headers = forwardableResponseHeaders(podRes.headers);
+      const location = podRes.headers.location;
+      if (location !== undefined) headers.location = rewriteLocation(location, prefix, target.port);
+      writeHead(res, podRes.statusCode ?? 502, headers);
+      podRes.on('data', (c: Buffer) => (bytesOut += c.length));
+      pipeline(podRes, res, (err) => {
+        finish({ status: podRes.statusCode, bytesIn, bytesOut, error: err === undefined || err === null ? undefined : new ShadowplaneError('SP_POD_PROXY_FAILED', 'the response broke off') });
+      });
+    });
+    req.on('data', (c: Buffer) => (bytesIn += c.length));
+    pipeline(req, podReq, (err) => {
+      if (err !== undefined && err !== null && !started) failEarly(new ShadowplaneError('SP_CLIENT_GONE', 'the request body broke off'));
+    });
+  });
+}
+
+/** Proxies an upgrade (WebSocket and the like). Resolves when the upgraded connection or the refusal ended. */
+export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: ProxyTarget, track: RequestTracker): Promise<ProxyOutcome> {
+  const { path, query } = splitProxyUrl(target.url);
+  const channel = await target.connection.portForward(target.port);
+  const raw: [string, string][] = [
+    ['Host', `127.0.0.1:${target.port}`],
+    ...forwardableUpgradeRawHeaders(req.rawHeaders, { keepAuthorization: false }),
+    ['Connection', 'Upgrade'],
+    ['Upgrade', req.headers.upgrade ?? ''],
+  ];
+  return new Promise<ProxyOutcome>((resolve) => {
+    let settled = false;
+    let bytesIn = head.length;
+    let bytesOut = 0;
+    const done = (status: number | undefined, error?: ShadowplaneError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ status, bytesIn, bytesOut, error });
+    };
+    const podReq = httpRequest({ createConnection: () => channel, method: req.method ?? 'GET', path: `${path}${query}`, headers: raw.flat(), setHost: false, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES });
+    const refuse = (err: ShadowplaneError): void => {
+      podReq.destroy();
+      channel.destroy();
+      rejectUpgrade(socket, err);
+      done(undefined, err);
+    };
+    const timer = setTimeout(() => refuse(new ShadowplaneError('SP_POD_PROXY_TIMEOUT', `no response within ${RESPONSE_HEAD_TIMEOUT_MS / 1000} s`)), RESPONSE_HEAD_TIMEOUT_MS);
+    socket.once('close', () => {
+      if (!settled) refuse(new ShadowplaneError('SP_CLIENT_GONE'));
+    });
+    podReq.on('error', (err) => {
+      if (!settled) refuse(isShadowplaneError(err) ? err : asShadowplaneError(err, 'SP_POD_PROXY_FAILED'));
+    });
+    podReq.on('upgrade', (podRes: IncomingMessage, podSocket: Duplex, podHead: Buffer) => {
+      if (settled) {
+        podSocket.destroy();
+        return;
+      }
+      clearTimeout(timer);
+      track.session('proxy');
+      socket.write(responseHead(podRes));
+      if (podHead.length > 0) socket.write(podHead);
+      if (head.length > 0) podSocket.write(head);
+      bytesOut += podHead.length;
+      socket.on('data', (c: Buffer) => (bytesIn += c.length));
+      podSocket.on('data', (c: Buffer) => (bytesOut += c.length));
+      splice(socket, podSocket, (err) => {
+        socket.destroy();
+        podSocket.destroy();
+        done(101, err === undefined ? undefined : new ShadowplaneError('SP_POD_PROXY_FAILED', 'the upgraded connection broke off'));
+      });
+    });
+    podReq.on('response', (podRes: IncomingMessage) => {
+      if (settled) {
+        podRes.destroy();
+        return;
+      }
+      clearTimeout(timer);
+      // Not upgraded: forward the answer, then close. The connection must never be reused.
+      socket.write(responseHead(podRes, { close: true }));
+      podRes.on('data', (c: Buffer) => (bytesOut += c.length));
+      pipeline(podRes, socket, () => {
+        socket.destroy();
+        channel.destroy();
+        done(podRes.statusCode);
+      });
+    });
+    podReq.end();
+  });
+}
+
+/** The pod's response head as HTTP/1.1 bytes, headers in their order (without framing headers when closing). */
+function responseHead(res: IncomingMessage, opts: { close?: boolean } = {}): string {
+  let out = `HTTP/1.1 ${res.statusCode ?? 502} ${(res.statusMessage ?? '').replace(/[\r\n]/g, '')}\r\n`;
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (opts.close === true && (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding' || lower === 'content-length')) continue;
+    out += `${raw[i]!}: ${raw[i + 1]!}\r\n`;
+  }
+  if (opts.close === true) out += 'Connection: close\r\n';
+  return `${out}\r\n`;
+}

@@ -1,0 +1,119 @@
+/**
+ * shadowplane's metrics endpoints for scrapers and users with the `metrics` verb:
+ *
+ * - `GET /.well-known/shadowplane/federate`: the scrubbed metrics of every confidential
+ *   pod the caller may read, in one exposition with `namespace` and `pod` labels. Pods
+ *   come from the pod directory (the API server's word, address only); each pod's agent
+ *   is attested before anything is asked of it. Pods are fetched with bounded
+ *   concurrency, each under its own deadline, and the whole under an overall deadline; a
+ *   pod that fails is left out and counted (its raw data never exists outside its TEE).
+ * - `GET /.well-known/shadowplane/metrics`: shadowplane's own metrics (no workload data).
+ *
+ * Both answer in the format the Accept header prefers (text 0.0.4 or OpenMetrics 1.0).
+ */
+import type { Manifest } from '../config/manifest.ts';
+import { isConfidentialPod } from '../config/scope.ts';
+import { ShadowplaneError, asShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { negotiateFormat } from '../metrics/content-type.ts';
+import { federate, type PodMetrics } from '../metrics/federate.ts';
+import { parseExposition } from '../metrics/parse.ts';
+import type { ShadowplaneMetrics } from '../metrics/self.ts';
+import { serializeToBuffer } from '../metrics/serialize.ts';
+import type { PodMetricsScraper } from './confidential/pod-metrics.ts';
+import { isScraper, mayReadMetrics, upstreamAuthOf, type MetricsCaller } from './confidential/scrapers.ts';
+import type { AnyRequest } from './request.ts';
+import { writeHead, type AnyResponse } from './respond.ts';
+
+export type MetricsEndpointHandler = (req: AnyRequest, res: AnyResponse, caller: MetricsCaller) => Promise<void>;
+
+export interface MetricsEndpoints {
+  readonly federate: MetricsEndpointHandler;
+  readonly metrics: MetricsEndpointHandler;
+}
+
+export interface MetricsEndpointsOptions {
+  readonly manifest: Manifest;
+  /** The pods' metrics source, once the confidential service exists. */
+  readonly podMetrics: () => PodMetricsScraper | undefined;
+  readonly metrics: ShadowplaneMetrics;
+  /** Pods fetched at once. Default 8. */
+  readonly concurrency?: number;
+  /** No pod is started after this long; those left are skipped. Default 20 s. */
+  readonly deadlineMs?: number;
+  /** Most pods one federation answers for. Default 10,000. */
+  readonly maxPods?: number;
+  readonly logger: Logger;
+}
+
+export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEndpoints {
+  const { manifest, logger } = opts;
+
+  return {
+    // Synchronous work, answered through a promise like the federation.
+    metrics: (req, res, caller) => Promise.resolve().then(() => serveSelfMetrics(req, res, caller)),
+
+    async federate(req, res, caller) {
+      if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
+      const namespaces = manifest.confidential.map((c) => c.namespace).filter((ns) => mayReadMetrics(manifest, caller, ns));
+      if (namespaces.length === 0) throw new ShadowplaneError('SP_FORBIDDEN', 'no namespace whose metrics this caller may read');
+      const { format, contentType } = negotiateFormat(acceptOf(req));
+      const source = opts.podMetrics();
+      if (source === undefined) throw new ShadowplaneError('SP_CONFIDENTIAL_NOT_SERVED', 'confidential pods are not served yet');
+      const callerAuth = upstreamAuthOf(manifest, req.headers, caller);
+
+      const targets: { namespace: string; pod: string; ip: string }[] = [];
+      for (const namespace of namespaces) {
+        for (const p of await source.agents.pods.list(namespace, callerAuth)) {
+          if (isConfidentialPod(manifest, namespace, p.name) && source.hasPolicy(namespace, p.name)) targets.push({ namespace, pod: p.name, ip: p.ip });
+        }
+      }
+      const maxPods = opts.maxPods ?? 10_000;
+      if (targets.length > maxPods) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', `more than ${maxPods} pods to federate`);
+      targets.sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
+
+      const results: (PodMetrics | undefined)[] = targets.map(() => undefined);
+      const deadline = Date.now() + (opts.deadlineMs ?? 20_000);
+      let next = 0;
+      let failed = 0;
+      const worker = async (): Promise<void> => {
+        while (next < targets.length && Date.now() < deadline) {
+          const i = next++;
+          const t = targets[i]!;
+          try {
+            // OpenMetrics from the agents keeps what the text format cannot (units, counter semantics).
+            const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip);
+            results[i] = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics').families };
+          } catch (err) {
+            failed++;
+            logger.info({ namespace: t.namespace, pod: t.pod, code: asShadowplaneError(err).code }, 'pod left out of the federation');
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, targets.length) }, worker));
+      // Pods the deadline left unasked are counted like pods that timed out.
+      const skipped = targets.length - next;
+      if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
+      const merged = federate(results.filter((r): r is PodMetrics => r !== undefined));
+      const body = serializeToBuffer(merged.families, format);
+      writeHead(res, 200, { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-store' });
+      res.end(body);
+      logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: merged.stats.conflictingFamilies, bytes: body.length }, 'federation served');
+    },
+  };
+
+  function serveSelfMetrics(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): void {
+    if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
+    const allowed = isScraper(caller) || manifest.confidential.some((c) => mayReadMetrics(manifest, caller, c.namespace));
+    if (!allowed) throw new ShadowplaneError('SP_FORBIDDEN', 'shadowplane metrics need the metrics verb');
+    const { format, contentType } = negotiateFormat(acceptOf(req));
+    const body = Buffer.from(opts.metrics.registry.serialize(format), 'utf8');
+    writeHead(res, 200, { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-store' });
+    res.end(body);
+  }
+}
+
+function acceptOf(req: AnyRequest): string | undefined {
+  const accept = req.headers.accept;
+  return Array.isArray(accept) ? accept.join(',') : accept;
+}
