@@ -11,24 +11,22 @@
  * Tests can replace the exec and port-forward behaviour, refuse upgrades, and read which
  * protocol every session negotiated.
  */
-import 'reflect-metadata';
 import { spawn } from 'node:child_process';
-import { randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import * as x509 from '@peculiar/x509';
 import pty from 'node-pty';
 import type { Logger } from 'pino';
 import { ShadowplaneError, asShadowplaneError } from '../../src/errors.ts';
 import { statusForError } from '../../src/kube-streams/status.ts';
 import { silentLogger } from '../../src/log.ts';
+import { createSelfSigned } from '../../src/tls/certificates.ts';
 import { acceptPortForward, acceptRemoteCommand, parseRemoteCommandOptions, rejectUpgrade, type AcceptOptions } from '../../src/proxy/streams/upgrade.ts';
 import type { CommandResult, ForwardedConnection, RemoteCommandSession, StreamProtocol, UpgradeRequest } from '../../src/proxy/streams/types.ts';
 
-x509.cryptoProvider.set(webcrypto);
 
 export type StreamOperation = 'exec' | 'attach' | 'portforward';
 
@@ -71,28 +69,8 @@ export interface StreamTestServer {
   close(): Promise<void>;
 }
 
-async function selfSignedCertificate(): Promise<{ certPem: string; keyPem: string }> {
-  const alg = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
-    name: 'CN=shadowplane stream test server',
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 24 * 3600_000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }]),
-    ],
-  });
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END PRIVATE KEY-----\n`;
-  return { certPem: `${cert.toString('pem')}\n`, keyPem };
+function selfSignedCertificate(): Promise<{ certPem: string; keyPem: string }> {
+  return createSelfSigned({ commonName: 'shadowplane stream test server', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'], validityMs: 24 * 3600_000, usage: 'server' });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

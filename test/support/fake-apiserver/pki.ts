@@ -6,15 +6,12 @@
  * Everything is generated in memory at start (ECDSA P-256, short validity); nothing is
  * written to disk and nothing is reused between runs.
  */
-import 'reflect-metadata';
-import { webcrypto, randomBytes } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { basicConstraints, buildCertificate, dn, extKeyUsage, keyUsage, subjectAltName, subjectKeyIdentifier } from '../../../src/attestation/x509-build.ts';
+import { toPem } from '../../../src/tls/certificates.ts';
 
-x509.cryptoProvider.set(webcrypto);
-
-const KEY_ALG = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-const SIGN_ALG = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 3600 * 1000;
+const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' } as const;
 
 /** A certificate and its private key, both PEM. */
 export interface KeyPairPem {
@@ -41,71 +38,53 @@ export interface LeafRequest {
   readonly validDays?: number;
 }
 
-function serial(): string {
+function serial(): Buffer {
   // Positive 16-byte serial: clear the top bit so DER does not read it as negative.
   const b = randomBytes(16);
   b[0] = (b[0] ?? 0) & 0x7f;
-  return b.toString('hex');
+  return b;
 }
 
-async function privateKeyPem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
-  return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
+function newKey(): { privateKey: KeyObject; spki: Buffer; pem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }), pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
-function subjectName(commonName: string, organizations: readonly string[] = []): x509.JsonName {
-  const name: x509.JsonName = organizations.map((o) => ({ O: [o] }));
-  name.push({ CN: [commonName] });
-  return name;
+function subjectName(commonName: string, organizations: readonly string[] = []): Buffer {
+  return dn([...organizations.map((o) => ['O', o] as const), ['CN', commonName] as const]);
 }
 
-/** Creates a fresh self-signed CA whose certificates Go's TLS stack accepts. */
-export async function createCertificateAuthority(commonName: string): Promise<CertificateAuthority> {
-  const keys = await webcrypto.subtle.generateKey(KEY_ALG, true, ['sign', 'verify']);
+/** A CA (ECDSA P-256, 7 days) that issues leaves under it. */
+export function createCertificateAuthority(commonName: string): Promise<CertificateAuthority> {
+  const ca = newKey();
+  const caName = subjectName(commonName);
   const now = Date.now();
-  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: subjectName(commonName),
+  const caDer = buildCertificate({
+    serial: serial(),
+    issuer: caName,
+    subject: caName,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + 7 * DAY_MS),
-    signingAlgorithm: SIGN_ALG,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
+    spki: ca.spki,
+    extensions: [basicConstraints(true, 0), keyUsage(['keyCertSign', 'cRLSign', 'digitalSignature']), subjectKeyIdentifier(ca.spki)],
+    signWith: { key: ca.privateKey, alg: 'ecdsa-sha256' },
   });
-  const caName = caCert.subject;
-
-  return {
-    certPem: caCert.toString('pem') + '\n',
-    async issue(request: LeafRequest): Promise<KeyPairPem> {
-      const leafKeys = await webcrypto.subtle.generateKey(KEY_ALG, true, ['sign', 'verify']);
-      const sans: x509.JsonGeneralName[] = [
-        ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-        ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-      ];
-      const extensions: x509.Extension[] = [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-        new x509.ExtendedKeyUsageExtension([request.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-        await x509.AuthorityKeyIdentifierExtension.create(keys.publicKey),
-      ];
-      if (sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(sans));
-      const leaf = await x509.X509CertificateGenerator.create({
-        serialNumber: serial(),
-        subject: subjectName(request.commonName, request.organizations),
+  return Promise.resolve({
+    certPem: toPem(caDer, 'CERTIFICATE'),
+    issue(request: LeafRequest): Promise<KeyPairPem> {
+      const leaf = newKey();
+      const sans = [...(request.dnsNames ?? []), ...(request.ipAddresses ?? [])];
+      const der = buildCertificate({
+        serial: serial(),
         issuer: caName,
+        subject: subjectName(request.commonName, request.organizations),
         notBefore: new Date(Date.now() - 60_000),
         notAfter: new Date(Date.now() + (request.validDays ?? 2) * DAY_MS),
-        signingAlgorithm: SIGN_ALG,
-        publicKey: leafKeys.publicKey,
-        signingKey: keys.privateKey,
-        extensions,
+        spki: leaf.spki,
+        extensions: [basicConstraints(false), keyUsage(['digitalSignature']), extKeyUsage([EKU[request.usage]]), ...(sans.length > 0 ? [subjectAltName(sans)] : [])],
+        signWith: { key: ca.privateKey, alg: 'ecdsa-sha256' },
       });
-      return { certPem: leaf.toString('pem') + '\n', keyPem: await privateKeyPem(leafKeys.privateKey) };
+      return Promise.resolve({ certPem: toPem(der, 'CERTIFICATE'), keyPem: leaf.pem });
     },
-  };
+  });
 }
