@@ -4,12 +4,14 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadReferenceValues } from '../attestation/index.ts';
 import { loadManifest } from '../config/manifest.ts';
 import { userByKey } from '../config/scope.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { renderKubeconfig } from '../kubeconfig/kubeconfig.ts';
+import { renderPrometheusConfig } from '../kubeconfig/prometheus-config.ts';
 import { verifyProxy } from '../kubeconfig/verify-proxy.ts';
 import { spkiSha256Hex } from '../tls/certificates.ts';
 import { SIMULATED_BANNER } from './issuer.ts';
@@ -33,7 +35,15 @@ dedicated kubeconfig that pins that certificate.
   --context NAME             context and cluster name (default shadowplane-<manifest name>)
   --out FILE                 write the kubeconfig here (mode 0600; default: stdout)
   --evidence-out FILE        keep the attestation answer for your records
-  --allow-simulated          accept SIMULATED evidence (development only; proves nothing)`;
+  --allow-simulated          accept SIMULATED evidence (development only; proves nothing)
+
+Prometheus (docs/metrics.md): also write a scrape configuration pinned to the same certificate
+  --prometheus-config FILE        write the Prometheus scrape configuration here
+  --prometheus-ca-file FILE       where to write the pinned certificate (default FILE.ca.pem)
+  --prometheus-pods-file FILE     file_sd targets of the per-pod job (default: beside FILE, shadowplane-pods.json)
+  --prometheus-scrape-interval D  default 30s
+  --scraper-cert FILE --scraper-key FILE   the scraper's client certificate and key, as Prometheus reads them
+  --scraper-token-file FILE       or the scraper's bearer token file`;
 
 export async function runVerifyCommand(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -58,6 +68,13 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
         out: { type: 'string' },
         'evidence-out': { type: 'string' },
         'allow-simulated': { type: 'boolean' },
+        'prometheus-config': { type: 'string' },
+        'prometheus-ca-file': { type: 'string' },
+        'prometheus-pods-file': { type: 'string' },
+        'prometheus-scrape-interval': { type: 'string' },
+        'scraper-cert': { type: 'string' },
+        'scraper-key': { type: 'string' },
+        'scraper-token-file': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -83,6 +100,10 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   }
   if (allowSimulated) process.stderr.write(`${SIMULATED_BANNER}\n`);
 
+  const prometheusConfig = values['prometheus-config'];
+  // Usage errors before any network traffic.
+  const scraper = prometheusConfig === undefined ? undefined : scraperCredential(values['scraper-cert'], values['scraper-key'], values['scraper-token-file']);
+
   const verified = await verifyProxy({
     server,
     reference,
@@ -107,6 +128,23 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   if (values.out === undefined) process.stdout.write(kubeconfig);
   else writeFileSync(values.out, kubeconfig, { mode: 0o600 });
   if (values['evidence-out'] !== undefined) writeFileSync(values['evidence-out'], `${JSON.stringify(verified.response, null, 2)}\n`);
+  if (prometheusConfig !== undefined && scraper !== undefined) {
+    const caFile = resolve(values['prometheus-ca-file'] ?? `${prometheusConfig}.ca.pem`);
+    writeFileSync(caFile, verified.certificate.toString());
+    writeFileSync(
+      prometheusConfig,
+      renderPrometheusConfig({
+        server,
+        tlsServerName: values['tls-server-name'],
+        caFile,
+        credential: scraper,
+        podTargetsFile: resolve(values['prometheus-pods-file'] ?? join(dirname(prometheusConfig), 'shadowplane-pods.json')),
+        ...(values['prometheus-scrape-interval'] === undefined ? {} : { scrapeInterval: values['prometheus-scrape-interval'] }),
+        verified,
+        manifestDigestHex: manifest.digestHex,
+      }),
+    );
+  }
 
   const e = verified.evidence;
   process.stderr.write(
@@ -120,10 +158,18 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
       `  freshness      answered a fresh 32-byte nonce on this connection`,
       `  you are        ${user.name}${user.groups.length > 0 ? ` (groups ${user.groups.join(', ')})` : ''}`,
       values.out === undefined ? '' : `wrote ${values.out}; use: KUBECONFIG=${values.out} kubectl get pods`,
+      prometheusConfig === undefined ? '' : `wrote ${prometheusConfig} (Prometheus scrape configuration)`,
       '',
     ].join('\n'),
   );
   return 0;
+}
+
+/** The scraper credential paths for the Prometheus configuration: a certificate and key, or a token file. */
+function scraperCredential(cert: string | undefined, key: string | undefined, tokenFile: string | undefined): { certFile: string; keyFile: string } | { tokenFile: string } {
+  if (tokenFile !== undefined && cert === undefined && key === undefined) return { tokenFile: resolve(tokenFile) };
+  if (tokenFile === undefined && cert !== undefined && key !== undefined) return { certFile: resolve(cert), keyFile: resolve(key) };
+  throw new ShadowplaneError('SP_USAGE', '--prometheus-config needs --scraper-cert and --scraper-key, or --scraper-token-file');
 }
 
 function readText(path: string, what: string): string {
