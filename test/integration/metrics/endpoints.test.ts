@@ -1,0 +1,235 @@
+/**
+ * The metrics endpoints end to end, with real agents scraping real workloads inside
+ * their (simulated) TEEs: per pod (`pods/POD[:PORT]/proxy/metrics`) and federated, for
+ * scrapers (client certificate or bearer token) and users with the `metrics` verb;
+ * scrubbing happens in the pod; hostile workload metrics drop the scrape and are counted;
+ * a pod whose agent is down is skipped by the federation and reported per pod; a
+ * scraper's credential can do nothing else; the untrusted side records none of it.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExposition } from '../../../src/metrics/parse.ts';
+import { labelValue } from '../../../src/metrics/model.ts';
+import { createKubectlHome, runKubectl, type KubectlHome } from '../../support/kubectl.ts';
+import { createMetricsBed, NS, OTHER_NS, type MetricsBed, type MetricsPod } from './support/metrics-bed.ts';
+
+const canary = `cnry${randomBytes(6).toString('hex')}`;
+const userA = `user-${canary}-a`;
+const userB = `user-${canary}-b`;
+
+let bed: MetricsBed;
+let podA: MetricsPod;
+let podB: MetricsPod;
+
+beforeAll(async () => {
+  bed = await createMetricsBed();
+  const env = { CANARY: canary, USERS: `${userA},${userB}` };
+  [podA, podB] = await Promise.all([bed.startPod({ name: 'conf-a', env }), bed.startPod({ name: 'conf-b', env: { ...env, METRICS_MODE: 'openmetrics' } })]);
+}, 90_000);
+
+afterAll(async () => {
+  await bed?.close();
+});
+
+function podPath(pod: MetricsPod, port?: number): string {
+  return `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}${port === undefined ? '' : `:${port}`}/proxy/metrics`;
+}
+
+function expectNoLeak(secret: string): void {
+  expect(bed.leaks(secret)).toEqual({ apiServer: false, front: false, proxyLog: false, agentLogs: false });
+}
+
+describe('per-pod metrics', () => {
+  it('serves a scraper with a client certificate the scrubbed metrics of a pod, and nothing the policy does not allow', async () => {
+    const r = await bed.request(podPath(podA), { as: bed.scrapers.cert });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = r.body.toString('utf8');
+    const families = parseExposition(text, 'text').families;
+    expect(families.map((f) => f.name).sort()).toEqual(['app_temperature_celsius', 'http_requests_total', 'request_seconds']);
+    const requests = families.find((f) => f.name === 'http_requests_total')!;
+    expect(requests.samples.map((s) => labelValue(s.labels, 'user_id')).sort()).toEqual([bed.hashOf(userA), bed.hashOf(userB)].sort());
+    for (const s of requests.samples) expect(labelValue(s.labels, 'session')).toBeUndefined();
+    expect(requests.help).toBeUndefined();
+    expect(text).not.toContain(canary);
+    expect(text).not.toContain('31415926535');
+  });
+
+  it('answers a bearer-token scraper in OpenMetrics when it asks for it, at the metrics port named in the path', async () => {
+    const r = await bed.request(podPath(podB, podB.metricsPort), { token: bed.scrapers.token, accept: 'application/openmetrics-text; version=1.0.0' });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+    const parsed = parseExposition(r.body, 'openmetrics');
+    const requests = parsed.families.find((f) => f.name === 'http_requests')!;
+    expect(requests.samples.every((s) => s.exemplar === undefined)).toBe(true);
+    expect(r.body.toString()).not.toContain(canary);
+  });
+
+  it('hashes one value the same in every scrape and in every pod (text and OpenMetrics workloads alike)', async () => {
+    const values = async (pod: MetricsPod): Promise<string[]> => {
+      const r = await bed.request(podPath(pod), { as: bed.users.mia });
+      expect(r.status).toBe(200);
+      const fam = parseExposition(r.body, 'text').families.find((f) => f.name === 'http_requests_total')!;
+      return fam.samples.map((s) => labelValue(s.labels, 'user_id')!).sort();
+    };
+    const first = await values(podA);
+    expect(await values(podA)).toEqual(first);
+    expect(await values(podB)).toEqual(first);
+  });
+
+  it('refuses a port that is not the pod\'s metrics port, and a namespace the scraper may not read', async () => {
+    const wrongPort = await bed.request(podPath(podA, podA.metricsPort + 1), { as: bed.scrapers.cert });
+    expect(wrongPort.status).toBe(404);
+    expect(wrongPort.body.toString()).toContain('SP_METRICS_NOT_CONFIGURED');
+    const narrow = await bed.request(podPath(podA), { as: bed.scrapers.narrow });
+    expect(narrow.status).toBe(403);
+    expect(narrow.body.toString()).toContain('SP_FORBIDDEN');
+    const refusedToken = await bed.request(podPath(podA), { token: `${bed.scrapers.token}x` });
+    expect(refusedToken.status).toBe(401);
+  });
+
+  it('answers 406 when the Accept header names no metrics format', async () => {
+    const r = await bed.request(podPath(podA), { as: bed.scrapers.cert, accept: 'application/json' });
+    expect(r.status).toBe(406);
+    expect(r.body.toString()).toContain('SP_METRICS_NOT_ACCEPTABLE');
+  });
+});
+
+describe('federation', () => {
+  it('merges every readable pod with namespace and pod labels, hashed values joinable across pods', async () => {
+    const r = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+    expect(r.status).toBe(200);
+    const fam = parseExposition(r.body, 'text').families.find((f) => f.name === 'http_requests_total')!;
+    const byPod = new Map<string, string[]>();
+    for (const s of fam.samples) {
+      expect(labelValue(s.labels, 'namespace')).toBe(NS);
+      const pod = labelValue(s.labels, 'pod')!;
+      byPod.set(pod, [...(byPod.get(pod) ?? []), labelValue(s.labels, 'user_id')!].sort());
+    }
+    expect([...byPod.keys()].sort()).toEqual(['conf-a', 'conf-b']);
+    expect(byPod.get('conf-a')).toEqual(byPod.get('conf-b'));
+    expect(r.body.toString()).not.toContain(canary);
+  });
+
+  it('gives a scraper only the namespaces it may read', async () => {
+    const r = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.narrow, accept: 'application/openmetrics-text' });
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('# EOF\n');
+  });
+});
+
+describe('hostile workload metrics', () => {
+  it('drops a scrape over 10 MiB and one with an invalid escape, whole, and counts both', async () => {
+    const [huge, bad] = await Promise.all([
+      bed.startPod({ name: 'conf-huge', env: { CANARY: canary, METRICS_MODE: 'huge' } }),
+      bed.startPod({ name: 'conf-bad', env: { CANARY: canary, METRICS_MODE: 'bad-escape' } }),
+    ]);
+    const tooLarge = await bed.request(podPath(huge), { as: bed.scrapers.cert });
+    expect(tooLarge.status).toBe(502);
+    expect(tooLarge.body.toString()).toContain('SP_METRICS_TOO_LARGE');
+    const invalid = await bed.request(podPath(bad), { as: bed.scrapers.cert });
+    expect(invalid.status).toBe(502);
+    expect(invalid.body.toString()).toContain('SP_METRICS_INVALID');
+
+    // The federation leaves them out and still serves the others.
+    const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+    expect(fed.status).toBe(200);
+    const pods = new Set(parseExposition(fed.body, 'text').families.flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
+    expect([...pods].sort()).toEqual(['conf-a', 'conf-b']);
+
+    const self = await bed.request('/.well-known/shadowplane/metrics', { as: bed.scrapers.cert });
+    const scrapes = parseExposition(self.body, 'text').families.find((f) => f.name === 'shadowplane_metrics_scrapes_total')!;
+    const count = (code: string): number => Number(scrapes.samples.find((s) => labelValue(s.labels, 'code') === code)?.value ?? '0');
+    expect(count('SP_METRICS_TOO_LARGE')).toBeGreaterThanOrEqual(2);
+    expect(count('SP_METRICS_INVALID')).toBeGreaterThanOrEqual(2);
+    expect(count('ok')).toBeGreaterThan(0);
+    expectNoLeak(canary);
+    huge.agent.kill();
+    bad.agent.kill();
+    bed.api.deletePod(NS, 'conf-huge');
+    bed.api.deletePod(NS, 'conf-bad');
+  }, 60_000);
+});
+
+describe('a pod whose agent is down', () => {
+  it('is left out of the federation and reported as an error on its own endpoint', async () => {
+    const down = await bed.startPod({ name: 'conf-down', env: { CANARY: canary } });
+    expect((await bed.request(podPath(down), { as: bed.scrapers.cert })).status).toBe(200);
+    down.agent.kill();
+    await down.agent.exited;
+    const r = await bed.request(podPath(down), { as: bed.scrapers.cert });
+    expect(r.status).toBe(503);
+    expect(r.body.toString()).toContain('SP_AGENT_UNREACHABLE');
+    const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+    expect(fed.status).toBe(200);
+    const pods = new Set(parseExposition(fed.body, 'text').families.flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
+    expect(pods.has('conf-down')).toBe(false);
+    expect(pods.has('conf-a')).toBe(true);
+    bed.api.deletePod(NS, 'conf-down');
+  }, 60_000);
+});
+
+describe('a scraper credential', () => {
+  let certHome: KubectlHome;
+  let tokenHome: KubectlHome;
+
+  beforeAll(async () => {
+    // A verified kubeconfig, with the scraper's certificate in place of the user's.
+    certHome = await bed.verifiedHome(bed.users.alice);
+    const { readFileSync } = await import('node:fs');
+    const swapped = readFileSync(certHome.kubeconfig, 'utf8')
+      .replace(/client-certificate-data: .*/, `client-certificate-data: ${JSON.stringify(Buffer.from(bed.scrapers.cert.certPem).toString('base64'))}`)
+      .replace(/client-key-data: .*/, `client-key-data: ${JSON.stringify(Buffer.from(bed.scrapers.cert.keyPem).toString('base64'))}`);
+    writeFileSync(join(certHome.dir, 'kubeconfig'), swapped);
+    tokenHome = createKubectlHome({ server: bed.proxy.url, caPem: bed.proxy.servingCertPem, token: bed.scrapers.token });
+  });
+
+  afterAll(() => {
+    certHome?.dispose();
+    tokenHome?.dispose();
+  });
+
+  it.each([['client certificate', () => certHome], ['bearer token', () => tokenHome]] as const)('(%s) cannot list pods, exec, read logs or reach a pod over HTTP, and none of it reaches the API server', async (_label, home) => {
+    bed.api.clearRequests();
+    const get = await runKubectl('1.33', home(), ['get', 'pods', '-n', NS]);
+    expect(get.code).not.toBe(0);
+    // kubectl's discovery prints a refused /api as "Forbidden: unknown"; the Status says SP_FORBIDDEN.
+    expect(get.stderr).toMatch(/Forbidden/);
+    const exec = await runKubectl('1.33', home(), ['exec', '-n', NS, podA.name, '--', 'true']);
+    expect(exec.code).not.toBe(0);
+    const logs = await runKubectl('1.33', home(), ['logs', '-n', NS, podA.name]);
+    expect(logs.code).not.toBe(0);
+    expect(logs.stderr).toMatch(/Forbidden/);
+    const hello = await runKubectl('1.33', home(), ['get', '--raw', `/api/v1/namespaces/${NS}/pods/${podA.name}:${podA.metricsPort}/proxy/hello`]);
+    expect(hello.code).not.toBe(0);
+    const raw = await runKubectl('1.33', home(), ['get', '--raw', podPath(podA)]);
+    expect(raw.code).toBe(0);
+    expect(raw.stdout.toString()).toContain('http_requests_total');
+    // Only the proxy's own address lookups reached the API server: nothing as the scraper.
+    expect(bed.api.requests.filter((q) => q.effectiveUser?.user !== bed.api.users.proxy)).toHaveLength(0);
+    expect(bed.leaks(bed.scrapers.token).apiServer).toBe(false);
+  }, 60_000);
+
+  it('reads shadowplane\'s own metrics, whose labels come only from fixed enumerations', async () => {
+    const r = await bed.request('/.well-known/shadowplane/metrics', { token: bed.scrapers.token });
+    expect(r.status).toBe(200);
+    const families = parseExposition(r.body, 'text').families;
+    const requests = families.find((f) => f.name === 'shadowplane_requests_total')!;
+    const routes = new Set(requests.samples.map((s) => labelValue(s.labels, 'route')));
+    expect(routes.has('metrics')).toBe(true);
+    for (const s of requests.samples) expect(['passthrough', 'exec', 'attach', 'portforward', 'logs', 'proxy', 'metrics', 'deny']).toContain(labelValue(s.labels, 'route'));
+    const series = families.find((f) => f.name === 'shadowplane_metrics_series_total')!;
+    expect(Number(series.samples.find((s) => labelValue(s.labels, 'outcome') === 'kept')!.value)).toBeGreaterThan(0);
+    expect(Number(series.samples.find((s) => labelValue(s.labels, 'outcome') === 'dropped_not_allowed')!.value)).toBeGreaterThan(0);
+    expect(families.find((f) => f.name === 'shadowplane_attestation_verifications_total')!.samples.some((s) => labelValue(s.labels, 'platform') === 'simulated')).toBe(true);
+    const text = r.body.toString();
+    for (const secret of [canary, 'conf-a', NS, OTHER_NS, bed.users.alice.name]) expect(text).not.toContain(secret);
+  });
+
+  it('refuses shadowplane\'s own metrics to a user without the metrics verb', async () => {
+    const r = await bed.request('/.well-known/shadowplane/metrics', { as: bed.users.bob });
+    expect(r.status).toBe(403);
+  });
+});
