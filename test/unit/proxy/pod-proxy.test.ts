@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { proxyPortOf, rewriteLocation, splitProxyUrl } from '../../../src/proxy/confidential/pod-proxy.ts';
+import { isShadowplaneError } from '../../../src/errors.ts';
+
+describe('pods/proxy paths', () => {
+  it.each([
+    ['/api/v1/namespaces/ns/pods/p:8080/proxy', '/api/v1/namespaces/ns/pods/p:8080/proxy', '/', ''],
+    ['/api/v1/namespaces/ns/pods/p:8080/proxy/', '/api/v1/namespaces/ns/pods/p:8080/proxy', '/', ''],
+    ['/api/v1/namespaces/ns/pods/p/proxy/a/b/?x=1&y=%2F', '/api/v1/namespaces/ns/pods/p/proxy', '/a/b/', '?x=1&y=%2F'],
+    ['/api/v1/namespaces/ns/services/http:web:80/proxy/metrics', '/api/v1/namespaces/ns/services/http:web:80/proxy', '/metrics', ''],
+    ['/api/v1/namespaces/ns/pods/p/proxy/a%20b?q', '/api/v1/namespaces/ns/pods/p/proxy', '/a%20b', '?q'],
+  ])('splits %s into the prefix, the pod path (as sent) and the query', (url, prefix, path, query) => {
+    expect(splitProxyUrl(url)).toEqual({ prefix, path, query });
+  });
+
+  it('takes port 80 when none is named, and only numeric ports of http targets', () => {
+    expect(proxyPortOf(undefined, undefined)).toBe(80);
+    expect(proxyPortOf('8080', undefined)).toBe(8080);
+    expect(proxyPortOf('8080', 'http')).toBe(8080);
+    for (const [port, scheme] of [['http', undefined], ['0', undefined], ['65536', undefined], ['8080', 'https']] as const) {
+      let code = '';
+      try {
+        proxyPortOf(port, scheme);
+      } catch (err) {
+        if (isShadowplaneError(err)) code = err.code;
+      }
+      expect(code, `${scheme}:${port}`).toBe('SP_BAD_REQUEST');
+    }
+  });
+
+  it('sends redirects into the pod back through the proxy, and leaves others alone', () => {
+    const prefix = '/api/v1/namespaces/ns/pods/p:8080/proxy';
+    expect(rewriteLocation('/login?next=/', prefix, 8080)).toBe(`${prefix}/login?next=/`);
+    expect(rewriteLocation('http://127.0.0.1:8080/a?b', prefix, 8080)).toBe(`${prefix}/a?b`);
+    expect(rewriteLocation('http://localhost:8080/a', prefix, 8080)).toBe(`${prefix}/a`);
+    expect(rewriteLocation('http://127.0.0.1:9090/a', prefix, 8080)).toBe('http://127.0.0.1:9090/a');
+    expect(rewriteLocation('https://example.com/a', prefix, 8080)).toBe('https://example.com/a');
+    expect(rewriteLocation('//example.com/a', prefix, 8080)).toBe('//example.com/a');
+    expect(rewriteLocation('relative/path', prefix, 8080)).toBe('relative/path');
+  });
+});
