@@ -14,6 +14,9 @@ import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { UpstreamCredentials } from './upstream-credentials.ts';
 
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const SESSION_WINDOW_BYTES = 64 * 1024 * 1024;
+
 export interface UpstreamOptions {
   /** https://host:port of the API server. */
   readonly server: string;
@@ -109,7 +112,12 @@ export class Upstream {
         minVersion: 'TLSv1.2',
         // The API server's default; more concurrent streams than this queue at the server.
         peerMaxConcurrentStreams: 1000,
+        // Windows like Go's HTTP/2 client (kubectl): with HTTP/2's 64 KiB default a large
+        // LIST crawls at one window update per round trip. What upstream may send ahead of
+        // a slow client stays bounded by these windows (per stream, and for the session).
+        settings: { initialWindowSize: STREAM_WINDOW_BYTES },
       });
+      session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
       const timer = setTimeout(() => {
         session.destroy();
         reject(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', `no connection to the API server within ${timeoutMs} ms`));

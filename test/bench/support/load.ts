@@ -26,8 +26,10 @@ export interface H2Target {
 export async function h2Load(target: H2Target, path: string, opts: { concurrency: number; durationMs: number; sessions?: number }): Promise<LoadResult> {
   const sessions: ClientHttp2Session[] = [];
   for (let i = 0; i < (opts.sessions ?? 1); i++) {
-    const s = http2.connect(target.url, { ca: target.ca, ...(target.cert === undefined ? {} : { cert: target.cert, key: target.key }) });
+    // Flow-control windows like kubectl's (Go's HTTP/2 client: 4 MiB per stream, 1 GiB per connection).
+    const s = http2.connect(target.url, { ca: target.ca, settings: { initialWindowSize: 4 * 1024 * 1024 }, ...(target.cert === undefined ? {} : { cert: target.cert, key: target.key }) });
     s.on('error', () => undefined);
+    s.once('connect', () => s.setLocalWindowSize(1024 * 1024 * 1024));
     await new Promise<void>((resolve, reject) => {
       s.once('connect', () => resolve());
       s.once('error', reject);
