@@ -75,13 +75,7 @@ export class RequestMetrics {
     const kind = routeKindOf(route);
     if (kind === undefined) return NO_TRACKING;
     const state = this.#state(kind);
-    // Wrapped on this one response object only: the first head sent is the latency.
-    const target = res as unknown as { writeHead: (...args: unknown[]) => unknown };
-    const writeHead = target.writeHead.bind(res);
-    target.writeHead = (...args: unknown[]) => {
-      state.headSent();
-      return writeHead(...args);
-    };
+    onFirstCall(res, 'writeHead', state.headSent);
     res.once('close', () => state.closed());
     return state.tracker;
   }
@@ -91,12 +85,7 @@ export class RequestMetrics {
     const kind = routeKindOf(route);
     if (kind === undefined) return NO_TRACKING;
     const state = this.#state(kind);
-    const target = socket as unknown as { write: (...args: unknown[]) => boolean };
-    const write = target.write.bind(socket);
-    target.write = (...args: unknown[]) => {
-      state.headSent();
-      return write(...args);
-    };
+    onFirstCall(socket, 'write', state.headSent);
     socket.once('close', () => state.closed());
     return state.tracker;
   }
@@ -138,4 +127,20 @@ export class RequestMetrics {
       } satisfies RequestTracker,
     };
   }
+}
+
+/**
+ * Calls `hook` on the first call of `object[method]`, on this one object only, then puts
+ * the method back as it was: later calls (every chunk of a long stream) pay nothing.
+ */
+function onFirstCall(object: object, method: 'write' | 'writeHead', hook: () => void): void {
+  const target = object as Record<string, unknown>;
+  const hadOwn = Object.hasOwn(target, method);
+  const original = target[method] as (...args: unknown[]) => unknown;
+  target[method] = function (this: unknown, ...args: unknown[]): unknown {
+    if (hadOwn) target[method] = original;
+    else delete target[method];
+    hook();
+    return original.apply(this, args);
+  };
 }
