@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AGENT_DEFAULTS, loadAgentConfig, type AgentConfigSources } from '../../../src/config/agent-config.ts';
-import { isShadowplaneError } from '../../../src/errors.ts';
+import { codeOf } from '../../support/testing.ts';
 
 const ENV = { POD_NAMESPACE: 'payments', POD_NAME: 'api-7d9f', PATH: '/bin' };
 
@@ -10,14 +10,6 @@ function load(argv: string[], env: Record<string, string> = ENV, file?: string):
   return loadAgentConfig(sources);
 }
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isShadowplaneError(err) ? err.code : 'not a ShadowplaneError';
-  }
-  return undefined;
-}
 
 describe('agent configuration', () => {
   it('applies the documented defaults', () => {

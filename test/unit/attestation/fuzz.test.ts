@@ -20,6 +20,7 @@ import { SIMULATED_DEFAULT_MEASUREMENT, signSimulatedReport } from '../../../src
 import { verifyWithTrust } from '../../../src/attestation/verify.ts';
 import { chainFor, fixture, MILAN, simulatedReference } from './support.ts';
 import { MRTD, forgeEvidence, forgeTdxPlatform } from './tdx-forge.ts';
+import { seededRandom as rng } from '../../support/testing.ts';
 
 /** Everything security-relevant in a quote, as one string. */
 function tdxContent(quote: Buffer): string {
@@ -28,16 +29,6 @@ function tdxContent(quote: Buffer): string {
 }
 
 /** mulberry32: small, seeded, reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(input: Buffer, r: () => number): Buffer {
   const b = Buffer.from(input);

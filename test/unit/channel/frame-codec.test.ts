@@ -16,15 +16,8 @@ import {
   type Frame,
 } from '../../../src/channel/frame-codec.ts';
 import { isShadowplaneError } from '../../../src/errors.ts';
+import { codeOf } from '../../support/testing.ts';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isShadowplaneError(err) ? err.code : 'not a ShadowplaneError';
-  }
-  return undefined;
-}
 
 /** Feeds bytes to a decoder in pieces of the given sizes (cycled). */
 function decodeInPieces(bytes: Buffer, sizes: number[], allowed = FROM_AGENT_KINDS): Frame[] {

@@ -13,20 +13,13 @@ import {
   parseRfc3339,
   portForwardPath,
 } from '../../../src/channel/protocol.ts';
-import { ShadowplaneError, isShadowplaneError } from '../../../src/errors.ts';
+import { ShadowplaneError } from '../../../src/errors.ts';
+import { codeOf } from '../../support/testing.ts';
 
 function query(path: string): URLSearchParams {
   return new URL(path, 'http://agent').searchParams;
 }
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isShadowplaneError(err) ? err.code : 'not a ShadowplaneError';
-  }
-  return undefined;
-}
 
 describe('channel protocol', () => {
   it('round-trips exec parameters, command arguments byte for byte', () => {

@@ -22,18 +22,9 @@ import {
 } from '../../../src/kube-streams/spdy-frame.ts';
 import { parseHeaderBlock, serializeHeaderBlock } from '../../../src/kube-streams/spdy-headers.ts';
 import { CHANNEL_PROTOCOLS, channelProtocol, decodeChannelMessage, encodeChannelMessage } from '../../../src/kube-streams/ws-channel.ts';
+import { seededRandom as prng } from '../../support/testing.ts';
 
 /** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = ReturnType<typeof prng>;
 const int = (rand: Rand, n: number): number => Math.floor(rand() * n);

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isShadowplaneError } from '../../../src/errors.ts';
 import { TerminalSizeDecoder } from '../../../src/kube-streams/resize.ts';
+import { codeOf } from '../../support/testing.ts';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isShadowplaneError(err) ? err.code : 'not a ShadowplaneError';
-  }
-  return undefined;
-}
 
 describe('terminal resize messages', () => {
   it("decodes kubectl's newline-separated {Width,Height} objects", () => {

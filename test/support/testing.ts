@@ -1,0 +1,24 @@
+/** Small helpers shared by unit tests. */
+import { isShadowplaneError } from '../../src/errors.ts';
+
+/** The error code `fn` throws ('not a ShadowplaneError' for anything else), or undefined when it returns. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return isShadowplaneError(err) ? err.code : 'not a ShadowplaneError';
+  }
+  return undefined;
+}
+
+/** A seeded pseudo-random generator (mulberry32) in [0, 1): fuzz tests are reproducible from their seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
