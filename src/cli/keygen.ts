@@ -5,10 +5,10 @@
 import { createPublicKey } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { ShadowplaneError } from '../errors.ts';
 import { createSelfSigned } from '../tls/certificates.ts';
+import { parseFlags } from '../config/flags.ts';
 
 export const KEYGEN_USAGE = `shadowplane keygen --name NAME [--group GROUP]... [--out-dir DIR] [--days N]
 
@@ -17,16 +17,7 @@ the manifest entry for the user. Give the public key to the manifest's owner; ke
 key. Pass --client-cert NAME.crt --client-key NAME.key to \`shadowplane verify\`.`;
 
 export async function runKeygen(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      options: { name: { type: 'string' }, group: { type: 'string', multiple: true }, 'out-dir': { type: 'string' }, days: { type: 'string' } },
-    }));
-  } catch (err) {
-    throw new ShadowplaneError('SP_USAGE', (err as Error).message);
-  }
+  const values = parseFlags(argv, { name: { type: 'string' }, group: { type: 'string', multiple: true }, 'out-dir': { type: 'string' }, days: { type: 'string' } });
   const name = values.name;
   if (name === undefined || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name)) {
     throw new ShadowplaneError('SP_USAGE', '--name must be 1-128 characters of letters, digits, ".", "_", "@" and "-"');

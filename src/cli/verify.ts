@@ -5,7 +5,6 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadReferenceValues } from '../attestation/index.ts';
 import { loadManifest } from '../config/manifest.ts';
 import { userByKey } from '../config/scope.ts';
@@ -15,6 +14,7 @@ import { renderPrometheusConfig } from '../kubeconfig/prometheus-config.ts';
 import { verifyProxy } from '../kubeconfig/verify-proxy.ts';
 import { spkiSha256Hex } from '../tls/certificates.ts';
 import { SIMULATED_BANNER } from './issuer.ts';
+import { parseFlags } from '../config/flags.ts';
 
 export const VERIFY_USAGE = `shadowplane verify --server URL --manifest FILE --reference-values FILE
                    --client-cert FILE --client-key FILE [options]
@@ -50,36 +50,27 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
     process.stdout.write(`${VERIFY_USAGE}\n`);
     return 0;
   }
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      options: {
-        server: { type: 'string' },
-        manifest: { type: 'string' },
-        'reference-values': { type: 'string' },
-        'client-cert': { type: 'string' },
-        'client-key': { type: 'string' },
-        'token-file': { type: 'string' },
-        'tls-server-name': { type: 'string' },
-        namespace: { type: 'string' },
-        context: { type: 'string' },
-        out: { type: 'string' },
-        'evidence-out': { type: 'string' },
-        'allow-simulated': { type: 'boolean' },
-        'prometheus-config': { type: 'string' },
-        'prometheus-ca-file': { type: 'string' },
-        'prometheus-pods-file': { type: 'string' },
-        'prometheus-scrape-interval': { type: 'string' },
-        'scraper-cert': { type: 'string' },
-        'scraper-key': { type: 'string' },
-        'scraper-token-file': { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    throw new ShadowplaneError('SP_USAGE', (err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    server: { type: 'string' },
+    manifest: { type: 'string' },
+    'reference-values': { type: 'string' },
+    'client-cert': { type: 'string' },
+    'client-key': { type: 'string' },
+    'token-file': { type: 'string' },
+    'tls-server-name': { type: 'string' },
+    namespace: { type: 'string' },
+    context: { type: 'string' },
+    out: { type: 'string' },
+    'evidence-out': { type: 'string' },
+    'allow-simulated': { type: 'boolean' },
+    'prometheus-config': { type: 'string' },
+    'prometheus-ca-file': { type: 'string' },
+    'prometheus-pods-file': { type: 'string' },
+    'prometheus-scrape-interval': { type: 'string' },
+    'scraper-cert': { type: 'string' },
+    'scraper-key': { type: 'string' },
+    'scraper-token-file': { type: 'string' },
+  });
   const need = (name: 'server' | 'manifest' | 'reference-values' | 'client-cert' | 'client-key'): string => {
     const v = values[name];
     if (v === undefined || v === '') throw new ShadowplaneError('SP_USAGE', `--${name} is required\n\n${VERIFY_USAGE}`);

@@ -2,11 +2,11 @@
  * Runtime options of `shadowplane proxy`: command-line flags, then SHADOWPLANE_* environment
  * variables, then the documented defaults. Parsed once, validated, frozen.
  */
-import { parseArgs } from 'node:util';
 import { ShadowplaneError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { deepFreeze } from './validate.ts';
 import { parseDuration, parseHostPort, parseLogLevel, parseTee, type TeeChoice } from './option-values.ts';
+import { parseFlags } from './flags.ts';
 
 export interface ProxyOptions {
   /** Path of the manifest (YAML or JSON). Required. Env SHADOWPLANE_MANIFEST. */
@@ -39,30 +39,20 @@ export interface ProxyOptions {
 }
 
 export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ProxyOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        manifest: { type: 'string' },
-        listen: { type: 'string' },
-        san: { type: 'string', multiple: true },
-        tee: { type: 'string' },
-        'simulated-dir': { type: 'string' },
-        'allow-simulated-agents': { type: 'boolean' },
-        'in-cluster-dir': { type: 'string' },
-        'upstream-connect-timeout': { type: 'string' },
-        'serving-cert-validity': { type: 'string' },
-        'max-header-bytes': { type: 'string' },
-        'metrics-hash-key-file': { type: 'string' },
-        'log-level': { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    throw new ShadowplaneError('SP_USAGE', (err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    manifest: { type: 'string' },
+    listen: { type: 'string' },
+    san: { type: 'string', multiple: true },
+    tee: { type: 'string' },
+    'simulated-dir': { type: 'string' },
+    'allow-simulated-agents': { type: 'boolean' },
+    'in-cluster-dir': { type: 'string' },
+    'upstream-connect-timeout': { type: 'string' },
+    'serving-cert-validity': { type: 'string' },
+    'max-header-bytes': { type: 'string' },
+    'metrics-hash-key-file': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
   const manifestPath = values.manifest ?? env.SHADOWPLANE_MANIFEST;
   if (manifestPath === undefined || manifestPath === '') throw new ShadowplaneError('SP_USAGE', '--manifest FILE is required');
   const listen = parseHostPort(values.listen ?? env.SHADOWPLANE_LISTEN ?? '0.0.0.0:8443', '--listen');

@@ -14,7 +14,7 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { AGENT_CONFIG_RELATIVE, LAUNCHER_RELATIVE } from './layout.ts';
 
@@ -29,17 +29,7 @@ export interface InstallOptions {
 }
 
 export function parseInstallOptions(argv: readonly string[]): InstallOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: { from: { type: 'string' }, to: { type: 'string' }, 'agent-config': { type: 'string' } },
-    }));
-  } catch (err) {
-    throw new ShadowplaneError('SP_USAGE', err instanceof Error ? (err.message.split('\n')[0] ?? 'invalid option') : 'invalid option');
-  }
+  const values = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, 'agent-config': { type: 'string' } });
   const { from, to } = values;
   const agentConfig = values['agent-config'];
   if (from === undefined || to === undefined || agentConfig === undefined) throw new ShadowplaneError('SP_USAGE', 'install needs --from DIR --to DIR --agent-config JSON');

@@ -5,7 +5,7 @@
  * Defaults: agent port = the manifest's `agent.port` (else 15443); tee `auto`; no
  * runtimeClassName change; no manifest pin (any manifest, with a warning).
  */
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../config/flags.ts';
 import { parseConfigText, parseManifestText } from '../config/manifest.ts';
 import { MAX_REFERENCE_VALUES_BYTES } from '../attestation/reference-values.ts';
 import { deepFreeze } from '../config/validate.ts';
@@ -89,31 +89,21 @@ export function parseEntrypoint(text: string): [string, readonly string[]] {
 }
 
 export function parseInjectOptions(argv: readonly string[], readFile: (path: string) => string): InjectOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        output: { type: 'string', short: 'o' },
-        'agent-image': { type: 'string' },
-        'proxy-reference-values': { type: 'string' },
-        manifest: { type: 'string', multiple: true },
-        'manifest-digest': { type: 'string', multiple: true },
-        'agent-port': { type: 'string' },
-        tee: { type: 'string' },
-        'runtime-class': { type: 'string' },
-        entrypoint: { type: 'string', multiple: true },
-        'log-level': { type: 'string' },
-        'simulated-dir': { type: 'string' },
-        'allow-simulated-proxy': { type: 'boolean' },
-      },
-    }));
-  } catch (err) {
-    return usage(err instanceof Error ? (err.message.split('\n')[0] ?? 'invalid option') : 'invalid option');
-  }
+  const values = parseFlags(argv, {
+    filename: { type: 'string', short: 'f', multiple: true },
+    output: { type: 'string', short: 'o' },
+    'agent-image': { type: 'string' },
+    'proxy-reference-values': { type: 'string' },
+    manifest: { type: 'string', multiple: true },
+    'manifest-digest': { type: 'string', multiple: true },
+    'agent-port': { type: 'string' },
+    tee: { type: 'string' },
+    'runtime-class': { type: 'string' },
+    entrypoint: { type: 'string', multiple: true },
+    'log-level': { type: 'string' },
+    'simulated-dir': { type: 'string' },
+    'allow-simulated-proxy': { type: 'boolean' },
+  });
   const files = values.filename ?? [];
   if (files.length === 0) usage('inject needs at least one -f FILE (- for stdin)');
   const agentImage = values['agent-image'];
