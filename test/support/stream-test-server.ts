@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import pty from 'node-pty';
 import type { Logger } from 'pino';
@@ -26,6 +26,7 @@ import { silentLogger } from '../../src/log.ts';
 import { createSelfSigned } from '../../src/tls/certificates.ts';
 import { acceptPortForward, acceptRemoteCommand, parseRemoteCommandOptions, rejectUpgrade, type AcceptOptions } from '../../src/proxy/streams/upgrade.ts';
 import type { CommandResult, ForwardedConnection, RemoteCommandSession, StreamProtocol, UpgradeRequest } from '../../src/proxy/streams/types.ts';
+import { splice } from '../../src/channel/splice.ts';
 
 
 export type StreamOperation = 'exec' | 'attach' | 'portforward';
@@ -176,16 +177,7 @@ function forwardToLoopback(connection: ForwardedConnection): void {
   let connected = false;
   target.once('connect', () => {
     connected = true;
-    let open = 2;
-    const done = (err?: Error | null): void => {
-      if (err) {
-        target.destroy();
-        connection.data.destroy();
-      }
-      if (--open === 0 || err) connection.close();
-    };
-    pipeline(connection.data, target, done);
-    pipeline(target, connection.data, done);
+    splice(connection.data, target, () => connection.close());
   });
   target.once('error', () => {
     if (connected) return;

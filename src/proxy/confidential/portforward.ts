@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { splice } from '../../channel/splice.ts';
 import { ShadowplaneError } from '../../errors.ts';
 import { errorMessage } from '../../kube-streams/status.ts';
 import { acceptPortForward } from '../streams/upgrade.ts';
@@ -62,23 +62,12 @@ async function forward(ctx: OperationContext, fc: ForwardedConnection, aborted: 
   const onAbort = (): void => void upstream.destroy();
   aborted.addEventListener('abort', onAbort, { once: true });
   return new Promise<boolean>((resolve) => {
-    let pending = 2;
-    let ok = true;
-    const done = (err: Error | null | undefined): void => {
-      if (err !== undefined && err !== null) {
-        ok = false;
-        upstream.destroy();
-        fc.data.destroy();
-      }
-      if (--pending === 0) {
-        aborted.removeEventListener('abort', onAbort);
-        fc.close();
-        resolve(ok);
-      }
-    };
-    // Client → pod: the client's half-close becomes END_STREAM to the agent (a half-close on the pod's socket).
-    pipeline(fc.data, upstream, done);
-    // Pod → client: the pod's EOF FINs the client's data stream.
-    pipeline(upstream, fc.data, done);
+    // Client → pod: the client's half-close becomes END_STREAM to the agent (a half-close on
+    // the pod's socket); pod → client: the pod's EOF FINs the client's data stream.
+    splice(fc.data, upstream, (err) => {
+      aborted.removeEventListener('abort', onAbort);
+      fc.close();
+      resolve(err === undefined);
+    });
   });
 }

@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline as pipelinePromise } from 'node:stream/promises';
 import pty from 'node-pty';
 import { ShadowplaneError } from '../../../src/errors.ts';
@@ -25,6 +25,7 @@ import { AttachProcess, exitResult, firstSize, processEnv } from './attach-proce
 import type { LogStore } from './log-store.ts';
 import type { ByteRecorder } from './recorder.ts';
 import { tapForwardedConnection } from './payload-taps.ts';
+import { splice } from '../../../src/channel/splice.ts';
 
 export interface ExecRequest {
   readonly operation: 'exec' | 'attach';
@@ -185,16 +186,7 @@ function forwardTo(connection: ForwardedConnection, podIP: string): void {
   let connected = false;
   target.once('connect', () => {
     connected = true;
-    let open = 2;
-    const done = (err?: Error | null): void => {
-      if (err) {
-        target.destroy();
-        connection.data.destroy();
-      }
-      if (--open === 0 || err) connection.close();
-    };
-    pipeline(connection.data, target as Duplex, done);
-    pipeline(target, connection.data, done);
+    splice(connection.data, target, () => connection.close());
   });
   target.once('error', () => {
     if (connected) return;
