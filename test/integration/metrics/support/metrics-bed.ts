@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT, simulateInit } from '../../../../src/attestation/index.ts';
@@ -63,8 +64,7 @@ export interface MetricsBed {
   readonly manifestPath: string;
   /** Reference values of the simulated platform, for `shadowplane verify`. */
   readonly referenceValuesPath: string;
-  readonly proxy: RunningProxy;
-  readonly stack: ConfidentialStack;
+  readonly proxy: MetricsBedProxy;
   readonly proxyLog: Capture;
   /** The metrics hash key the proxy was given (so tests can compute expected hashes). */
   readonly hashKey: Buffer;
@@ -84,6 +84,22 @@ export interface MetricsBed {
   close(): Promise<void>;
 }
 
+/** The proxy as tests see it, in-process or a `shadowplane proxy` child process. */
+export interface MetricsBedProxy {
+  readonly url: string;
+  readonly port: number;
+  readonly servingCertPem: string;
+  close(): Promise<void>;
+}
+
+export interface MetricsBedOptions {
+  /**
+   * Run the proxy as `shadowplane proxy` (its own process, the CLI's wiring, the hash key
+   * delivered with --metrics-hash-key-file) instead of in-process. Default false.
+   */
+  readonly proxyProcess?: boolean;
+}
+
 export interface RequestOptions {
   readonly as?: TestUser;
   readonly token?: string;
@@ -94,7 +110,7 @@ export interface RequestOptions {
   readonly timeoutMs?: number;
 }
 
-export async function createMetricsBed(): Promise<MetricsBed> {
+export async function createMetricsBed(options: MetricsBedOptions = {}): Promise<MetricsBed> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-metrics-bed-'));
   const shmDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'sp-metrics-agents-'));
   const api = await startFakeApiServer();
@@ -136,18 +152,63 @@ export async function createMetricsBed(): Promise<MetricsBed> {
   const logger = createLogger({ level: 'debug', destination: proxyLog });
   const issuer = createSimulatedIssuer({ dir: join(dir, 'sim'), measurement: SIMULATED_DEFAULT_MEASUREMENT });
   const hashKey = randomBytes(32);
-  const stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: true, logger, agentConnectTimeoutMs: 2000, metricsHashKey: hashKey });
-  const proxy = await startProxy({
-    manifest,
-    issuer,
-    listen: { host: '127.0.0.1', port: 0 },
-    subjectAltNames: ['127.0.0.1', 'localhost'],
-    confidential: stack.service,
-    endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
-    metricsEndpoints: stack.metricsEndpoints,
-    requestMetrics: stack.requestMetrics,
-    logger,
-  });
+  const startInProcess = async (): Promise<MetricsBedProxy> => {
+    const stack: ConfidentialStack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: true, logger, agentConnectTimeoutMs: 2000, metricsHashKey: hashKey });
+    const running: RunningProxy = await startProxy({
+      manifest,
+      issuer,
+      listen: { host: '127.0.0.1', port: 0 },
+      subjectAltNames: ['127.0.0.1', 'localhost'],
+      confidential: stack.service,
+      endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
+      metricsEndpoints: stack.metricsEndpoints,
+      requestMetrics: stack.requestMetrics,
+      logger,
+    });
+    return {
+      url: running.url,
+      port: running.port,
+      servingCertPem: running.servingCertPem,
+      close: async () => {
+        stack.close();
+        await running.close();
+      },
+    };
+  };
+  const startChild = async (): Promise<MetricsBedProxy> => {
+    const keyFile = join(dir, 'metrics-hash.key');
+    writeFileSync(keyFile, hashKey, { mode: 0o600 });
+    const child = spawn(process.execPath, [CLI, 'proxy', '--manifest', manifestPath, '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', join(dir, 'sim'), '--allow-simulated-agents', '--metrics-hash-key-file', keyFile, '--log-level', 'debug'], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.pipe(proxyLog, { end: false });
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        reject(new Error(`the proxy process did not start:\n${proxyLog.text().slice(-2000)}`));
+      }, 30_000);
+      const poll = setInterval(() => {
+        const m = /"listen":"127\.0\.0\.1:(\d+)"/.exec(proxyLog.text());
+        if (m !== null) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      }, 20);
+    });
+    return {
+      url: `https://127.0.0.1:${port}`,
+      port,
+      servingCertPem: await peerCertificatePem(port),
+      close: async () => {
+        child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  };
+  const proxy = options.proxyProcess === true ? await startChild() : await startInProcess();
 
   const agentReference = join(dir, 'proxy-reference-values.yaml');
   writeFileSync(agentReference, readFileSync(sim.referenceValuesPath));
@@ -179,7 +240,6 @@ export async function createMetricsBed(): Promise<MetricsBed> {
     manifestPath,
     referenceValuesPath: sim.referenceValuesPath,
     proxy,
-    stack,
     proxyLog,
     hashKey,
     users: { alice, bob, mia },
@@ -291,7 +351,6 @@ export async function createMetricsBed(): Promise<MetricsBed> {
     async close() {
       for (const p of pods) p.agent.kill('SIGKILL');
       await Promise.all(pods.map((p) => p.agent.exited));
-      stack.close();
       await proxy.close();
       await front.close();
       await api.close();
@@ -300,6 +359,18 @@ export async function createMetricsBed(): Promise<MetricsBed> {
       for (const h of homes) rmSync(h, { recursive: true, force: true });
     },
   };
+}
+
+function peerCertificatePem(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    s.once('secureConnect', () => {
+      const pem = s.getPeerX509Certificate()?.toString() ?? '';
+      s.destroy();
+      resolve(pem);
+    });
+    s.once('error', reject);
+  });
 }
 
 async function waitForPort(host: string, port: number, exited: Promise<number | null>): Promise<void> {
