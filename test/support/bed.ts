@@ -96,7 +96,7 @@ export interface Bed {
   /** Runs the shadowplane CLI as a child process. */
   cli(args: readonly string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** Adds a confidential pod to the API server and starts its agent wrapping `command`. */
-  startConfidentialPod(opts: { name: string; container?: string; command: readonly string[]; podIP?: string; stdin?: boolean; measurement?: string; env?: Record<string, string> }): Promise<AgentHandle>;
+  startConfidentialPod(opts: { name: string; container?: string; command: readonly string[]; podIP?: string; stdin?: boolean; measurement?: string; env?: Record<string, string>; podContainers?: readonly string[] }): Promise<AgentHandle>;
   /** True when `secret` appears in anything the API server received or sent, or in shadowplane's logs. */
   leaks(secret: string | Buffer): { apiServer: boolean; proxyLog: boolean; agentLogs: boolean };
   restartProxy(): Promise<void>;
@@ -263,7 +263,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       // A restarted container keeps its pod, and so its address.
       const existing = api.cluster.store.get('pods', CONFIDENTIAL_NS, p.name)?.object as { status?: { podIP?: string } } | undefined;
       const podIP = existing?.status?.podIP ?? p.podIP ?? `127.0.2.${podOctet++}`;
-      if (existing === undefined) api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: [{ name: container }], podIP });
+      if (existing === undefined) api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: (p.podContainers ?? [container]).map((name) => ({ name })), podIP });
       // Agents keep log files only on memory-backed storage (what a pod's emptyDir medium: Memory is).
       const agentDir = join(shmDir, 'agents', p.name, container);
       mkdirSync(agentDir, { recursive: true });

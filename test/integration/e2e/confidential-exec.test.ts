@@ -118,6 +118,28 @@ describe.each(variants)('kubectl %s', (_label, version, env) => {
   });
 });
 
+describe('a pod with two containers, each behind its own agent', () => {
+  it('serves exec and logs of the container -c names, and refuses a container without an agent', async () => {
+    await bed.startConfidentialPod({ name: 'conf-multi', container: 'app', podContainers: ['app', 'sidecar'], command: ['sh', '-c', 'echo from-app; sleep 3600'] });
+    await bed.startConfidentialPod({ name: 'conf-multi', container: 'sidecar', command: ['sh', '-c', 'echo from-sidecar; sleep 3600'] });
+    const kubectl = (args: readonly string[]) => runKubectl('1.33', home, ['-n', CONFIDENTIAL_NS, ...args]);
+    // The second agent registers with the one holding the pod's port; give it a moment.
+    let sidecar = await kubectl(['exec', 'conf-multi', '-c', 'sidecar', '--', 'sh', '-c', 'echo $0']);
+    for (let i = 0; i < 20 && sidecar.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      sidecar = await kubectl(['exec', 'conf-multi', '-c', 'sidecar', '--', 'sh', '-c', 'echo $0']);
+    }
+    expect(sidecar.stdout.toString()).toBe('sh\n');
+    const sidecarLogs = await kubectl(['logs', 'conf-multi', '-c', 'sidecar']);
+    expect(sidecarLogs.stderr).toBe('');
+    expect(sidecarLogs.stdout.toString()).toBe('from-sidecar\n');
+    expect((await kubectl(['logs', 'conf-multi', '-c', 'app'])).stdout.toString()).toBe('from-app\n');
+    const missing = await kubectl(['exec', 'conf-multi', '-c', 'nosuch', '--', 'true']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('SP_CONTAINER_NOT_FOUND');
+  });
+});
+
 describe('audit', () => {
   it('records every confidential operation for auditors only, without command arguments', async () => {
     const s = secret();
