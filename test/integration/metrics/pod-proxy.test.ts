@@ -196,10 +196,14 @@ describe('shadowplane\'s own metrics after proxy traffic', () => {
     expect(requests.samples.some((s) => labelValue(s.labels, 'route') === 'proxy' && labelValue(s.labels, 'code') === 'SP_FORBIDDEN')).toBe(true);
     const durations = families.find((f) => f.name === 'shadowplane_request_duration_seconds')!;
     expect(durations.samples.some((s) => s.name.endsWith('_count') && labelValue(s.labels, 'route') === 'proxy' && Number(s.value) > 0)).toBe(true);
-    // Sessions of this test closed already (the WebSockets were closed above; give them a moment).
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const again = parseExposition((await bed.request('/.well-known/shadowplane/metrics', { as: bed.users.alice })).body, 'text').families;
-    const open = again.find((f) => f.name === 'shadowplane_open_sessions')!;
-    for (const s of open.samples) expect(s.value).toBe('0');
+    // The WebSockets above were closed: their sessions end once both sides have closed.
+    const openSessions = async (): Promise<string[]> => {
+      const again = parseExposition((await bed.request('/.well-known/shadowplane/metrics', { as: bed.users.alice })).body, 'text').families;
+      return again.find((f) => f.name === 'shadowplane_open_sessions')!.samples.map((s) => s.value);
+    };
+    expect((await openSessions()).length).toBeGreaterThan(0);
+    const deadline = Date.now() + 5000;
+    while ((await openSessions()).some((v) => v !== '0') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(new Set(await openSessions())).toEqual(new Set(['0']));
   });
 });
