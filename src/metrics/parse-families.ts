@@ -9,6 +9,10 @@
  * (`le` on buckets, `quantile` on summary quantiles) is set aside. Groups must be
  * contiguous, so checking them needs only the previous sample, and a set of group keys
  * per family catches a repeated series.
+ *
+ * Every rule lives here once. Where the validated samples go is the sink's business:
+ * `ModelSink` builds the in-memory model (`parseExposition`), the fused scrubber
+ * (scrub-pipeline.ts) scrubs them as they arrive without building it.
  */
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
@@ -45,7 +49,10 @@ export interface FamilyState {
   helpSet: boolean;
   unit: string | undefined;
   unitSet: boolean;
+  /** Samples stored by the model sink (empty for other sinks). */
   readonly samples: Sample[];
+  /** Samples validated so far, whatever the sink. */
+  sampleCount: number;
   suffixes: Suffixes;
   /** Canonical sample names, aligned with `suffixes`. */
   sampleNames: string[];
@@ -64,9 +71,36 @@ export interface FamilyState {
   groupQuantiles: number[];
 }
 
+/**
+ * Where validated samples go. Called in exposition order; a family's samples all come
+ * before its `familyDone`, and every family gets one `familyDone`, also one without
+ * samples.
+ */
+export interface SampleSink {
+  /**
+   * One sample that passed every check, of series `family.groupIndex`. Its flat label
+   * pairs are `labels[0, n)`. Unless the builder retains labels, `labels` is a scratch
+   * buffer that the parser overwrites after the call: copy what must outlive it.
+   */
+  sample(family: FamilyState, name: string, labels: readonly string[], n: number, value: string, timestampMs: number | undefined, exemplar: Exemplar | undefined): void;
+  /** The family can no longer change (the next family started, or the exposition ended). */
+  familyDone(family: FamilyState): void;
+}
+
+/** Stores every sample in its family: what `parseExposition` returns. */
+export const MODEL_SINK: SampleSink = {
+  sample(family, name, labels, _n, value, timestampMs, exemplar) {
+    family.samples.push({ name, labels, value, timestampMs, exemplar, group: family.groupIndex });
+  },
+  familyDone() {},
+};
+
 export class ExpositionBuilder {
   readonly #om: boolean;
   readonly #limits: ParseLimits;
+  readonly #sink: SampleSink;
+  /** Whether label arrays handed to the sink are kept (the model) or scratch (other sinks). */
+  readonly #retain: boolean;
   readonly #families: FamilyState[] = [];
   /** Every family name and every sample name a family could produce → that family. */
   readonly #claims = new Map<string, FamilyState>();
@@ -74,17 +108,27 @@ export class ExpositionBuilder {
   #sampleCount = 0;
   /** Labels of the previous sample, for reuse of equal strings and arrays. */
   lastLabels: readonly string[] = [];
+  /** Where the parser writes the next sample's label pairs. */
+  scratch: string[] = [];
+  /** Without retained labels, the previous sample's buffer: scratch and it swap after each sample. */
+  #spare: string[] = [];
 
-  constructor(om: boolean, limits: ParseLimits) {
+  /**
+   * `sink` defaults to the model. With another sink, labels are not retained: no label
+   * array is allocated per sample, only one per series of a multi-line type.
+   */
+  constructor(om: boolean, limits: ParseLimits, sink: SampleSink = MODEL_SINK) {
     this.#om = om;
     this.#limits = limits;
+    this.#sink = sink;
+    this.#retain = sink === MODEL_SINK;
   }
 
   /** The family a metadata line for `name` applies to (created when new). */
   familyForMetadata(name: string, line: number): FamilyState {
     const cur = this.#current;
     if (cur !== undefined && cur.name === name) {
-      if (cur.samples.length > 0) invalid(line, 'metadata after samples of its family');
+      if (cur.sampleCount > 0) invalid(line, 'metadata after samples of its family');
       return cur;
     }
     if (this.#claims.has(name)) invalid(line, 'metadata for a family that appeared earlier or whose name another family produces');
@@ -162,6 +206,7 @@ export class ExpositionBuilder {
 
   #newFamily(name: string, line: number): FamilyState {
     this.#closeGroup(line);
+    if (this.#current !== undefined) this.#sink.familyDone(this.#current);
     if (this.#families.length >= this.#limits.maxFamilies) tooLarge(line, 'more metric families than the limit');
     const type: MetricType = this.#om ? 'unknown' : 'untyped';
     const family: FamilyState = {
@@ -173,6 +218,7 @@ export class ExpositionBuilder {
       unit: undefined,
       unitSet: false,
       samples: [],
+      sampleCount: 0,
       suffixes: [['', ROLE_VALUE]],
       sampleNames: [name],
       groupKeys: new Set(),
@@ -246,26 +292,40 @@ export class ExpositionBuilder {
     }
     this.#checkValue(family, role, labels, n, skip, value, line);
 
-    let stored: readonly string[];
-    const last = this.lastLabels;
-    if (last.length === n) {
-      let same = true;
-      for (let i = 0; i < n; i++) {
-        if (last[i] !== labels[i]) {
-          same = false;
-          break;
+    family.sampleCount++;
+    if (this.#retain) {
+      let stored: readonly string[];
+      const last = this.lastLabels;
+      if (last.length === n) {
+        let same = true;
+        for (let i = 0; i < n; i++) {
+          if (last[i] !== labels[i]) {
+            same = false;
+            break;
+          }
         }
+        stored = same ? last : labels.slice(0, n);
+      } else {
+        stored = labels.slice(0, n);
       }
-      stored = same ? last : labels.slice(0, n);
+      this.lastLabels = stored;
+      if (family.multi && family.groupLabels === undefined) {
+        family.groupLabels = stored;
+        family.groupSkip = skip;
+      }
+      this.#sink.sample(family, name, stored, n, value, timestampMs, exemplar);
     } else {
-      stored = labels.slice(0, n);
+      if (family.multi && family.groupLabels === undefined) {
+        family.groupLabels = labels.slice(0, n);
+        family.groupSkip = skip;
+      }
+      this.#sink.sample(family, name, labels, n, value, timestampMs, exemplar);
+      // The labels just written become the previous sample's; the older buffer is reused.
+      const used = this.scratch;
+      this.scratch = this.#spare;
+      this.#spare = used;
+      this.lastLabels = used;
     }
-    this.lastLabels = stored;
-    if (family.multi && family.groupLabels === undefined) {
-      family.groupLabels = stored;
-      family.groupSkip = skip;
-    }
-    family.samples.push({ name, labels: stored, value, timestampMs, exemplar, group: family.groupIndex });
   }
 
   #sameGroup(family: FamilyState, labels: readonly string[], n: number, skip: number): boolean {
@@ -367,8 +427,15 @@ export class ExpositionBuilder {
     family.groupLabels = undefined;
   }
 
-  finish(format: ExpositionFormat, line: number): ParsedExposition {
+  /** Validates the last open series and hands the last family to the sink. */
+  end(line: number): void {
     this.#closeGroup(line);
+    if (this.#current !== undefined) this.#sink.familyDone(this.#current);
+    this.#current = undefined;
+  }
+
+  /** The model, once `end` was called (samples are there only with the model sink). */
+  exposition(format: ExpositionFormat): ParsedExposition {
     const families: MetricFamily[] = this.#families.map((f) => ({
       name: f.name,
       type: f.type,

@@ -33,9 +33,14 @@ const OM_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 
 const EXEMPLAR_MAX_CODE_POINTS = 128;
 
 export function parseOpenMetrics(text: string, limits: ParseLimits): ParsedExposition {
-  const lx = new Lexer(text, limits);
   const builder = new ExpositionBuilder(true, limits);
-  const scratch: string[] = [];
+  parseOpenMetricsInto(text, limits, builder);
+  return builder.exposition('openmetrics');
+}
+
+/** Parses `text` into `builder` (made with `om` true), whose sink receives the samples. */
+export function parseOpenMetricsInto(text: string, limits: ParseLimits, builder: ExpositionBuilder): void {
+  const lx = new Lexer(text, limits);
   const exemplarScratch: string[] = [];
   const length = text.length;
   let pos = 0;
@@ -51,16 +56,17 @@ export function parseOpenMetrics(text: string, limits: ParseLimits): ParsedExpos
     if (text.charCodeAt(pos) === 35) {
       if (eol - pos === 5 && text.startsWith('# EOF', pos)) {
         if (eol + 1 < length) invalid(line, 'content after # EOF');
-        return builder.finish('openmetrics', line);
+        builder.end(line);
+        return;
       }
       descriptor(lx, builder, pos);
     } else {
       if (eol === length) invalid(line, 'the last line does not end with a line feed');
-      sample(lx, builder, pos, scratch, exemplarScratch);
+      sample(lx, builder, pos, exemplarScratch);
     }
     pos = eol + 1;
   }
-  return invalid(line, 'missing # EOF');
+  invalid(line, 'missing # EOF');
 }
 
 function descriptor(lx: Lexer, builder: ExpositionBuilder, pos: number): void {
@@ -92,8 +98,9 @@ function descriptor(lx: Lexer, builder: ExpositionBuilder, pos: number): void {
   builder.setType(family, type as MetricType, lx.line);
 }
 
-function sample(lx: Lexer, builder: ExpositionBuilder, pos: number, scratch: string[], exemplarScratch: string[]): void {
+function sample(lx: Lexer, builder: ExpositionBuilder, pos: number, exemplarScratch: string[]): void {
   const text = lx.text;
+  const scratch = builder.scratch;
   const end = lx.end;
   const nameEnd = scanMetricName(lx, pos);
   const family = builder.familyForSample(text, pos, nameEnd, lx.line);

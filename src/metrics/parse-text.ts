@@ -29,9 +29,14 @@ import { numberText, textTimestamp } from './parse-numbers.ts';
 const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
 export function parseText(text: string, limits: ParseLimits): ParsedExposition {
-  const lx = new Lexer(text, limits);
   const builder = new ExpositionBuilder(false, limits);
-  const scratch: string[] = [];
+  parseTextInto(text, limits, builder);
+  return builder.exposition('text');
+}
+
+/** Parses `text` into `builder` (made with `om` false), whose sink receives the samples. */
+export function parseTextInto(text: string, limits: ParseLimits, builder: ExpositionBuilder): void {
+  const lx = new Lexer(text, limits);
   const length = text.length;
   if (length > 0 && text.charCodeAt(length - 1) !== 10) invalid(0, 'the last line does not end with a line feed');
   let pos = 0;
@@ -45,11 +50,11 @@ export function parseText(text: string, limits: ParseLimits): ParsedExposition {
     const p = skipBlanks(text, pos, eol);
     if (p < eol) {
       if (text.charCodeAt(p) === 35) comment(lx, builder, p + 1);
-      else sample(lx, builder, p, scratch);
+      else sample(lx, builder, p);
     }
     pos = eol + 1;
   }
-  return builder.finish('text', line);
+  builder.end(line);
 }
 
 function comment(lx: Lexer, builder: ExpositionBuilder, p: number): void {
@@ -78,8 +83,9 @@ function comment(lx: Lexer, builder: ExpositionBuilder, p: number): void {
   builder.setType(family, type as MetricType, lx.line);
 }
 
-function sample(lx: Lexer, builder: ExpositionBuilder, p: number, scratch: string[]): void {
+function sample(lx: Lexer, builder: ExpositionBuilder, p: number): void {
   const text = lx.text;
+  const scratch = builder.scratch;
   const end = lx.end;
   const nameEnd = scanMetricName(lx, p);
   const family = builder.familyForSample(text, p, nameEnd, lx.line);

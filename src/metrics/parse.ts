@@ -22,6 +22,15 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 export function parseExposition(body: Uint8Array | string, format: ExpositionFormat, limits?: Partial<ParseLimits>): ParsedExposition {
   const resolved = resolveParseLimits(limits);
+  const text = decodeBody(body, resolved);
+  return format === 'openmetrics' ? parseOpenMetrics(text, resolved) : parseText(text, resolved);
+}
+
+/**
+ * The body as text, after the size limit (checked first, on the raw length) and strict
+ * UTF-8 decoding (or, for a string, a check that it is well-formed Unicode).
+ */
+export function decodeBody(body: Uint8Array | string, resolved: ParseLimits): string {
   let text: string;
   if (typeof body === 'string') {
     if (body.length > resolved.maxBytes || Buffer.byteLength(body, 'utf8') > resolved.maxBytes) {
@@ -37,7 +46,7 @@ export function parseExposition(body: Uint8Array | string, format: ExpositionFor
       throw new ShadowplaneError('SP_METRICS_INVALID', 'body is not valid UTF-8', { cause: err });
     }
   }
-  return format === 'openmetrics' ? parseOpenMetrics(text, resolved) : parseText(text, resolved);
+  return text;
 }
 
 /** Parses a scraped body, choosing the parser from the response's Content-Type. */

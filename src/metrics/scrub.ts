@@ -106,7 +106,7 @@ function compile(policy: ScrubPolicy): CompiledPolicy {
  * the text format and the other way round; an info `x` exposes `x_info`). So one rule
  * covers both formats.
  */
-function namesOf(family: MetricFamily): string[] {
+function namesOf(family: Pick<MetricFamily, 'name' | 'type'>): string[] {
   if (family.type === 'counter') {
     return family.name.endsWith('_total') && family.name.length > 6 ? [family.name, family.name.slice(0, -6)] : [family.name, `${family.name}_total`];
   }
@@ -115,7 +115,7 @@ function namesOf(family: MetricFamily): string[] {
 }
 
 /** The rule for a family: an exact name beats any pattern; among patterns the first listed wins. */
-export function ruleFor(policy: ScrubPolicy, family: MetricFamily): FamilyRule | undefined {
+export function ruleFor(policy: ScrubPolicy, family: Pick<MetricFamily, 'name' | 'type'>): FamilyRule | undefined {
   const { exact, patterns } = compile(policy);
   const names = namesOf(family);
   for (const name of names) {
@@ -135,136 +135,238 @@ function hasCreated(type: MetricType): boolean {
 }
 
 /**
- * Scrubs parsed metrics under `policy`. `key` is the HMAC key for hashed labels (at least
- * 16 bytes) or a hasher made from it with `createLabelHasher`, whose cache then serves
- * many scrapes. Pure and deterministic: the same input, policy and key give the same
- * output.
+ * One scrub, fed family by family in exposition order: `begin`, then (when the family is
+ * allowed) each of its samples, then `end`. `scrub` feeds it from the model; the fused
+ * pipeline (scrub-pipeline.ts) feeds it straight from the parser, so both apply this one
+ * implementation of the rules.
+ *
+ * Per family: pass 1 (in `sample`) scrubs the labels of each series once, on its first
+ * sample, and detects collisions; pass 2 (in `end`) admits series in order of first
+ * appearance under the caps; pass 3 (in `end`) emits the samples of admitted series
+ * with the structural label last.
  */
-export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy: ScrubPolicy, key: Uint8Array | LabelHasher): ScrubResult {
-  const hasher = key instanceof Uint8Array ? createLabelHasher(key, policy.hashLength) : key;
-  if (hasher.length !== policy.hashLength) throw new ShadowplaneError('SP_CONFIG_INVALID', 'the label hasher length differs from the policy hashLength');
-  const families = 'families' in parsed ? parsed.families : parsed;
-  const stats = emptyScrubStats();
-  const out: MetricFamily[] = [];
-  let totalKept = 0;
-  const keepTimestamps = policy.timestamps === 'keep';
+export class ScrubRun {
+  readonly stats: ScrubStats = emptyScrubStats();
+  readonly #out: MetricFamily[] = [];
+  readonly #policy: ScrubPolicy;
+  readonly #hasher: LabelHasher;
+  readonly #keepTimestamps: boolean;
+  #totalKept = 0;
 
-  for (const family of families) {
-    const groupCount = countGroups(family);
-    const rule = ruleFor(policy, family);
+  // The current family.
+  #name = '';
+  #type: MetricType = 'untyped';
+  #help: string | undefined;
+  #unit: string | undefined;
+  #rule: FamilyRule | undefined;
+  #structural: string | undefined;
+  #actions = new Map<string, LabelAction>();
+  /** Per series (by input group): scrubbed labels; undefined until its first sample. */
+  #base: Array<string[] | undefined> = [];
+  /** Per series in order of first appearance: group, key, dropped and hashed label counts. */
+  #order: number[] = [];
+  #keys: string[] = [];
+  #dropped: number[] = [];
+  #hashed: number[] = [];
+  #seen = new Set<string>();
+  #collided = new Set<string>();
+  #keyer = new LabelSetKeyer({ joined: true });
+  /** Per sample: group, name, structural label value, value, timestamp, whether it had an exemplar. */
+  #sGroup: number[] = [];
+  #sName: string[] = [];
+  #sStructural: Array<string | undefined> = [];
+  #sValue: string[] = [];
+  #sTimestamp: Array<number | undefined> = [];
+  #sExemplar: boolean[] = [];
+
+  /** `hasher` must have been made for `policy.hashLength` (checked by the callers). */
+  constructor(policy: ScrubPolicy, hasher: LabelHasher) {
+    this.#policy = policy;
+    this.#hasher = hasher;
+    this.#keepTimestamps = policy.timestamps === 'keep';
+  }
+
+  /** Starts a family. False when no rule allows it: its samples need not be fed. */
+  begin(family: { readonly name: string; readonly type: MetricType; readonly help: string | undefined; readonly unit: string | undefined }): boolean {
+    this.#name = family.name;
+    this.#type = family.type;
+    this.#help = family.help;
+    this.#unit = family.unit;
+    this.#rule = ruleFor(this.#policy, family);
+    if (this.#rule === undefined) return false;
+    this.#structural = structuralLabelOf(family.type);
+    this.#actions = new Map();
+    this.#base = [];
+    this.#order = [];
+    this.#keys = [];
+    this.#dropped = [];
+    this.#hashed = [];
+    this.#seen = new Set();
+    this.#collided = new Set();
+    this.#keyer = new LabelSetKeyer({ joined: true });
+    this.#sGroup = [];
+    this.#sName = [];
+    this.#sStructural = [];
+    this.#sValue = [];
+    this.#sTimestamp = [];
+    this.#sExemplar = [];
+    return true;
+  }
+
+  /** One sample of the current (allowed) family; `labels[0, n)` are read during the call only. */
+  sample(name: string, labels: readonly string[], n: number, group: number, value: string, timestampMs: number | undefined, hasExemplar: boolean): void {
+    const structural = this.#structural;
+    let structuralValue: string | undefined;
+    if (structural !== undefined) {
+      for (let i = 0; i < n; i += 2) {
+        if (labels[i] === structural) {
+          structuralValue = labels[i + 1];
+          break;
+        }
+      }
+    }
+    this.#sGroup.push(group);
+    this.#sName.push(name);
+    this.#sStructural.push(structuralValue);
+    this.#sValue.push(value);
+    this.#sTimestamp.push(timestampMs);
+    this.#sExemplar.push(hasExemplar);
+    if (this.#base[group] !== undefined) return;
+
+    // Pass 1: the series' scrubbed labels and key, on its first sample.
+    const rule = this.#rule!;
+    const kept: string[] = [];
+    let dropped = 0;
+    let hashed = 0;
+    for (let i = 0; i < n; i += 2) {
+      const labelName = labels[i]!;
+      if (labelName === structural) continue;
+      let action = this.#actions.get(labelName);
+      if (action === undefined) {
+        action = rule.labels.get(labelName) ?? this.#policy.labels.get(labelName) ?? 'drop';
+        this.#actions.set(labelName, action);
+      }
+      if (action === 'keep') {
+        kept.push(labelName, labels[i + 1]!);
+      } else if (action === 'hash') {
+        kept.push(labelName, this.#hasher.hash(labels[i + 1]!));
+        hashed++;
+      } else {
+        dropped++;
+      }
+    }
+    this.#base[group] = kept;
+    const key = this.#keyer.key(kept, kept.length, -1);
+    this.#order.push(group);
+    this.#keys.push(key);
+    this.#dropped.push(dropped);
+    this.#hashed.push(hashed);
+    const known = this.#seen.size;
+    this.#seen.add(key);
+    if (this.#seen.size === known) this.#collided.add(key);
+  }
+
+  /** Ends the current family, which has `groupCount` series (groups 0 to groupCount - 1). */
+  end(groupCount: number): void {
+    const stats = this.stats;
+    const rule = this.#rule;
     if (rule === undefined) {
       stats.droppedFamilies++;
       stats.droppedSeriesNotAllowed += groupCount;
-      continue;
+      return;
     }
-    const structural = structuralLabelOf(family.type);
-    const actions = new Map<string, LabelAction>();
-    const actionOf = (name: string): LabelAction => {
-      let action = actions.get(name);
-      if (action === undefined) {
-        action = rule.labels.get(name) ?? policy.labels.get(name) ?? 'drop';
-        actions.set(name, action);
-      }
-      return action;
-    };
-
-    // Pass 1: scrubbed labels and key per input series, in order of appearance; collisions.
-    const base: Array<string[] | undefined> = new Array<string[] | undefined>(groupCount);
-    const keys: string[] = new Array<string>(groupCount);
-    const dropped = new Int32Array(groupCount);
-    const hashed = new Int32Array(groupCount);
-    const seen = new Set<string>();
-    const keyer = new LabelSetKeyer({ joined: true });
-    const collided = new Set<string>();
-    const order: number[] = [];
-    for (const sample of family.samples) {
-      const g = sample.group;
-      if (base[g] !== undefined) continue;
-      const labels = sample.labels;
-      const kept: string[] = [];
-      for (let i = 0; i < labels.length; i += 2) {
-        const name = labels[i]!;
-        if (name === structural) continue;
-        const action = actionOf(name);
-        if (action === 'keep') {
-          kept.push(name, labels[i + 1]!);
-        } else if (action === 'hash') {
-          kept.push(name, hasher.hash(labels[i + 1]!));
-          hashed[g]!++;
-        } else {
-          dropped[g]!++;
-        }
-      }
-      base[g] = kept;
-      const key = keyer.key(kept, kept.length, -1);
-      keys[g] = key;
-      order.push(g);
-      const known = seen.size;
-      seen.add(key);
-      if (seen.size === known) collided.add(key);
-    }
+    const policy = this.#policy;
 
     // Pass 2: admit series in exposition order under the caps.
     const cap = rule.maxSeries ?? policy.maxSeriesPerFamily;
     const newIndex = new Int32Array(groupCount).fill(-1);
+    const order = this.#order;
+    const collided = this.#collided;
     let familyKept = 0;
-    for (const g of order) {
-      if (collided.size > 0 && collided.has(keys[g]!)) {
+    for (let k = 0; k < order.length; k++) {
+      if (collided.size > 0 && collided.has(this.#keys[k]!)) {
         stats.droppedSeriesCollision++;
       } else if (familyKept >= cap) {
         stats.droppedSeriesFamilyCap++;
-      } else if (totalKept >= policy.maxSeries) {
+      } else if (this.#totalKept >= policy.maxSeries) {
         stats.droppedSeriesTotalCap++;
       } else {
-        newIndex[g] = familyKept++;
-        totalKept++;
-        stats.droppedLabels += dropped[g]!;
-        stats.hashedValues += hashed[g]!;
+        newIndex[order[k]!] = familyKept++;
+        this.#totalKept++;
+        stats.droppedLabels += this.#dropped[k]!;
+        stats.hashedValues += this.#hashed[k]!;
       }
     }
     stats.keptSeries += familyKept;
 
     // Pass 3: the samples of admitted series, structural label last.
     const samples: Sample[] = [];
-    const createdName = hasCreated(family.type) ? `${family.name}_created` : undefined;
-    for (const sample of family.samples) {
-      const g = newIndex[sample.group]!;
+    const name = this.#name;
+    const createdName = hasCreated(this.#type) ? `${name}_created` : undefined;
+    const structural = this.#structural;
+    const keepTimestamps = this.#keepTimestamps;
+    const count = this.#sGroup.length;
+    for (let i = 0; i < count; i++) {
+      const group = this.#sGroup[i]!;
+      const g = newIndex[group]!;
       if (g < 0) continue;
-      if (sample.name === createdName && !rule.created) {
+      const sampleName = this.#sName[i]!;
+      if (sampleName === createdName && !rule.created) {
         stats.droppedCreatedSamples++;
         continue;
       }
-      let labels: readonly string[] = base[sample.group]!;
-      if (structural !== undefined) {
-        const src = sample.labels;
-        for (let i = 0; i < src.length; i += 2) {
-          if (src[i] === structural) {
-            const withStructural = labels.slice();
-            withStructural.push(structural, src[i + 1]!);
-            labels = withStructural;
-            break;
-          }
-        }
+      let labels: readonly string[] = this.#base[group]!;
+      const structuralValue = this.#sStructural[i];
+      if (structuralValue !== undefined) {
+        const withStructural = labels.slice();
+        withStructural.push(structural!, structuralValue);
+        labels = withStructural;
       }
-      if (sample.exemplar !== undefined) stats.droppedExemplars++;
-      if (sample.timestampMs !== undefined && !keepTimestamps) stats.droppedTimestamps++;
-      samples.push({
-        name: sample.name,
-        labels,
-        value: sample.value,
-        timestampMs: keepTimestamps ? sample.timestampMs : undefined,
-        exemplar: undefined,
-        group: g,
-      });
+      const timestampMs = this.#sTimestamp[i];
+      if (this.#sExemplar[i]) stats.droppedExemplars++;
+      if (timestampMs !== undefined && !keepTimestamps) stats.droppedTimestamps++;
+      samples.push({ name: sampleName, labels, value: this.#sValue[i]!, timestampMs: keepTimestamps ? timestampMs : undefined, exemplar: undefined, group: g });
     }
-    if (samples.length === 0) continue;
-    if (family.help !== undefined && !rule.help) stats.droppedHelp++;
+    this.#rule = undefined;
+    if (samples.length === 0) return;
+    if (this.#help !== undefined && !rule.help) stats.droppedHelp++;
     stats.keptFamilies++;
     stats.keptSamples += samples.length;
-    out.push({ name: family.name, type: family.type, help: rule.help ? family.help : undefined, unit: family.unit, samples });
+    this.#out.push({ name, type: this.#type, help: rule.help ? this.#help : undefined, unit: this.#unit, samples });
   }
-  stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
-  return { families: out, stats };
+
+  /** The scrubbed families and the statistics, once every family ended. */
+  result(): ScrubResult {
+    const stats = this.stats;
+    stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
+    return { families: this.#out, stats };
+  }
+}
+
+/** The hasher for `key`, which must match the policy's hash length. */
+export function hasherFor(policy: ScrubPolicy, key: Uint8Array | LabelHasher): LabelHasher {
+  const hasher = key instanceof Uint8Array ? createLabelHasher(key, policy.hashLength) : key;
+  if (hasher.length !== policy.hashLength) throw new ShadowplaneError('SP_CONFIG_INVALID', 'the label hasher length differs from the policy hashLength');
+  return hasher;
+}
+
+/**
+ * Scrubs parsed metrics under `policy`. `key` is the HMAC key for hashed labels (at least
+ * 16 bytes) or a hasher made from it with `createLabelHasher`, whose cache then serves
+ * many scrapes. Pure and deterministic: the same input, policy and key give the same
+ * output.
+ */
+export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy: ScrubPolicy, key: Uint8Array | LabelHasher): ScrubResult {
+  const run = new ScrubRun(policy, hasherFor(policy, key));
+  const families = 'families' in parsed ? parsed.families : parsed;
+  for (const family of families) {
+    const groupCount = countGroups(family);
+    if (run.begin(family)) {
+      for (const s of family.samples) run.sample(s.name, s.labels, s.labels.length, s.group, s.value, s.timestampMs, s.exemplar !== undefined);
+    }
+    run.end(groupCount);
+  }
+  return run.result();
 }
 
 /**

@@ -155,42 +155,86 @@ function refuse(what: string): never {
 }
 
 /**
- * Defence in depth: families normally come from the strict parser or the self-metrics
- * registry, but a name or value that could break a line (or start a new one) must never
- * be written, whoever built the family. Label arrays are checked once per array.
+ * Defence in depth: families normally come from the strict parser, the scrubber or the
+ * self-metrics registry, but a name or value that could break a line (or start a new
+ * one) must never be written, whoever built the family. The family-level half is here;
+ * the per-sample half runs as each sample is rendered (`render`), before it is written.
  */
-function checkRenderable(family: RenderFamily, checkedLabels: WeakSet<readonly string[]>): void {
+function checkFamily(family: RenderFamily): void {
   if (!isMetricName(family.name)) refuse('an invalid metric name');
   if (family.unit !== undefined && !/^[a-zA-Z0-9_:]*$/.test(family.unit)) refuse('an invalid unit');
-  let lastName = '';
-  for (const sample of family.samples) {
-    if (sample.name !== lastName) {
-      if (!sample.name.startsWith(family.name) || !isMetricName(sample.name)) refuse('a sample name outside its family');
-      lastName = sample.name;
-    }
-    const labels = sample.labels;
-    if (!checkedLabels.has(labels)) {
-      if ((labels.length & 1) !== 0) refuse('an odd label list');
-      for (let i = 0; i < labels.length; i += 2) {
-        if (!isLabelName(labels[i]!) || typeof labels[i + 1] !== 'string') refuse('an invalid label');
-        for (let j = 0; j < i; j += 2) if (labels[j] === labels[i]) refuse('a repeated label name');
+}
+
+/** Label pairs `labels[from, to)` checked against each other and `labels[0, from)`, rendered `a="x",b="y"`. */
+function checkedPairs(labels: readonly string[], from: number, to: number): string {
+  let out = '';
+  for (let i = from; i < to; i += 2) {
+    const name = labels[i]!;
+    const value = labels[i + 1];
+    if (!isLabelName(name) || typeof value !== 'string') refuse('an invalid label');
+    for (let j = 0; j < i; j += 2) if (labels[j] === name) refuse('a repeated label name');
+    if (i > from) out += ',';
+    out += `${name}="${escapeLabelValue(value)}"`;
+  }
+  return out;
+}
+
+/**
+ * Renders label sets, checking each before it is written. Consecutive samples mostly
+ * share a set, or extend one by a last pair (a histogram bucket's `le`, a quantile):
+ * the shared part is checked and rendered once. Strings compared with === are equal in
+ * content, so a reused rendering is the rendering of the new set.
+ */
+class LabelRenderer {
+  #last: readonly string[] | undefined;
+  #lastText = '';
+  /** A set seen before, how many of its strings form the reusable prefix, and their rendering. */
+  #ref: readonly string[] = [];
+  #refLength = 0;
+  #refText = '';
+
+  /** `{…}` for `labels`, or '' for none. */
+  text(labels: readonly string[]): string {
+    if (labels === this.#last) return this.#lastText;
+    const length = labels.length;
+    let text: string;
+    const refLength = this.#refLength;
+    if (length >= refLength && length <= refLength + 2 && this.#sharesRef(labels)) {
+      if (length === refLength) {
+        text = this.#refText;
+      } else {
+        const extra = checkedPairs(labels, refLength, length);
+        text = refLength === 0 ? extra : `${this.#refText},${extra}`;
       }
-      checkedLabels.add(labels);
+    } else {
+      if ((length & 1) !== 0) refuse('an odd label list');
+      const prefix = length >= 2 ? length - 2 : 0;
+      const prefixText = checkedPairs(labels, 0, prefix);
+      const extra = checkedPairs(labels, prefix, length);
+      text = prefix === 0 ? extra : extra === '' ? prefixText : `${prefixText},${extra}`;
+      this.#ref = labels;
+      this.#refLength = prefix;
+      this.#refText = prefixText;
     }
-    const v = sample.value;
-    if (classifyNumber(v, 0, v.length) === NUM_INVALID) refuse('a value that is not a number');
-    const exemplar = sample.exemplar;
-    if (exemplar !== undefined) {
-      for (let i = 0; i < exemplar.labels.length; i += 2) if (!isLabelName(exemplar.labels[i]!)) refuse('an invalid exemplar label');
-      if ((exemplar.labels.length & 1) !== 0 || classifyNumber(exemplar.value, 0, exemplar.value.length) === NUM_INVALID) refuse('an invalid exemplar');
-    }
-    if (sample.timestampMs !== undefined && !Number.isSafeInteger(sample.timestampMs)) refuse('an invalid timestamp');
+    const out = length === 0 ? '' : `{${text}}`;
+    this.#last = labels;
+    this.#lastText = out;
+    return out;
+  }
+
+  #sharesRef(labels: readonly string[]): boolean {
+    const ref = this.#ref;
+    for (let i = 0; i < this.#refLength; i++) if (labels[i] !== ref[i]) return false;
+    return true;
   }
 }
 
 interface Sink {
   write(chunk: string): void;
 }
+
+/** Lines are gathered into chunks of about this many characters before a sink write. */
+const CHUNK_CHARS = 16_384;
 
 /** Grows a buffer by doubling; each chunk is written as UTF-8 in place. */
 class BufferSink implements Sink {
@@ -219,35 +263,50 @@ function render(families: readonly MetricFamily[], format: ExpositionFormat, sin
   const taken = new Set(families.map((f) => f.name));
   const rendered = om ? families.flatMap((f) => toOpenMetrics(f, taken)) : families.flatMap(toText);
   checkNames(rendered, format);
-  const checkedLabels = new WeakSet<readonly string[]>();
-  for (const family of rendered) checkRenderable(family, checkedLabels);
   const helpEscapes = om ? OM_HELP_ESCAPES : TEXT_HELP_ESCAPES;
-  let lastLabels: readonly string[] | undefined;
-  let lastRendered = '';
+  const labels = new LabelRenderer();
+  let pending = '';
   for (const family of rendered) {
+    checkFamily(family);
     const help = family.help === undefined ? undefined : family.help.replace(helpEscapes, escapeChar);
-    let header = '';
     if (om) {
-      header += `# TYPE ${family.name} ${family.type}\n`;
-      if (family.unit !== undefined) header += `# UNIT ${family.name} ${family.unit}\n`;
-      if (help !== undefined) header += `# HELP ${family.name} ${help}\n`;
+      pending += `# TYPE ${family.name} ${family.type}\n`;
+      if (family.unit !== undefined) pending += `# UNIT ${family.name} ${family.unit}\n`;
+      if (help !== undefined) pending += `# HELP ${family.name} ${help}\n`;
     } else {
-      if (help !== undefined) header += `# HELP ${family.name} ${help}\n`;
-      header += `# TYPE ${family.name} ${family.type}\n`;
+      if (help !== undefined) pending += `# HELP ${family.name} ${help}\n`;
+      pending += `# TYPE ${family.name} ${family.type}\n`;
     }
-    sink.write(header);
+    let lastName = '';
     for (const sample of family.samples) {
-      if (sample.labels !== lastLabels) {
-        lastLabels = sample.labels;
-        lastRendered = renderLabels(sample.labels);
+      if (sample.name !== lastName) {
+        if (!sample.name.startsWith(family.name) || !isMetricName(sample.name)) refuse('a sample name outside its family');
+        lastName = sample.name;
       }
-      let line = `${sample.name}${lastRendered} ${sample.value}`;
-      if (sample.timestampMs !== undefined) line += ` ${om ? secondsText(sample.timestampMs) : String(sample.timestampMs)}`;
-      if (om && sample.exemplar !== undefined) line += renderExemplar(sample.exemplar);
-      sink.write(`${line}\n`);
+      const labelText = labels.text(sample.labels);
+      const v = sample.value;
+      if (classifyNumber(v, 0, v.length) === NUM_INVALID) refuse('a value that is not a number');
+      let line = `${lastName}${labelText} ${v}`;
+      const ts = sample.timestampMs;
+      if (ts !== undefined) {
+        if (!Number.isSafeInteger(ts)) refuse('an invalid timestamp');
+        line += ` ${om ? secondsText(ts) : String(ts)}`;
+      }
+      const exemplar = sample.exemplar;
+      if (exemplar !== undefined) {
+        for (let i = 0; i < exemplar.labels.length; i += 2) if (!isLabelName(exemplar.labels[i]!)) refuse('an invalid exemplar label');
+        if ((exemplar.labels.length & 1) !== 0 || classifyNumber(exemplar.value, 0, exemplar.value.length) === NUM_INVALID) refuse('an invalid exemplar');
+        if (om) line += renderExemplar(exemplar);
+      }
+      pending += `${line}\n`;
+      if (pending.length >= CHUNK_CHARS) {
+        sink.write(pending);
+        pending = '';
+      }
     }
   }
-  if (om) sink.write('# EOF\n');
+  if (om) pending += '# EOF\n';
+  if (pending !== '') sink.write(pending);
 }
 
 /**

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { createLabelHasher } from '../../../src/metrics/hash.ts';
+import type { ExpositionFormat } from '../../../src/metrics/model.ts';
+import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
+import { scrubScrapeToBuffer } from '../../../src/metrics/scrub-pipeline.ts';
+import { scrubScrape } from '../../../src/metrics/scrub.ts';
+import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
+import { prng } from './helpers.ts';
+
+const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+const CONTENT_TYPE: Record<ExpositionFormat, string> = { text: 'text/plain; version=0.0.4', openmetrics: 'application/openmetrics-text; version=1.0.0' };
+
+const POLICIES = [
+  { families: [{ name: '*', labels: { a: 'keep', b: 'hash', s: 'keep', st: 'keep' } }] },
+  { families: [{ name: 'c', labels: { a: 'keep' }, created: true, help: true }, { name: 'h*', labels: { b: 'keep' }, maxSeries: 2 }, { name: 'x_total', labels: { a: 'hash' } }], timestamps: 'keep', maxSeries: 5 },
+  // 8 hex characters and dropped labels: collisions happen.
+  { families: [{ name: '*' }], labels: { a: 'hash', b: 'hash', c: 'drop' }, hashLength: 8, maxSeriesPerFamily: 3 },
+  { families: [{ name: 'g?', labels: { a: 'keep' } }, { name: 'http_*', labels: { method: 'keep', user: 'hash' }, help: true }], labels: { b: 'keep' } },
+].map((p, i) => parseScrubPolicy(p, `p${i}`));
+
+/** The composed path the agent used before: scrubScrape, then serializeToBuffer. */
+function composed(body: Buffer, input: ExpositionFormat, policy: (typeof POLICIES)[number], output: ExpositionFormat): unknown {
+  const outcome = scrubScrape(body, CONTENT_TYPE[input], policy, createLabelHasher(KEY, policy.hashLength));
+  if (!outcome.ok) return outcome;
+  try {
+    return { ok: true, format: outcome.format, body: serializeToBuffer(outcome.families, output).toString('utf8'), stats: outcome.stats };
+  } catch (err) {
+    return { ok: false, code: (err as { code: string }).code, stats: expect.objectContaining({ droppedScrapes: 1 }) as unknown };
+  }
+}
+
+function fused(body: Buffer, input: ExpositionFormat, policy: (typeof POLICIES)[number], output: ExpositionFormat): unknown {
+  const outcome = scrubScrapeToBuffer(body, CONTENT_TYPE[input], policy, createLabelHasher(KEY, policy.hashLength), output);
+  return outcome.ok ? { ...outcome, body: outcome.body.toString('utf8') } : outcome;
+}
+
+/** A seeded random exposition: every type of the format, label orders, escapes, timestamps, exemplars. */
+function randomExposition(random: () => number, om: boolean): string {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const values = ['1', 'x', '', 'a b', 'é', '🐢', 'q\\"q', 'n\\nl', 'b\\\\s', 'GET', 'user-1', 'user-2'];
+  const labelSet = (extra: string): string => {
+    const pairs: string[] = [];
+    const used = new Set<string>();
+    for (let i = Math.floor(random() * 4); i > 0; i--) {
+      const name = pick(['a', 'b', 'c', 'method', 'user', 's']);
+      if (!used.has(name)) pairs.push(`${name}="${pick(values)}"`);
+      used.add(name);
+    }
+    if (random() < 0.2) pairs.reverse();
+    if (extra !== '') pairs.push(extra);
+    return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
+  };
+  const lines: string[] = [];
+  const used = new Set<string>();
+  for (let f = 1 + Math.floor(random() * 6); f > 0; f--) {
+    const family = pick(['c', 'g', 'h', 's', 'x_total', 'http_x', 'i', 'st', 'gh', 'u']);
+    if (used.has(family)) continue;
+    used.add(family);
+    const type = pick(om ? ['counter', 'gauge', 'histogram', 'summary', 'info', 'stateset', 'gaugehistogram', 'unknown'] : ['counter', 'gauge', 'histogram', 'summary', 'untyped']);
+    if (random() < 0.5) lines.push(`# HELP ${family} help ${pick(['text', 'with \\\\ slash', ''])}`);
+    lines.push(`# TYPE ${family} ${type}`);
+    const timestamp = (): string => (random() < 0.2 ? (om ? ' 1.5' : ' 1700000000000') : '');
+    for (let series = 1 + Math.floor(random() * 4); series > 0; series--) {
+      const base = labelSet('').slice(1, -1);
+      const withLabel = (extra: string): string => (base === '' ? (extra === '' ? '' : `{${extra}}`) : `{${base}${extra === '' ? '' : `,${extra}`}}`);
+      if (type === 'histogram' || type === 'gaugehistogram') {
+        let count = 0;
+        for (const le of ['0.1', '1', '+Inf']) {
+          count += Math.floor(random() * 3);
+          lines.push(`${family}_bucket${withLabel(`le="${le}"`)} ${count}${timestamp()}${om && random() < 0.2 ? ' # {t="1"} 0.5' : ''}`);
+        }
+        lines.push(type === 'histogram' ? `${family}_sum${withLabel('')} 2.5` : `${family}_gsum${withLabel('')} 2.5`);
+        lines.push(type === 'histogram' ? `${family}_count${withLabel('')} ${count}` : `${family}_gcount${withLabel('')} ${count}`);
+        if (om && type === 'histogram' && random() < 0.3) lines.push(`${family}_created${withLabel('')} 12.5`);
+      } else if (type === 'summary') {
+        for (const q of ['0.5', '0.9']) lines.push(`${family}${withLabel(`quantile="${q}"`)} ${pick(['1', '2', 'NaN'])}`);
+        lines.push(`${family}_sum${withLabel('')} 1`, `${family}_count${withLabel('')} 2`);
+      } else if (type === 'counter' && om) {
+        lines.push(`${family}_total${withLabel('')} ${pick(['1', '2', '0'])}${timestamp()}${random() < 0.3 ? ' # {trace="abc"} 1' : ''}`);
+        if (random() < 0.4) lines.push(`${family}_created${withLabel('')} 1.5`);
+      } else if (type === 'info') {
+        lines.push(`${family}_info${withLabel('')} 1`);
+      } else if (type === 'stateset') {
+        lines.push(`${family}${withLabel(`${family}="s${series}"`)} ${pick(['0', '1'])}`);
+      } else {
+        lines.push(`${family}${labelSet('')} ${pick(['0', '1', '2.5', '1e3', '-1', 'NaN', '+Inf', '-Inf'])}${timestamp()}`);
+      }
+    }
+  }
+  if (om) lines.push('# EOF');
+  return `${lines.join('\n')}\n`;
+}
+
+describe('fused scrub pipeline', () => {
+  it('gives the bytes and statistics of scrubScrape then serializeToBuffer on 600 seeded expositions (seed 4242)', () => {
+    const random = prng(4242);
+    const outcomes = { ok: 0, dropped: 0 };
+    for (let i = 0; i < 600; i++) {
+      const om = random() < 0.5;
+      let text = randomExposition(random, om);
+      // One in four gets a random edit, so that refusals are compared too.
+      if (random() < 0.25) {
+        const at = Math.floor(random() * text.length);
+        text = text.slice(0, at) + ['{', '"', '\\', ' ', ',', '\n', 'le'][Math.floor(random() * 7)]! + text.slice(at + 1);
+      }
+      const body = Buffer.from(text);
+      for (const input of ['text', 'openmetrics'] as const) {
+        for (const policy of POLICIES) {
+          for (const output of ['text', 'openmetrics'] as const) {
+            const expected = composed(body, input, policy, output);
+            expect(fused(body, input, policy, output)).toEqual(expected);
+            if ((expected as { ok: boolean }).ok) outcomes.ok++;
+            else outcomes.dropped++;
+          }
+        }
+      }
+    }
+    // Both paths were exercised: kept metrics and dropped scrapes.
+    expect(outcomes.ok).toBeGreaterThan(2000);
+    expect(outcomes.dropped).toBeGreaterThan(2000);
+  });
+
+  it('gives the same bytes for a large exposition with hashed, dropped and capped series', () => {
+    const lines = ['# HELP http_requests_total Requests.', '# TYPE http_requests_total counter'];
+    for (let i = 0; i < 3000; i++) lines.push(`http_requests_total{method="${['GET', 'POST'][i % 2]}",user="u-${i}",instance="i-${i % 7}"} ${i}`);
+    lines.push('# TYPE http_x histogram');
+    for (let h = 0; h < 200; h++) {
+      lines.push(`http_x_bucket{b="t-${h}",le="1"} 1`, `http_x_bucket{b="t-${h}",le="+Inf"} 2`, `http_x_sum{b="t-${h}"} 1`, `http_x_count{b="t-${h}"} 2`);
+    }
+    const body = Buffer.from(`${lines.join('\n')}\n`);
+    for (const policy of POLICIES) {
+      for (const output of ['text', 'openmetrics'] as const) {
+        const expected = composed(body, 'text', policy, output) as { ok: boolean };
+        expect(expected.ok).toBe(true);
+        expect(fused(body, 'text', policy, output)).toEqual(expected);
+      }
+    }
+  });
+
+  it('drops the whole scrape with the composed path’s code: bad body, unknown content type, short key, hasher of another length', () => {
+    const policy = POLICIES[0]!;
+    const bad = Buffer.from('ok 1\nbroken{a="\\q"} 1\n');
+    expect(scrubScrapeToBuffer(bad, CONTENT_TYPE.text, policy, KEY, 'text')).toEqual({ ok: false, code: 'SP_METRICS_INVALID', stats: expect.objectContaining({ droppedScrapes: 1, keptSeries: 0 }) as unknown });
+    expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), 'application/json', policy, KEY, 'text')).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID' });
+    expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), CONTENT_TYPE.text, policy, Buffer.alloc(8), 'text')).toMatchObject({ ok: false, code: 'SP_CONFIG_INVALID' });
+    expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), CONTENT_TYPE.text, policy, createLabelHasher(KEY, 32), 'text')).toMatchObject({ ok: false, code: 'SP_CONFIG_INVALID' });
+    // A parse doubt is reported before a bad key, as scrubScrape does.
+    expect(scrubScrapeToBuffer(bad, CONTENT_TYPE.text, policy, Buffer.alloc(8), 'text')).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID' });
+    expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), CONTENT_TYPE.text, policy, KEY, 'text', { maxBytes: 2 })).toMatchObject({ ok: false, code: 'SP_METRICS_TOO_LARGE' });
+  });
+});
