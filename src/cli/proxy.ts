@@ -4,9 +4,7 @@ import { loadManifest } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { parseProxyOptions } from '../config/proxy-options.ts';
 import { createLogger } from '../log.ts';
-import { createAuditEndpoint } from '../proxy/audit.ts';
-import { createConfidentialStack } from '../proxy/confidential/stack.ts';
-import { startProxy } from '../proxy/start.ts';
+import { startShadowplaneProxy } from '../proxy/assemble.ts';
 import { createIssuer } from './issuer.ts';
 
 export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
@@ -35,24 +33,18 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   const logger = createLogger({ level: options.logLevel, name: 'shadowplane-proxy' });
   const manifest = loadManifest(options.manifestPath);
   const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
-  if (options.allowSimulatedAgents) {
-    logger.warn({ allowSimulatedAgents: true }, '*** accepting agents with SIMULATED attestation: confidential pods are not protected. Development only. ***');
-  }
   const metricsHashKey = options.metricsHashKeyFile === undefined ? undefined : readHashKey(options.metricsHashKeyFile);
-  const stack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: options.allowSimulatedAgents, logger, ...(metricsHashKey === undefined ? {} : { metricsHashKey }) });
-  const proxy = await startProxy({
+  const proxy = await startShadowplaneProxy({
     manifest,
     issuer,
+    allowSimulatedAgents: options.allowSimulatedAgents,
+    ...(metricsHashKey === undefined ? {} : { metricsHashKey }),
     listen: options.listen,
     subjectAltNames: options.subjectAltNames,
     servingCertValidityMs: options.servingCertValidityMs,
     inClusterDir: options.inClusterDir,
     upstreamConnectTimeoutMs: options.upstreamConnectTimeoutMs,
     maxHeaderBytes: options.maxHeaderBytes,
-    confidential: stack.service,
-    endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
-    metricsEndpoints: stack.metricsEndpoints,
-    requestMetrics: stack.requestMetrics,
     logger,
   });
   await new Promise<void>((resolve) => {
@@ -61,7 +53,6 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
     process.once('SIGINT', stop);
   });
   logger.info('shutting down');
-  stack.close();
   await proxy.close();
   return 0;
 }

@@ -4,10 +4,15 @@
  * `shadowplane verify` command. Confidential pods are agents started as real child
  * processes (`shadowplane agent -- …`) listening on their pod's own loopback address.
  *
- * Tests use `bed.secretsLeaked(secret)` to prove that a secret reached neither the API
- * server stand-in (every byte it received or sent) nor shadowplane's own logs.
+ * Tests use `bed.leaks(secret)` to prove that a secret reached neither the API server
+ * stand-in (every byte it received or sent), nor anything between it and the proxy, nor
+ * shadowplane's own logs.
+ *
+ * Options let a suite add to the manifest (namespaces, scrub rules, scrapers), put a
+ * front between the proxy and the stand-in, and give agents extra configuration.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,10 +23,9 @@ import { stringify } from 'yaml';
 import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT, simulateInit } from '../../src/attestation/index.ts';
 import { parseManifest, type Manifest } from '../../src/config/manifest.ts';
 import { createLogger } from '../../src/log.ts';
-import { createAuditEndpoint } from '../../src/proxy/audit.ts';
-import { createConfidentialStack, type ConfidentialStack } from '../../src/proxy/confidential/stack.ts';
-import { startProxy, type RunningProxy } from '../../src/proxy/start.ts';
+import { startShadowplaneProxy } from '../../src/proxy/assemble.ts';
 import { startFakeApiServer, type FakeApiServer, type FakeApiServerOptions } from './fake-apiserver/index.ts';
+import { kubeconfigYaml } from './fake-apiserver/kubeconfig.ts';
 import type { KubectlHome } from './kubectl.ts';
 import { makeTestUser, type TestUser } from './users.ts';
 
@@ -58,6 +62,52 @@ export interface BedOptions {
   readonly proxyNodeArgs?: readonly string[];
   /** Extra Node.js flags for agent processes (profiling). */
   readonly agentNodeArgs?: readonly string[];
+  /** More users (no permissions unless `customizeManifest` gives them some). */
+  readonly extraUsers?: readonly string[];
+  /** Edits the manifest document before it is written and loaded. */
+  readonly customizeManifest?: (doc: ManifestDocument, ctx: { readonly users: Readonly<Record<string, TestUser>>; readonly reference: readonly unknown[] }) => void;
+  /** Something between the proxy and the stand-in; the manifest's upstream then names it. */
+  readonly upstreamFront?: (api: FakeApiServer) => Promise<UpstreamFront>;
+  /** The metrics hash key the proxy gets (in-process, or with --metrics-hash-key-file). Default random. */
+  readonly metricsHashKey?: Buffer;
+}
+
+/** A recorded hop in front of the API server stand-in. */
+export interface UpstreamFront {
+  readonly url: string;
+  readonly caPem: string;
+  contains(needle: string | Buffer): boolean;
+  close(): Promise<void>;
+}
+
+/** The manifest document as the bed builds it (plain JSON values). */
+export interface ManifestDocument {
+  metadata: { name: string };
+  confidential: { namespace: string; pods?: string[] }[];
+  workloads: Record<string, unknown>[];
+  users: Record<string, unknown>[];
+  scrapers?: Record<string, unknown>[];
+  upstream: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface ConfidentialPodOptions {
+  readonly name: string;
+  /** Default CONFIDENTIAL_NS. */
+  readonly namespace?: string;
+  readonly container?: string;
+  readonly command: readonly string[];
+  readonly podIP?: string;
+  readonly stdin?: boolean;
+  readonly measurement?: string;
+  readonly env?: Record<string, string>;
+  /** Every container of the pod spec (default: just this one). */
+  readonly podContainers?: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Named container ports in the pod spec (for a service's named targetPort). */
+  readonly containerPorts?: readonly { readonly name: string; readonly containerPort: number }[];
+  /** Extra top-level sections of the agent configuration (e.g. `metrics`). */
+  readonly agentConfig?: Readonly<Record<string, unknown>>;
 }
 
 /** The proxy as a test sees it, in-process or a child process. */
@@ -89,20 +139,28 @@ export interface Bed {
   readonly referenceValuesPath: string;
   proxy: BedProxy;
   readonly proxyLog: Capture;
-  readonly users: { readonly alice: TestUser; readonly bob: TestUser; readonly auditor: TestUser };
+  readonly users: { readonly alice: TestUser; readonly bob: TestUser; readonly auditor: TestUser } & Readonly<Record<string, TestUser>>;
+  readonly front: UpstreamFront | undefined;
+  readonly metricsHashKey: Buffer;
   readonly agents: AgentHandle[];
   /** Writes a kubeconfig for `user` with the real `shadowplane verify` and returns a kubectl home. */
   verifiedHome(user: TestUser, extra?: readonly string[]): Promise<KubectlHome>;
   /** Runs the shadowplane CLI as a child process. */
   cli(args: readonly string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** Adds a confidential pod to the API server and starts its agent wrapping `command`. */
-  startConfidentialPod(opts: { name: string; container?: string; command: readonly string[]; podIP?: string; stdin?: boolean; measurement?: string; env?: Record<string, string>; podContainers?: readonly string[] }): Promise<AgentHandle>;
-  /** True when `secret` appears in anything the API server received or sent, or in shadowplane's logs. */
-  leaks(secret: string | Buffer): { apiServer: boolean; proxyLog: boolean; agentLogs: boolean };
+  startConfidentialPod(opts: ConfidentialPodOptions): Promise<AgentHandle>;
+  /** Where `secret` appears: the API server stand-in (every byte in and out), the front (when there is one), shadowplane's logs. */
+  leaks(secret: string | Buffer): { apiServer: boolean; proxyLog: boolean; agentLogs: boolean; front?: boolean };
   restartProxy(): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * Pod addresses are unique across the test files vitest runs in parallel (one process
+ * each): the second and third octets come from this process's id, so two beds never put
+ * agents on the same address and port.
+ */
+const podNet = `127.${1 + (process.pid % 250)}.${(process.pid >> 8) % 256}`;
 let podOctet = 10;
 
 export async function createBed(opts: BedOptions = {}): Promise<Bed> {
@@ -111,13 +169,19 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const api = await startFakeApiServer(opts.api);
   const simulatedDir = join(dir, 'sim');
   const sim = await simulateInit(simulatedDir);
-  const [alice, bob, auditor] = await Promise.all([makeTestUser('alice'), makeTestUser('bob'), makeTestUser('auditor')]);
+  const [alice, bob, auditor, ...extra] = await Promise.all(['alice', 'bob', 'auditor', ...(opts.extraUsers ?? [])].map((n) => makeTestUser(n)));
+  if (alice === undefined || bob === undefined || auditor === undefined) throw new Error('test users');
+  const users = { alice, bob, auditor, ...Object.fromEntries(extra.map((u) => [u.name, u])) };
+  const front = opts.upstreamFront === undefined ? undefined : await opts.upstreamFront(api);
+  const upstreamUrl = front?.url ?? api.url;
+  const upstreamCa = front?.caPem ?? api.caPem;
+  const metricsHashKey = opts.metricsHashKey ?? randomBytes(32);
   const auth = opts.auth ?? 'impersonate';
-  writeFileSync(join(dir, 'proxy-kubeconfig'), api.kubeconfig({ token: api.tokens.proxy }), { mode: 0o600 });
+  writeFileSync(join(dir, 'proxy-kubeconfig'), kubeconfigYaml({ server: upstreamUrl, caPem: upstreamCa, credential: { token: api.tokens.proxy } }), { mode: 0o600 });
   const serviceAccountDir = join(dir, 'serviceaccount');
   mkdirSync(serviceAccountDir);
   writeFileSync(join(serviceAccountDir, 'token'), api.tokens.proxy, { mode: 0o600 });
-  writeFileSync(join(serviceAccountDir, 'ca.crt'), api.caPem);
+  writeFileSync(join(serviceAccountDir, 'ca.crt'), upstreamCa);
   api.createNamespace(CONFIDENTIAL_NS);
 
   const simulatedEntry = {
@@ -126,11 +190,11 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
     simulatedRootSha256: sim.arkSha256,
     measurements: [SIMULATED_DEFAULT_MEASUREMENT],
   };
-  const doc = {
+  const doc: ManifestDocument = {
     apiVersion: 'shadowplane.dev/v1alpha1',
     kind: 'Manifest',
     metadata: { name: 'test-bed' },
-    confidential: [{ namespace: CONFIDENTIAL_NS, pods: opts.confidentialPods ?? ['conf-*'] }],
+    confidential: [{ namespace: CONFIDENTIAL_NS, pods: [...(opts.confidentialPods ?? ['conf-*'])] }],
     workloads: [{ name: 'app', namespace: CONFIDENTIAL_NS, pods: opts.confidentialPods ?? ['conf-*'], referenceValues: [simulatedEntry] }],
     users: [
       { name: alice.name, groups: ['developers'], publicKey: alice.publicKeyPem, permissions: [{ namespaces: [CONFIDENTIAL_NS], verbs: ['exec', 'attach', 'logs', 'portforward', 'proxy'] }] },
@@ -138,12 +202,13 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       { name: auditor.name, publicKey: auditor.publicKeyPem, permissions: [{ namespaces: ['*'], verbs: ['audit'] }] },
     ],
     upstream: {
-      server: api.url,
-      certificateAuthority: api.caPem,
+      server: upstreamUrl,
+      certificateAuthority: upstreamCa,
       auth,
       credential: auth === 'forward-token' ? { source: 'none' } : opts.proxyCredential === 'in-cluster' ? { source: 'in-cluster' } : { source: 'kubeconfig', path: join(dir, 'proxy-kubeconfig') },
     },
   };
+  opts.customizeManifest?.(doc, { users, reference: [simulatedEntry] });
   const manifestPath = join(dir, 'manifest.yaml');
   writeFileSync(manifestPath, stringify(doc));
   const manifest = parseManifest(doc);
@@ -152,35 +217,33 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const logger = createLogger({ level: 'debug', destination: proxyLog });
   const issuer = createSimulatedIssuer({ dir: simulatedDir, measurement: SIMULATED_DEFAULT_MEASUREMENT });
   const startInProcess = async (port: number): Promise<BedProxy> => {
-    const stack: ConfidentialStack = await createConfidentialStack({ manifest, issuer, allowSimulatedAgents: true, logger, agentConnectTimeoutMs: 2000 });
-    const running: RunningProxy = await startProxy({
+    const running = await startShadowplaneProxy({
       manifest,
       issuer,
+      allowSimulatedAgents: true,
+      agentConnectTimeoutMs: 2000,
+      metricsHashKey,
       listen: { host: '127.0.0.1', port },
       subjectAltNames: ['127.0.0.1', 'localhost'],
       inClusterDir: serviceAccountDir,
-      confidential: stack.service,
-      endpoints: { audit: createAuditEndpoint(stack.audit, manifest) },
       logger,
     });
-    return {
-      ...running,
-      pid: undefined,
-      close: () => {
-        stack.close();
-        return running.close();
-      },
-    };
+    return { ...running, pid: undefined };
   };
   const startChildProxy = async (port: number): Promise<BedProxy> => {
-    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--log-level', 'debug'], {
+    const keyFile = join(dir, 'metrics-hash.key');
+    writeFileSync(keyFile, metricsHashKey, { mode: 0o600 });
+    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, '--log-level', 'debug'], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr.pipe(proxyLog, { end: false });
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
     const listening = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the proxy process did not start')), 30_000);
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        reject(new Error(`the proxy process did not start:\n${proxyLog.text().slice(-2000)}`));
+      }, 30_000);
       const poll = setInterval(() => {
         const m = /"listen":"127\.0\.0\.1:(\d+)"/.exec(proxyLog.text());
         if (m !== null) {
@@ -241,7 +304,9 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       proxy = p;
     },
     proxyLog,
-    users: { alice, bob, auditor },
+    users,
+    front,
+    metricsHashKey,
     agents,
 
     async verifiedHome(user, extra = []) {
@@ -259,24 +324,34 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
     cli,
 
     async startConfidentialPod(p) {
+      const namespace = p.namespace ?? CONFIDENTIAL_NS;
       const container = p.container ?? 'app';
       // A restarted container keeps its pod, and so its address.
-      const existing = api.cluster.store.get('pods', CONFIDENTIAL_NS, p.name)?.object as { status?: { podIP?: string } } | undefined;
-      const podIP = existing?.status?.podIP ?? p.podIP ?? `127.0.2.${podOctet++}`;
-      if (existing === undefined) api.addPod({ namespace: CONFIDENTIAL_NS, name: p.name, containers: (p.podContainers ?? [container]).map((name) => ({ name })), podIP });
+      const existing = api.cluster.store.get('pods', namespace, p.name)?.object as { status?: { podIP?: string } } | undefined;
+      const podIP = existing?.status?.podIP ?? p.podIP ?? `${podNet}.${podOctet++}`;
+      if (existing === undefined) {
+        const ports = p.containerPorts?.map((port) => ({ ...port, protocol: 'TCP' }));
+        const stored = api.addPod({ namespace, name: p.name, containers: (p.podContainers ?? [container]).map((name) => ({ name })), podIP, ...(p.labels === undefined ? {} : { labels: p.labels }) });
+        if (ports !== undefined) {
+          const pod = structuredClone(stored.object) as unknown as { spec: { containers: { ports?: unknown }[] } };
+          pod.spec.containers[0]!.ports = ports;
+          api.cluster.store.update('pods', pod as unknown as typeof stored.object);
+        }
+      }
       // Agents keep log files only on memory-backed storage (what a pod's emptyDir medium: Memory is).
-      const agentDir = join(shmDir, 'agents', p.name, container);
+      const agentDir = join(shmDir, 'agents', namespace, p.name, container);
       mkdirSync(agentDir, { recursive: true });
       const config = {
-        pod: { namespace: CONFIDENTIAL_NS, name: p.name },
+        pod: { namespace, name: p.name },
         container,
         listen: { address: podIP, port: manifest.agent.port },
-        shareDir: join(shmDir, 'agents', p.name, 'share'),
+        shareDir: join(shmDir, 'agents', namespace, p.name, 'share'),
         logs: { dir: join(agentDir, 'logs') },
         attach: { stdin: p.stdin ?? false },
         proxy: { referenceValuesFile: agentReference, allowedManifestDigests: [manifest.digestHex], allowSimulated: true },
         attestation: { tee: 'simulated', simulatedDir, ...(p.measurement ?? opts.agentMeasurement ? { simulatedMeasurement: p.measurement ?? opts.agentMeasurement } : {}) },
         logLevel: 'debug',
+        ...p.agentConfig,
       };
       const configPath = join(agentDir, 'agent.yaml');
       writeFileSync(configPath, stringify(config));
@@ -300,6 +375,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
         apiServer: api.recorder.contains(secret),
         proxyLog: proxyLog.contains(secret),
         agentLogs: agents.some((a) => a.stdout.contains(secret) || a.stderr.contains(secret)),
+        ...(front === undefined ? {} : { front: front.contains(secret) }),
       };
     },
 
@@ -313,6 +389,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       for (const a of agents) a.kill('SIGKILL');
       await Promise.all(agents.map((a) => a.exited));
       await proxy.close();
+      await front?.close();
       await api.close();
       rmSync(dir, { recursive: true, force: true });
       rmSync(shmDir, { recursive: true, force: true });
@@ -333,7 +410,8 @@ function peerCertificatePem(port: number): Promise<string> {
   });
 }
 
-async function waitForListening(host: string, port: number, exited: Promise<number | null>): Promise<void> {
+/** Waits until something accepts TCP connections at host:port (bounded; fails early if `exited` settles). */
+export async function waitForListening(host: string, port: number, exited: Promise<number | null>): Promise<void> {
   const { connect } = await import('node:net');
   let gone = false;
   void exited.then(() => (gone = true));
@@ -350,5 +428,5 @@ async function waitForListening(host: string, port: number, exited: Promise<numb
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`agent at ${host}:${port} did not start listening`);
+  throw new Error(`nothing listens at ${host}:${port}`);
 }
