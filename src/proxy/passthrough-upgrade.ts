@@ -10,11 +10,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
-import { asShadowplaneError, ShadowplaneError } from '../errors.ts';
+import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { forwardableUpgradeRawHeaders } from './headers.ts';
 import type { Caller } from './identity.ts';
 import { rejectUpgrade } from './streams/upgrade.ts';
+import { NO_TRACKING, type RequestTracker } from './self-metrics.ts';
 import type { Upstream } from './upstream.ts';
 import { upstreamAuthRawHeaders, type UpstreamAuthMode } from './upstream-auth.ts';
 
@@ -24,7 +25,7 @@ export interface UpgradePassthroughOptions {
   readonly logger: Logger;
 }
 
-export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, opts: UpgradePassthroughOptions): Promise<void> {
+export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, opts: UpgradePassthroughOptions, track: RequestTracker = NO_TRACKING): Promise<void> {
   const upgrade = req.headers.upgrade ?? '';
   const rawHeaders: [string, string][] = [
     ['Host', opts.upstream.server.host],
@@ -39,6 +40,7 @@ export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, h
   const fail = (err: ShadowplaneError): void => {
     if (settled) return;
     settled = true;
+    track.fail(err.code);
     upReq.destroy();
     rejectUpgrade(socket, err);
   };
@@ -51,7 +53,7 @@ export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, h
   });
 
   upReq.on('timeout', () => fail(new ShadowplaneError('SP_UPSTREAM_TIMEOUT', 'the API server did not answer the upgrade in time')));
-  upReq.on('error', (err: NodeJS.ErrnoException) => fail(asShadowplaneError(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', err.code ?? 'connection error'))));
+  upReq.on('error', (err: NodeJS.ErrnoException) => fail(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', err.code ?? 'connection error')));
 
   upReq.on('upgrade', (res: IncomingMessage, upSocket: Duplex, upHead: Buffer) => {
     if (settled) {

@@ -16,6 +16,7 @@ import { forwardableRequestHeaders, forwardableResponseHeaders } from './headers
 import type { Caller } from './identity.ts';
 import { requestHasBody, type AnyRequest } from './request.ts';
 import { respondError, writeHead, type AnyResponse } from './respond.ts';
+import { NO_TRACKING, type RequestTracker } from './self-metrics.ts';
 import type { Upstream } from './upstream.ts';
 import { upstreamAuthHeaders, type UpstreamAuthMode } from './upstream-auth.ts';
 
@@ -27,7 +28,7 @@ export interface PassthroughOptions {
   readonly logger: Logger;
 }
 
-export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Caller, opts: PassthroughOptions): Promise<void> {
+export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Caller, opts: PassthroughOptions, track: RequestTracker = NO_TRACKING): Promise<void> {
   const headers = {
     ...forwardableRequestHeaders(req.headers, { keepAuthorization: opts.authMode === 'forward-token' }),
     ...(await upstreamAuthHeaders(caller, opts.authMode, opts.upstream.credentials)),
@@ -37,12 +38,15 @@ export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Cal
   try {
     up = await opts.upstream.request(req.method ?? 'GET', req.url ?? '/', headers, { endStream: !hasBody });
   } catch (err) {
-    respondError(res, asShadowplaneError(err, 'SP_UPSTREAM_UNAVAILABLE'));
+    const e = asShadowplaneError(err, 'SP_UPSTREAM_UNAVAILABLE');
+    track.fail(e.code);
+    respondError(res, e);
     return;
   }
 
   const timeoutMs = opts.responseHeadersTimeoutMs ?? 120_000;
   const timer = setTimeout(() => {
+    track.fail('SP_UPSTREAM_TIMEOUT');
     respondError(res, new ShadowplaneError('SP_UPSTREAM_TIMEOUT', `no response headers within ${timeoutMs / 1000} s`));
     up.close();
   }, timeoutMs);
@@ -64,6 +68,7 @@ export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Cal
   });
   up.on('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(timer);
+    track.fail('SP_UPSTREAM_UNAVAILABLE');
     if (!res.headersSent) {
       respondError(res, new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', err.code ?? 'stream error'));
     } else {

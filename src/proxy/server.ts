@@ -113,7 +113,7 @@ export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
         logger.info({ code: r.code, method: req.method }, 'request refused');
         return refuse(r.code, r.detail);
       case 'passthrough':
-        return void passthrough(req, res, caller, passOpts).catch((err: unknown) => failRequest(res, err, track));
+        return void passthrough(req, res, caller, passOpts, track).catch((err: unknown) => failRequest(res, err, track));
       case 'shadowplane':
       case 'confidential':
         return r.kind === 'shadowplane' && r.endpoint !== 'metrics' && r.endpoint !== 'federate' ? serveEndpoint(r.endpoint, req, res, caller) : serveMetrics(r, req, res, caller, track);
@@ -139,7 +139,7 @@ export function createProxyServer(opts: ProxyServerOptions): Http2SecureServer {
         logger.info({ code: r.code, method: req.method, upgrade: true }, 'request refused');
         return fail(r.code, r.detail);
       case 'passthrough':
-        return void passthroughUpgrade(req, socket, head, caller, passOpts).catch((err: unknown) => failUpgrade(socket, err, track));
+        return void passthroughUpgrade(req, socket, head, caller, passOpts, track).catch((err: unknown) => failUpgrade(socket, err, track));
       case 'shadowplane':
         return fail('SP_BAD_REQUEST', 'shadowplane endpoints do not upgrade');
       case 'confidential':
