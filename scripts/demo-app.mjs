@@ -8,5 +8,7 @@ createServer((_req, res) => {
   res.end(`hello from the confidential pod: ${secret}\n`);
 }).listen(Number(port), '127.0.0.1');
 let n = 0;
-setInterval(() => console.log(`tick ${++n}: handled a request with ${secret}`), 1000);
+const tick = () => console.log(`tick ${++n}: handled a request with ${secret}`);
 console.log(`demo app listening on 127.0.0.1:${port}`);
+tick();
+setInterval(tick, 1000);

@@ -88,7 +88,12 @@ async function main(): Promise<number> {
   });
 
   await step('6. kubectl logs from the confidential pod (kept inside the TEE)', async () => {
-    const r = await kubectl(['logs', '-n', CONFIDENTIAL_NS, 'conf-app', '--tail=2']);
+    let r = await kubectl(['logs', '-n', CONFIDENTIAL_NS, 'conf-app', '--tail=2']);
+    // The app logs as it starts; on a busy machine give it a moment (bounded).
+    for (let i = 0; i < 20 && r.code === 0 && !r.stdout.toString().includes(secret); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      r = await kubectl(['logs', '-n', CONFIDENTIAL_NS, 'conf-app', '--tail=2']);
+    }
     check(r.code === 0 && r.stdout.toString().includes(secret), `logs failed: ${r.stderr}`);
     process.stdout.write(r.stdout.toString().trimEnd().replace(/^/gm, '     ') + '\n');
     return 'log lines came from the agent\'s log store';
