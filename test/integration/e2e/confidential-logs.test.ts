@@ -22,7 +22,12 @@ beforeAll(async () => {
     name: 'conf-logs',
     command: ['sh', '-c', `for i in 1 2 3 4 5; do echo "line $i ${secret}"; done; echo "to stderr" >&2; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.2; done`],
   });
-  await new Promise((r) => setTimeout(r, 500));
+  // Wait (bounded) until the workload has ticked a few times, however busy the machine is.
+  for (let i = 0; i < 100; i++) {
+    const r = await runKubectl('1.33', home, ['-n', CONFIDENTIAL_NS, 'logs', 'conf-logs', '--tail=1']);
+    if (/^tick [3-9]|^tick \d\d/.test(r.stdout.toString())) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }, 90_000);
 
 afterAll(async () => {
