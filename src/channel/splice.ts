@@ -8,6 +8,10 @@
 import { pipeline, type Duplex } from 'node:stream';
 
 export function splice(a: Duplex, b: Duplex, done: (err?: Error) => void): void {
+  // The two pipelines add a few 'close'/'error' listeners to each side; on sockets that
+  // Node's HTTP machinery already listens to, that crosses the default warning threshold
+  // of 10 without any leak (the listeners go when the streams do).
+  for (const s of [a, b]) if (s.getMaxListeners() !== 0) s.setMaxListeners(s.getMaxListeners() + 6);
   let pending = 2;
   let failed = false;
   const finish = (err?: Error | null): void => {

@@ -10,6 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
+import { splice } from '../channel/splice.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { forwardableUpgradeRawHeaders } from './headers.ts';
@@ -45,12 +46,13 @@ export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, h
     rejectUpgrade(socket, err);
   };
   // The client may vanish while upstream is being dialled.
-  socket.once('close', () => {
+  const onEarlyClose = (): void => {
     if (!settled) {
       settled = true;
       upReq.destroy();
     }
-  });
+  };
+  socket.once('close', onEarlyClose);
 
   upReq.on('timeout', () => fail(new ShadowplaneError('SP_UPSTREAM_TIMEOUT', 'the API server did not answer the upgrade in time')));
   upReq.on('error', (err: NodeJS.ErrnoException) => fail(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', err.code ?? 'connection error')));
@@ -61,20 +63,13 @@ export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, h
       return;
     }
     settled = true;
+    socket.off('close', onEarlyClose);
     (upSocket as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     socket.write(responseHead(res));
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
-    const destroyBoth = (err: Error | null | undefined): void => {
-      if (err) {
-        socket.destroy();
-        upSocket.destroy();
-      }
-    };
-    pipeline(socket, upSocket, destroyBoth);
-    pipeline(upSocket, socket, destroyBoth);
-    socket.once('close', () => upSocket.destroy());
-    upSocket.once('close', () => socket.destroy());
+    // Byte for byte both ways; a failure or an abrupt close on either side destroys both.
+    splice(socket, upSocket, () => undefined);
     opts.logger.debug({ route: 'passthrough-upgrade', status: 101 }, 'upgrade tunnelled');
   });
 

@@ -155,7 +155,11 @@ async function sendGzipped(res: ResponseLike, status: number, auditId: string, c
     const chunk = Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    if (!gz.write(chunk)) await Promise.race([once(gz, 'drain'), once(gz, 'close')]);
+    if (!gz.write(chunk)) {
+      // Whichever of the two waits loses is cancelled, so no listener outlives the wait.
+      const settled = new AbortController();
+      await Promise.race([once(gz, 'drain', { signal: settled.signal }), once(gz, 'close', { signal: settled.signal })]).finally(() => settled.abort());
+    }
   };
   for (const piece of pieces) {
     if (gone(res)) break;
