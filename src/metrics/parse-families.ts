@@ -17,7 +17,7 @@
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
 import { LabelSetKeyer } from './label-key.ts';
-import { invalid, tooLarge } from './parse-lexer.ts';
+import { type Lexer, invalid, isMetricNameChar, scanMetricName, tooLarge } from './parse-lexer.ts';
 import { labelNumber, valueNumber } from './parse-numbers.ts';
 import {
   OM_SUFFIXES,
@@ -138,6 +138,36 @@ export class ExpositionBuilder {
   /** Set by familyForSample: the role and canonical name of the sample. */
   role = ROLE_VALUE;
   sampleName = '';
+
+  /** Set by familyAt: the end of the sample's metric name. */
+  nameEnd = 0;
+
+  /**
+   * The family of the sample whose line starts at `p` (its metric name): see
+   * familyForSample. Sets `nameEnd` too. A name of the current family followed by a
+   * character that cannot continue a name is taken without scanning it again: it was
+   * checked when the family claimed it.
+   */
+  familyAt(lx: Lexer, p: number): FamilyState {
+    const cur = this.#current;
+    if (cur !== undefined) {
+      const text = lx.text;
+      const names = cur.sampleNames;
+      for (let i = 0; i < names.length; i++) {
+        const candidate = names[i]!;
+        const e = p + candidate.length;
+        if (e <= lx.end && text.startsWith(candidate, p) && !isMetricNameChar(text.charCodeAt(e)) && candidate.length <= this.#limits.maxNameLength) {
+          this.role = cur.suffixes[i]![1];
+          this.sampleName = candidate;
+          this.nameEnd = e;
+          return cur;
+        }
+      }
+    }
+    const nameEnd = scanMetricName(lx, p);
+    this.nameEnd = nameEnd;
+    return this.familyForSample(lx.text, p, nameEnd, lx.line);
+  }
 
   /**
    * The family of a sample named `text[s, e)`: the current family when the name fits

@@ -170,15 +170,23 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
   }
   for (;;) {
     const ns = p;
-    if (p >= end || !isLabelNameStart(text.charCodeAt(p))) invalid(lx.line, 'expected a label name');
-    p++;
-    while (p < end && isLabelNameChar(text.charCodeAt(p))) p++;
-    const nameLength = p - ns;
-    if (nameLength > limits.maxLabelNameLength) tooLarge(lx.line, 'label name longer than the limit');
     const prevName = prev !== undefined && n < prev.length ? prev[n]! : undefined;
-    const name = prevName !== undefined && prevName.length === nameLength && text.startsWith(prevName, ns) ? prevName : text.slice(ns, p);
-    if (nameLength > 1 && name.charCodeAt(0) === CH_UNDERSCORE && name.charCodeAt(1) === CH_UNDERSCORE) {
-      invalid(lx.line, 'reserved label name');
+    let name: string;
+    if (prevName !== undefined && text.startsWith(prevName, ns) && !isLabelNameChar(text.charCodeAt(ns + prevName.length))) {
+      // The previous sample's name at this position, already checked: valid, not
+      // reserved, within the limit. (A name never holds the LF that ends the line.)
+      name = prevName;
+      p = ns + prevName.length;
+    } else {
+      if (p >= end || !isLabelNameStart(text.charCodeAt(p))) invalid(lx.line, 'expected a label name');
+      p++;
+      while (p < end && isLabelNameChar(text.charCodeAt(p))) p++;
+      const nameLength = p - ns;
+      if (nameLength > limits.maxLabelNameLength) tooLarge(lx.line, 'label name longer than the limit');
+      name = text.slice(ns, p);
+      if (nameLength > 1 && name.charCodeAt(0) === CH_UNDERSCORE && name.charCodeAt(1) === CH_UNDERSCORE) {
+        invalid(lx.line, 'reserved label name');
+      }
     }
     if (!om) {
       const b = skipBlanks(text, p, end);

@@ -21,7 +21,6 @@ import {
   isMetricNameChar,
   labelCodePoints,
   scanLabelSet,
-  scanMetricName,
   tokenEnd,
   tooLarge,
   unescapeHelp,
@@ -102,8 +101,8 @@ function sample(lx: Lexer, builder: ExpositionBuilder, pos: number, exemplarScra
   const text = lx.text;
   const scratch = builder.scratch;
   const end = lx.end;
-  const nameEnd = scanMetricName(lx, pos);
-  const family = builder.familyForSample(text, pos, nameEnd, lx.line);
+  const family = builder.familyAt(lx, pos);
+  const nameEnd = builder.nameEnd;
   let q = nameEnd;
   let n = 0;
   let compact = true;

@@ -18,7 +18,6 @@ import {
   invalid,
   isMetricName,
   scanLabelSet,
-  scanMetricName,
   skipBlanks,
   tokenEnd,
   tooLarge,
@@ -87,8 +86,8 @@ function sample(lx: Lexer, builder: ExpositionBuilder, p: number): void {
   const text = lx.text;
   const scratch = builder.scratch;
   const end = lx.end;
-  const nameEnd = scanMetricName(lx, p);
-  const family = builder.familyForSample(text, p, nameEnd, lx.line);
+  const family = builder.familyAt(lx, p);
+  const nameEnd = builder.nameEnd;
   let q = skipBlanks(text, nameEnd, end);
   let n = 0;
   let compact = true;

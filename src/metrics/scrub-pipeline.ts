@@ -14,7 +14,7 @@
 import { type ErrorCode, isShadowplaneError } from '../errors.ts';
 import { formatFromContentType } from './content-type.ts';
 import type { LabelHasher } from './hash.ts';
-import type { ExpositionFormat } from './model.ts';
+import type { Exemplar, ExpositionFormat } from './model.ts';
 import { decodeBody } from './parse.ts';
 import { ExpositionBuilder, type FamilyState, type SampleSink } from './parse-families.ts';
 import { type ParseLimits, resolveParseLimits } from './parse-limits.ts';
@@ -38,13 +38,13 @@ class ScrubSink implements SampleSink {
     this.#run = run;
   }
 
-  sample(family: FamilyState, name: string, labels: readonly string[], n: number, value: string, timestampMs: number | undefined, exemplar: unknown): void {
+  sample(family: FamilyState, name: string, labels: readonly string[], n: number, value: string, timestampMs: number | undefined, exemplar: Exemplar | undefined): void {
     // Metadata cannot follow a family's first sample, so what `begin` reads is final here.
     if (family !== this.#family) {
       this.#family = family;
       this.#allowed = this.#run.begin(family);
     }
-    if (this.#allowed) this.#run.sample(name, labels, n, family.groupIndex, value, timestampMs, exemplar !== undefined);
+    if (this.#allowed) this.#run.sample(name, labels, n, family.groupIndex, value, timestampMs, exemplar);
   }
 
   familyDone(family: FamilyState): void {

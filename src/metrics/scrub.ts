@@ -21,7 +21,7 @@
 import { type ErrorCode, ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import { compileGlob, type NameMatcher } from '../config/glob.ts';
 import { type LabelHasher, createLabelHasher } from './hash.ts';
-import type { ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
+import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import { LabelSetKeyer } from './label-key.ts';
 import type { ParseLimits } from './parse-limits.ts';
 import { parseScrapedBody } from './parse.ts';
@@ -50,6 +50,16 @@ export interface ScrubStats {
   droppedCreatedSamples: number;
   /** 1 when the whole scrape was dropped (see `scrubScrape`). */
   droppedScrapes: number;
+}
+
+/** A sample on its way through the scrubber (a Sample once pass 3 is done with it). */
+interface PendingSample {
+  readonly name: string;
+  readonly labels: readonly string[];
+  readonly value: string;
+  timestampMs: number | undefined;
+  exemplar: Exemplar | undefined;
+  group: number;
 }
 
 export interface ScrubResult {
@@ -141,9 +151,9 @@ function hasCreated(type: MetricType): boolean {
  * implementation of the rules.
  *
  * Per family: pass 1 (in `sample`) scrubs the labels of each series once, on its first
- * sample, and detects collisions; pass 2 (in `end`) admits series in order of first
- * appearance under the caps; pass 3 (in `end`) emits the samples of admitted series
- * with the structural label last.
+ * sample, and detects collisions; each sample gets its series' scrubbed labels, with
+ * the structural label last. Pass 2 (in `end`) admits series in order of first
+ * appearance under the caps; pass 3 (in `end`) keeps the samples of admitted series.
  */
 export class ScrubRun {
   readonly stats: ScrubStats = emptyScrubStats();
@@ -161,23 +171,25 @@ export class ScrubRun {
   #rule: FamilyRule | undefined;
   #structural: string | undefined;
   #actions = new Map<string, LabelAction>();
+  /** The label names of the last series scrubbed and their actions: the next series mostly has the same names. */
+  #lastNames: string[] = [];
+  #lastActions: LabelAction[] = [];
   /** Per series (by input group): scrubbed labels; undefined until its first sample. */
   #base: Array<string[] | undefined> = [];
-  /** Per series in order of first appearance: group, key, dropped and hashed label counts. */
+  /** Per series in order of first appearance: group, dropped and hashed label counts, whether it collides. */
   #order: number[] = [];
-  #keys: string[] = [];
   #dropped: number[] = [];
   #hashed: number[] = [];
-  #seen = new Set<string>();
-  #collided = new Set<string>();
+  #collides: boolean[] = [];
+  #collisions = 0;
+  /** Scrubbed label-set key → the first series (order index) that had it. */
+  #firstWithKey = new Map<string, number>();
   #keyer = new LabelSetKeyer({ joined: true });
-  /** Per sample: group, name, structural label value, value, timestamp, whether it had an exemplar. */
-  #sGroup: number[] = [];
-  #sName: string[] = [];
-  #sStructural: Array<string | undefined> = [];
-  #sValue: string[] = [];
-  #sTimestamp: Array<number | undefined> = [];
-  #sExemplar: boolean[] = [];
+  /**
+   * The family's samples with their final labels, as they arrive; `group` is the input
+   * series until pass 3 renumbers the admitted ones and clears what may not leave.
+   */
+  #samples: PendingSample[] = [];
 
   /** `hasher` must have been made for `policy.hashLength` (checked by the callers). */
   constructor(policy: ScrubPolicy, hasher: LabelHasher) {
@@ -196,55 +208,60 @@ export class ScrubRun {
     if (this.#rule === undefined) return false;
     this.#structural = structuralLabelOf(family.type);
     this.#actions = new Map();
+    this.#lastNames = [];
+    this.#lastActions = [];
     this.#base = [];
     this.#order = [];
-    this.#keys = [];
     this.#dropped = [];
     this.#hashed = [];
-    this.#seen = new Set();
-    this.#collided = new Set();
+    this.#collides = [];
+    this.#collisions = 0;
+    this.#firstWithKey = new Map();
     this.#keyer = new LabelSetKeyer({ joined: true });
-    this.#sGroup = [];
-    this.#sName = [];
-    this.#sStructural = [];
-    this.#sValue = [];
-    this.#sTimestamp = [];
-    this.#sExemplar = [];
+    this.#samples = [];
     return true;
   }
 
   /** One sample of the current (allowed) family; `labels[0, n)` are read during the call only. */
-  sample(name: string, labels: readonly string[], n: number, group: number, value: string, timestampMs: number | undefined, hasExemplar: boolean): void {
+  sample(name: string, labels: readonly string[], n: number, group: number, value: string, timestampMs: number | undefined, exemplar: Exemplar | undefined): void {
+    const base = this.#base[group] ?? this.#firstSample(group, labels, n);
+    let out: readonly string[] = base;
     const structural = this.#structural;
-    let structuralValue: string | undefined;
     if (structural !== undefined) {
       for (let i = 0; i < n; i += 2) {
         if (labels[i] === structural) {
-          structuralValue = labels[i + 1];
+          const length = base.length;
+          const withStructural = new Array<string>(length + 2);
+          for (let j = 0; j < length; j++) withStructural[j] = base[j]!;
+          withStructural[length] = structural;
+          withStructural[length + 1] = labels[i + 1]!;
+          out = withStructural;
           break;
         }
       }
     }
-    this.#sGroup.push(group);
-    this.#sName.push(name);
-    this.#sStructural.push(structuralValue);
-    this.#sValue.push(value);
-    this.#sTimestamp.push(timestampMs);
-    this.#sExemplar.push(hasExemplar);
-    if (this.#base[group] !== undefined) return;
+    this.#samples.push({ name, labels: out, value, timestampMs, exemplar, group });
+  }
 
-    // Pass 1: the series' scrubbed labels and key, on its first sample.
-    const rule = this.#rule!;
+  /** Pass 1: the series' scrubbed labels and key, on its first sample. */
+  #firstSample(group: number, labels: readonly string[], n: number): string[] {
+    const structural = this.#structural;
+    const lastNames = this.#lastNames;
+    const lastActions = this.#lastActions;
     const kept: string[] = [];
     let dropped = 0;
     let hashed = 0;
     for (let i = 0; i < n; i += 2) {
       const labelName = labels[i]!;
       if (labelName === structural) continue;
-      let action = this.#actions.get(labelName);
-      if (action === undefined) {
-        action = rule.labels.get(labelName) ?? this.#policy.labels.get(labelName) ?? 'drop';
-        this.#actions.set(labelName, action);
+      const slot = i >> 1;
+      let action: LabelAction;
+      if (lastNames[slot] === labelName) {
+        action = lastActions[slot]!;
+      } else {
+        action = this.#actionOf(labelName);
+        lastNames[slot] = labelName;
+        lastActions[slot] = action;
       }
       if (action === 'keep') {
         kept.push(labelName, labels[i + 1]!);
@@ -256,14 +273,30 @@ export class ScrubRun {
       }
     }
     this.#base[group] = kept;
-    const key = this.#keyer.key(kept, kept.length, -1);
+    const k = this.#order.length;
     this.#order.push(group);
-    this.#keys.push(key);
     this.#dropped.push(dropped);
     this.#hashed.push(hashed);
-    const known = this.#seen.size;
-    this.#seen.add(key);
-    if (this.#seen.size === known) this.#collided.add(key);
+    const key = this.#keyer.key(kept, kept.length, -1);
+    const first = this.#firstWithKey.get(key);
+    if (first === undefined) {
+      this.#firstWithKey.set(key, k);
+      this.#collides.push(false);
+    } else {
+      this.#collides.push(true);
+      this.#collides[first] = true;
+      this.#collisions++;
+    }
+    return kept;
+  }
+
+  #actionOf(labelName: string): LabelAction {
+    let action = this.#actions.get(labelName);
+    if (action === undefined) {
+      action = this.#rule!.labels.get(labelName) ?? this.#policy.labels.get(labelName) ?? 'drop';
+      this.#actions.set(labelName, action);
+    }
+    return action;
   }
 
   /** Ends the current family, which has `groupCount` series (groups 0 to groupCount - 1). */
@@ -281,10 +314,10 @@ export class ScrubRun {
     const cap = rule.maxSeries ?? policy.maxSeriesPerFamily;
     const newIndex = new Int32Array(groupCount).fill(-1);
     const order = this.#order;
-    const collided = this.#collided;
+    const collides = this.#collisions > 0 ? this.#collides : undefined;
     let familyKept = 0;
     for (let k = 0; k < order.length; k++) {
-      if (collided.size > 0 && collided.has(this.#keys[k]!)) {
+      if (collides !== undefined && collides[k]) {
         stats.droppedSeriesCollision++;
       } else if (familyKept >= cap) {
         stats.droppedSeriesFamilyCap++;
@@ -299,34 +332,33 @@ export class ScrubRun {
     }
     stats.keptSeries += familyKept;
 
-    // Pass 3: the samples of admitted series, structural label last.
+    // Pass 3: the samples of admitted series.
     const samples: Sample[] = [];
     const name = this.#name;
     const createdName = hasCreated(this.#type) ? `${name}_created` : undefined;
-    const structural = this.#structural;
+    const dropCreated = createdName !== undefined && !rule.created;
     const keepTimestamps = this.#keepTimestamps;
-    const count = this.#sGroup.length;
-    for (let i = 0; i < count; i++) {
-      const group = this.#sGroup[i]!;
-      const g = newIndex[group]!;
+    const pending = this.#samples;
+    for (let i = 0; i < pending.length; i++) {
+      const sample = pending[i]!;
+      const g = newIndex[sample.group]!;
       if (g < 0) continue;
-      const sampleName = this.#sName[i]!;
-      if (sampleName === createdName && !rule.created) {
+      if (dropCreated && sample.name === createdName) {
         stats.droppedCreatedSamples++;
         continue;
       }
-      let labels: readonly string[] = this.#base[group]!;
-      const structuralValue = this.#sStructural[i];
-      if (structuralValue !== undefined) {
-        const withStructural = labels.slice();
-        withStructural.push(structural!, structuralValue);
-        labels = withStructural;
+      if (sample.exemplar !== undefined) {
+        stats.droppedExemplars++;
+        sample.exemplar = undefined;
       }
-      const timestampMs = this.#sTimestamp[i];
-      if (this.#sExemplar[i]) stats.droppedExemplars++;
-      if (timestampMs !== undefined && !keepTimestamps) stats.droppedTimestamps++;
-      samples.push({ name: sampleName, labels, value: this.#sValue[i]!, timestampMs: keepTimestamps ? timestampMs : undefined, exemplar: undefined, group: g });
+      if (sample.timestampMs !== undefined && !keepTimestamps) {
+        stats.droppedTimestamps++;
+        sample.timestampMs = undefined;
+      }
+      sample.group = g;
+      samples.push(sample);
     }
+    this.#samples = [];
     this.#rule = undefined;
     if (samples.length === 0) return;
     if (this.#help !== undefined && !rule.help) stats.droppedHelp++;
@@ -362,7 +394,11 @@ export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy
   for (const family of families) {
     const groupCount = countGroups(family);
     if (run.begin(family)) {
-      for (const s of family.samples) run.sample(s.name, s.labels, s.labels.length, s.group, s.value, s.timestampMs, s.exemplar !== undefined);
+      const samples = family.samples;
+      for (let i = 0; i < samples.length; i++) {
+        const s = samples[i]!;
+        run.sample(s.name, s.labels, s.labels.length, s.group, s.value, s.timestampMs, s.exemplar);
+      }
     }
     run.end(groupCount);
   }
