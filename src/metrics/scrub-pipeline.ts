@@ -22,7 +22,7 @@ import { parseOpenMetricsInto } from './parse-openmetrics.ts';
 import { parseTextInto } from './parse-text.ts';
 import type { ScrubPolicy } from './policy.ts';
 import { ScrubRun, type ScrubStats, emptyScrubStats, hasherFor, scrubScrape } from './scrub.ts';
-import { serializeToBuffer } from './serialize.ts';
+import { renderToBuffer, serializeToBuffer } from './serialize.ts';
 
 export type ScrubBufferOutcome =
   | { readonly ok: true; readonly format: ExpositionFormat; readonly body: Buffer; readonly stats: ScrubStats }
@@ -86,7 +86,8 @@ export function scrubScrapeToBuffer(
     if (om) parseOpenMetricsInto(text, resolved, builder);
     else parseTextInto(text, resolved, builder);
     const { families, stats } = run.result();
-    return { ok: true, format: inputFormat, body: serializeToBuffer(families, format), stats };
+    // The scrubbed text is rarely longer than the scraped one: start at its size.
+    return { ok: true, format: inputFormat, body: renderToBuffer(families, format, body.byteLength), stats };
   } catch (err) {
     return dropped(err);
   }

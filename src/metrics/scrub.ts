@@ -182,7 +182,20 @@ export class ScrubRun {
   #hashed: number[] = [];
   #collides: boolean[] = [];
   #collisions = 0;
-  /** Scrubbed label-set key → the first series (order index) that had it. */
+  /**
+   * Collision detection. A series' scrubbed set gets a 32-bit fingerprint that does not
+   * depend on label order; series with equal fingerprints are compared exactly, so a
+   * fingerprint only saves building and hashing a string key per series. Fingerprint →
+   * the last series (order index) with it; `#sameFingerprint` chains the earlier ones.
+   */
+  #byFingerprint = new Map<number, number>();
+  #sameFingerprint: number[] = [];
+  /**
+   * Set when a scrubbed set holds a label name twice (never from the parser; only a
+   * hand-built model can): the family then falls back to the string keys of
+   * LabelSetKeyer, whose treatment of such sets the fingerprint does not reproduce.
+   */
+  #keyMode = false;
   #firstWithKey = new Map<string, number>();
   #keyer = new LabelSetKeyer({ joined: true });
   /**
@@ -216,6 +229,9 @@ export class ScrubRun {
     this.#hashed = [];
     this.#collides = [];
     this.#collisions = 0;
+    this.#byFingerprint = new Map();
+    this.#sameFingerprint = [];
+    this.#keyMode = false;
     this.#firstWithKey = new Map();
     this.#keyer = new LabelSetKeyer({ joined: true });
     this.#samples = [];
@@ -243,7 +259,7 @@ export class ScrubRun {
     this.#samples.push({ name, labels: out, value, timestampMs, exemplar, group });
   }
 
-  /** Pass 1: the series' scrubbed labels and key, on its first sample. */
+  /** Pass 1: the series' scrubbed labels, and whether they collide with an earlier series'. */
   #firstSample(group: number, labels: readonly string[], n: number): string[] {
     const structural = this.#structural;
     const lastNames = this.#lastNames;
@@ -277,17 +293,45 @@ export class ScrubRun {
     this.#order.push(group);
     this.#dropped.push(dropped);
     this.#hashed.push(hashed);
+    this.#collides.push(false);
+    if (this.#keyMode) this.#collideByKey(k, kept);
+    else if (!distinctNames(kept)) this.#enterKeyMode(); // redoes every series so far, this one included
+    else this.#collideByFingerprint(k, kept);
+    return kept;
+  }
+
+  #collideByFingerprint(k: number, kept: readonly string[]): void {
+    const fingerprint = labelSetFingerprint(kept);
+    const head = this.#byFingerprint.get(fingerprint);
+    this.#byFingerprint.set(fingerprint, k);
+    this.#sameFingerprint.push(head ?? -1);
+    for (let j = head ?? -1; j >= 0; j = this.#sameFingerprint[j]!) {
+      if (sameLabelSet(this.#base[this.#order[j]!]!, kept)) {
+        this.#markCollision(j, k);
+        return;
+      }
+    }
+  }
+
+  #collideByKey(k: number, kept: readonly string[]): void {
     const key = this.#keyer.key(kept, kept.length, -1);
     const first = this.#firstWithKey.get(key);
-    if (first === undefined) {
-      this.#firstWithKey.set(key, k);
-      this.#collides.push(false);
-    } else {
-      this.#collides.push(true);
-      this.#collides[first] = true;
-      this.#collisions++;
-    }
-    return kept;
+    if (first === undefined) this.#firstWithKey.set(key, k);
+    else this.#markCollision(first, k);
+  }
+
+  #markCollision(earlier: number, k: number): void {
+    this.#collides[earlier] = true;
+    this.#collides[k] = true;
+    this.#collisions++;
+  }
+
+  /** Redoes the family's collisions so far with string keys, in order (the keyer's reference order is the first series'). */
+  #enterKeyMode(): void {
+    this.#keyMode = true;
+    this.#collides.fill(false);
+    this.#collisions = 0;
+    for (let k = 0; k < this.#order.length; k++) this.#collideByKey(k, this.#base[this.#order[k]!]!);
   }
 
   #actionOf(labelName: string): LabelAction {
@@ -373,6 +417,46 @@ export class ScrubRun {
     stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
     return { families: this.#out, stats };
   }
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units. */
+function stringHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** A fingerprint of flat label pairs that does not depend on their order (a sum of mixed pair hashes). */
+function labelSetFingerprint(labels: readonly string[]): number {
+  let sum = labels.length;
+  for (let i = 0; i + 1 < labels.length; i += 2) {
+    let h = stringHash(labels[i]!) ^ Math.imul(stringHash(labels[i + 1]!), 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    sum = (sum + (h ^ (h >>> 16))) | 0;
+  }
+  return sum;
+}
+
+/** Whether two label sets with distinct names hold the same pairs, in any order. */
+function sameLabelSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 2) {
+    let found = false;
+    for (let j = 0; j < b.length; j += 2) {
+      if (a[i] === b[j]) {
+        found = a[i + 1] === b[j + 1];
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+function distinctNames(labels: readonly string[]): boolean {
+  for (let i = 2; i < labels.length; i += 2) for (let j = 0; j < i; j += 2) if (labels[i] === labels[j]) return false;
+  return true;
 }
 
 /** The hasher for `key`, which must match the policy's hash length. */

@@ -165,57 +165,53 @@ function checkFamily(family: RenderFamily): void {
   if (family.unit !== undefined && !/^[a-zA-Z0-9_:]*$/.test(family.unit)) refuse('an invalid unit');
 }
 
-/** Checks label pairs `labels[from, to)` against each other and against `labels[0, from)`. */
-function checkPairs(labels: readonly string[], from: number, to: number): void {
-  for (let i = from; i < to; i += 2) {
-    const name = labels[i]!;
-    if (!isLabelName(name) || typeof labels[i + 1] !== 'string') refuse('an invalid label');
-    for (let j = 0; j < i; j += 2) if (labels[j] === name) refuse('a repeated label name');
-  }
-}
-
 /**
- * Checks label sets before they are written. Consecutive samples mostly share a set,
- * or extend one by a last pair (a histogram bucket's `le`, a quantile): the shared part
- * is checked once. Strings compared with === are equal in content, so a set whose
- * first strings equal those of a checked set needs only its remaining pair checked.
+ * Checks label sets before they are written: an even list, valid names, no name twice,
+ * string values. Consecutive sets mostly have the same names (a counter's series) or
+ * the same names and one more (a histogram bucket's `le`): names equal (===) to those
+ * of the last set checked in full, position by position, are known valid and distinct,
+ * so only the names after them are checked against the whole set.
  */
 class LabelChecker {
   #last: readonly string[] | undefined;
-  /** A checked set, and how many of its strings form the prefix later sets may share. */
-  #ref: readonly string[] = [];
-  #refLength = 0;
+  /** The names of the last set checked in full, in order. */
+  #names: string[] = [];
 
   check(labels: readonly string[]): void {
     if (labels === this.#last) return;
     const length = labels.length;
-    const refLength = this.#refLength;
-    if (length >= refLength && length <= refLength + 2 && this.#sharesRef(labels)) {
-      checkPairs(labels, refLength, length);
-    } else {
-      if ((length & 1) !== 0) refuse('an odd label list');
-      checkPairs(labels, 0, length);
-      this.#ref = labels;
-      this.#refLength = length >= 2 ? length - 2 : 0;
+    if ((length & 1) !== 0) refuse('an odd label list');
+    const names = this.#names;
+    let i = 0;
+    while (i < length && labels[i] === names[i >> 1]) {
+      if (typeof labels[i + 1] !== 'string') refuse('an invalid label');
+      i += 2;
+    }
+    if (i < length) {
+      for (; i < length; i += 2) {
+        const name = labels[i]!;
+        if (!isLabelName(name) || typeof labels[i + 1] !== 'string') refuse('an invalid label');
+        for (let j = 0; j < i; j += 2) if (labels[j] === name) refuse('a repeated label name');
+      }
+      const checked: string[] = [];
+      for (let j = 0; j < length; j += 2) checked.push(labels[j]!);
+      this.#names = checked;
     }
     this.#last = labels;
   }
-
-  #sharesRef(labels: readonly string[]): boolean {
-    const ref = this.#ref;
-    for (let i = 0; i < this.#refLength; i++) if (labels[i] !== ref[i]) return false;
-    return true;
-  }
 }
 
-/** Where rendered text goes: strings, and single ASCII characters. */
+/** Where rendered text goes: strings, label values to escape, and single ASCII characters. */
 interface Sink {
   write(text: string): void;
+  /** `value` with `\\`, `"` and LF escaped, as between the quotes of a label value. */
+  writeLabelValue(value: string): void;
   byte(c: number): void;
 }
 
 const CH_LF = 10;
 const CH_SPACE = 32;
+const CH_BACKSLASH = 92;
 const CH_QUOTE = 34;
 const CH_COMMA = 44;
 const CH_EQ = 61;
@@ -228,6 +224,10 @@ class StringSink implements Sink {
 
   write(text: string): void {
     this.out += text;
+  }
+
+  writeLabelValue(value: string): void {
+    this.out += escapeLabelValue(value);
   }
 
   byte(c: number): void {
@@ -271,6 +271,23 @@ class BufferSink implements Sink {
     this.#pos = pos;
   }
 
+  writeLabelValue(value: string): void {
+    const length = value.length;
+    if (this.#pos + length * 3 > this.#buf.length) this.#grow(length * 3);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    for (let i = 0; i < length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80 || c === CH_BACKSLASH || c === CH_QUOTE || c === CH_LF) {
+        this.#pos = pos;
+        this.write(escapeLabelValue(i === 0 ? value : value.slice(i)));
+        return;
+      }
+      buf[pos++] = c;
+    }
+    this.#pos = pos;
+  }
+
   byte(c: number): void {
     if (this.#pos >= this.#buf.length) this.#grow(1);
     this.#buf[this.#pos++] = c;
@@ -293,7 +310,7 @@ function writeLabels(sink: Sink, labels: readonly string[]): void {
     sink.write(labels[i]!);
     sink.byte(CH_EQ);
     sink.byte(CH_QUOTE);
-    sink.write(escapeLabelValue(labels[i + 1]!));
+    sink.writeLabelValue(labels[i + 1]!);
     sink.byte(CH_QUOTE);
   }
   sink.byte(CH_RBRACE);
@@ -365,7 +382,12 @@ export function serialize(families: readonly MetricFamily[], format: ExpositionF
  * strings first.
  */
 export function serializeToBuffer(families: readonly MetricFamily[], format: ExpositionFormat): Buffer {
-  const sink = new BufferSink(1 << 16);
+  return renderToBuffer(families, format, 1 << 16);
+}
+
+/** `serializeToBuffer` starting with a buffer of `initialBytes` (it grows as needed). */
+export function renderToBuffer(families: readonly MetricFamily[], format: ExpositionFormat, initialBytes: number): Buffer {
+  const sink = new BufferSink(Math.max(1024, initialBytes));
   render(families, format, sink);
   return sink.result();
 }

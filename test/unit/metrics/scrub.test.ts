@@ -155,6 +155,26 @@ describe('scrubber', () => {
     expect(r.stats.droppedSeriesCollision).toBe(2);
   });
 
+  it('tells series apart whose scrubbed sets share a fingerprint, and still finds the equal set behind them', () => {
+    // The scrubber compares 32-bit fingerprints of scrubbed label sets before comparing the
+    // sets themselves; today path="v332789" and path="v529192" share one.
+    const body = 'req_total{path="v332789",user="1"} 1\nreq_total{path="v529192",user="2"} 2\nreq_total{path="v332789",user="3"} 3\n';
+    const policy = parseScrubPolicy({ families: [{ name: 'req_total', labels: { path: 'keep' } }] }, 'p');
+    const r = scrub(parseExposition(body, 'text'), policy, KEY);
+    expect(serialize(r.families, 'text')).toBe('# TYPE req_total untyped\nreq_total{path="v529192"} 2\n');
+    expect(r.stats).toMatchObject({ keptSeries: 1, droppedSeriesCollision: 2 });
+    const two = scrub(parseExposition(body.split('\n').slice(0, 2).join('\n') + '\n', 'text'), policy, KEY);
+    expect(two.stats).toMatchObject({ keptSeries: 2, droppedSeriesCollision: 0 });
+  });
+
+  it('keys a hand-built set that repeats a label name by its last value, as before', () => {
+    const sample = (labels: string[], group: number) => ({ name: 'g', labels, value: String(group), timestampMs: undefined, exemplar: undefined, group });
+    const family = { name: 'g', type: 'gauge' as const, help: undefined, unit: undefined, samples: [sample(['a', '1'], 0), sample(['a', '3', 'a', '1'], 1), sample(['a', '2'], 2)] };
+    const r = scrub([family], parseScrubPolicy({ families: [{ name: 'g', labels: { a: 'keep' } }] }, 'p'), KEY);
+    expect(r.families.map((f) => f.samples.map((s) => s.labels))).toEqual([[['a', '2']]]);
+    expect(r.stats.droppedSeriesCollision).toBe(2);
+  });
+
   it('keeps a histogram whole under a cap: buckets, sum and count of a series stay together', () => {
     const lines = ['# TYPE h histogram'];
     for (const t of ['a', 'b', 'c']) lines.push(`h_bucket{t="${t}",le="1"} 1`, `h_bucket{t="${t}",le="+Inf"} 2`, `h_sum{t="${t}"} 1`, `h_count{t="${t}"} 2`);
