@@ -1,13 +1,17 @@
 /**
- * Keys that identify a label set regardless of label order, for duplicate detection in
- * the parser and collision detection in the scrubber.
+ * Identity of label sets regardless of label order, for duplicate detection in the
+ * parser and collision detection in the scrubber.
+ *
+ * Both use `labelSetFingerprint` (a number, no string built per series) and confirm a
+ * match with `sameLabelSet`. `LabelSetKeyer` makes string keys instead: the scrubber
+ * falls back to them for hand-built sets that repeat a label name.
  *
  * A key is the compact rendering `name="escaped value",…` of the labels in a canonical
  * order. Escaping is unique (`\\`, `\"`, `\n` are the only escapes), names cannot hold
  * `=` or `"`, so equal keys mean equal label sets. The canonical order is the order of
  * the first label set the keyer saw when a set has the same names ("reference order"),
  * else sorted by name. Exporters repeat one order within a family, so nearly every key
- * is built without sorting, and a parser can often use the raw label text itself,
+ * is built without sorting, and a caller can often use the raw label text itself,
  * which is already this rendering when written compactly in reference order.
  */
 import { escapeLabelValue } from './parse-lexer.ts';
@@ -95,4 +99,49 @@ function render(labels: readonly string[], n: number, skip: number, order: reado
 function hasNul(labels: readonly string[], n: number): boolean {
   for (let i = 1; i < n; i += 2) if (labels[i]!.includes('\u0000')) return true;
   return false;
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units. */
+function stringHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/**
+ * A 32-bit fingerprint of the pairs `labels[0, n)` without the pair at `skip` (-1:
+ * none) that does not depend on their order: a sum of mixed pair hashes. Equal sets
+ * have equal fingerprints; equal fingerprints say nothing, so callers compare the sets.
+ */
+export function labelSetFingerprint(labels: readonly string[], n: number, skip: number): number {
+  let sum = skip < 0 ? n : n - 2;
+  for (let i = 0; i + 1 < n; i += 2) {
+    if (i === skip) continue;
+    let h = stringHash(labels[i]!) ^ Math.imul(stringHash(labels[i + 1]!), 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    sum = (sum + (h ^ (h >>> 16))) | 0;
+  }
+  return sum;
+}
+
+/**
+ * Whether `a[0, na)` without pairs named `aSkipName` and `b[0, nb)` without the pair at
+ * `bSkip` hold the same pairs in any order. Names are distinct within each set.
+ */
+export function sameLabelSet(a: readonly string[], na: number, aSkipName: string | undefined, b: readonly string[], nb: number, bSkip: number): boolean {
+  let countA = 0;
+  for (let i = 0; i < na; i += 2) {
+    if (a[i] === aSkipName) continue;
+    countA += 2;
+    let found = false;
+    for (let j = 0; j < nb; j += 2) {
+      if (j !== bSkip && a[i] === b[j]) {
+        found = a[i + 1] === b[j + 1];
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return countA === (bSkip < 0 ? nb : nb - 2);
 }

@@ -16,8 +16,8 @@
  */
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
-import { LabelSetKeyer } from './label-key.ts';
-import { type Lexer, invalid, isMetricNameChar, scanMetricName, tooLarge } from './parse-lexer.ts';
+import { labelSetFingerprint, sameLabelSet } from './label-key.ts';
+import { Lexer, invalid, isMetricNameChar, scanLabelSet, scanMetricName, tooLarge } from './parse-lexer.ts';
 import { labelNumber, valueNumber } from './parse-numbers.ts';
 import {
   OM_SUFFIXES,
@@ -33,6 +33,7 @@ import {
   type Suffixes,
   TEXT_SUFFIXES,
   structuralLabel,
+  structuralLabelOf,
 } from './parse-types.ts';
 
 const SEEN_SUM = 1;
@@ -56,8 +57,15 @@ export interface FamilyState {
   suffixes: Suffixes;
   /** Canonical sample names, aligned with `suffixes`. */
   sampleNames: string[];
-  readonly groupKeys: Set<string>;
-  readonly keyer: LabelSetKeyer;
+  /**
+   * Duplicate series detection: fingerprint of a series' label set (structural label
+   * aside) → its last series with it; `sameFingerprint` chains the earlier ones; and
+   * where each series' label set starts in the text (`{`; -1: none), to compare sets
+   * exactly when fingerprints match.
+   */
+  readonly byFingerprint: Map<number, number>;
+  readonly sameFingerprint: number[];
+  readonly labelsAt: number[];
   /** Whether samples of one metric come in several lines (histogram, summary, OpenMetrics counter). */
   multi: boolean;
   /** Labels of the open group's first sample and its structural pair index; undefined: none open. */
@@ -251,8 +259,9 @@ export class ExpositionBuilder {
       sampleCount: 0,
       suffixes: [['', ROLE_VALUE]],
       sampleNames: [name],
-      groupKeys: new Set(),
-      keyer: new LabelSetKeyer(),
+      byFingerprint: new Map(),
+      sameFingerprint: [],
+      labelsAt: [],
       multi: false,
       groupLabels: undefined,
       groupSkip: -1,
@@ -270,8 +279,9 @@ export class ExpositionBuilder {
   }
 
   /**
-   * Adds one sample. `labels` holds `n` strings of flat pairs (a scratch buffer); the
-   * stored array is the previous sample's when equal, else a copy.
+   * Adds one sample. `labels` holds `n` strings of flat pairs (a scratch buffer); with
+   * the model, the stored array is the previous sample's when equal, else a copy.
+   * `labelsAt` is where the label set starts in `text` (its `{`; -1: none).
    */
   addSample(
     family: FamilyState,
@@ -283,10 +293,8 @@ export class ExpositionBuilder {
     timestampMs: number | undefined,
     exemplar: Exemplar | undefined,
     line: number,
-    rawText: string,
-    rawStart: number,
-    rawEnd: number,
-    rawCompact: boolean,
+    text: string,
+    labelsAt: number,
   ): void {
     if (++this.#sampleCount > this.#limits.maxSeries) tooLarge(line, 'more series than the limit');
     const structural = structuralLabel(role);
@@ -307,10 +315,7 @@ export class ExpositionBuilder {
     // Group: one sample per group unless the type has several samples per metric.
     if (!family.multi || !this.#sameGroup(family, labels, n, skip)) {
       this.#closeGroup(line);
-      const key = family.keyer.key(labels, n, skip, rawText, rawStart, rawEnd, rawCompact);
-      const known = family.groupKeys.size;
-      family.groupKeys.add(key);
-      if (family.groupKeys.size === known) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
+      this.#checkNewSeries(family, labels, n, skip, line, text, labelsAt);
       family.groupIndex++;
       if (family.multi) {
         family.groupSeen = 0;
@@ -356,6 +361,35 @@ export class ExpositionBuilder {
       this.#spare = used;
       this.lastLabels = used;
     }
+  }
+
+  /**
+   * Refuses a series whose label set (structural label aside) an earlier series of the
+   * family had. Sets are compared only when their fingerprints match; the earlier set
+   * is then read again from the text (it was valid there), so no set is kept per series.
+   */
+  #checkNewSeries(family: FamilyState, labels: readonly string[], n: number, skip: number, line: number, text: string, labelsAt: number): void {
+    const fingerprint = labelSetFingerprint(labels, n, skip);
+    const head = family.byFingerprint.get(fingerprint);
+    if (head !== undefined) {
+      const structural = structuralLabelOf(family.type);
+      const earlier: string[] = [];
+      for (let g = head; g >= 0; g = family.sameFingerprint[g]!) {
+        const at = family.labelsAt[g]!;
+        let count = 0;
+        if (at >= 0) {
+          const lx = new Lexer(text, this.#limits);
+          const eol = text.indexOf('\n', at);
+          lx.end = eol < 0 ? text.length : eol;
+          lx.pos = at;
+          count = scanLabelSet(lx, this.#om, earlier, undefined);
+        }
+        if (sameLabelSet(earlier, count, structural, labels, n, skip)) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
+      }
+    }
+    family.byFingerprint.set(fingerprint, family.groupIndex + 1);
+    family.sameFingerprint.push(head ?? -1);
+    family.labelsAt.push(labelsAt);
   }
 
   #sameGroup(family: FamilyState, labels: readonly string[], n: number, skip: number): boolean {

@@ -89,11 +89,6 @@ export class Lexer {
   pos = 0;
   end = 0;
   line = 0;
-  /** After scanLabelSet: the label text between the braces had no blanks and no trailing comma. */
-  compact = true;
-  /** After scanLabelSet: positions just after `{` and of `}`. */
-  labelsStart = 0;
-  labelsEnd = 0;
   /** Position of the next backslash at or after some earlier point (text.length: none). */
   #nextBackslash = -1;
 
@@ -155,16 +150,8 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
   const limits = lx.limits;
   let p = lx.pos + 1;
   let n = 0;
-  let compact = true;
-  lx.labelsStart = p;
-  if (!om) {
-    const b = skipBlanks(text, p, end);
-    if (b !== p) compact = false;
-    p = b;
-  }
+  if (!om) p = skipBlanks(text, p, end);
   if (p < end && text.charCodeAt(p) === CH_RBRACE) {
-    lx.labelsEnd = p;
-    lx.compact = compact;
     lx.pos = p + 1;
     return 0;
   }
@@ -188,18 +175,10 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
         invalid(lx.line, 'reserved label name');
       }
     }
-    if (!om) {
-      const b = skipBlanks(text, p, end);
-      if (b !== p) compact = false;
-      p = b;
-    }
+    if (!om) p = skipBlanks(text, p, end);
     if (p >= end || text.charCodeAt(p) !== CH_EQ) invalid(lx.line, "expected '=' after a label name");
     p++;
-    if (!om) {
-      const b = skipBlanks(text, p, end);
-      if (b !== p) compact = false;
-      p = b;
-    }
+    if (!om) p = skipBlanks(text, p, end);
     if (p >= end || text.charCodeAt(p) !== CH_QUOTE) invalid(lx.line, 'expected a quoted label value');
     p++;
     const q = text.indexOf('"', p);
@@ -241,21 +220,13 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
     out[n] = name;
     out[n + 1] = value;
     n += 2;
-    if (!om) {
-      const b = skipBlanks(text, p, end);
-      if (b !== p) compact = false;
-      p = b;
-    }
+    if (!om) p = skipBlanks(text, p, end);
     const c = p < end ? text.charCodeAt(p) : CH_LF;
     if (c === CH_COMMA) {
       p++;
       if (!om) {
-        const b = skipBlanks(text, p, end);
-        if (b !== p) compact = false;
-        p = b;
+        p = skipBlanks(text, p, end);
         if (p < end && text.charCodeAt(p) === CH_RBRACE) {
-          lx.labelsEnd = p;
-          compact = false;
           p++;
           break;
         }
@@ -263,14 +234,12 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
       continue;
     }
     if (c === CH_RBRACE) {
-      lx.labelsEnd = p;
       p++;
       break;
     }
     invalid(lx.line, "expected ',' or '}' in a label set");
   }
   lx.pos = p;
-  lx.compact = compact;
   return n;
 }
 

@@ -105,15 +105,11 @@ function sample(lx: Lexer, builder: ExpositionBuilder, pos: number, exemplarScra
   const nameEnd = builder.nameEnd;
   let q = nameEnd;
   let n = 0;
-  let compact = true;
-  let rawStart = 0;
-  let rawEnd = 0;
+  let labelsAt = -1;
   if (q < end && text.charCodeAt(q) === 123) {
     lx.pos = q;
     n = scanLabelSet(lx, true, scratch, builder.lastLabels);
-    compact = lx.compact;
-    rawStart = lx.labelsStart;
-    rawEnd = lx.labelsEnd;
+    labelsAt = q;
     q = lx.pos;
   }
   if (q >= end || text.charCodeAt(q) !== 32) invalid(lx.line, 'expected a space before the value');
@@ -137,7 +133,7 @@ function sample(lx: Lexer, builder: ExpositionBuilder, pos: number, exemplarScra
       invalid(lx.line, 'trailing space');
     }
   }
-  builder.addSample(family, builder.role, builder.sampleName, scratch, n, value, timestampMs, exemplar, lx.line, text, rawStart, rawEnd, compact && n > 0);
+  builder.addSample(family, builder.role, builder.sampleName, scratch, n, value, timestampMs, exemplar, lx.line, text, labelsAt);
 }
 
 /** ` # {labels} value [timestamp]`, with `q` at the `#`. */

@@ -90,15 +90,11 @@ function sample(lx: Lexer, builder: ExpositionBuilder, p: number): void {
   const nameEnd = builder.nameEnd;
   let q = skipBlanks(text, nameEnd, end);
   let n = 0;
-  let compact = true;
-  let rawStart = 0;
-  let rawEnd = 0;
+  let labelsAt = -1;
   if (q < end && text.charCodeAt(q) === 123) {
     lx.pos = q;
     n = scanLabelSet(lx, false, scratch, builder.lastLabels);
-    compact = lx.compact;
-    rawStart = lx.labelsStart;
-    rawEnd = lx.labelsEnd;
+    labelsAt = q;
     q = skipBlanks(text, lx.pos, end);
   } else if (q === nameEnd) {
     invalid(lx.line, 'invalid character after a metric name');
@@ -114,5 +110,5 @@ function sample(lx: Lexer, builder: ExpositionBuilder, p: number): void {
     timestampMs = textTimestamp(lx, q, tsEnd);
     if (skipBlanks(text, tsEnd, end) !== end) invalid(lx.line, 'unexpected text after the timestamp');
   }
-  builder.addSample(family, builder.role, builder.sampleName, scratch, n, value, timestampMs, undefined, lx.line, text, rawStart, rawEnd, compact && n > 0);
+  builder.addSample(family, builder.role, builder.sampleName, scratch, n, value, timestampMs, undefined, lx.line, text, labelsAt);
 }

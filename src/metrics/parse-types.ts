@@ -72,3 +72,8 @@ export function sampleSuffixes(format: ExpositionFormat, type: MetricType): read
 export function structuralLabel(role: number): string | undefined {
   return role === ROLE_BUCKET ? 'le' : role === ROLE_QUANTILE ? 'quantile' : undefined;
 }
+
+/** The label that sets a family's samples apart within one series: `le` or `quantile`, by type. */
+export function structuralLabelOf(type: MetricType): string | undefined {
+  return type === 'histogram' || type === 'gaugehistogram' ? 'le' : type === 'summary' ? 'quantile' : undefined;
+}

@@ -22,8 +22,9 @@ import { type ErrorCode, ShadowplaneError, isShadowplaneError } from '../errors.
 import { compileGlob, type NameMatcher } from '../config/glob.ts';
 import { type LabelHasher, createLabelHasher } from './hash.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
-import { LabelSetKeyer } from './label-key.ts';
+import { LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
 import type { ParseLimits } from './parse-limits.ts';
+import { structuralLabelOf } from './parse-types.ts';
 import { parseScrapedBody } from './parse.ts';
 import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
 
@@ -134,10 +135,6 @@ export function ruleFor(policy: ScrubPolicy, family: Pick<MetricFamily, 'name' |
   }
   for (const [matches, rule] of patterns) if (names.some(matches)) return rule;
   return undefined;
-}
-
-function structuralLabelOf(type: MetricType): string | undefined {
-  return type === 'histogram' || type === 'gaugehistogram' ? 'le' : type === 'summary' ? 'quantile' : undefined;
 }
 
 function hasCreated(type: MetricType): boolean {
@@ -301,12 +298,13 @@ export class ScrubRun {
   }
 
   #collideByFingerprint(k: number, kept: readonly string[]): void {
-    const fingerprint = labelSetFingerprint(kept);
+    const fingerprint = labelSetFingerprint(kept, kept.length, -1);
     const head = this.#byFingerprint.get(fingerprint);
     this.#byFingerprint.set(fingerprint, k);
     this.#sameFingerprint.push(head ?? -1);
     for (let j = head ?? -1; j >= 0; j = this.#sameFingerprint[j]!) {
-      if (sameLabelSet(this.#base[this.#order[j]!]!, kept)) {
+      const earlier = this.#base[this.#order[j]!]!;
+      if (sameLabelSet(earlier, earlier.length, undefined, kept, kept.length, -1)) {
         this.#markCollision(j, k);
         return;
       }
@@ -417,41 +415,6 @@ export class ScrubRun {
     stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
     return { families: this.#out, stats };
   }
-}
-
-/** 32-bit FNV-1a of a string's UTF-16 code units. */
-function stringHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
-}
-
-/** A fingerprint of flat label pairs that does not depend on their order (a sum of mixed pair hashes). */
-function labelSetFingerprint(labels: readonly string[]): number {
-  let sum = labels.length;
-  for (let i = 0; i + 1 < labels.length; i += 2) {
-    let h = stringHash(labels[i]!) ^ Math.imul(stringHash(labels[i + 1]!), 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    sum = (sum + (h ^ (h >>> 16))) | 0;
-  }
-  return sum;
-}
-
-/** Whether two label sets with distinct names hold the same pairs, in any order. */
-function sameLabelSet(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 2) {
-    let found = false;
-    for (let j = 0; j < b.length; j += 2) {
-      if (a[i] === b[j]) {
-        found = a[i + 1] === b[j + 1];
-        break;
-      }
-    }
-    if (!found) return false;
-  }
-  return true;
 }
 
 function distinctNames(labels: readonly string[]): boolean {

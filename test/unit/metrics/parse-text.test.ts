@@ -157,4 +157,16 @@ describe('text format 0.0.4 parser', () => {
     expect(err.message).not.toContain('hunter2');
     expect(err.message).not.toContain('secret_metric');
   });
+
+  it('tells series apart whose label sets share a fingerprint, and still refuses the duplicate behind them', () => {
+    // Duplicate series are found by a 32-bit fingerprint of each label set, confirmed by
+    // reading the earlier set again; today path="v332789" and path="v529192" share one.
+    const two = 'x{path="v332789"} 1\nx{path="v529192"} 2\n';
+    expect(parse(two).families[0]!.samples.map((s) => s.group)).toEqual([0, 1]);
+    expectCode(() => parse(`${two}x{path="v332789"} 3\n`), 'SP_METRICS_INVALID');
+    // The same in a histogram, where the earlier set is read without its le label.
+    const h = (v: string) => `h_bucket{path="${v}",le="+Inf"} 1\nh_sum{path="${v}"} 1\nh_count{path="${v}"} 1\n`;
+    expect(parse(`# TYPE h histogram\n${h('v332789')}${h('v529192')}`).sampleCount).toBe(6);
+    expectCode(() => parse(`# TYPE h histogram\n${h('v332789')}${h('v529192')}${h('v332789')}`), 'SP_METRICS_INVALID');
+  });
 });
