@@ -16,7 +16,7 @@
  */
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
-import { labelSetFingerprint, sameLabelSet } from './label-key.ts';
+import { LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
 import { Lexer, invalid, isMetricNameChar, scanLabelSet, scanMetricName, tooLarge } from './parse-lexer.ts';
 import { labelNumber, valueNumber } from './parse-numbers.ts';
 import {
@@ -35,6 +35,9 @@ import {
   structuralLabel,
   structuralLabelOf,
 } from './parse-types.ts';
+
+/** Fingerprint matches with differing sets a family may have before it uses string keys. */
+const FALSE_MATCH_BUDGET = 256;
 
 const SEEN_SUM = 1;
 const SEEN_COUNT = 2;
@@ -66,6 +69,11 @@ export interface FamilyState {
   readonly byFingerprint: Map<number, number>;
   readonly sameFingerprint: number[];
   readonly labelsAt: number[];
+  /** Fingerprint matches whose sets differed; past FALSE_MATCH_BUDGET the family uses `seriesKeys`. */
+  falseMatches: number;
+  /** String keys of every series (LabelSetKeyer), once fingerprints are given up for the family. */
+  seriesKeys: Set<string> | undefined;
+  keyer: LabelSetKeyer | undefined;
   /** Whether samples of one metric come in several lines (histogram, summary, OpenMetrics counter). */
   multi: boolean;
   /** Labels of the open group's first sample and its structural pair index; undefined: none open. */
@@ -262,6 +270,9 @@ export class ExpositionBuilder {
       byFingerprint: new Map(),
       sameFingerprint: [],
       labelsAt: [],
+      falseMatches: 0,
+      seriesKeys: undefined,
+      keyer: undefined,
       multi: false,
       groupLabels: undefined,
       groupSkip: -1,
@@ -367,29 +378,59 @@ export class ExpositionBuilder {
    * Refuses a series whose label set (structural label aside) an earlier series of the
    * family had. Sets are compared only when their fingerprints match; the earlier set
    * is then read again from the text (it was valid there), so no set is kept per series.
+   * The fingerprint is not keyed: label values that collide on purpose could make every
+   * series match many, so after FALSE_MATCH_BUDGET differing matches the family
+   * switches to string keys in a Set (whose hashing V8 seeds per process), once.
    */
   #checkNewSeries(family: FamilyState, labels: readonly string[], n: number, skip: number, line: number, text: string, labelsAt: number): void {
-    const fingerprint = labelSetFingerprint(labels, n, skip);
-    const head = family.byFingerprint.get(fingerprint);
-    if (head !== undefined) {
+    family.labelsAt.push(labelsAt);
+    if (family.seriesKeys === undefined) {
+      const fingerprint = labelSetFingerprint(labels, n, skip);
+      const head = family.byFingerprint.get(fingerprint);
+      family.byFingerprint.set(fingerprint, family.groupIndex + 1);
+      family.sameFingerprint.push(head ?? -1);
+      if (head === undefined) return;
       const structural = structuralLabelOf(family.type);
       const earlier: string[] = [];
-      for (let g = head; g >= 0; g = family.sameFingerprint[g]!) {
-        const at = family.labelsAt[g]!;
-        let count = 0;
-        if (at >= 0) {
-          const lx = new Lexer(text, this.#limits);
-          const eol = text.indexOf('\n', at);
-          lx.end = eol < 0 ? text.length : eol;
-          lx.pos = at;
-          count = scanLabelSet(lx, this.#om, earlier, undefined);
-        }
+      for (let g = head; g >= 0 && family.falseMatches <= FALSE_MATCH_BUDGET; g = family.sameFingerprint[g]!) {
+        const count = this.#labelsOfSeries(family, g, text, earlier);
         if (sameLabelSet(earlier, count, structural, labels, n, skip)) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
+        family.falseMatches++;
       }
+      if (family.falseMatches <= FALSE_MATCH_BUDGET) return;
+      this.#useSeriesKeys(family, text);
     }
-    family.byFingerprint.set(fingerprint, family.groupIndex + 1);
-    family.sameFingerprint.push(head ?? -1);
-    family.labelsAt.push(labelsAt);
+    const key = family.keyer!.key(labels, n, skip);
+    const known = family.seriesKeys!.size;
+    family.seriesKeys!.add(key);
+    if (family.seriesKeys!.size === known) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
+  }
+
+  /** The label set of series `g` read again from the text into `out`; the count of strings. */
+  #labelsOfSeries(family: FamilyState, g: number, text: string, out: string[]): number {
+    const at = family.labelsAt[g]!;
+    if (at < 0) return 0;
+    const lx = new Lexer(text, this.#limits);
+    const eol = text.indexOf('\n', at);
+    lx.end = eol < 0 ? text.length : eol;
+    lx.pos = at;
+    return scanLabelSet(lx, this.#om, out, undefined);
+  }
+
+  /** Gives up fingerprints for `family`: keys for every series before the current one. */
+  #useSeriesKeys(family: FamilyState, text: string): void {
+    const keyer = new LabelSetKeyer();
+    const keys = new Set<string>();
+    const structural = structuralLabelOf(family.type);
+    const labels: string[] = [];
+    for (let g = 0; g <= family.groupIndex; g++) {
+      const count = this.#labelsOfSeries(family, g, text, labels);
+      let skip = -1;
+      for (let i = 0; i < count; i += 2) if (labels[i] === structural) skip = i;
+      keys.add(keyer.key(labels, count, skip));
+    }
+    family.keyer = keyer;
+    family.seriesKeys = keys;
   }
 
   #sameGroup(family: FamilyState, labels: readonly string[], n: number, skip: number): boolean {

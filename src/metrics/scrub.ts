@@ -53,6 +53,9 @@ export interface ScrubStats {
   droppedScrapes: number;
 }
 
+/** Fingerprint matches with differing sets a family may have before it uses string keys. */
+const FALSE_MATCH_BUDGET = 256;
+
 /** A sample on its way through the scrubber (a Sample once pass 3 is done with it). */
 interface PendingSample {
   readonly name: string;
@@ -191,8 +194,11 @@ export class ScrubRun {
    * Set when a scrubbed set holds a label name twice (never from the parser; only a
    * hand-built model can): the family then falls back to the string keys of
    * LabelSetKeyer, whose treatment of such sets the fingerprint does not reproduce.
+   * Also set after too many fingerprint matches between differing sets (see below).
    */
   #keyMode = false;
+  /** Fingerprint matches whose sets differed; past FALSE_MATCH_BUDGET, string keys too. */
+  #falseMatches = 0;
   #firstWithKey = new Map<string, number>();
   #keyer = new LabelSetKeyer({ joined: true });
   /**
@@ -229,6 +235,7 @@ export class ScrubRun {
     this.#byFingerprint = new Map();
     this.#sameFingerprint = [];
     this.#keyMode = false;
+    this.#falseMatches = 0;
     this.#firstWithKey = new Map();
     this.#keyer = new LabelSetKeyer({ joined: true });
     this.#samples = [];
@@ -306,6 +313,11 @@ export class ScrubRun {
       const earlier = this.#base[this.#order[j]!]!;
       if (sameLabelSet(earlier, earlier.length, undefined, kept, kept.length, -1)) {
         this.#markCollision(j, k);
+        return;
+      }
+      // Values that collide on purpose must not make this quadratic: string keys then.
+      if (++this.#falseMatches > FALSE_MATCH_BUDGET) {
+        this.#enterKeyMode();
         return;
       }
     }

@@ -3,6 +3,8 @@ import { isShadowplaneError } from '../../../src/errors.ts';
 import type { ExpositionFormat } from '../../../src/metrics/model.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
 import { DEFAULT_PARSE_LIMITS } from '../../../src/metrics/parse-limits.ts';
+import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
+import { scrub } from '../../../src/metrics/scrub.ts';
 import { serialize } from '../../../src/metrics/serialize.ts';
 import { expectCode, prng } from './helpers.ts';
 
@@ -74,6 +76,43 @@ describe('hostile metrics input', () => {
     many.push('foo{a="same",b="7"} 1\n');
     expectCode(() => parseExposition(many.join(''), 'text'), 'SP_METRICS_INVALID');
     expect(performance.now() - started).toBeLessThan(20_000);
+  });
+
+  // Duplicate series and scrub collisions are found through 32-bit fingerprints of label
+  // sets. The fingerprint is not keyed, so label values (request paths, user names) can be
+  // chosen to collide: "v332789" and "v529192" hash alike, and k labels taking either value
+  // give 2^k different sets with one fingerprint. Comparing each new set with every
+  // earlier one would be quadratic (4,096 series: about 40 s to parse; 16,384: about 4 s
+  // to scrub); both fall back to string keys instead.
+  const collidingLines = (bits: number, extra: (i: number) => string): string[] => {
+    const lines: string[] = [];
+    for (let i = 0; i < 1 << bits; i++) {
+      const pairs: string[] = [];
+      for (let b = 0; b < bits; b++) pairs.push(`l${b}="${(i >> b) & 1 ? 'v529192' : 'v332789'}"`);
+      lines.push(`x{${pairs.join(',')}${extra(i)}} ${i}`);
+    }
+    return lines;
+  };
+
+  it('stays linear on 4,096 series whose label sets share one fingerprint, and still finds a duplicate', () => {
+    const lines = collidingLines(12, () => '');
+    const started = performance.now();
+    expect(parseExposition(`${lines.join('\n')}\n`, 'text').sampleCount).toBe(4096);
+    expectCode(() => parseExposition(`${lines.join('\n')}\n${lines[1234]!}\n`, 'text'), 'SP_METRICS_INVALID');
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('scrubs 16,384 series whose scrubbed sets share one fingerprint in linear time, and still finds a collision', () => {
+    const labels = Object.fromEntries(Array.from({ length: 14 }, (_, b) => [`l${b}`, 'keep']));
+    const policy = parseScrubPolicy({ families: [{ name: 'x', labels }], maxSeriesPerFamily: 100_000, maxSeries: 100_000 }, 'p');
+    // A dropped label makes every input series distinct; scrubbed, the sets share a fingerprint.
+    const lines = collidingLines(14, (i) => `,u="${i}"`);
+    const parsed = parseExposition(`${lines.join('\n')}\n`, 'text');
+    const withTwin = parseExposition(`${lines.join('\n')}\n${lines[1234]!.replace('u="1234"', 'u="twin"')}\n`, 'text');
+    const started = performance.now();
+    expect(scrub(parsed, policy, Buffer.alloc(32, 1)).stats).toMatchObject({ keptSeries: 16_384, droppedSeriesCollision: 0 });
+    expect(scrub(withTwin, policy, Buffer.alloc(32, 1)).stats).toMatchObject({ keptSeries: 16_383, droppedSeriesCollision: 2 });
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   const seeds: Array<[ExpositionFormat, string]> = [
