@@ -14,6 +14,7 @@
  * is built without sorting, and a caller can often use the raw label text itself,
  * which is already this rendering when written compactly in reference order.
  */
+import { randomBytes } from 'node:crypto';
 import { escapeLabelValue } from './parse-lexer.ts';
 
 export class LabelSetKeyer {
@@ -144,4 +145,80 @@ export function sameLabelSet(a: readonly string[], na: number, aSkipName: string
     if (!found) return false;
   }
   return countA === (bSkip < 0 ? nb : nb - 2);
+}
+
+/** Per-process seed of FingerprintIndex slots, so that nobody can aim fingerprints at one slot. */
+const SLOT_SEED = randomBytes(4).readInt32LE(0);
+
+/**
+ * Series by label-set fingerprint, in two typed arrays instead of a Map (no per-entry
+ * objects, no rehash of boxed entries): series are recorded as 0, 1, 2, … and each
+ * records which earlier series had its fingerprint, so equal fingerprints form a chain
+ * newest first. Slots come from the fingerprint mixed with a per-process seed: distinct
+ * fingerprints cannot be chosen to pile up in one probe sequence. (Equal fingerprints
+ * share one slot; callers bound how far they follow a chain.)
+ */
+export class FingerprintIndex {
+  #fingerprints = new Int32Array(256);
+  /** Last series with the slot's fingerprint, plus one (0: empty slot). */
+  #heads = new Int32Array(256);
+  #used = 0;
+  /** Per series: the previous series with the same fingerprint, or -1. */
+  #previous = new Int32Array(256);
+
+  /** Records `series` (the next number in turn) under `fingerprint`; returns the last earlier series with it, or -1. */
+  record(fingerprint: number, series: number): number {
+    if ((this.#used + 1) * 2 > this.#heads.length) this.#growSlots();
+    const mask = this.#heads.length - 1;
+    let slot = slotOf(fingerprint) & mask;
+    let head = -1;
+    for (;;) {
+      const h = this.#heads[slot]!;
+      if (h === 0) {
+        this.#fingerprints[slot] = fingerprint;
+        this.#used++;
+        break;
+      }
+      if (this.#fingerprints[slot] === fingerprint) {
+        head = h - 1;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+    this.#heads[slot] = series + 1;
+    if (series >= this.#previous.length) {
+      const previous = new Int32Array(Math.max(this.#previous.length * 2, series + 1));
+      previous.set(this.#previous);
+      this.#previous = previous;
+    }
+    this.#previous[series] = head;
+    return head;
+  }
+
+  /** The series recorded before `series` with the same fingerprint, or -1. */
+  previous(series: number): number {
+    return this.#previous[series]!;
+  }
+
+  #growSlots(): void {
+    const fingerprints = this.#fingerprints;
+    const heads = this.#heads;
+    const size = heads.length * 2;
+    this.#fingerprints = new Int32Array(size);
+    this.#heads = new Int32Array(size);
+    const mask = size - 1;
+    for (let i = 0; i < heads.length; i++) {
+      if (heads[i] === 0) continue;
+      let slot = slotOf(fingerprints[i]!) & mask;
+      while (this.#heads[slot] !== 0) slot = (slot + 1) & mask;
+      this.#fingerprints[slot] = fingerprints[i]!;
+      this.#heads[slot] = heads[i]!;
+    }
+  }
+}
+
+function slotOf(fingerprint: number): number {
+  let h = Math.imul(fingerprint ^ SLOT_SEED, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }

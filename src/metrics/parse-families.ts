@@ -16,7 +16,7 @@
  */
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
-import { LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
+import { FingerprintIndex, LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
 import { Lexer, invalid, isMetricNameChar, scanLabelSet, scanMetricName, tooLarge } from './parse-lexer.ts';
 import { labelNumber, valueNumber } from './parse-numbers.ts';
 import {
@@ -61,13 +61,11 @@ export interface FamilyState {
   /** Canonical sample names, aligned with `suffixes`. */
   sampleNames: string[];
   /**
-   * Duplicate series detection: fingerprint of a series' label set (structural label
-   * aside) → its last series with it; `sameFingerprint` chains the earlier ones; and
-   * where each series' label set starts in the text (`{`; -1: none), to compare sets
-   * exactly when fingerprints match.
+   * Duplicate series detection: series by fingerprint of their label set (structural
+   * label aside), and where each series' label set starts in the text (`{`; -1: none),
+   * to compare sets exactly when fingerprints match.
    */
-  readonly byFingerprint: Map<number, number>;
-  readonly sameFingerprint: number[];
+  readonly fingerprints: FingerprintIndex;
   readonly labelsAt: number[];
   /** Fingerprint matches whose sets differed; past FALSE_MATCH_BUDGET the family uses `seriesKeys`. */
   falseMatches: number;
@@ -267,8 +265,7 @@ export class ExpositionBuilder {
       sampleCount: 0,
       suffixes: [['', ROLE_VALUE]],
       sampleNames: [name],
-      byFingerprint: new Map(),
-      sameFingerprint: [],
+      fingerprints: new FingerprintIndex(),
       labelsAt: [],
       falseMatches: 0,
       seriesKeys: undefined,
@@ -385,14 +382,11 @@ export class ExpositionBuilder {
   #checkNewSeries(family: FamilyState, labels: readonly string[], n: number, skip: number, line: number, text: string, labelsAt: number): void {
     family.labelsAt.push(labelsAt);
     if (family.seriesKeys === undefined) {
-      const fingerprint = labelSetFingerprint(labels, n, skip);
-      const head = family.byFingerprint.get(fingerprint);
-      family.byFingerprint.set(fingerprint, family.groupIndex + 1);
-      family.sameFingerprint.push(head ?? -1);
-      if (head === undefined) return;
+      const head = family.fingerprints.record(labelSetFingerprint(labels, n, skip), family.groupIndex + 1);
+      if (head < 0) return;
       const structural = structuralLabelOf(family.type);
       const earlier: string[] = [];
-      for (let g = head; g >= 0 && family.falseMatches <= FALSE_MATCH_BUDGET; g = family.sameFingerprint[g]!) {
+      for (let g = head; g >= 0 && family.falseMatches <= FALSE_MATCH_BUDGET; g = family.fingerprints.previous(g)) {
         const count = this.#labelsOfSeries(family, g, text, earlier);
         if (sameLabelSet(earlier, count, structural, labels, n, skip)) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
         family.falseMatches++;

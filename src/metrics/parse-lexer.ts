@@ -159,11 +159,23 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
     const ns = p;
     const prevName = prev !== undefined && n < prev.length ? prev[n]! : undefined;
     let name: string;
-    if (prevName !== undefined && text.startsWith(prevName, ns) && !isLabelNameChar(text.charCodeAt(ns + prevName.length))) {
-      // The previous sample's name at this position, already checked: valid, not
-      // reserved, within the limit. (A name never holds the LF that ends the line.)
-      name = prevName;
-      p = ns + prevName.length;
+    let same = prevName !== undefined;
+    if (same) {
+      // Compared in place (names are short): the previous sample's name at this
+      // position, already checked, is valid, not reserved and within the limit.
+      const length = prevName!.length;
+      for (let k = 0; k < length; k++) {
+        if (text.charCodeAt(ns + k) !== prevName!.charCodeAt(k)) {
+          same = false;
+          break;
+        }
+      }
+      if (same && isLabelNameChar(text.charCodeAt(ns + length))) same = false;
+    }
+    if (same) {
+      // (A name never holds the LF that ends the line, so it did not run past it.)
+      name = prevName!;
+      p = ns + prevName!.length;
     } else {
       if (p >= end || !isLabelNameStart(text.charCodeAt(p))) invalid(lx.line, 'expected a label name');
       p++;

@@ -22,7 +22,7 @@ import { type ErrorCode, ShadowplaneError, isShadowplaneError } from '../errors.
 import { compileGlob, type NameMatcher } from '../config/glob.ts';
 import { type LabelHasher, createLabelHasher } from './hash.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
-import { LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
+import { FingerprintIndex, LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
 import type { ParseLimits } from './parse-limits.ts';
 import { structuralLabelOf } from './parse-types.ts';
 import { parseScrapedBody } from './parse.ts';
@@ -185,11 +185,9 @@ export class ScrubRun {
   /**
    * Collision detection. A series' scrubbed set gets a 32-bit fingerprint that does not
    * depend on label order; series with equal fingerprints are compared exactly, so a
-   * fingerprint only saves building and hashing a string key per series. Fingerprint →
-   * the last series (order index) with it; `#sameFingerprint` chains the earlier ones.
+   * fingerprint only saves building and hashing a string key per series.
    */
-  #byFingerprint = new Map<number, number>();
-  #sameFingerprint: number[] = [];
+  #fingerprints = new FingerprintIndex();
   /**
    * Set when a scrubbed set holds a label name twice (never from the parser; only a
    * hand-built model can): the family then falls back to the string keys of
@@ -232,8 +230,7 @@ export class ScrubRun {
     this.#hashed = [];
     this.#collides = [];
     this.#collisions = 0;
-    this.#byFingerprint = new Map();
-    this.#sameFingerprint = [];
+    this.#fingerprints = new FingerprintIndex();
     this.#keyMode = false;
     this.#falseMatches = 0;
     this.#firstWithKey = new Map();
@@ -305,11 +302,8 @@ export class ScrubRun {
   }
 
   #collideByFingerprint(k: number, kept: readonly string[]): void {
-    const fingerprint = labelSetFingerprint(kept, kept.length, -1);
-    const head = this.#byFingerprint.get(fingerprint);
-    this.#byFingerprint.set(fingerprint, k);
-    this.#sameFingerprint.push(head ?? -1);
-    for (let j = head ?? -1; j >= 0; j = this.#sameFingerprint[j]!) {
+    const fingerprints = this.#fingerprints;
+    for (let j = fingerprints.record(labelSetFingerprint(kept, kept.length, -1), k); j >= 0; j = fingerprints.previous(j)) {
       const earlier = this.#base[this.#order[j]!]!;
       if (sameLabelSet(earlier, earlier.length, undefined, kept, kept.length, -1)) {
         this.#markCollision(j, k);
