@@ -27,6 +27,31 @@ const IV = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x51
 const HEX = '0123456789abcdef';
 const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => HEX[i >> 4]! + HEX[i & 15]!);
 
+const HEX_CODES = Uint8Array.from(HEX, (c) => c.charCodeAt(0));
+
+/** The 16 hex characters of two big-endian words, as one flat string. */
+function hex8(a: number, b: number): string {
+  const h = HEX_CODES;
+  return String.fromCharCode(
+    h[(a >>> 28) & 15]!,
+    h[(a >>> 24) & 15]!,
+    h[(a >>> 20) & 15]!,
+    h[(a >>> 16) & 15]!,
+    h[(a >>> 12) & 15]!,
+    h[(a >>> 8) & 15]!,
+    h[(a >>> 4) & 15]!,
+    h[a & 15]!,
+    h[(b >>> 28) & 15]!,
+    h[(b >>> 24) & 15]!,
+    h[(b >>> 20) & 15]!,
+    h[(b >>> 16) & 15]!,
+    h[(b >>> 12) & 15]!,
+    h[(b >>> 8) & 15]!,
+    h[(b >>> 4) & 15]!,
+    h[b & 15]!,
+  );
+}
+
 /** One SHA-256 compression of `w[0..15]` (big-endian words) into `state`. `w` is clobbered. */
 function compressWords(state: Int32Array, w: Int32Array): void {
   for (let i = 16; i < 64; i++) {
@@ -140,6 +165,8 @@ export class HmacSha256 {
     w[15] = (64 + 32) * 8;
     state.set(this.#outer);
     compressWords(state, w);
+    // 16 characters (the default length) in one flat string; other lengths by pieces.
+    if (hexChars === 16) return hex8(state[0]!, state[1]!);
     let out = '';
     const bytes = hexChars >> 1;
     for (let i = 0; i < bytes; i++) out += BYTE_HEX[(state[i >> 2]! >>> (24 - (i & 3) * 8)) & 0xff]!;
