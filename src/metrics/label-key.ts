@@ -2,7 +2,7 @@
  * Identity of label sets regardless of label order, for duplicate detection in the
  * parser and collision detection in the scrubber.
  *
- * Both use `labelSetFingerprint` (a number, no string built per series) and confirm a
+ * Both use `LabelSetFingerprinter` (a number, no string built per series) and confirm a
  * match with `sameLabelSet`. `LabelSetKeyer` makes string keys instead: the scrubber
  * falls back to them for hand-built sets that repeat a label name.
  *
@@ -110,20 +110,36 @@ function stringHash(s: string): number {
 }
 
 /**
- * A 32-bit fingerprint of the pairs `labels[0, n)` without the pair at `skip` (-1:
- * none) that does not depend on their order: a sum of mixed pair hashes. Equal sets
- * have equal fingerprints; equal fingerprints say nothing, so callers compare the sets.
+ * 32-bit fingerprints of label sets that do not depend on pair order: a sum of mixed
+ * pair hashes. Equal sets have equal fingerprints; equal fingerprints say nothing, so
+ * callers compare the sets. Consecutive sets mostly repeat their names at the same
+ * positions (the very same strings): the hash of the name last seen at each is kept.
  */
-export function labelSetFingerprint(labels: readonly string[], n: number, skip: number): number {
-  let sum = skip < 0 ? n : n - 2;
-  for (let i = 0; i + 1 < n; i += 2) {
-    if (i === skip) continue;
-    let h = stringHash(labels[i]!) ^ Math.imul(stringHash(labels[i + 1]!), 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    sum = (sum + (h ^ (h >>> 16))) | 0;
+export class LabelSetFingerprinter {
+  readonly #names: string[] = [];
+  readonly #nameHashes: number[] = [];
+
+  /** The fingerprint of the pairs `labels[0, n)` without the pair at `skip` (-1: none). */
+  of(labels: readonly string[], n: number, skip: number): number {
+    let sum = skip < 0 ? n : n - 2;
+    for (let i = 0; i + 1 < n; i += 2) {
+      if (i === skip) continue;
+      const name = labels[i]!;
+      let nameHash: number;
+      if (this.#names[i] === name) {
+        nameHash = this.#nameHashes[i]!;
+      } else {
+        nameHash = stringHash(name);
+        this.#names[i] = name;
+        this.#nameHashes[i] = nameHash;
+      }
+      let h = nameHash ^ Math.imul(stringHash(labels[i + 1]!), 0x9e3779b1);
+      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+      sum = (sum + (h ^ (h >>> 16))) | 0;
+    }
+    return sum;
   }
-  return sum;
 }
 
 /**

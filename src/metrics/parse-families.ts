@@ -16,7 +16,7 @@
  */
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
-import { FingerprintIndex, LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
+import { FingerprintIndex, LabelSetFingerprinter, LabelSetKeyer, sameLabelSet } from './label-key.ts';
 import { Lexer, invalid, isMetricNameChar, scanLabelSet, scanMetricName, tooLarge } from './parse-lexer.ts';
 import { labelNumber, valueNumber } from './parse-numbers.ts';
 import {
@@ -120,6 +120,7 @@ export class ExpositionBuilder {
   readonly #claims = new Map<string, FamilyState>();
   #current: FamilyState | undefined;
   #sampleCount = 0;
+  readonly #fingerprinter = new LabelSetFingerprinter();
   /** Labels of the previous sample, for reuse of equal strings and arrays. */
   lastLabels: readonly string[] = [];
   /** Where the parser writes the next sample's label pairs. */
@@ -382,7 +383,7 @@ export class ExpositionBuilder {
   #checkNewSeries(family: FamilyState, labels: readonly string[], n: number, skip: number, line: number, text: string, labelsAt: number): void {
     family.labelsAt.push(labelsAt);
     if (family.seriesKeys === undefined) {
-      const head = family.fingerprints.record(labelSetFingerprint(labels, n, skip), family.groupIndex + 1);
+      const head = family.fingerprints.record(this.#fingerprinter.of(labels, n, skip), family.groupIndex + 1);
       if (head < 0) return;
       const structural = structuralLabelOf(family.type);
       const earlier: string[] = [];

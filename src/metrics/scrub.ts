@@ -22,7 +22,7 @@ import { type ErrorCode, ShadowplaneError, isShadowplaneError } from '../errors.
 import { compileGlob, type NameMatcher } from '../config/glob.ts';
 import { type LabelHasher, createLabelHasher } from './hash.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
-import { FingerprintIndex, LabelSetKeyer, labelSetFingerprint, sameLabelSet } from './label-key.ts';
+import { FingerprintIndex, LabelSetFingerprinter, LabelSetKeyer, sameLabelSet } from './label-key.ts';
 import type { ParseLimits } from './parse-limits.ts';
 import { structuralLabelOf } from './parse-types.ts';
 import { parseScrapedBody } from './parse.ts';
@@ -174,6 +174,7 @@ export class ScrubRun {
   /** The label names of the last series scrubbed and their actions: the next series mostly has the same names. */
   #lastNames: string[] = [];
   #lastActions: LabelAction[] = [];
+  #keptScratch: string[] = [];
   /** Per series (by input group): scrubbed labels; undefined until its first sample. */
   #base: Array<string[] | undefined> = [];
   /** Per series in order of first appearance: group, dropped and hashed label counts, whether it collides. */
@@ -188,6 +189,7 @@ export class ScrubRun {
    * fingerprint only saves building and hashing a string key per series.
    */
   #fingerprints = new FingerprintIndex();
+  readonly #fingerprinter = new LabelSetFingerprinter();
   /**
    * Set when a scrubbed set holds a label name twice (never from the parser; only a
    * hand-built model can): the family then falls back to the string keys of
@@ -265,7 +267,10 @@ export class ScrubRun {
     const structural = this.#structural;
     const lastNames = this.#lastNames;
     const lastActions = this.#lastActions;
-    const kept: string[] = [];
+    // Built in a scratch array, then copied at its exact size: an array grown by push
+    // from empty reserves room for 16 strings, and one is kept per series.
+    const scratch = this.#keptScratch;
+    let length = 0;
     let dropped = 0;
     let hashed = 0;
     for (let i = 0; i < n; i += 2) {
@@ -281,14 +286,17 @@ export class ScrubRun {
         lastActions[slot] = action;
       }
       if (action === 'keep') {
-        kept.push(labelName, labels[i + 1]!);
+        scratch[length++] = labelName;
+        scratch[length++] = labels[i + 1]!;
       } else if (action === 'hash') {
-        kept.push(labelName, this.#hasher.hash(labels[i + 1]!));
+        scratch[length++] = labelName;
+        scratch[length++] = this.#hasher.hash(labels[i + 1]!);
         hashed++;
       } else {
         dropped++;
       }
     }
+    const kept = scratch.slice(0, length);
     this.#base[group] = kept;
     const k = this.#order.length;
     this.#order.push(group);
@@ -303,7 +311,7 @@ export class ScrubRun {
 
   #collideByFingerprint(k: number, kept: readonly string[]): void {
     const fingerprints = this.#fingerprints;
-    for (let j = fingerprints.record(labelSetFingerprint(kept, kept.length, -1), k); j >= 0; j = fingerprints.previous(j)) {
+    for (let j = fingerprints.record(this.#fingerprinter.of(kept, kept.length, -1), k); j >= 0; j = fingerprints.previous(j)) {
       const earlier = this.#base[this.#order[j]!]!;
       if (sameLabelSet(earlier, earlier.length, undefined, kept, kept.length, -1)) {
         this.#markCollision(j, k);
