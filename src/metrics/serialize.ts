@@ -203,6 +203,8 @@ class LabelChecker {
 
 /** Where rendered text goes: strings, label values to escape, and single ASCII characters. */
 interface Sink {
+  /** `name{labels} value` of a checked sample (names and value are ASCII once checked). */
+  sample(name: string, labels: readonly string[], value: string): void;
   write(text: string): void;
   /** `value` with `\\`, `"` and LF escaped, as between the quotes of a label value. */
   writeLabelValue(value: string): void;
@@ -221,6 +223,13 @@ const CH_RBRACE = 125;
 /** Appends to one string: `serialize`. */
 class StringSink implements Sink {
   out = '';
+
+  sample(name: string, labels: readonly string[], value: string): void {
+    this.out += name;
+    writeLabels(this, labels);
+    this.out += ' ';
+    this.out += value;
+  }
 
   write(text: string): void {
     this.out += text;
@@ -253,6 +262,29 @@ class BufferSink implements Sink {
     const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + needed));
     this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
+  }
+
+  /** One capacity check and local positions for the whole `name{labels} value`. */
+  sample(name: string, labels: readonly string[], value: string): void {
+    let worst = name.length + value.length + 3;
+    for (let i = 0; i < labels.length; i++) worst += labels[i]!.length * 3 + 4;
+    if (this.#pos + worst > this.#buf.length) this.#grow(worst);
+    const buf = this.#buf;
+    let pos = putAscii(buf, this.#pos, name);
+    if (labels.length > 0) {
+      buf[pos++] = CH_LBRACE;
+      for (let i = 0; i < labels.length; i += 2) {
+        if (i > 0) buf[pos++] = CH_COMMA;
+        pos = putAscii(buf, pos, labels[i]!);
+        buf[pos++] = CH_EQ;
+        buf[pos++] = CH_QUOTE;
+        pos = putLabelValue(buf, pos, labels[i + 1]!);
+        buf[pos++] = CH_QUOTE;
+      }
+      buf[pos++] = CH_RBRACE;
+    }
+    buf[pos++] = CH_SPACE;
+    this.#pos = putAscii(buf, pos, value);
   }
 
   write(text: string): void {
@@ -298,6 +330,22 @@ class BufferSink implements Sink {
     const used = this.#buf.subarray(0, this.#pos);
     return this.#pos < this.#buf.length * 0.75 ? Buffer.from(used) : used;
   }
+}
+
+/** Copies checked ASCII text (names, numbers) into `buf` at `pos`; the new position. */
+function putAscii(buf: Buffer, pos: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[pos++] = text.charCodeAt(i);
+  return pos;
+}
+
+/** A label value, escaped, as UTF-8 into `buf` at `pos` (room for 3 bytes a character); the new position. */
+function putLabelValue(buf: Buffer, pos: number, value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80 || c === CH_BACKSLASH || c === CH_QUOTE || c === CH_LF) return pos + buf.write(escapeLabelValue(i === 0 ? value : value.slice(i)), pos, 'utf8');
+    buf[pos++] = c;
+  }
+  return pos;
 }
 
 /** `{a="x",b="y"}` (nothing for no labels), values escaped. */
@@ -351,10 +399,7 @@ function render(families: readonly MetricFamily[], format: ExpositionFormat, sin
         if ((exemplar.labels.length & 1) !== 0 || classifyNumber(exemplar.value, 0, exemplar.value.length) === NUM_INVALID) refuse('an invalid exemplar');
       }
       // Checked: now written.
-      sink.write(lastName);
-      writeLabels(sink, sample.labels);
-      sink.byte(CH_SPACE);
-      sink.write(v);
+      sink.sample(lastName, sample.labels, v);
       if (ts !== undefined) {
         sink.byte(CH_SPACE);
         sink.write(om ? secondsText(ts) : String(ts));
