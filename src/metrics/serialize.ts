@@ -201,13 +201,11 @@ class LabelChecker {
   }
 }
 
-/** Where rendered text goes: strings, label values to escape, and single ASCII characters. */
+/** Where rendered text goes: samples, other strings, and single ASCII characters. */
 interface Sink {
   /** `name{labels} value` of a checked sample (names and value are ASCII once checked). */
   sample(name: string, labels: readonly string[], value: string): void;
   write(text: string): void;
-  /** `value` with `\\`, `"` and LF escaped, as between the quotes of a label value. */
-  writeLabelValue(value: string): void;
   byte(c: number): void;
 }
 
@@ -225,18 +223,11 @@ class StringSink implements Sink {
   out = '';
 
   sample(name: string, labels: readonly string[], value: string): void {
-    this.out += name;
-    writeLabels(this, labels);
-    this.out += ' ';
-    this.out += value;
+    this.out += `${name}${renderLabels(labels)} ${value}`;
   }
 
   write(text: string): void {
     this.out += text;
-  }
-
-  writeLabelValue(value: string): void {
-    this.out += escapeLabelValue(value);
   }
 
   byte(c: number): void {
@@ -303,23 +294,6 @@ class BufferSink implements Sink {
     this.#pos = pos;
   }
 
-  writeLabelValue(value: string): void {
-    const length = value.length;
-    if (this.#pos + length * 3 > this.#buf.length) this.#grow(length * 3);
-    const buf = this.#buf;
-    let pos = this.#pos;
-    for (let i = 0; i < length; i++) {
-      const c = value.charCodeAt(i);
-      if (c >= 0x80 || c === CH_BACKSLASH || c === CH_QUOTE || c === CH_LF) {
-        this.#pos = pos;
-        this.write(escapeLabelValue(i === 0 ? value : value.slice(i)));
-        return;
-      }
-      buf[pos++] = c;
-    }
-    this.#pos = pos;
-  }
-
   byte(c: number): void {
     if (this.#pos >= this.#buf.length) this.#grow(1);
     this.#buf[this.#pos++] = c;
@@ -346,22 +320,6 @@ function putLabelValue(buf: Buffer, pos: number, value: string): number {
     buf[pos++] = c;
   }
   return pos;
-}
-
-/** `{a="x",b="y"}` (nothing for no labels), values escaped. */
-function writeLabels(sink: Sink, labels: readonly string[]): void {
-  const length = labels.length;
-  if (length === 0) return;
-  sink.byte(CH_LBRACE);
-  for (let i = 0; i < length; i += 2) {
-    if (i > 0) sink.byte(CH_COMMA);
-    sink.write(labels[i]!);
-    sink.byte(CH_EQ);
-    sink.byte(CH_QUOTE);
-    sink.writeLabelValue(labels[i + 1]!);
-    sink.byte(CH_QUOTE);
-  }
-  sink.byte(CH_RBRACE);
 }
 
 function render(families: readonly MetricFamily[], format: ExpositionFormat, sink: Sink): void {
