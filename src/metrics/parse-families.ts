@@ -7,8 +7,8 @@
  *
  * A "group" is one metric: the samples that share a label set once the structural label
  * (`le` on buckets, `quantile` on summary quantiles) is set aside. Groups must be
- * contiguous, so checking them needs only the previous sample, and a set of group keys
- * per family catches a repeated series.
+ * contiguous, so checking them needs only the previous sample, and the family's set of
+ * series (parse-series.ts) catches a repeated one.
  *
  * Every rule lives here once. Where the validated samples go is the sink's business:
  * `ModelSink` builds the in-memory model (`parseExposition`), the fused scrubber
@@ -16,8 +16,9 @@
  */
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, ParsedExposition, Sample } from './model.ts';
 import type { ParseLimits } from './parse-limits.ts';
-import { FingerprintIndex, LabelSetFingerprinter, LabelSetKeyer, sameLabelSet } from './label-key.ts';
-import { Lexer, invalid, isMetricNameChar, scanLabelSet, scanMetricName, tooLarge } from './parse-lexer.ts';
+import { LabelSetFingerprinter } from './label-key.ts';
+import { type Lexer, invalid, isMetricNameChar, scanMetricName, tooLarge } from './parse-lexer.ts';
+import { SeriesSet } from './parse-series.ts';
 import { labelNumber, valueNumber } from './parse-numbers.ts';
 import {
   OM_SUFFIXES,
@@ -35,9 +36,6 @@ import {
   structuralLabel,
   structuralLabelOf,
 } from './parse-types.ts';
-
-/** Fingerprint matches with differing sets a family may have before it uses string keys. */
-const FALSE_MATCH_BUDGET = 256;
 
 const SEEN_SUM = 1;
 const SEEN_COUNT = 2;
@@ -60,18 +58,8 @@ export interface FamilyState {
   suffixes: Suffixes;
   /** Canonical sample names, aligned with `suffixes`. */
   sampleNames: string[];
-  /**
-   * Duplicate series detection: series by fingerprint of their label set (structural
-   * label aside), and where each series' label set starts in the text (`{`; -1: none),
-   * to compare sets exactly when fingerprints match.
-   */
-  readonly fingerprints: FingerprintIndex;
-  readonly labelsAt: number[];
-  /** Fingerprint matches whose sets differed; past FALSE_MATCH_BUDGET the family uses `seriesKeys`. */
-  falseMatches: number;
-  /** String keys of every series (LabelSetKeyer), once fingerprints are given up for the family. */
-  seriesKeys: Set<string> | undefined;
-  keyer: LabelSetKeyer | undefined;
+  /** The family's series so far, to refuse one that appears twice. */
+  readonly series: SeriesSet;
   /** Whether samples of one metric come in several lines (histogram, summary, OpenMetrics counter). */
   multi: boolean;
   /** Labels of the open group's first sample and its structural pair index; undefined: none open. */
@@ -266,11 +254,7 @@ export class ExpositionBuilder {
       sampleCount: 0,
       suffixes: [['', ROLE_VALUE]],
       sampleNames: [name],
-      fingerprints: new FingerprintIndex(),
-      labelsAt: [],
-      falseMatches: 0,
-      seriesKeys: undefined,
-      keyer: undefined,
+      series: new SeriesSet(this.#om, this.#limits),
       multi: false,
       groupLabels: undefined,
       groupSkip: -1,
@@ -324,7 +308,7 @@ export class ExpositionBuilder {
     // Group: one sample per group unless the type has several samples per metric.
     if (!family.multi || !this.#sameGroup(family, labels, n, skip)) {
       this.#closeGroup(line);
-      this.#checkNewSeries(family, labels, n, skip, line, text, labelsAt);
+      family.series.add(labels, n, skip, structuralLabelOf(family.type), this.#fingerprinter, text, labelsAt, line);
       family.groupIndex++;
       if (family.multi) {
         family.groupSeen = 0;
@@ -370,62 +354,6 @@ export class ExpositionBuilder {
       this.#spare = used;
       this.lastLabels = used;
     }
-  }
-
-  /**
-   * Refuses a series whose label set (structural label aside) an earlier series of the
-   * family had. Sets are compared only when their fingerprints match; the earlier set
-   * is then read again from the text (it was valid there), so no set is kept per series.
-   * The fingerprint is not keyed: label values that collide on purpose could make every
-   * series match many, so after FALSE_MATCH_BUDGET differing matches the family
-   * switches to string keys in a Set (whose hashing V8 seeds per process), once.
-   */
-  #checkNewSeries(family: FamilyState, labels: readonly string[], n: number, skip: number, line: number, text: string, labelsAt: number): void {
-    family.labelsAt.push(labelsAt);
-    if (family.seriesKeys === undefined) {
-      const head = family.fingerprints.record(this.#fingerprinter.of(labels, n, skip), family.groupIndex + 1);
-      if (head < 0) return;
-      const structural = structuralLabelOf(family.type);
-      const earlier: string[] = [];
-      for (let g = head; g >= 0 && family.falseMatches <= FALSE_MATCH_BUDGET; g = family.fingerprints.previous(g)) {
-        const count = this.#labelsOfSeries(family, g, text, earlier);
-        if (sameLabelSet(earlier, count, structural, labels, n, skip)) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
-        family.falseMatches++;
-      }
-      if (family.falseMatches <= FALSE_MATCH_BUDGET) return;
-      this.#useSeriesKeys(family, text);
-    }
-    const key = family.keyer!.key(labels, n, skip);
-    const known = family.seriesKeys!.size;
-    family.seriesKeys!.add(key);
-    if (family.seriesKeys!.size === known) invalid(line, 'duplicate series, or the samples of one metric are interleaved');
-  }
-
-  /** The label set of series `g` read again from the text into `out`; the count of strings. */
-  #labelsOfSeries(family: FamilyState, g: number, text: string, out: string[]): number {
-    const at = family.labelsAt[g]!;
-    if (at < 0) return 0;
-    const lx = new Lexer(text, this.#limits);
-    const eol = text.indexOf('\n', at);
-    lx.end = eol < 0 ? text.length : eol;
-    lx.pos = at;
-    return scanLabelSet(lx, this.#om, out, undefined);
-  }
-
-  /** Gives up fingerprints for `family`: keys for every series before the current one. */
-  #useSeriesKeys(family: FamilyState, text: string): void {
-    const keyer = new LabelSetKeyer();
-    const keys = new Set<string>();
-    const structural = structuralLabelOf(family.type);
-    const labels: string[] = [];
-    for (let g = 0; g <= family.groupIndex; g++) {
-      const count = this.#labelsOfSeries(family, g, text, labels);
-      let skip = -1;
-      for (let i = 0; i < count; i += 2) if (labels[i] === structural) skip = i;
-      keys.add(keyer.key(labels, count, skip));
-    }
-    family.keyer = keyer;
-    family.seriesKeys = keys;
   }
 
   #sameGroup(family: FamilyState, labels: readonly string[], n: number, skip: number): boolean {
