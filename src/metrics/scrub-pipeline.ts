@@ -21,7 +21,8 @@ import { type ParseLimits, resolveParseLimits } from './parse-limits.ts';
 import { parseOpenMetricsInto } from './parse-openmetrics.ts';
 import { parseTextInto } from './parse-text.ts';
 import type { ScrubPolicy } from './policy.ts';
-import { ScrubRun, type ScrubStats, emptyScrubStats, hasherFor, scrubScrape } from './scrub.ts';
+import { ScrubRun, type ScrubStats, emptyScrubStats } from './scrub-run.ts';
+import { hasherFor, scrubScrape } from './scrub.ts';
 import { renderToBuffer, serializeToBuffer } from './serialize.ts';
 
 export type ScrubBufferOutcome =

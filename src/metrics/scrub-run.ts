@@ -1,0 +1,371 @@
+/**
+ * The scrubber's core, `ScrubRun`: the allowlist, keyed hashing, caps and collision
+ * rules applied family by family, whoever feeds it (`scrub` from the model, the fused
+ * pipeline from the parser). See scrub.ts for the rules themselves.
+ */
+import type { LabelHasher } from './hash.ts';
+import { FingerprintIndex, LabelSetFingerprinter, LabelSetKeyer, sameLabelSet } from './label-key.ts';
+import type { Exemplar, MetricFamily, MetricType, Sample } from './model.ts';
+import { structuralLabelOf } from './parse-types.ts';
+import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
+import { ruleFor } from './scrub-rules.ts';
+
+export interface ScrubStats {
+  keptFamilies: number;
+  /** Series (metrics, see above) that left. */
+  keptSeries: number;
+  keptSamples: number;
+  /** Families no rule allows. */
+  droppedFamilies: number;
+  /** All dropped series: the sum of the four reasons below. */
+  droppedSeries: number;
+  droppedSeriesNotAllowed: number;
+  droppedSeriesFamilyCap: number;
+  droppedSeriesTotalCap: number;
+  droppedSeriesCollision: number;
+  /** Label instances removed from kept series. */
+  droppedLabels: number;
+  /** Label values replaced by their keyed hash, on kept series. */
+  hashedValues: number;
+  droppedExemplars: number;
+  droppedTimestamps: number;
+  droppedHelp: number;
+  droppedCreatedSamples: number;
+  /** 1 when the whole scrape was dropped (see `scrubScrape`). */
+  droppedScrapes: number;
+}
+
+/** Fingerprint matches with differing sets a family may have before it uses string keys. */
+const FALSE_MATCH_BUDGET = 256;
+
+/** A sample on its way through the scrubber (a Sample once pass 3 is done with it). */
+interface PendingSample {
+  readonly name: string;
+  readonly labels: readonly string[];
+  readonly value: string;
+  timestampMs: number | undefined;
+  exemplar: Exemplar | undefined;
+  group: number;
+}
+
+export interface ScrubResult {
+  readonly families: readonly MetricFamily[];
+  readonly stats: ScrubStats;
+}
+
+export function emptyScrubStats(): ScrubStats {
+  return {
+    keptFamilies: 0,
+    keptSeries: 0,
+    keptSamples: 0,
+    droppedFamilies: 0,
+    droppedSeries: 0,
+    droppedSeriesNotAllowed: 0,
+    droppedSeriesFamilyCap: 0,
+    droppedSeriesTotalCap: 0,
+    droppedSeriesCollision: 0,
+    droppedLabels: 0,
+    hashedValues: 0,
+    droppedExemplars: 0,
+    droppedTimestamps: 0,
+    droppedHelp: 0,
+    droppedCreatedSamples: 0,
+    droppedScrapes: 0,
+  };
+}
+
+function hasCreated(type: MetricType): boolean {
+  return type === 'counter' || type === 'histogram' || type === 'summary';
+}
+
+/**
+ * One scrub, fed family by family in exposition order: `begin`, then (when the family is
+ * allowed) each of its samples, then `end`. `scrub` feeds it from the model; the fused
+ * pipeline (scrub-pipeline.ts) feeds it straight from the parser, so both apply this one
+ * implementation of the rules.
+ *
+ * Per family: pass 1 (in `sample`) scrubs the labels of each series once, on its first
+ * sample, and detects collisions; each sample gets its series' scrubbed labels, with
+ * the structural label last. Pass 2 (in `end`) admits series in order of first
+ * appearance under the caps; pass 3 (in `end`) keeps the samples of admitted series.
+ */
+export class ScrubRun {
+  readonly stats: ScrubStats = emptyScrubStats();
+  readonly #out: MetricFamily[] = [];
+  readonly #policy: ScrubPolicy;
+  readonly #hasher: LabelHasher;
+  readonly #keepTimestamps: boolean;
+  #totalKept = 0;
+
+  // The current family.
+  #name = '';
+  #type: MetricType = 'untyped';
+  #help: string | undefined;
+  #unit: string | undefined;
+  #rule: FamilyRule | undefined;
+  #structural: string | undefined;
+  #actions = new Map<string, LabelAction>();
+  /** The label names of the last series scrubbed and their actions: the next series mostly has the same names. */
+  #lastNames: string[] = [];
+  #lastActions: LabelAction[] = [];
+  #keptScratch: string[] = [];
+  /** Per series (by input group): scrubbed labels; undefined until its first sample. */
+  #base: Array<string[] | undefined> = [];
+  /** Per series in order of first appearance: group, dropped and hashed label counts, whether it collides. */
+  #order: number[] = [];
+  #dropped: number[] = [];
+  #hashed: number[] = [];
+  #collides: boolean[] = [];
+  #collisions = 0;
+  /**
+   * Collision detection. A series' scrubbed set gets a 32-bit fingerprint that does not
+   * depend on label order; series with equal fingerprints are compared exactly, so a
+   * fingerprint only saves building and hashing a string key per series.
+   */
+  #fingerprints = new FingerprintIndex();
+  readonly #fingerprinter = new LabelSetFingerprinter();
+  /**
+   * Set when a scrubbed set holds a label name twice (never from the parser; only a
+   * hand-built model can): the family then falls back to the string keys of
+   * LabelSetKeyer, whose treatment of such sets the fingerprint does not reproduce.
+   * Also set after too many fingerprint matches between differing sets (see below).
+   */
+  #keyMode = false;
+  /** Fingerprint matches whose sets differed; past FALSE_MATCH_BUDGET, string keys too. */
+  #falseMatches = 0;
+  #firstWithKey = new Map<string, number>();
+  #keyer = new LabelSetKeyer({ joined: true });
+  /**
+   * The family's samples with their final labels, as they arrive; `group` is the input
+   * series until pass 3 renumbers the admitted ones and clears what may not leave.
+   */
+  #samples: PendingSample[] = [];
+
+  /** `hasher` must have been made for `policy.hashLength` (checked by the callers). */
+  constructor(policy: ScrubPolicy, hasher: LabelHasher) {
+    this.#policy = policy;
+    this.#hasher = hasher;
+    this.#keepTimestamps = policy.timestamps === 'keep';
+  }
+
+  /** Starts a family. False when no rule allows it: its samples need not be fed. */
+  begin(family: { readonly name: string; readonly type: MetricType; readonly help: string | undefined; readonly unit: string | undefined }): boolean {
+    this.#name = family.name;
+    this.#type = family.type;
+    this.#help = family.help;
+    this.#unit = family.unit;
+    this.#rule = ruleFor(this.#policy, family);
+    if (this.#rule === undefined) return false;
+    this.#structural = structuralLabelOf(family.type);
+    this.#actions = new Map();
+    this.#lastNames = [];
+    this.#lastActions = [];
+    this.#base = [];
+    this.#order = [];
+    this.#dropped = [];
+    this.#hashed = [];
+    this.#collides = [];
+    this.#collisions = 0;
+    this.#fingerprints = new FingerprintIndex();
+    this.#keyMode = false;
+    this.#falseMatches = 0;
+    this.#firstWithKey = new Map();
+    this.#keyer = new LabelSetKeyer({ joined: true });
+    this.#samples = [];
+    return true;
+  }
+
+  /** One sample of the current (allowed) family; `labels[0, n)` are read during the call only. */
+  sample(name: string, labels: readonly string[], n: number, group: number, value: string, timestampMs: number | undefined, exemplar: Exemplar | undefined): void {
+    const base = this.#base[group] ?? this.#firstSample(group, labels, n);
+    let out: readonly string[] = base;
+    const structural = this.#structural;
+    if (structural !== undefined) {
+      for (let i = 0; i < n; i += 2) {
+        if (labels[i] === structural) {
+          const length = base.length;
+          const withStructural = new Array<string>(length + 2);
+          for (let j = 0; j < length; j++) withStructural[j] = base[j]!;
+          withStructural[length] = structural;
+          withStructural[length + 1] = labels[i + 1]!;
+          out = withStructural;
+          break;
+        }
+      }
+    }
+    this.#samples.push({ name, labels: out, value, timestampMs, exemplar, group });
+  }
+
+  /** Pass 1: the series' scrubbed labels, and whether they collide with an earlier series'. */
+  #firstSample(group: number, labels: readonly string[], n: number): string[] {
+    const structural = this.#structural;
+    const lastNames = this.#lastNames;
+    const lastActions = this.#lastActions;
+    // Built in a scratch array, then copied at its exact size: an array grown by push
+    // from empty reserves room for 16 strings, and one is kept per series.
+    const scratch = this.#keptScratch;
+    let length = 0;
+    let dropped = 0;
+    let hashed = 0;
+    for (let i = 0; i < n; i += 2) {
+      const labelName = labels[i]!;
+      if (labelName === structural) continue;
+      const slot = i >> 1;
+      let action: LabelAction;
+      if (lastNames[slot] === labelName) {
+        action = lastActions[slot]!;
+      } else {
+        action = this.#actionOf(labelName);
+        lastNames[slot] = labelName;
+        lastActions[slot] = action;
+      }
+      if (action === 'keep') {
+        scratch[length++] = labelName;
+        scratch[length++] = labels[i + 1]!;
+      } else if (action === 'hash') {
+        scratch[length++] = labelName;
+        scratch[length++] = this.#hasher.hash(labels[i + 1]!);
+        hashed++;
+      } else {
+        dropped++;
+      }
+    }
+    const kept = scratch.slice(0, length);
+    this.#base[group] = kept;
+    const k = this.#order.length;
+    this.#order.push(group);
+    this.#dropped.push(dropped);
+    this.#hashed.push(hashed);
+    this.#collides.push(false);
+    if (this.#keyMode) this.#collideByKey(k, kept);
+    else if (!distinctNames(kept)) this.#enterKeyMode(); // redoes every series so far, this one included
+    else this.#collideByFingerprint(k, kept);
+    return kept;
+  }
+
+  #collideByFingerprint(k: number, kept: readonly string[]): void {
+    const fingerprints = this.#fingerprints;
+    for (let j = fingerprints.record(this.#fingerprinter.of(kept, kept.length, -1), k); j >= 0; j = fingerprints.previous(j)) {
+      const earlier = this.#base[this.#order[j]!]!;
+      if (sameLabelSet(earlier, earlier.length, undefined, kept, kept.length, -1)) {
+        this.#markCollision(j, k);
+        return;
+      }
+      // Values that collide on purpose must not make this quadratic: string keys then.
+      if (++this.#falseMatches > FALSE_MATCH_BUDGET) {
+        this.#enterKeyMode();
+        return;
+      }
+    }
+  }
+
+  #collideByKey(k: number, kept: readonly string[]): void {
+    const key = this.#keyer.key(kept, kept.length, -1);
+    const first = this.#firstWithKey.get(key);
+    if (first === undefined) this.#firstWithKey.set(key, k);
+    else this.#markCollision(first, k);
+  }
+
+  #markCollision(earlier: number, k: number): void {
+    this.#collides[earlier] = true;
+    this.#collides[k] = true;
+    this.#collisions++;
+  }
+
+  /** Redoes the family's collisions so far with string keys, in order (the keyer's reference order is the first series'). */
+  #enterKeyMode(): void {
+    this.#keyMode = true;
+    this.#collides.fill(false);
+    this.#collisions = 0;
+    for (let k = 0; k < this.#order.length; k++) this.#collideByKey(k, this.#base[this.#order[k]!]!);
+  }
+
+  #actionOf(labelName: string): LabelAction {
+    let action = this.#actions.get(labelName);
+    if (action === undefined) {
+      action = this.#rule!.labels.get(labelName) ?? this.#policy.labels.get(labelName) ?? 'drop';
+      this.#actions.set(labelName, action);
+    }
+    return action;
+  }
+
+  /** Ends the current family, which has `groupCount` series (groups 0 to groupCount - 1). */
+  end(groupCount: number): void {
+    const stats = this.stats;
+    const rule = this.#rule;
+    if (rule === undefined) {
+      stats.droppedFamilies++;
+      stats.droppedSeriesNotAllowed += groupCount;
+      return;
+    }
+    const policy = this.#policy;
+
+    // Pass 2: admit series in exposition order under the caps.
+    const cap = rule.maxSeries ?? policy.maxSeriesPerFamily;
+    const newIndex = new Int32Array(groupCount).fill(-1);
+    const order = this.#order;
+    const collides = this.#collisions > 0 ? this.#collides : undefined;
+    let familyKept = 0;
+    for (let k = 0; k < order.length; k++) {
+      if (collides !== undefined && collides[k]) {
+        stats.droppedSeriesCollision++;
+      } else if (familyKept >= cap) {
+        stats.droppedSeriesFamilyCap++;
+      } else if (this.#totalKept >= policy.maxSeries) {
+        stats.droppedSeriesTotalCap++;
+      } else {
+        newIndex[order[k]!] = familyKept++;
+        this.#totalKept++;
+        stats.droppedLabels += this.#dropped[k]!;
+        stats.hashedValues += this.#hashed[k]!;
+      }
+    }
+    stats.keptSeries += familyKept;
+
+    // Pass 3: the samples of admitted series.
+    const samples: Sample[] = [];
+    const name = this.#name;
+    const createdName = hasCreated(this.#type) ? `${name}_created` : undefined;
+    const dropCreated = createdName !== undefined && !rule.created;
+    const keepTimestamps = this.#keepTimestamps;
+    const pending = this.#samples;
+    for (let i = 0; i < pending.length; i++) {
+      const sample = pending[i]!;
+      const g = newIndex[sample.group]!;
+      if (g < 0) continue;
+      if (dropCreated && sample.name === createdName) {
+        stats.droppedCreatedSamples++;
+        continue;
+      }
+      if (sample.exemplar !== undefined) {
+        stats.droppedExemplars++;
+        sample.exemplar = undefined;
+      }
+      if (sample.timestampMs !== undefined && !keepTimestamps) {
+        stats.droppedTimestamps++;
+        sample.timestampMs = undefined;
+      }
+      sample.group = g;
+      samples.push(sample);
+    }
+    this.#samples = [];
+    this.#rule = undefined;
+    if (samples.length === 0) return;
+    if (this.#help !== undefined && !rule.help) stats.droppedHelp++;
+    stats.keptFamilies++;
+    stats.keptSamples += samples.length;
+    this.#out.push({ name, type: this.#type, help: rule.help ? this.#help : undefined, unit: this.#unit, samples });
+  }
+
+  /** The scrubbed families and the statistics, once every family ended. */
+  result(): ScrubResult {
+    const stats = this.stats;
+    stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
+    return { families: this.#out, stats };
+  }
+}
+
+function distinctNames(labels: readonly string[]): boolean {
+  for (let i = 2; i < labels.length; i += 2) for (let j = 0; j < i; j += 2) if (labels[i] === labels[j]) return false;
+  return true;
+}
