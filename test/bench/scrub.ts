@@ -298,7 +298,12 @@ function main(): void {
   const aim = get('fused');
   const warm = get('fused-warm');
   const base = get('baseline');
-  const verdict = (ms: number) => (ms <= AIM_MS ? `met (${ms.toFixed(0)} ms)` : `NOT met (${ms.toFixed(0)} ms, ${(ms - AIM_MS).toFixed(0)} ms or ${((ms / AIM_MS - 1) * 100).toFixed(0)} % over)`);
+  const verdict = (ms: number) =>
+    targetSeries !== AIM_SERIES
+      ? `${ms.toFixed(0)} ms`
+      : ms <= AIM_MS
+        ? `met (${ms.toFixed(0)} ms)`
+        : `NOT met (${ms.toFixed(0)} ms, ${(ms - AIM_MS).toFixed(0)} ms or ${((ms / AIM_MS - 1) * 100).toFixed(0)} % over)`;
   const aimLine =
     targetSeries === AIM_SERIES
       ? `\nAim (issue 5): 100,000 series in <= ${AIM_MS} ms, applied to the whole scrub pipeline of one scrape, first scrape (wall median): ${verdict(aim.wallMedian)}.\n`
