@@ -21,8 +21,7 @@ import { CONTENT_TYPES } from '../metrics/content-type.ts';
 import { createLabelHasher, type LabelHasher } from '../metrics/hash.ts';
 import { parseScrubPolicy, type ScrubPolicy } from '../metrics/policy.ts';
 import { scrapeMetrics } from '../metrics/scrape.ts';
-import { scrubScrape } from '../metrics/scrub.ts';
-import { serializeToBuffer } from '../metrics/serialize.ts';
+import { scrubScrapeToBuffer } from '../metrics/scrub-pipeline.ts';
 
 export interface MetricsContext {
   /** The agent configuration's scrape target, used when the policy names none. */
@@ -105,9 +104,10 @@ async function scrubbed(stream: ServerHttp2Stream, query: MetricsQuery, ctx: Met
       ...(ctx.maxScrapeBytes === undefined ? {} : { maxBytes: ctx.maxScrapeBytes }),
       signal: abort.signal,
     });
-    const outcome = scrubScrape(scraped.body, scraped.contentType, policy, hasher, ctx.maxScrapeBytes === undefined ? undefined : { maxBytes: ctx.maxScrapeBytes });
+    const limits = ctx.maxScrapeBytes === undefined ? undefined : { maxBytes: ctx.maxScrapeBytes };
+    const outcome = scrubScrapeToBuffer(scraped.body, scraped.contentType, policy, hasher, query.format, limits);
     if (!outcome.ok) throw new ShadowplaneError(outcome.code, 'the whole scrape was dropped');
-    const body = serializeToBuffer(outcome.families, query.format);
+    const body = outcome.body;
     ctx.logger.debug({ keptSeries: outcome.stats.keptSeries, droppedSeries: outcome.stats.droppedSeries, bytes: body.length }, 'metrics scraped and scrubbed');
     return { body, stats: encodeScrubStats(outcome.stats) };
   } finally {
