@@ -58,9 +58,15 @@ export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Cal
     writeHead(res, status, forwardableResponseHeaders(h));
     // Push the headers out now: a watch may not send its first event for minutes.
     if ('flushHeaders' in res) res.flushHeaders();
-    pipeline(up, res, (err) => {
-      if (err !== undefined && err !== null) opts.logger.debug({ code: 'SP_UPSTREAM_PROTOCOL', cause: err.code }, 'passthrough response ended early');
-    });
+    // pipe, not pipeline: pipeline costs an AbortController (and its DOMException) per
+    // request, about a fifth of the proxy's CPU time for small GETs. Errors and early
+    // ends are handled below, as pipeline would: the other side is torn down.
+    up.pipe(res);
+  });
+  up.once('close', () => {
+    if (up.readableEnded || !res.headersSent || res.writableEnded) return;
+    opts.logger.debug({ code: 'SP_UPSTREAM_PROTOCOL', cause: up.rstCode }, 'passthrough response ended early');
+    res.destroy();
   });
   up.on('trailers', (trailers: IncomingHttpHeaders) => {
     const t = forwardableResponseHeaders(trailers);
