@@ -22,14 +22,13 @@ import { simulateInit } from '../../src/attestation/index.ts';
 import { createSelfSigned } from '../../src/tls/certificates.ts';
 import { kubectlPath } from '../support/kubectl.ts';
 import { makeTestUser } from '../support/users.ts';
+import { deployedProxyRuntime } from './support/deployed.ts';
 import { h1Load, h2Load, summary, type H2Target } from './support/load.ts';
 import { rssMb, startChild, table } from './support/processes.ts';
 
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 2 : 4;
 const ROUNDS = quick ? 1 : 3;
-const PROXY_HEAP_FLAG = '--max-old-space-size=192';
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 async function main(): Promise<void> {
@@ -61,8 +60,10 @@ async function main(): Promise<void> {
         upstream: { server: cfg.url, auth: 'impersonate', credential: { source: 'in-cluster' } },
       }),
     );
-    // The heap cap the deployment sets (deploy/kustomize/base/deployment.yaml, NODE_OPTIONS).
-    const { child: sp, match: spm } = await startChild(process.execPath, [PROXY_HEAP_FLAG, CLI, 'proxy', '--manifest', join(dir, 'manifest.yaml'), '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', sim, '--in-cluster-dir', sa], {
+    // As deployed: compiled JavaScript, the Deployment's NODE_OPTIONS (heap bounds).
+    const deployed = deployedProxyRuntime();
+    process.stdout.write(`proxy: ${deployed.cli}, Node flags from the Deployment: ${deployed.nodeFlags.join(' ')}\n`);
+    const { child: sp, match: spm } = await startChild(process.execPath, [...deployed.nodeFlags, deployed.cli, 'proxy', '--manifest', join(dir, 'manifest.yaml'), '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', sim, '--in-cluster-dir', sa], {
       waitFor: /"listen":"127\.0\.0\.1:(\d+)"/,
       stream: 'stderr',
     });

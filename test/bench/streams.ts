@@ -24,6 +24,7 @@ import { createSelfSigned } from '../../src/tls/certificates.ts';
 import { createBed, CONFIDENTIAL_NS, type Bed } from '../support/bed.ts';
 import { startKubectl } from '../support/kubectl.ts';
 import { freePort } from '../support/transfer.ts';
+import { deployedProxyRuntime } from './support/deployed.ts';
 import { percentile } from './support/load.ts';
 import { rssMb, table } from './support/processes.ts';
 
@@ -38,7 +39,9 @@ const rows: Record<string, string | number>[] = [];
 const aims: string[] = [];
 
 async function main(): Promise<void> {
-  const bed = await createBed({ proxyProcess: true, proxyCredential: 'in-cluster', api: { record: false } });
+  const deployed = deployedProxyRuntime();
+  process.stdout.write(`proxy: ${deployed.cli}, Node flags from the Deployment: ${deployed.nodeFlags.join(' ')}\n`);
+  const bed = await createBed({ proxyProcess: true, proxyCli: deployed.cli, proxyNodeArgs: deployed.nodeFlags, proxyCredential: 'in-cluster', api: { record: false } });
   try {
     const home = await bed.verifiedHome(bed.users.alice);
     const sourcePort = await freePort();

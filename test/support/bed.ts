@@ -58,8 +58,10 @@ export interface BedOptions {
   readonly proxyProcess?: boolean;
   /** The proxy's own upstream credential in impersonate mode: a kubeconfig file (default) or an in-cluster service-account directory. */
   readonly proxyCredential?: 'kubeconfig' | 'in-cluster';
-  /** Extra Node.js flags for the proxy process (profiling). */
+  /** Extra Node.js flags for the proxy process (profiling, the deployed NODE_OPTIONS). */
   readonly proxyNodeArgs?: readonly string[];
+  /** The CLI entry point the proxy process runs (benchmarks: the compiled dist/cli/main.js). Default src/cli/main.ts. */
+  readonly proxyCli?: string;
   /** Extra Node.js flags for agent processes (profiling). */
   readonly agentNodeArgs?: readonly string[];
   /** More users (no permissions unless `customizeManifest` gives them some). */
@@ -233,7 +235,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const startChildProxy = async (port: number): Promise<BedProxy> => {
     const keyFile = join(dir, 'metrics-hash.key');
     writeFileSync(keyFile, metricsHashKey, { mode: 0o600 });
-    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, '--log-level', 'debug'], {
+    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), opts.proxyCli ?? CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, '--log-level', 'debug'], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
