@@ -362,6 +362,9 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       const child = spawn(process.execPath, [...(opts.agentNodeArgs ?? []), CLI, 'agent', '--config', configPath, '--', ...p.command], {
         env: { PATH: process.env.PATH ?? '', HOME: agentDir, ...p.env },
         stdio: ['ignore', 'pipe', 'pipe'],
+        // The pod: a process group of its own, so closing the bed ends the workload
+        // too, even when the agent was killed first and could not end it.
+        detached: true,
       });
       child.stdout.pipe(stdout);
       child.stderr.pipe(stderr);
@@ -388,7 +391,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
     },
 
     async close() {
-      for (const a of agents) a.kill('SIGKILL');
+      for (const a of agents) killPod(a.child);
       await Promise.all(agents.map((a) => a.exited));
       await proxy.close();
       await front?.close();
@@ -431,4 +434,14 @@ export async function waitForListening(host: string, port: number, exited: Promi
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens at ${host}:${port}`);
+}
+
+/** Ends a pod's whole process group (agent and workload), as a deleted pod's containers end. */
+function killPod(agent: ChildProcess): void {
+  if (agent.pid === undefined) return;
+  try {
+    process.kill(-agent.pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
 }
