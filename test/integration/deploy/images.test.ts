@@ -111,7 +111,7 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
 /** A copy of what the image build reads, with node_modules linked. */
 function snapshot(into: string): string {
   mkdirSync(into, { recursive: true });
-  for (const p of ['src', 'kubeconfig-templates', 'scripts', 'package.json', 'package-lock.json']) cpSync(join(REPO, p), join(into, p), { recursive: true });
+  for (const p of ['src', 'kubeconfig-templates', 'scripts', 'package.json', 'package-lock.json', 'LICENSE']) cpSync(join(REPO, p), join(into, p), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(into, 'node_modules'));
   return into;
 }
@@ -242,6 +242,20 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       expect(doc.packages.some((p) => p.externalRefs?.some((r) => r.referenceLocator.startsWith('pkg:deb/debian/libc6@')))).toBe(true);
       expect(doc.relationships.length).toBeGreaterThan(doc.packages.length);
     }
+  });
+
+  it('carries the licence texts of everything it ships: shadowplane, Node, the Debian libraries, each npm package', () => {
+    const doc = readJson(first.images.find((i) => i.name === 'proxy')!.sbomPath) as { packages: { SPDXID: string; name: string }[]; relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[] };
+    const licences = listFiles(proxyRoot).filter((f) => f.startsWith('opt/shadowplane/share/licenses/'));
+    for (const f of ['shadowplane/LICENSE', 'node/LICENSE', 'debian/libc6/copyright', 'debian/libstdc++6/copyright', 'npm/ws/LICENSE', 'npm/pino/LICENSE', 'npm/stream-buffers/UNLICENSE']) {
+      expect(licences).toContain(`opt/shadowplane/share/licenses/${f}`);
+    }
+    expect(readFileSync(join(proxyRoot, 'opt/shadowplane/share/licenses/shadowplane/LICENSE'), 'utf8')).toContain('Apache License');
+    expect(readFileSync(join(proxyRoot, 'opt/shadowplane/share/licenses/node/LICENSE'), 'utf8')).toContain('Node.js is licensed for use as follows');
+    // Every npm package bundled into the CLI has its licence text beside it.
+    const npmNames = doc.packages.filter((p) => p.SPDXID.includes('npm-') && p.name !== 'node-pty').map((p) => p.name);
+    expect(npmNames.length).toBeGreaterThan(20);
+    for (const name of npmNames) expect(licences.some((f) => f.startsWith(`opt/shadowplane/share/licenses/npm/${name}/`)), name).toBe(true);
   });
 
   it('runs shadowplane from the proxy root filesystem with its own Node 24, with an empty environment', () => {
