@@ -82,43 +82,20 @@ abstract class Metric<L extends LabelSpec> {
   abstract family(): MetricFamily;
 }
 
-export class Counter<L extends LabelSpec> extends Metric<L> {
+/** One number per series: what counters and gauges share. */
+abstract class ScalarMetric<L extends LabelSpec> extends Metric<L> {
+  protected abstract readonly type: 'counter' | 'gauge';
   readonly #values = new Map<string, number>();
 
-  inc(labels: LabelValues<L>, by = 1): void {
-    if (!Number.isFinite(by) || by < 0) throw new ShadowplaneError('SP_INTERNAL', 'a counter only goes up by a finite amount');
+  protected add(labels: LabelValues<L>, by: number): void {
     const key = this.key(labels);
     this.#values.set(key, (this.#values.get(key) ?? 0) + by);
   }
 
-  get(labels: LabelValues<L>): number {
-    return this.#values.get(this.key(labels, false)) ?? 0;
-  }
-
-  family(): MetricFamily {
-    const samples: Sample[] = [];
-    let group = 0;
-    for (const [key, labels] of this.series) samples.push({ name: this.name, labels, value: formatValue(this.#values.get(key) ?? 0), timestampMs: undefined, exemplar: undefined, group: group++ });
-    return { name: this.name, type: 'counter', help: this.help, unit: undefined, samples };
-  }
-}
-
-export class Gauge<L extends LabelSpec> extends Metric<L> {
-  readonly #values = new Map<string, number>();
-
-  set(labels: LabelValues<L>, value: number): void {
+  protected put(labels: LabelValues<L>, value: number): void {
     this.#values.set(this.key(labels), value);
   }
 
-  inc(labels: LabelValues<L>, by = 1): void {
-    const key = this.key(labels);
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
-  }
-
-  dec(labels: LabelValues<L>, by = 1): void {
-    this.inc(labels, -by);
-  }
-
   get(labels: LabelValues<L>): number {
     return this.#values.get(this.key(labels, false)) ?? 0;
   }
@@ -127,7 +104,32 @@ export class Gauge<L extends LabelSpec> extends Metric<L> {
     const samples: Sample[] = [];
     let group = 0;
     for (const [key, labels] of this.series) samples.push({ name: this.name, labels, value: formatValue(this.#values.get(key) ?? 0), timestampMs: undefined, exemplar: undefined, group: group++ });
-    return { name: this.name, type: 'gauge', help: this.help, unit: undefined, samples };
+    return { name: this.name, type: this.type, help: this.help, unit: undefined, samples };
+  }
+}
+
+export class Counter<L extends LabelSpec> extends ScalarMetric<L> {
+  protected readonly type = 'counter';
+
+  inc(labels: LabelValues<L>, by = 1): void {
+    if (!Number.isFinite(by) || by < 0) throw new ShadowplaneError('SP_INTERNAL', 'a counter only goes up by a finite amount');
+    this.add(labels, by);
+  }
+}
+
+export class Gauge<L extends LabelSpec> extends ScalarMetric<L> {
+  protected readonly type = 'gauge';
+
+  set(labels: LabelValues<L>, value: number): void {
+    this.put(labels, value);
+  }
+
+  inc(labels: LabelValues<L>, by = 1): void {
+    this.add(labels, by);
+  }
+
+  dec(labels: LabelValues<L>, by = 1): void {
+    this.add(labels, -by);
   }
 }
 
