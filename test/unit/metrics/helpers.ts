@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { type ErrorCode, isShadowplaneError } from '../../../src/errors.ts';
+import { seededRandom } from '../../support/testing.ts';
 
 /** Runs `fn`, expects a ShadowplaneError with `code`, and returns it. */
 export function expectCode(fn: () => unknown, code: ErrorCode): Error {
@@ -15,13 +16,4 @@ export function expectCode(fn: () => unknown, code: ErrorCode): Error {
 }
 
 /** A small deterministic PRNG (mulberry32) for seeded fuzzing. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = seededRandom;
