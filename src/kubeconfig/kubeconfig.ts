@@ -4,7 +4,7 @@
  * the upstream token. Rendered from kubeconfig-templates/kubeconfig.yaml.
  */
 import type { VerifiedProxy } from './verify-proxy.ts';
-import { renderTemplateFile } from './render.ts';
+import { renderTemplateFile, verificationValues } from './render.ts';
 
 export interface KubeconfigInput {
   readonly server: string;
@@ -23,14 +23,8 @@ export interface KubeconfigInput {
 
 export function renderKubeconfig(input: KubeconfigInput): string {
   const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
-  const e = input.verified.evidence;
   return renderTemplateFile('kubeconfig.yaml', {
-    verifiedAt: (input.now ?? new Date()).toISOString(),
-    platform: e.simulated ? `${e.platform} (SIMULATED: proves nothing)` : e.platform,
-    measurement: e.measurement,
-    manifestName: input.verified.manifestName,
-    manifestDigest: input.manifestDigestHex,
-    servingKeySha256: input.verified.servingKeySha256,
+    ...verificationValues(input.verified, input.manifestDigestHex, input.now),
     clusterName: input.context,
     server: input.server,
     caData: b64(input.certificatePem),

@@ -7,7 +7,7 @@
  */
 import { ShadowplaneError } from '../errors.ts';
 import type { VerifiedProxy } from './verify-proxy.ts';
-import { renderTemplateFile } from './render.ts';
+import { renderTemplateFile, verificationValues } from './render.ts';
 
 export interface PrometheusConfigInput {
   /** https://host:port of the proxy. */
@@ -41,15 +41,9 @@ export function renderPrometheusConfig(input: PrometheusConfigInput): string {
   const timeoutMs = Math.min(durationMs(interval), 25_000);
   const url = URL.parse(input.server);
   if (url === null || url.protocol !== 'https:' || url.host === '') throw new ShadowplaneError('SP_USAGE', '--server must be an https:// URL');
-  const e = input.verified.evidence;
   const prefix = input.jobPrefix ?? 'shadowplane';
   return renderTemplateFile('prometheus-scrape.yaml', {
-    verifiedAt: (input.now ?? new Date()).toISOString(),
-    platform: e.simulated ? `${e.platform} (SIMULATED: proves nothing)` : e.platform,
-    measurement: e.measurement,
-    manifestName: input.verified.manifestName,
-    manifestDigest: input.manifestDigestHex,
-    servingKeySha256: input.verified.servingKeySha256,
+    ...verificationValues(input.verified, input.manifestDigestHex, input.now),
     scrapeInterval: interval,
     scrapeTimeout: timeoutMs % 1000 === 0 ? `${timeoutMs / 1000}s` : `${timeoutMs}ms`,
     federateJob: `${prefix}-federate`,

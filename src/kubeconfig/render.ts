@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ShadowplaneError } from '../errors.ts';
+import type { VerifiedProxy } from './verify-proxy.ts';
 
 export type TemplateValues = Readonly<Record<string, string | undefined>>;
 
@@ -50,4 +51,17 @@ export function renderTemplate(template: string, values: TemplateValues): string
 
 export function renderTemplateFile(name: string, values: TemplateValues): string {
   return renderTemplate(readFileSync(templatePath(name), 'utf8'), values);
+}
+
+/** The header every rendered file carries: what was verified, and when. */
+export function verificationValues(verified: VerifiedProxy, manifestDigestHex: string, now: Date = new Date()): TemplateValues {
+  const e = verified.evidence;
+  return {
+    verifiedAt: now.toISOString(),
+    platform: e.simulated ? `${e.platform} (SIMULATED: proves nothing)` : e.platform,
+    measurement: e.measurement,
+    manifestName: verified.manifestName,
+    manifestDigest: manifestDigestHex,
+    servingKeySha256: verified.servingKeySha256,
+  };
 }
