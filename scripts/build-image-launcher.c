@@ -14,6 +14,14 @@
  * loader alone: the environment (LD_LIBRARY_PATH, the image's ld.so.cache) is neither
  * used for node nor changed for the workload the agent starts.
  *
+ * For `shadowplane agent`, the container's NODE_OPTIONS and LD_PRELOAD are meant for the
+ * workload, not for the agent's own Node (a workload's --inspect, --require or preloaded
+ * library would otherwise open a debugger on, or load code into, the agent). The launcher
+ * hands them on renamed to SHADOWPLANE_WORKLOAD_NODE_OPTIONS and
+ * SHADOWPLANE_WORKLOAD_LD_PRELOAD, and the agent gives them back to the workload and to
+ * exec'd commands under their own names. The proxy keeps NODE_OPTIONS (its Deployment
+ * sets it).
+ *
  * Build (deterministic): gcc -static -nostdlib -no-pie -O2 -ffreestanding -fno-builtin
  *   -fno-tree-loop-distribute-patterns -fno-stack-protector
  *   -fno-asynchronous-unwind-tables -fno-ident -Wl,--build-id=none -s -o shadowplane launcher.c
@@ -55,8 +63,42 @@ static char libdir[PATH_MAX_LEN];
 static char node[PATH_MAX_LEN];
 static char script[PATH_MAX_LEN];
 static const char *args[MAX_ARGS + 16];
+#define MOVED_VALUE_MAX 65536
+static char moved_node_options[sizeof "SHADOWPLANE_WORKLOAD_NODE_OPTIONS=" + MOVED_VALUE_MAX];
+static char moved_ld_preload[sizeof "SHADOWPLANE_WORKLOAD_LD_PRELOAD=" + MOVED_VALUE_MAX];
 
-/* dst = root + suffix; fails when it does not fit. */
+static int same(const char *a, const char *b) {
+  while (*a != 0 && *a == *b) {
+    a++;
+    b++;
+  }
+  return *a == *b;
+}
+
+/* Whether s starts with prefix. */
+static int starts(const char *s, const char *prefix) {
+  while (*prefix != 0 && *s == *prefix) {
+    s++;
+    prefix++;
+  }
+  return *prefix == 0;
+}
+
+/* Renames NAME=V to NEW_NAME=V (NEW_NAME ending in '=') in envp, writing into buffer. */
+static void move_aside(char **envp, const char *name, const char *new_name, char *buffer) {
+  for (long i = 0; envp[i] != 0; i++) {
+    if (!starts(envp[i], name)) continue;
+    const char *value = envp[i] + length(name);
+    unsigned long v = length(value);
+    if (v > MOVED_VALUE_MAX) fail("environment value too long");
+    unsigned long k = 0;
+    for (; new_name[k] != 0; k++) buffer[k] = new_name[k];
+    for (unsigned long j = 0; j <= v; j++) buffer[k + j] = value[j];
+    envp[i] = buffer;
+    return;
+  }
+}
+
 static void join(char *dst, const char *suffix) {
   unsigned long r = length(root), s = length(suffix);
   if (r + s + 1 > PATH_MAX_LEN) fail("runtime path too long");
@@ -104,6 +146,10 @@ __attribute__((used)) void launcher_main(long *sp) {
   args[k++] = script;
   for (long i = 1; i < argc; i++) args[k++] = argv[i];
   args[k] = 0;
+  if (argc >= 2 && same(argv[1], "agent")) {
+    move_aside(envp, "NODE_OPTIONS=", "SHADOWPLANE_WORKLOAD_NODE_OPTIONS=", moved_node_options);
+    move_aside(envp, "LD_PRELOAD=", "SHADOWPLANE_WORKLOAD_LD_PRELOAD=", moved_ld_preload);
+  }
   sys3(SYS_execve, (long)loader, (long)args, (long)envp);
   fail("cannot execute the runtime's loader");
 }

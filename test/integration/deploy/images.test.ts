@@ -346,13 +346,28 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
 
       bed.api.addPod({ namespace: CONFIDENTIAL_NS, name: 'conf-img', containers: [{ name: 'app' }], podIP });
       const mounts = 'mount --bind "$1" "$3/shadowplane" && mount -o remount,bind,ro "$3/shadowplane" && mount --bind "$2" "$3/run/shadowplane" && mount --rbind /dev "$3/dev" && root="$3" && shift 3 && exec chroot --userspec=1000:1000 "$root" "$@"';
-      agent = start('unshare', ['-m', 'sh', '-c', mounts, 'sh', volume, run, scratch, ...app.command], { ...SYSTEM_PATH, POD_NAME: 'conf-img', POD_NAMESPACE: CONFIDENTIAL_NS, POD_IP: podIP });
+      // The container's NODE_OPTIONS and LD_PRELOAD are the workload's: were the agent's
+      // own Node to apply them, this --require of a missing file would stop it at start.
+      const nodeOptions = '--require=/no/such/preload.js';
+      const ldPreload = '/no/such/preload.so';
+      agent = start('unshare', ['-m', 'sh', '-c', mounts, 'sh', volume, run, scratch, ...app.command], { ...SYSTEM_PATH, POD_NAME: 'conf-img', POD_NAMESPACE: CONFIDENTIAL_NS, POD_IP: podIP, NODE_OPTIONS: nodeOptions, LD_PRELOAD: ldPreload });
       const running = agent;
       await waitFor('the agent to serve', async () => {
         if (running.child.exitCode !== null) throw new Error(`agent exited: ${running.err()}`);
         const r = await runKubectl('1.33', home, ['exec', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'echo', 'hello', 'from', 'scratch']);
         return r.code === 0 ? r.stdout.toString() : undefined;
       }).then((out) => expect(out).toBe('hello from scratch\n'));
+      // ...and exec'd commands get it back under its own name, and nothing of the agent's.
+      const envOf = async (name: string): Promise<string> => (await runKubectl('1.33', home, ['exec', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'env', name])).stdout.toString();
+      expect(await envOf('NODE_OPTIONS')).toBe(`${nodeOptions}\n`);
+      expect(await envOf('LD_PRELOAD')).toBe(`${ldPreload}\n`);
+      expect(await envOf('SHADOWPLANE_WORKLOAD_NODE_OPTIONS')).toBe('(unset)\n');
+      // The agent (unshare, sh and chroot exec in place, so the child's pid is the agent's
+      // Node) started with neither: what the loader and Node saw is its initial environment.
+      const agentEnv = readFileSync(`/proc/${running.child.pid}/environ`, 'utf8').split('\0');
+      expect(agentEnv.filter((e) => /^(NODE_OPTIONS|LD_PRELOAD)=/.test(e))).toEqual([]);
+      expect(agentEnv).toContain(`SHADOWPLANE_WORKLOAD_LD_PRELOAD=${ldPreload}`);
+      expect(readFileSync(`/proc/${running.child.pid}/cmdline`, 'utf8')).toContain('/shadowplane/app/dist/cli/main.mjs');
 
       // A terminal session: node-pty's native module loads from the runtime, in scratch.
       const tty = await runKubectlPty('1.33', home, ['exec', '-it', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'echo', 'through', 'a', 'pty'], { cols: 80, rows: 24, script: async ({ waitFor: wait }) => wait(/through a pty/) });
