@@ -14,11 +14,11 @@
  * loader alone: the environment (LD_LIBRARY_PATH, the image's ld.so.cache) is neither
  * used for node nor changed for the workload the agent starts.
  *
- * For `shadowplane agent`, the container's NODE_OPTIONS and LD_PRELOAD are meant for the
- * workload, not for the agent's own Node (a workload's --inspect, --require or preloaded
+ * For `shadowplane agent`, the container's NODE_OPTIONS, LD_PRELOAD and LD_AUDIT are meant
+ * for the workload, not for the agent's own Node (a workload's --inspect, --require or preloaded
  * library would otherwise open a debugger on, or load code into, the agent). The launcher
- * hands them on renamed to SHADOWPLANE_WORKLOAD_NODE_OPTIONS and
- * SHADOWPLANE_WORKLOAD_LD_PRELOAD, and the agent gives them back to the workload and to
+ * hands them on renamed to SHADOWPLANE_WORKLOAD_NODE_OPTIONS, SHADOWPLANE_WORKLOAD_LD_PRELOAD
+ * and SHADOWPLANE_WORKLOAD_LD_AUDIT, and the agent gives them back to the workload and to
  * exec'd commands under their own names. The proxy keeps NODE_OPTIONS (its Deployment
  * sets it).
  *
@@ -66,6 +66,7 @@ static const char *args[MAX_ARGS + 16];
 #define MOVED_VALUE_MAX 65536
 static char moved_node_options[sizeof "SHADOWPLANE_WORKLOAD_NODE_OPTIONS=" + MOVED_VALUE_MAX];
 static char moved_ld_preload[sizeof "SHADOWPLANE_WORKLOAD_LD_PRELOAD=" + MOVED_VALUE_MAX];
+static char moved_ld_audit[sizeof "SHADOWPLANE_WORKLOAD_LD_AUDIT=" + MOVED_VALUE_MAX];
 
 static int same(const char *a, const char *b) {
   while (*a != 0 && *a == *b) {
@@ -149,6 +150,7 @@ __attribute__((used)) void launcher_main(long *sp) {
   if (argc >= 2 && same(argv[1], "agent")) {
     move_aside(envp, "NODE_OPTIONS=", "SHADOWPLANE_WORKLOAD_NODE_OPTIONS=", moved_node_options);
     move_aside(envp, "LD_PRELOAD=", "SHADOWPLANE_WORKLOAD_LD_PRELOAD=", moved_ld_preload);
+    move_aside(envp, "LD_AUDIT=", "SHADOWPLANE_WORKLOAD_LD_AUDIT=", moved_ld_audit);
   }
   sys3(SYS_execve, (long)loader, (long)args, (long)envp);
   fail("cannot execute the runtime's loader");

@@ -266,9 +266,10 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && !key.startsWith('SHADOWPLANE_')) workloadEnv[key] = value;
   }
-  // The runtime's launcher moves the container's NODE_OPTIONS and LD_PRELOAD aside so that
-  // the agent's own Node does not apply them (scripts/build-image-launcher.c); they are the workload's.
-  for (const name of ['NODE_OPTIONS', 'LD_PRELOAD']) {
+  // The runtime's launcher moves the container's NODE_OPTIONS, LD_PRELOAD and LD_AUDIT aside
+  // so that the agent's own Node does not apply them (scripts/build-image-launcher.c); they
+  // are the workload's.
+  for (const name of ['NODE_OPTIONS', 'LD_PRELOAD', 'LD_AUDIT']) {
     const value = env[`SHADOWPLANE_WORKLOAD_${name}`];
     if (value !== undefined) workloadEnv[name] = value;
   }

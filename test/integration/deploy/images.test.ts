@@ -346,11 +346,11 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
 
       bed.api.addPod({ namespace: CONFIDENTIAL_NS, name: 'conf-img', containers: [{ name: 'app' }], podIP });
       const mounts = 'mount --bind "$1" "$3/shadowplane" && mount -o remount,bind,ro "$3/shadowplane" && mount --bind "$2" "$3/run/shadowplane" && mount --rbind /dev "$3/dev" && root="$3" && shift 3 && exec chroot --userspec=1000:1000 "$root" "$@"';
-      // The container's NODE_OPTIONS and LD_PRELOAD are the workload's: were the agent's
+      // The container's NODE_OPTIONS, LD_PRELOAD and LD_AUDIT are the workload's: were the agent's
       // own Node to apply them, this --require of a missing file would stop it at start.
       const nodeOptions = '--require=/no/such/preload.js';
       const ldPreload = '/no/such/preload.so';
-      agent = start('unshare', ['-m', 'sh', '-c', mounts, 'sh', volume, run, scratch, ...app.command], { ...SYSTEM_PATH, POD_NAME: 'conf-img', POD_NAMESPACE: CONFIDENTIAL_NS, POD_IP: podIP, NODE_OPTIONS: nodeOptions, LD_PRELOAD: ldPreload });
+      agent = start('unshare', ['-m', 'sh', '-c', mounts, 'sh', volume, run, scratch, ...app.command], { ...SYSTEM_PATH, POD_NAME: 'conf-img', POD_NAMESPACE: CONFIDENTIAL_NS, POD_IP: podIP, NODE_OPTIONS: nodeOptions, LD_PRELOAD: ldPreload, LD_AUDIT: ldPreload });
       const running = agent;
       await waitFor('the agent to serve', async () => {
         if (running.child.exitCode !== null) throw new Error(`agent exited: ${running.err()}`);
@@ -365,7 +365,8 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       // The agent (unshare, sh and chroot exec in place, so the child's pid is the agent's
       // Node) started with neither: what the loader and Node saw is its initial environment.
       const agentEnv = readFileSync(`/proc/${running.child.pid}/environ`, 'utf8').split('\0');
-      expect(agentEnv.filter((e) => /^(NODE_OPTIONS|LD_PRELOAD)=/.test(e))).toEqual([]);
+      expect(agentEnv.filter((e) => /^(NODE_OPTIONS|LD_PRELOAD|LD_AUDIT)=/.test(e))).toEqual([]);
+      expect(await envOf('LD_AUDIT')).toBe(`${ldPreload}\n`);
       expect(agentEnv).toContain(`SHADOWPLANE_WORKLOAD_LD_PRELOAD=${ldPreload}`);
       expect(readFileSync(`/proc/${running.child.pid}/cmdline`, 'utf8')).toContain('/shadowplane/app/dist/cli/main.mjs');
 

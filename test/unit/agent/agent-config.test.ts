@@ -40,10 +40,11 @@ describe('agent configuration', () => {
     expect(config.workload.env).toEqual({ POD_NAMESPACE: 'payments', POD_NAME: 'api-7d9f', PATH: '/bin', POD_IP: '10.1.2.3', APP_MODE: 'x' });
   });
 
-  it("gives the workload back the NODE_OPTIONS and LD_PRELOAD the runtime's launcher moved aside", () => {
-    const config = load(['--', 'server'], { ...ENV, POD_IP: '10.1.2.3', SHADOWPLANE_CONTAINER: 'web', SHADOWPLANE_WORKLOAD_NODE_OPTIONS: '--max-old-space-size=512', SHADOWPLANE_WORKLOAD_LD_PRELOAD: '/lib/libjemalloc.so.2' });
+  it("gives the workload back the NODE_OPTIONS, LD_PRELOAD and LD_AUDIT the runtime's launcher moved aside", () => {
+    const config = load(['--', 'server'], { ...ENV, POD_IP: '10.1.2.3', SHADOWPLANE_CONTAINER: 'web', SHADOWPLANE_WORKLOAD_NODE_OPTIONS: '--max-old-space-size=512', SHADOWPLANE_WORKLOAD_LD_PRELOAD: '/lib/libjemalloc.so.2', SHADOWPLANE_WORKLOAD_LD_AUDIT: '/lib/audit.so' });
     expect(config.workload.env['NODE_OPTIONS']).toBe('--max-old-space-size=512');
     expect(config.workload.env['LD_PRELOAD']).toBe('/lib/libjemalloc.so.2');
+    expect(config.workload.env['LD_AUDIT']).toBe('/lib/audit.so');
     expect(Object.keys(config.workload.env).filter((k) => k.startsWith('SHADOWPLANE_'))).toEqual([]);
   });
 
