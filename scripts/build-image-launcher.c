@@ -22,20 +22,47 @@
  * exec'd commands under their own names. The proxy keeps NODE_OPTIONS (its Deployment
  * sets it).
  *
+ * As PID 1 of its PID namespace (the container's entrypoint, with no init in the pod),
+ * `shadowplane agent` would leave Node as PID 1, and Node reaps only the children it
+ * spawned: every orphaned grandchild (a daemonising tool in `kubectl exec`) would stay a
+ * zombie. So there the launcher stays as a minimal init, as tini does: it runs Node as
+ * its child with all signals blocked in itself, forwards every signal it receives to
+ * that child, reaps every child that exits, and exits as Node did (status, or 128 + the
+ * signal). Anywhere else it replaces itself with Node, as before.
+ *
  * Build (deterministic): gcc -static -nostdlib -no-pie -O2 -ffreestanding -fno-builtin
  *   -fno-tree-loop-distribute-patterns -fno-stack-protector
  *   -fno-asynchronous-unwind-tables -fno-ident -Wl,--build-id=none -s -o shadowplane launcher.c
  */
 #define SYS_write 1
+#define SYS_rt_sigprocmask 14
+#define SYS_getpid 39
+#define SYS_fork 57
 #define SYS_execve 59
 #define SYS_exit 60
+#define SYS_wait4 61
+#define SYS_kill 62
 #define SYS_readlink 89
+#define SYS_rt_sigtimedwait 128
+#define SIG_SETMASK 2
+#define SIGKILL 9
+#define SIGSTOP 19
+#define SIGCHLD 17
+#define WNOHANG 1
+#define EINTR 4
 #define PATH_MAX_LEN 4096
 #define MAX_ARGS 65536
 
 static long sys3(long n, long a, long b, long c) {
   long r;
   __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return r;
+}
+
+static long sys4(long n, long a, long b, long c, long d) {
+  long r;
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
   return r;
 }
 
@@ -115,6 +142,41 @@ static void dirname_in_place(char *p) {
   p[n] = 0;
 }
 
+/* The exit status a shell would give: the status, or 128 + the signal that ended it. */
+static long exit_code(int status) {
+  int sig = status & 0x7f;
+  return sig == 0 ? (status >> 8) & 0xff : 128 + sig;
+}
+
+/* PID 1: run the program as a child, forward signals to it, reap everything, exit as it did. */
+static void init_exec(const char *path, const char **argv, char **envp) {
+  unsigned long blocked = ~0UL & ~(1UL << (SIGKILL - 1)) & ~(1UL << (SIGSTOP - 1));
+  unsigned long previous = 0;
+  /* Blocked signals are queued for sigtimedwait, even for PID 1 with no handlers. */
+  if (sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&blocked, (long)&previous, 8) < 0) fail("cannot block signals");
+  long child = sys3(SYS_fork, 0, 0, 0);
+  if (child < 0) fail("cannot fork");
+  if (child == 0) {
+    sys4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&previous, 0, 8);
+    sys3(SYS_execve, (long)path, (long)argv, (long)envp);
+    fail("cannot execute the runtime's loader");
+  }
+  for (;;) {
+    long sig = sys4(SYS_rt_sigtimedwait, (long)&blocked, 0, 0, 8);
+    if (sig == -EINTR || sig < 0) continue;
+    if (sig != SIGCHLD) {
+      sys3(SYS_kill, child, sig, 0);
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      long pid = sys4(SYS_wait4, -1, (long)&status, WNOHANG, 0);
+      if (pid <= 0) break;
+      if (pid == child) sys3(SYS_exit, exit_code(status), 0, 0);
+    }
+  }
+}
+
 __attribute__((used)) void launcher_main(long *sp) {
   long argc = sp[0];
   char **argv = (char **)(sp + 1);
@@ -151,6 +213,7 @@ __attribute__((used)) void launcher_main(long *sp) {
     move_aside(envp, "NODE_OPTIONS=", "SHADOWPLANE_WORKLOAD_NODE_OPTIONS=", moved_node_options);
     move_aside(envp, "LD_PRELOAD=", "SHADOWPLANE_WORKLOAD_LD_PRELOAD=", moved_ld_preload);
     move_aside(envp, "LD_AUDIT=", "SHADOWPLANE_WORKLOAD_LD_AUDIT=", moved_ld_audit);
+    if (sys3(SYS_getpid, 0, 0, 0) == 1) init_exec(loader, args, envp);
   }
   sys3(SYS_execve, (long)loader, (long)args, (long)envp);
   fail("cannot execute the runtime's loader");

@@ -72,6 +72,49 @@ function listFiles(dir: string, root = dir): string[] {
   });
 }
 
+interface ProcessEntry {
+  readonly pid: number;
+  readonly ppid: number;
+  /** R, S, Z... from /proc/PID/stat. */
+  readonly state: string;
+}
+
+/** Every process on the machine, from /proc/PID/stat. */
+function processes(): ProcessEntry[] {
+  const out: ProcessEntry[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.push({ pid: Number(name), ppid: Number(ppid), state: state! });
+  }
+  return out;
+}
+
+function childrenOf(pid: number): ProcessEntry[] {
+  return processes().filter((p) => p.ppid === pid);
+}
+
+function descendantsOf(pid: number): ProcessEntry[] {
+  const all = processes();
+  const found: ProcessEntry[] = [];
+  const walk = (parent: number): void => {
+    for (const p of all) {
+      if (p.ppid !== parent) continue;
+      found.push(p);
+      walk(p.pid);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
 /** Spawns in its own process group so that the whole tree can be killed. */
 function start(cmd: string, args: readonly string[], env: Record<string, string>): { child: ChildProcess; out: () => string; err: () => string; kill: () => void; exited: Promise<number | null> } {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -350,7 +393,8 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       // own Node to apply them, this --require of a missing file would stop it at start.
       const nodeOptions = '--require=/no/such/preload.js';
       const ldPreload = '/no/such/preload.so';
-      agent = start('unshare', ['-m', 'sh', '-c', mounts, 'sh', volume, run, scratch, ...app.command], { ...SYSTEM_PATH, POD_NAME: 'conf-img', POD_NAMESPACE: CONFIDENTIAL_NS, POD_IP: podIP, NODE_OPTIONS: nodeOptions, LD_PRELOAD: ldPreload, LD_AUDIT: ldPreload });
+      // The container's own PID namespace: sh, then chroot, then the launcher are its PID 1.
+      agent = start('unshare', ['--pid', '--fork', '--kill-child', '-m', 'sh', '-c', mounts, 'sh', volume, run, scratch, ...app.command], { ...SYSTEM_PATH, POD_NAME: 'conf-img', POD_NAMESPACE: CONFIDENTIAL_NS, POD_IP: podIP, NODE_OPTIONS: nodeOptions, LD_PRELOAD: ldPreload, LD_AUDIT: ldPreload });
       const running = agent;
       await waitFor('the agent to serve', async () => {
         if (running.child.exitCode !== null) throw new Error(`agent exited: ${running.err()}`);
@@ -362,13 +406,24 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       expect(await envOf('NODE_OPTIONS')).toBe(`${nodeOptions}\n`);
       expect(await envOf('LD_PRELOAD')).toBe(`${ldPreload}\n`);
       expect(await envOf('SHADOWPLANE_WORKLOAD_NODE_OPTIONS')).toBe('(unset)\n');
-      // The agent (unshare, sh and chroot exec in place, so the child's pid is the agent's
-      // Node) started with neither: what the loader and Node saw is its initial environment.
-      const agentEnv = readFileSync(`/proc/${running.child.pid}/environ`, 'utf8').split('\0');
-      expect(agentEnv.filter((e) => /^(NODE_OPTIONS|LD_PRELOAD|LD_AUDIT)=/.test(e))).toEqual([]);
       expect(await envOf('LD_AUDIT')).toBe(`${ldPreload}\n`);
+      // PID 1 of the container is the launcher, staying as init; the agent's Node is its
+      // child, and started with none of them: what the loader and Node saw is its initial
+      // environment.
+      const [podInit] = childrenOf(running.child.pid!);
+      expect(readFileSync(`/proc/${podInit!.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('/shadowplane/bin/shadowplane');
+      const [node] = childrenOf(podInit!.pid);
+      expect(readFileSync(`/proc/${node!.pid}/cmdline`, 'utf8')).toContain('/shadowplane/app/dist/cli/main.mjs');
+      const agentEnv = readFileSync(`/proc/${node!.pid}/environ`, 'utf8').split('\0');
+      expect(agentEnv.filter((e) => /^(NODE_OPTIONS|LD_PRELOAD|LD_AUDIT)=/.test(e))).toEqual([]);
       expect(agentEnv).toContain(`SHADOWPLANE_WORKLOAD_LD_PRELOAD=${ldPreload}`);
-      expect(readFileSync(`/proc/${running.child.pid}/cmdline`, 'utf8')).toContain('/shadowplane/app/dist/cli/main.mjs');
+
+      // An exec'd command that leaves an orphan: it becomes PID 1's child, and PID 1 reaps it.
+      const orphan = await runKubectl('1.33', home, ['exec', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'orphan']);
+      expect(orphan.stdout.toString()).toBe('orphaned\n');
+      // The grandchild lives 0.2 s; give PID 1 a moment after that to reap it.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(descendantsOf(podInit!.pid).filter((p) => p.state === 'Z')).toEqual([]);
 
       // A terminal session: node-pty's native module loads from the runtime, in scratch.
       const tty = await runKubectlPty('1.33', home, ['exec', '-it', '-n', CONFIDENTIAL_NS, 'conf-img', '--', '/workload', 'echo', 'through', 'a', 'pty'], { cols: 80, rows: 24, script: async ({ waitFor: wait }) => wait(/through a pty/) });
@@ -388,6 +443,11 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       expect(bed.api.recorder.contains('LOG-LINE-SECRET-5d1e')).toBe(false);
       expect(bed.api.recorder.contains('hello from scratch')).toBe(false);
       expect(existsSync(join(run, 'logs', 'app'))).toBe(true);
+
+      // The kubelet stops the container with SIGTERM to its PID 1: the launcher forwards
+      // it, the agent forwards it to the workload, and the exit status comes back up.
+      process.kill(podInit!.pid, 'SIGTERM');
+      expect(await running.exited).toBe(128 + 15);
     });
   });
 });
