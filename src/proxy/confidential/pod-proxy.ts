@@ -13,10 +13,15 @@
  *   pod's own 101 and then spliced byte for byte; a non-101 answer to an upgrade is
  *   forwarded and the client connection closed (never reused as if it were upgraded).
  *
+ * An `https:` target (`pods/https:NAME:PORT/proxy`) is spoken to over TLS that the proxy
+ * itself terminates, inside the stream: the pod's certificate is not verified (the API
+ * server does not verify it either), and here the bytes never leave the attested channel.
+ *
  * Response headers must arrive within 60 s; bodies have no deadline (streams may be long).
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { pipeline, type Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import type { AgentConnection } from '../../channel/agent-client.ts';
 import { splice } from '../../channel/splice.ts';
 import { ShadowplaneError, asShadowplaneError, isShadowplaneError } from '../../errors.ts';
@@ -33,6 +38,8 @@ export interface ProxyTarget {
   readonly connection: AgentConnection;
   /** The port on the pod's loopback. */
   readonly port: number;
+  /** Whether the pod serves TLS at that port (an `https:` target). */
+  readonly tls: boolean;
   /** The request target as the client sent it (`/api/v1/namespaces/…/proxy/rest?query`). */
   readonly url: string;
 }
@@ -60,22 +67,39 @@ export function splitProxyUrl(url: string): { prefix: string; path: string; quer
   return { prefix, path: `/${rest.join('/')}`, query };
 }
 
-/** The port of a `name:port` target: a number (no port is 80, as for the API server). */
+/** Whether a `scheme:name:port` target asks for TLS: `https`; `http` or none is plain; anything else is refused. */
+export function proxyTlsOf(scheme: string | undefined): boolean {
+  if (scheme === undefined || scheme === 'http') return false;
+  if (scheme === 'https') return true;
+  throw new ShadowplaneError('SP_BAD_REQUEST', 'the proxy scheme must be http or https');
+}
+
+/** The port of a `[scheme:]name:port` target: a number (no port is 80, or 443 for https, as for the API server). */
 export function proxyPortOf(port: string | undefined, scheme: string | undefined): number {
-  if (scheme !== undefined && scheme !== 'http') throw new ShadowplaneError('SP_BAD_REQUEST', 'only http targets are served for confidential pods');
-  if (port === undefined) return 80;
+  if (port === undefined) return proxyTlsOf(scheme) ? 443 : 80;
+  proxyTlsOf(scheme);
   if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65_535) throw new ShadowplaneError('SP_BAD_REQUEST', 'the proxy port must be a number 1..65535');
   return Number(port);
 }
 
 /** A Location into the pod (a path, or an absolute URL to its loopback) goes through the proxy again. */
-export function rewriteLocation(location: string, prefix: string, port: number): string {
+export function rewriteLocation(location: string, prefix: string, port: number, tls = false): string {
   if (location.startsWith('/') && !location.startsWith('//')) return `${prefix}${location}`;
   const url = URL.parse(location);
-  if (url === null || url.protocol !== 'http:') return location;
+  if (url === null || url.protocol !== (tls ? 'https:' : 'http:')) return location;
   const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-  if (!local || Number(url.port === '' ? 80 : url.port) !== port) return location;
+  if (!local || Number(url.port === '' ? (tls ? 443 : 80) : url.port) !== port) return location;
   return `${prefix}${url.pathname}${url.search}`;
+}
+
+/** The connection the HTTP exchange runs on: the channel stream itself, or TLS inside it for an https target. */
+function podConnection(channel: Duplex, tls: boolean): Duplex {
+  if (!tls) return channel;
+  // The pod's own certificate, whatever it is (self-signed, for another name): it is not
+  // what protects these bytes; the attested channel around them is.
+  const socket = tlsConnect({ socket: channel, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  socket.once('close', () => channel.destroy());
+  return socket;
 }
 
 function podRequestHeaders(headers: OutgoingHttpHeaders, port: number): OutgoingHttpHeaders {
@@ -106,7 +130,7 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       reject(err);
     };
     const podReq = httpRequest({
-      createConnection: () => channel,
+      createConnection: () => podConnection(channel, target.tls),
       method: req.method ?? 'GET',
       path: `${path}${query}`,
       headers: podRequestHeaders(forwardableRequestHeaders(req.headers, { keepAuthorization: false }), target.port),
@@ -132,7 +156,7 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       track.session('proxy');
       const headers = forwardableResponseHeaders(podRes.headers);
       const location = podRes.headers.location;
-      if (location !== undefined) headers.location = rewriteLocation(location, prefix, target.port);
+      if (location !== undefined) headers.location = rewriteLocation(location, prefix, target.port, target.tls);
       writeHead(res, podRes.statusCode ?? 502, headers);
       podRes.on('data', (c: Buffer) => (bytesOut += c.length));
       pipeline(podRes, res, (err) => {
@@ -166,7 +190,7 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       clearTimeout(timer);
       resolve({ status, bytesIn, bytesOut, error });
     };
-    const podReq = httpRequest({ createConnection: () => channel, method: req.method ?? 'GET', path: `${path}${query}`, headers: raw.flat(), setHost: false, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES });
+    const podReq = httpRequest({ createConnection: () => podConnection(channel, target.tls), method: req.method ?? 'GET', path: `${path}${query}`, headers: raw.flat(), setHost: false, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES });
     const refuse = (err: ShadowplaneError): void => {
       podReq.destroy();
       channel.destroy();

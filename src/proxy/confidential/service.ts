@@ -33,7 +33,7 @@ import { serveCommand } from './command.ts';
 import { serveLogs } from './logs.ts';
 import type { PodAgents } from './pod-agents.ts';
 import { metricsPortOf, servePodMetrics, type PodMetricsScraper } from './pod-metrics.ts';
-import { proxyHttp, proxyPortOf, proxyUpgrade, type ProxyOutcome, type ProxyTarget } from './pod-proxy.ts';
+import { proxyHttp, proxyPortOf, proxyTlsOf, proxyUpgrade, type ProxyOutcome, type ProxyTarget } from './pod-proxy.ts';
 import { servePortForward } from './portforward.ts';
 import { callerName, isScraper, mayReadMetrics, upstreamAuthOf, type MetricsCaller } from './scrapers.ts';
 import { resolveService, type ServiceResolverOptions } from './service-resolver.ts';
@@ -110,11 +110,11 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
   }
 
   /** The pod (and port) a proxy request goes to: the route's pod, or a pod behind the service. */
-  async function proxyTargets(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute): Promise<{ pod: string; address: string | undefined; port: number }[]> {
-    if (route.op === 'pod-proxy') return [{ pod: route.name, address: undefined, port: proxyPortOf(route.port, route.scheme) }];
-    if (route.scheme !== undefined && route.scheme !== 'http') throw new ShadowplaneError('SP_BAD_REQUEST', 'only http targets are served for confidential pods');
+  async function proxyTargets(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute): Promise<{ pod: string; address: string | undefined; port: number; tls: boolean }[]> {
+    const tls = proxyTlsOf(route.scheme);
+    if (route.op === 'pod-proxy') return [{ pod: route.name, address: undefined, port: proxyPortOf(route.port, route.scheme), tls }];
     const candidates = await resolveService(services, route.namespace, route.name, route.port, callerAuthOf(req, caller));
-    return candidates.slice(0, SERVICE_ATTEMPTS).map((c) => ({ pod: c.pod.name, address: c.pod.ip, port: c.port }));
+    return candidates.slice(0, SERVICE_ATTEMPTS).map((c) => ({ pod: c.pod.name, address: c.pod.ip, port: c.port, tls }));
   }
 
   /** Runs a proxy exchange on the first target whose agent answers, and audits it. */
@@ -131,7 +131,7 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
         throw err;
       }
       const record = opts.audit.begin({ user: caller.user.name, namespace: route.namespace, pod: t.pod, container: undefined, operation: route.op === 'pod-proxy' ? 'pod-proxy' : 'service-proxy', protocol: protocolOf(req) });
-      const outcome = await run({ connection, port: t.port, url: req.url ?? '/' }).catch((err: unknown) => {
+      const outcome = await run({ connection, port: t.port, tls: t.tls, url: req.url ?? '/' }).catch((err: unknown) => {
         opts.audit.finish(record, { error: asError(err).code });
         throw err;
       });

@@ -10,7 +10,10 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labelValue } from '../../../src/metrics/model.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
+import { createSelfSigned } from '../../../src/tls/certificates.ts';
+import { waitForListening } from '../../support/bed.ts';
 import { runKubectl, type KubectlHome } from '../../support/kubectl.ts';
+import { freePort } from '../../support/transfer.ts';
 import { createMetricsBed, NS, type MetricsBed, type MetricsPod } from './support/metrics-bed.ts';
 
 const canary = `pxy${randomBytes(6).toString('hex')}`;
@@ -19,12 +22,18 @@ let bed: MetricsBed;
 let web: MetricsPod;
 let home: KubectlHome;
 
+let tlsPort: number;
+
 beforeAll(async () => {
   bed = await createMetricsBed();
-  web = await bed.startPod({ name: 'conf-web', env: { CANARY: canary, USERS: `u-${canary}` }, labels: { app: 'web' }, namedPort: 'http' });
+  // The workload also serves HTTPS, with a self-signed certificate for another name.
+  tlsPort = await freePort();
+  const podCert = await createSelfSigned({ commonName: 'not-the-pod', ipAddresses: ['192.0.2.1'], validityMs: 3600_000, usage: 'server' });
+  web = await bed.startPod({ name: 'conf-web', env: { CANARY: canary, USERS: `u-${canary}`, TLS_PORT: String(tlsPort), TLS_CERT: podCert.certPem, TLS_KEY: podCert.keyPem }, labels: { app: 'web' }, namedPort: 'http' });
+  await waitForListening('127.0.0.1', tlsPort, web.agent.exited);
   // An ordinary pod the service's selector also matches: it must never get a request.
   bed.api.addPod({ namespace: NS, name: 'plain-web', containers: [{ name: 'app' }], podIP: '127.0.0.1', labels: { app: 'web' } });
-  bed.front.services.set(`${NS}/web`, { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'other', port: 81, targetPort: web.metricsPort }] });
+  bed.front.services.set(`${NS}/web`, { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'other', port: 81, targetPort: web.metricsPort }, { name: 'tls', port: 443, targetPort: tlsPort }] });
   bed.front.services.set(`${NS}/nobody`, { selector: { app: 'nobody' }, ports: [{ port: 80 }] });
   home = await bed.verifiedHome(bed.users.alice);
 }, 90_000);
@@ -138,6 +147,41 @@ describe('pods/proxy', () => {
     expect(r.body.toString()).toContain('SP_PORT_FORWARD_FAILED');
   });
 
+  it('speaks TLS to an https: target inside the channel, for kubectl and for a WebSocket, without verifying the pod', async () => {
+    bed.api.clearRequests();
+    const base = `/api/v1/namespaces/${NS}/pods/https:${web.name}:${tlsPort}/proxy`;
+    const r = await runKubectl('1.33', home, ['get', '--raw', `${base}/hello?x=${canary}`]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toMatch(new RegExp(`^hello from the pod\\?(timeout=\\d+s&)?x=${canary}$`));
+    const redirect = await bed.request(`${base}/redirect`, { as: bed.users.alice });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.location).toBe(`${base}/hello?from=redirect`);
+    const ws = new WebSocket(`wss://127.0.0.1:${bed.proxy.port}${base}/ws`, { ca: bed.proxy.servingCertPem, cert: bed.users.alice.certPem, key: bed.users.alice.keyPem });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
+      });
+      const answer = new Promise<string>((resolve) => ws.once('message', (data: Buffer) => resolve(data.toString())));
+      ws.send(`tls ${canary}`);
+      expect(await answer).toBe(`echo: tls ${canary}`);
+    } finally {
+      ws.close();
+    }
+    expect(bed.api.requests.filter((q) => q.path.includes('/proxy'))).toHaveLength(0);
+    expectNoLeak(canary);
+  });
+
+  it('answers SP_POD_PROXY_FAILED for an https: target that speaks plain HTTP, and SP_BAD_REQUEST for another scheme', async () => {
+    const plain = await bed.request(`/api/v1/namespaces/${NS}/pods/https:${web.name}:${web.metricsPort}/proxy/hello`, { as: bed.users.alice });
+    expect(plain.status).toBe(502);
+    expect(plain.body.toString()).toContain('SP_POD_PROXY_FAILED');
+    const ftp = await bed.request(`/api/v1/namespaces/${NS}/pods/ftp:${web.name}:${web.metricsPort}/proxy/hello`, { as: bed.users.alice });
+    expect(ftp.status).toBe(400);
+    expect(ftp.body.toString()).toContain('SP_BAD_REQUEST');
+  });
+
   it('serves the metrics path scrubbed to users with the metrics verb', async () => {
     const r = await bed.request(`/api/v1/namespaces/${NS}/pods/${web.name}/proxy/metrics`, { as: bed.users.alice });
     expect(r.status).toBe(200);
@@ -158,6 +202,13 @@ describe('services/proxy', () => {
     const other = await runKubectl('1.27', home, ['get', '--raw', `/api/v1/namespaces/${NS}/services/web:81/proxy/hello`]);
     expect(other.stdout.toString()).toMatch(/^hello from the pod(\?timeout=\d+s)?$/);
     expect(bed.api.requests.filter((q) => q.path.includes('/proxy'))).toHaveLength(0);
+  });
+
+  it('reaches an https: service port over TLS to the pod', async () => {
+    const r = await bed.request(`/api/v1/namespaces/${NS}/services/https:web:tls/proxy/hello?x=${canary}`, { as: bed.users.alice });
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe(`hello from the pod?x=${canary}`);
+    expectNoLeak(canary);
   });
 
   it('carries a WebSocket through a service', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { proxyPortOf, rewriteLocation, splitProxyUrl } from '../../../src/proxy/confidential/pod-proxy.ts';
+import { proxyPortOf, proxyTlsOf, rewriteLocation, splitProxyUrl } from '../../../src/proxy/confidential/pod-proxy.ts';
 import { isShadowplaneError } from '../../../src/errors.ts';
 
 describe('pods/proxy paths', () => {
@@ -13,11 +13,14 @@ describe('pods/proxy paths', () => {
     expect(splitProxyUrl(url)).toEqual({ prefix, path, query });
   });
 
-  it('takes port 80 when none is named, and only numeric ports of http targets', () => {
+  it('takes port 80 (443 for https) when none is named, and only numeric ports of http and https targets', () => {
     expect(proxyPortOf(undefined, undefined)).toBe(80);
+    expect(proxyPortOf(undefined, 'https')).toBe(443);
     expect(proxyPortOf('8080', undefined)).toBe(8080);
     expect(proxyPortOf('8080', 'http')).toBe(8080);
-    for (const [port, scheme] of [['http', undefined], ['0', undefined], ['65536', undefined], ['8080', 'https']] as const) {
+    expect(proxyPortOf('8443', 'https')).toBe(8443);
+    expect([proxyTlsOf(undefined), proxyTlsOf('http'), proxyTlsOf('https')]).toEqual([false, false, true]);
+    for (const [port, scheme] of [['http', undefined], ['0', undefined], ['65536', undefined], ['8080', 'ftp'], ['8080', 'HTTPS'], [undefined, 'tcp']] as const) {
       let code = '';
       try {
         proxyPortOf(port, scheme);
@@ -35,6 +38,11 @@ describe('pods/proxy paths', () => {
     expect(rewriteLocation('http://localhost:8080/a', prefix, 8080)).toBe(`${prefix}/a`);
     expect(rewriteLocation('http://127.0.0.1:9090/a', prefix, 8080)).toBe('http://127.0.0.1:9090/a');
     expect(rewriteLocation('https://example.com/a', prefix, 8080)).toBe('https://example.com/a');
+    // An https target: its own scheme and default port, never the other one's.
+    expect(rewriteLocation('https://127.0.0.1:8443/a', prefix, 8443, true)).toBe(`${prefix}/a`);
+    expect(rewriteLocation('https://localhost/a', prefix, 443, true)).toBe(`${prefix}/a`);
+    expect(rewriteLocation('http://127.0.0.1:8443/a', prefix, 8443, true)).toBe('http://127.0.0.1:8443/a');
+    expect(rewriteLocation('https://127.0.0.1:8443/a', prefix, 8443)).toBe('https://127.0.0.1:8443/a');
     expect(rewriteLocation('//example.com/a', prefix, 8080)).toBe('//example.com/a');
     expect(rewriteLocation('relative/path', prefix, 8080)).toBe('relative/path');
   });
