@@ -60,7 +60,7 @@ export interface RunningAgent {
 /** The agent of a workload that never started: it serves nothing and ends at once. */
 function notStarted(exitCode: number): RunningAgent {
   return {
-    workload: { pid: 0, stdin: null, running: false, exited: Promise.resolve({ code: exitCode, signal: null, exitCode }), kill: () => undefined },
+    workload: { stdin: null, running: false, tty: false, exited: Promise.resolve({ code: exitCode, signal: null, exitCode }), kill: () => undefined, resize: () => undefined },
     logStore: new LogStore({ memoryBytes: 1, maxLineBytes: 1024, clock: systemNanoClock() }),
     address: () => null,
     done: Promise.resolve(exitCode),
@@ -121,7 +121,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   let workload: Workload;
   try {
     workload = await startWorkload(
-      { command: config.workload.command, args: config.workload.args, env: config.workload.env, cwd: config.workload.cwd, stdin: config.attach.stdin },
+      { command: config.workload.command, args: config.workload.args, env: config.workload.env, cwd: config.workload.cwd, stdin: config.attach.stdin, tty: config.attach.tty },
       { logStore, notice: deps.notice, signals: deps.signals, logger },
     );
   } catch (err) {

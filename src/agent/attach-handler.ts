@@ -7,14 +7,14 @@
  * off (status SP_AGENT_BUSY); the log store keeps everything regardless. Stdin does wait
  * on the workload: a full stdin pipe pauses the stream (flow control stops the proxy).
  *
- * The workload is not on a terminal (the agent drains it through pipes), so resize
- * frames are accepted and ignored. The session ends with the workload's exit code when
+ * Resize frames resize the workload's terminal when it runs on one (`attach.tty`), and
+ * are ignored when it runs on pipes. The session ends with the workload's exit code when
  * the workload exits, or when the proxy cancels the stream.
  */
 import type { ServerHttp2Stream } from 'node:http2';
 import { ShadowplaneError, asShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { FrameDecoder, FrameKind, TO_AGENT_KINDS, encodeDataFrames, encodeStatus } from '../channel/frame-codec.ts';
+import { FrameDecoder, FrameKind, TO_AGENT_KINDS, decodeResize, encodeDataFrames, encodeStatus } from '../channel/frame-codec.ts';
 import { FRAMES_CONTENT_TYPE, type AttachParams } from '../channel/protocol.ts';
 import { respondError } from '../channel/stream-util.ts';
 import type { LogStore } from './log-store.ts';
@@ -76,6 +76,9 @@ export function serveAttach(stream: ServerHttp2Stream, params: AttachParams, ctx
           }
         } else if (frame.kind === FrameKind.stdinEnd && stdin !== null && ctx.stdinOnce) {
           stdin.end();
+        } else if (frame.kind === FrameKind.resize) {
+          const size = decodeResize(frame.payload);
+          workload.resize(size.width, size.height);
         }
       }
     } catch (err) {

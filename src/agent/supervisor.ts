@@ -7,6 +7,9 @@
  *   own stdout/stderr (which the host keeps as container logs). The agent writes only a
  *   short notice there.
  * - stdin is a pipe kept open for `attach` when configured, /dev/null otherwise.
+ * - With `tty` (the container's `tty: true`), the workload runs on a pseudo-terminal
+ *   instead, as the container runtime would start it: its output (one stream, as on any
+ *   terminal) goes to the log store as stdout, attach writes to the terminal and resizes it.
  * - SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the agent go to the
  *   workload; the agent's exit code is the workload's (128 + signal number when a signal
  *   ended it), so the kubelet sees the container exit as it would without the agent.
@@ -15,9 +18,10 @@
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { constants } from 'node:os';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { startPtyProcess } from './exec-process.ts';
 import type { LogStore } from './log-store.ts';
 
 export const FORWARDED_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -36,7 +40,12 @@ export interface WorkloadSpec {
   readonly cwd?: string;
   /** Keep stdin open as a pipe for attach. */
   readonly stdin: boolean;
+  /** Run on a pseudo-terminal (the container's `tty: true`). */
+  readonly tty?: boolean;
 }
+
+/** The terminal size a TTY workload starts with, until an attached client resizes it. */
+export const INITIAL_TERMINAL_SIZE = { width: 80, height: 24 } as const;
 
 export interface SupervisorDeps {
   readonly logStore: LogStore;
@@ -58,13 +67,16 @@ export interface WorkloadExit {
 }
 
 export interface Workload {
-  readonly pid: number;
   /** The workload's stdin pipe (attach), or null when stdin is not kept open. */
   readonly stdin: Writable | null;
   readonly running: boolean;
+  /** Whether the workload runs on a pseudo-terminal. */
+  readonly tty: boolean;
   /** Resolves when the workload exited and its output is in the log store. */
   readonly exited: Promise<WorkloadExit>;
   kill(signal: NodeJS.Signals): void;
+  /** Resizes the workload's terminal; nothing for a workload on pipes. */
+  resize(width: number, height: number): void;
 }
 
 /** 128 + signal number, as shells and container runtimes report it. */
@@ -79,6 +91,7 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
  * SP_EXEC_START_FAILED (detail: the errno code, never the command) when it could not.
  */
 export function startWorkload(spec: WorkloadSpec, deps: SupervisorDeps): Promise<Workload> {
+  if (spec.tty === true) return new Promise((resolve) => resolve(startTtyWorkload(spec, deps)));
   const spawn = deps.spawn ?? nodeSpawn;
   const child = spawn(spec.command, spec.args, {
     env: { ...spec.env },
@@ -108,17 +121,10 @@ function supervise(child: ChildProcess, deps: SupervisorDeps): Workload {
   // A workload that closes its stdin makes writes fail with EPIPE; attach reports that.
   child.stdin?.on('error', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code }, 'workload stdin closed'));
 
-  const forwarders = FORWARDED_SIGNALS.map((signal) => {
-    const forward = (): void => {
-      logger.info({ signal }, 'forwarding signal to workload');
-      if (running) child.kill(signal);
-    };
-    deps.signals.on(signal, forward);
-    return { signal, forward };
+  const stopForwarding = forwardSignals(deps, (signal) => {
+    if (running) child.kill(signal);
   });
-
-  deps.notice('shadowplane agent: workload started; output is kept inside the TEE');
-  logger.info({ pid: child.pid }, 'workload started');
+  announceStart(deps, child.pid);
 
   const exited = new Promise<WorkloadExit>((resolve) => {
     let result: WorkloadExit | null = null;
@@ -126,10 +132,8 @@ function supervise(child: ChildProcess, deps: SupervisorDeps): Workload {
     const finish = (): void => {
       if (result === null) return;
       if (timer !== null) clearTimeout(timer);
-      for (const { signal, forward } of forwarders) deps.signals.off(signal, forward);
-      logStore.close();
-      deps.notice(`shadowplane agent: workload exited with code ${result.exitCode}`);
-      logger.info({ exitCode: result.exitCode, signal: result.signal }, 'workload exited');
+      stopForwarding();
+      announceExit(deps, result);
       resolve(result);
       result = null;
     };
@@ -147,14 +151,92 @@ function supervise(child: ChildProcess, deps: SupervisorDeps): Workload {
   });
 
   return {
-    pid: child.pid as number,
     stdin: child.stdin ?? null,
     get running() {
       return running;
     },
+    tty: false,
     exited,
     kill(signal) {
       if (running) child.kill(signal);
     },
+    resize() {
+      // Not on a terminal.
+    },
   };
+}
+
+/** The workload on a pseudo-terminal: one output stream, stdin and resizes go to the terminal. */
+function startTtyWorkload(spec: WorkloadSpec, deps: SupervisorDeps): Workload {
+  const { logStore } = deps;
+  const pty = startPtyProcess({ command: spec.command, args: spec.args, env: spec.env, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }), stdin: true, stdout: true, stderr: false }, INITIAL_TERMINAL_SIZE);
+  let running = true;
+  pty.onOutput((_which, chunk) => logStore.append('stdout', chunk));
+  const stopForwarding = forwardSignals(deps, (signal) => {
+    if (running) pty.kill(signal);
+  });
+  announceStart(deps, undefined);
+  // Attach writes keystrokes to the terminal; node-pty queues them itself.
+  const stdin = spec.stdin
+    ? new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          pty.write(chunk);
+          callback();
+        },
+        final(callback) {
+          pty.endInput();
+          callback();
+        },
+      })
+    : null;
+  const exited = pty.exited.then((exitCode): WorkloadExit => {
+    running = false;
+    stdin?.destroy();
+    logStore.endStream('stdout');
+    logStore.endStream('stderr');
+    stopForwarding();
+    const result = { code: exitCode, signal: null, exitCode };
+    announceExit(deps, result);
+    return result;
+  });
+  return {
+    stdin,
+    get running() {
+      return running;
+    },
+    tty: true,
+    exited,
+    kill(signal) {
+      if (running) pty.kill(signal);
+    },
+    resize(width, height) {
+      if (running && width > 0 && height > 0) pty.resize(width, height);
+    },
+  };
+}
+
+/** Forwards the agent's signals to the workload until the returned function is called. */
+function forwardSignals(deps: SupervisorDeps, kill: (signal: ForwardedSignal) => void): () => void {
+  const forwarders = FORWARDED_SIGNALS.map((signal) => {
+    const forward = (): void => {
+      deps.logger.info({ signal }, 'forwarding signal to workload');
+      kill(signal);
+    };
+    deps.signals.on(signal, forward);
+    return { signal, forward };
+  });
+  return () => {
+    for (const { signal, forward } of forwarders) deps.signals.off(signal, forward);
+  };
+}
+
+function announceStart(deps: SupervisorDeps, pid: number | undefined): void {
+  deps.notice('shadowplane agent: workload started; output is kept inside the TEE');
+  deps.logger.info({ pid }, 'workload started');
+}
+
+function announceExit(deps: SupervisorDeps, result: WorkloadExit): void {
+  deps.logStore.close();
+  deps.notice(`shadowplane agent: workload exited with code ${result.exitCode}`);
+  deps.logger.info({ exitCode: result.exitCode, signal: result.signal }, 'workload exited');
 }

@@ -46,6 +46,8 @@ export interface AgentConfig {
     readonly stdin: boolean;
     /** Close the workload's stdin when an attached client ends its stdin. Default false. */
     readonly stdinOnce: boolean;
+    /** Run the workload on a pseudo-terminal (the container's `tty: true`). Default false. */
+    readonly tty: boolean;
   };
   /** How the agent decides that a connecting proxy is genuine. */
   readonly proxy: {
@@ -148,6 +150,7 @@ function parseFlags(argv: readonly string[]) {
         'share-dir': { type: 'string' },
         'log-dir': { type: 'string' },
         'attach-stdin': { type: 'boolean' },
+        'attach-tty': { type: 'boolean' },
         'allow-simulated': { type: 'boolean' },
         tee: { type: 'string' },
         'simulated-dir': { type: 'string' },
@@ -217,10 +220,11 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
   // A file must hold a few of the longest lines (plus their CRI prefixes).
   if (logs.fileBytes < 4 * (maxLineBytes + 64)) invalid('logs.fileBytes must be at least four times logs.maxLineBytes');
 
-  const attachField = root.optional('attach')?.object(['stdin', 'stdinOnce']);
+  const attachField = root.optional('attach')?.object(['stdin', 'stdinOnce', 'tty']);
   const attach = {
     stdin: flags['attach-stdin'] ?? attachField?.optional('stdin')?.boolean() ?? false,
     stdinOnce: attachField?.optional('stdinOnce')?.boolean() ?? false,
+    tty: flags['attach-tty'] ?? attachField?.optional('tty')?.boolean() ?? false,
   };
 
   const proxyField = root.optional('proxy')?.object(['referenceValues', 'referenceValuesFile', 'allowedManifestDigests', 'allowSimulated']);

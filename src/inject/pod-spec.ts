@@ -246,7 +246,8 @@ export function injectPodSpec(doc: Document, spec: YAMLMap, where: string, objec
     const name = stringAt(c, 'name', where) as string;
     const original = originalCommand(c, `${where}, container ${JSON.stringify(name)}`, plan, objectName, name);
     const attachStdin = booleanAt(c, 'stdin', where);
-    return [LAUNCHER_PATH, 'agent', '--config', AGENT_CONFIG_PATH, '--container', name, ...(attachStdin ? ['--attach-stdin'] : []), '--', ...original];
+    const attachTty = booleanAt(c, 'tty', where);
+    return [LAUNCHER_PATH, 'agent', '--config', AGENT_CONFIG_PATH, '--container', name, ...(attachStdin ? ['--attach-stdin'] : []), ...(attachTty ? ['--attach-tty'] : []), '--', ...original];
   });
 
   ensureInstallContainer(doc, spec, where, plan);

@@ -101,6 +101,8 @@ export interface ConfidentialPodOptions {
   readonly command: readonly string[];
   readonly podIP?: string;
   readonly stdin?: boolean;
+  /** The container has `tty: true`: the agent runs the workload on a terminal. */
+  readonly tty?: boolean;
   readonly measurement?: string;
   readonly env?: Record<string, string>;
   /** Every container of the pod spec (default: just this one). */
@@ -333,7 +335,9 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
       const podIP = existing?.status?.podIP ?? p.podIP ?? `${podNet}.${podOctet++}`;
       if (existing === undefined) {
         const ports = p.containerPorts?.map((port) => ({ ...port, protocol: 'TCP' }));
-        const stored = api.addPod({ namespace, name: p.name, containers: (p.podContainers ?? [container]).map((name) => ({ name })), podIP, ...(p.labels === undefined ? {} : { labels: p.labels }) });
+        // The pod spec says what kubectl checks before attach -it: stdin and tty of the container.
+        const spec = (name: string) => (name === container ? { name, ...(p.stdin === true ? { stdin: true } : {}), ...(p.tty === true ? { tty: true } : {}) } : { name });
+        const stored = api.addPod({ namespace, name: p.name, containers: (p.podContainers ?? [container]).map(spec), podIP, ...(p.labels === undefined ? {} : { labels: p.labels }) });
         if (ports !== undefined) {
           const pod = structuredClone(stored.object) as unknown as { spec: { containers: { ports?: unknown }[] } };
           pod.spec.containers[0]!.ports = ports;
@@ -349,7 +353,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
         listen: { address: podIP, port: manifest.agent.port },
         shareDir: join(shmDir, 'agents', namespace, p.name, 'share'),
         logs: { dir: join(agentDir, 'logs') },
-        attach: { stdin: p.stdin ?? false },
+        attach: { stdin: p.stdin ?? false, tty: p.tty ?? false },
         proxy: { referenceValuesFile: agentReference, allowedManifestDigests: [manifest.digestHex], allowSimulated: true },
         attestation: { tee: 'simulated', simulatedDir, ...(p.measurement ?? opts.agentMeasurement ? { simulatedMeasurement: p.measurement ?? opts.agentMeasurement } : {}) },
         logLevel: 'debug',

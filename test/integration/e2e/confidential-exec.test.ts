@@ -11,6 +11,7 @@ import { runKubectl, runKubectlPty, startKubectl, type KubectlHome, type Kubectl
 
 let bed: Bed;
 let home: KubectlHome;
+let ttyPods = 0;
 
 beforeAll(async () => {
   bed = await createBed();
@@ -105,6 +106,39 @@ describe.each(variants)('kubectl %s', (_label, version, env) => {
     });
     expect(run.scriptError).toBeUndefined();
     expect(run.code).toBe(5);
+    expectNoLeak(s);
+  });
+
+  it('attaches with -it to a workload on a terminal (tty: true): its size, resizes, keystrokes and exit code', async () => {
+    const s = secret();
+    const name = `conf-tty-${ttyPods++}`;
+    await bed.startConfidentialPod({
+      name,
+      stdin: true,
+      tty: true,
+      command: ['sh', '-c', 'while read line; do case "$line" in size) stty size;; quit) exit 6;; *) echo "tty-got $line";; esac; done'],
+    });
+    const run = await runKubectlPty(version, home, ['-n', CONFIDENTIAL_NS, 'attach', '-it', name, '-c', 'app'], {
+      cols: 101,
+      rows: 31,
+      env,
+      timeoutMs: 30_000,
+      script: async (io) => {
+        // kubectl sends its terminal size as it attaches.
+        await new Promise((r) => setTimeout(r, 500));
+        io.write('size\r');
+        await io.waitFor(/31 101/);
+        io.resize(120, 40);
+        await new Promise((r) => setTimeout(r, 300));
+        io.write('size\r');
+        await io.waitFor(/40 120/);
+        io.write(`${s}\r`);
+        await io.waitFor(new RegExp(`tty-got ${s}`));
+        io.write('quit\r');
+      },
+    });
+    expect(run.scriptError).toBeUndefined();
+    expect(run.code).toBe(6);
     expectNoLeak(s);
   });
 

@@ -62,7 +62,7 @@ describe('agent configuration', () => {
     const config = load(['--config', '/etc/agent.yaml', '--port', '17000', '--', 'server'], ENV, file);
     expect(config.listen.port).toBe(17000);
     expect(config.logs.memoryBytes).toBe(1048576);
-    expect(config.attach).toEqual({ stdin: true, stdinOnce: true });
+    expect(config.attach).toEqual({ stdin: true, stdinOnce: true, tty: false });
     expect(config.proxy.referenceValues).toEqual({ version: 1, entries: [] });
     expect(config.proxy.allowedManifestDigests).toEqual(['a'.repeat(64)]);
     expect(config.attestation).toMatchObject({ tee: 'simulated', simulatedDir: '/sim' });

@@ -18,7 +18,8 @@ function harness() {
   const signals = new EventEmitter();
   const deps = { logStore: store, notice: (line: string) => void notices.push(line), signals: signals as unknown as SignalSource, logger };
   const run = (command: string, args: string[], stdin = false) => startWorkload({ command, args, env: ENV, stdin } satisfies WorkloadSpec, deps);
-  return { store, notices, logLines, signals, run };
+  const runTty = (command: string, args: string[]) => startWorkload({ command, args, env: ENV, stdin: true, tty: true } satisfies WorkloadSpec, deps);
+  return { store, notices, logLines, signals, run, runTty };
 }
 
 async function logsOf(store: LogStore): Promise<string> {
@@ -116,6 +117,39 @@ describe('workload supervisor', () => {
     const started = performance.now();
     expect((await workload.exited).exitCode).toBe(0);
     expect(performance.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('workload supervisor, on a terminal (tty: true)', () => {
+  it('runs the workload on an 80x24 terminal whose output is kept as stdout, and takes keystrokes and resizes', async () => {
+    const h = harness();
+    const workload = await h.runTty('sh', ['-c', 'test -t 0 && test -t 1 && echo on-a-terminal; stty size; read line; echo "got:$line"; stty size; exit 7']);
+    expect(workload.tty).toBe(true);
+    await waitFor(async () => (await logsOf(h.store)).includes('24 80'));
+    workload.resize(132, 50);
+    workload.stdin!.write('hello\r');
+    expect((await workload.exited).exitCode).toBe(7);
+    const logs = await logsOf(h.store);
+    expect(logs).toContain('on-a-terminal');
+    expect(logs).toContain('got:hello');
+    expect(logs).toContain('50 132');
+    expect(h.notices.at(-1)).toBe('shadowplane agent: workload exited with code 7');
+  });
+
+  it('forwards signals to the workload on the terminal and reports 128 + the signal', async () => {
+    const h = harness();
+    const workload = await h.runTty('sh', ['-c', 'echo ready; exec sleep 30']);
+    await waitFor(async () => (await logsOf(h.store)).includes('ready'));
+    h.signals.emit('SIGTERM');
+    expect((await workload.exited).exitCode).toBe(143);
+    expect(h.signals.listenerCount('SIGTERM')).toBe(0);
+  });
+
+  it('rejects a command that cannot be started, without naming it', async () => {
+    const h = harness();
+    const err: unknown = await h.runTty('/nonexistent/secret-binary-name', []).catch((e: unknown) => e);
+    expect(isShadowplaneError(err, 'SP_EXEC_START_FAILED')).toBe(true);
+    expect(String((err as Error).message)).not.toContain('secret-binary-name');
   });
 });
 

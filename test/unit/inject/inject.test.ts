@@ -155,6 +155,15 @@ describe('shadowplane inject', () => {
     expect(worker.command.slice(worker.command.indexOf('--') + 1)).toEqual(['/usr/local/bin/worker', '--queue', 'payments']);
   });
 
+  it('runs the workload of a container with tty: true on a terminal (--attach-tty), as the runtime would', () => {
+    const text = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: repl\n  namespace: secure\nspec:\n  containers:\n    - name: repl\n      image: i\n      command: [python3]\n      stdin: true\n      tty: true\n    - name: plain\n      image: i\n      command: [sleep, infinity]\n';
+    const containers = (objects(inject([{ name: 'repl.yaml', text }]).output)[0] as { spec: { containers: { command: string[]; tty?: boolean }[] } }).spec.containers;
+    const [repl, plain] = containers;
+    expect(repl!.command.slice(0, repl!.command.indexOf('--'))).toEqual(expect.arrayContaining(['--attach-stdin', '--attach-tty']));
+    expect(repl!.tty).toBe(true);
+    expect(plain!.command).not.toContain('--attach-tty');
+  });
+
   it('pins a configuration that the real agent accepts, with the reference values and the manifest digest', () => {
     const out = inject([{ name: 'app.yaml', text: fixture('app.yaml') }], APP_ARGS).output;
     const spec = (objects(out)[0] as { spec: { template: { spec: { initContainers: { name: string; command: string[] }[]; containers: { command: string[] }[] } } } }).spec.template.spec;
