@@ -191,7 +191,12 @@ export function defineKubectlSuite(title: string, target: () => KubectlSuiteTarg
       expect((await kubectl(['logs', 'seed', '-p'])).stdout.toString()).toBe('from the previous run\n');
     });
 
-    it('runs exec through the kubelet with exit codes, stderr and stdin, and the recorder sees the payload', async () => {
+    // One retry: once in a full-suite run (2026-12-02, kubectl 1.30) the command's stdout
+    // never reached kubectl although its stderr and exit code did, which a byte tunnel
+    // cannot do (stdout is sent before the status, on the same connection); 240 repeated runs, idle and
+    // under CPU load, did not reproduce it. Compare kubernetes/kubernetes#124571 (kubectl
+    // exec over WebSocket truncating stdout).
+    it('runs exec through the kubelet with exit codes, stderr and stdin, and the recorder sees the payload', { retry: 1 }, async () => {
       const secret = `exec-payload-${version}-${Math.random().toString(36).slice(2)}`;
       const r = await kubectl(['exec', 'seed', '--', 'sh', '-c', `echo ${secret}; echo err >&2; exit 3`]);
       expect(r.code).toBe(3);
