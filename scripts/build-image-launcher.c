@@ -127,6 +127,7 @@ static void move_aside(char **envp, const char *name, const char *new_name, char
   }
 }
 
+/* dst = root + suffix; fails when it does not fit. */
 static void join(char *dst, const char *suffix) {
   unsigned long r = length(root), s = length(suffix);
   if (r + s + 1 > PATH_MAX_LEN) fail("runtime path too long");

@@ -172,9 +172,8 @@ function startTtyWorkload(spec: WorkloadSpec, deps: SupervisorDeps): Workload {
   const pty = startPtyProcess({ command: spec.command, args: spec.args, env: spec.env, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }), stdin: true, stdout: true, stderr: false }, INITIAL_TERMINAL_SIZE);
   let running = true;
   pty.onOutput((_which, chunk) => logStore.append('stdout', chunk));
-  const stopForwarding = forwardSignals(deps, (signal) => {
-    if (running) pty.kill(signal);
-  });
+  // The pty process ignores kills, writes and resizes once it has exited, and sizes of 0.
+  const stopForwarding = forwardSignals(deps, (signal) => pty.kill(signal));
   announceStart(deps, undefined);
   // Attach writes keystrokes to the terminal; node-pty queues them itself.
   const stdin = spec.stdin
@@ -206,12 +205,8 @@ function startTtyWorkload(spec: WorkloadSpec, deps: SupervisorDeps): Workload {
     },
     tty: true,
     exited,
-    kill(signal) {
-      if (running) pty.kill(signal);
-    },
-    resize(width, height) {
-      if (running && width > 0 && height > 0) pty.resize(width, height);
-    },
+    kill: (signal) => pty.kill(signal),
+    resize: (width, height) => pty.resize(width, height),
   };
 }
 

@@ -76,8 +76,8 @@ export function proxyTlsOf(scheme: string | undefined): boolean {
 
 /** The port of a `[scheme:]name:port` target: a number (no port is 80, or 443 for https, as for the API server). */
 export function proxyPortOf(port: string | undefined, scheme: string | undefined): number {
-  if (port === undefined) return proxyTlsOf(scheme) ? 443 : 80;
-  proxyTlsOf(scheme);
+  const tls = proxyTlsOf(scheme);
+  if (port === undefined) return tls ? 443 : 80;
   if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65_535) throw new ShadowplaneError('SP_BAD_REQUEST', 'the proxy port must be a number 1..65535');
   return Number(port);
 }
