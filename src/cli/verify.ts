@@ -2,11 +2,11 @@
  * `shadowplane verify`: verify a proxy's attestation, then write the dedicated kubeconfig
  * that pins the very certificate that was verified.
  */
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadReferenceValues } from '../attestation/index.ts';
-import { loadManifest } from '../config/manifest.ts';
+import { type Manifest, type ManifestUser, loadManifest } from '../config/manifest.ts';
 import { userByKey } from '../config/scope.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { renderKubeconfig } from '../kubeconfig/kubeconfig.ts';
@@ -18,11 +18,15 @@ import { parseFlags } from '../config/flags.ts';
 
 export const VERIFY_USAGE = `shadowplane verify --server URL --manifest FILE --reference-values FILE
                    --client-cert FILE --client-key FILE [options]
+shadowplane verify --server URL --manifest FILE --reference-values FILE
+                   --prometheus-config FILE (--scraper-cert FILE --scraper-key FILE | --scraper-token-file FILE) [options]
 
 Connects to the proxy, checks its attestation evidence (vendor chain, signature, the
 binding to the certificate this connection saw, a fresh nonce, the measurement and host
 data against the reference values, the manifest digest against FILE), then writes the
-dedicated kubeconfig that pins that certificate.
+dedicated kubeconfig that pins that certificate. Without --client-cert and --client-key
+(a Prometheus operator who is no user of the manifest), it writes only the Prometheus
+scrape configuration.
 
   --server URL               https://host:port of the shadowplane proxy
   --manifest FILE            the manifest you expect the proxy to enforce
@@ -79,21 +83,27 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   const server = need('server');
   const manifest = loadManifest(need('manifest'));
   const reference = loadReferenceValues(need('reference-values'));
-  const certPem = readText(need('client-cert'), 'client certificate');
-  const keyPem = readText(need('client-key'), 'client key');
-  const token = values['token-file'] === undefined ? undefined : readText(values['token-file'], 'token').trim();
+  const prometheusConfig = values['prometheus-config'];
+  // Without a user's certificate only the Prometheus configuration is written.
+  const kubeconfigWanted = prometheusConfig === undefined || values['client-cert'] !== undefined || values['client-key'] !== undefined || values.out !== undefined;
   const allowSimulated = values['allow-simulated'] ?? false;
 
-  const user = userByKey(manifest, spkiSha256Hex(createPublicKey(certPem)));
-  if (user === undefined) throw new ShadowplaneError('SP_USAGE', 'your client certificate\'s key is not a user of this manifest: ask its owner to add your public key');
-  if (manifest.upstream.auth === 'forward-token' && token === undefined) {
-    process.stderr.write('note: the proxy forwards your upstream token (forward-token mode) but no --token-file was given\n');
+  // Usage errors and credential checks before any network traffic.
+  let userAndKeys: { user: ManifestUser; certPem: string; keyPem: string; token: string | undefined } | undefined;
+  if (kubeconfigWanted) {
+    const certPem = readText(need('client-cert'), 'client certificate');
+    const keyPem = readText(need('client-key'), 'client key');
+    const token = values['token-file'] === undefined ? undefined : readText(values['token-file'], 'token').trim();
+    const user = userByKey(manifest, spkiSha256Hex(createPublicKey(certPem)));
+    if (user === undefined) throw new ShadowplaneError('SP_USAGE', 'your client certificate\'s key is not a user of this manifest: ask its owner to add your public key');
+    if (manifest.upstream.auth === 'forward-token' && token === undefined) {
+      process.stderr.write('note: the proxy forwards your upstream token (forward-token mode) but no --token-file was given\n');
+    }
+    userAndKeys = { user, certPem, keyPem, token };
   }
-  if (allowSimulated) process.stderr.write(`${SIMULATED_BANNER}\n`);
-
-  const prometheusConfig = values['prometheus-config'];
-  // Usage errors before any network traffic.
   const scraper = prometheusConfig === undefined ? undefined : scraperCredential(values['scraper-cert'], values['scraper-key'], values['scraper-token-file']);
+  const scraperName = scraper === undefined ? undefined : scraperOfManifest(manifest, scraper);
+  if (allowSimulated) process.stderr.write(`${SIMULATED_BANNER}\n`);
 
   const verified = await verifyProxy({
     server,
@@ -103,21 +113,23 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
     ...(values['tls-server-name'] === undefined ? {} : { tlsServerName: values['tls-server-name'] }),
   });
 
-  const kubeconfig = renderKubeconfig({
-    server,
-    certificatePem: verified.certificate.toString(),
-    tlsServerName: values['tls-server-name'],
-    context: values.context ?? `shadowplane-${manifest.name}`,
-    namespace: values.namespace,
-    userName: user.name,
-    clientCertPem: certPem,
-    clientKeyPem: keyPem,
-    token,
-    verified,
-    manifestDigestHex: manifest.digestHex,
-  });
-  if (values.out === undefined) process.stdout.write(kubeconfig);
-  else writeFileSync(values.out, kubeconfig, { mode: 0o600 });
+  if (userAndKeys !== undefined) {
+    const kubeconfig = renderKubeconfig({
+      server,
+      certificatePem: verified.certificate.toString(),
+      tlsServerName: values['tls-server-name'],
+      context: values.context ?? `shadowplane-${manifest.name}`,
+      namespace: values.namespace,
+      userName: userAndKeys.user.name,
+      clientCertPem: userAndKeys.certPem,
+      clientKeyPem: userAndKeys.keyPem,
+      token: userAndKeys.token,
+      verified,
+      manifestDigestHex: manifest.digestHex,
+    });
+    if (values.out === undefined) process.stdout.write(kubeconfig);
+    else writeFileSync(values.out, kubeconfig, { mode: 0o600 });
+  }
   if (values['evidence-out'] !== undefined) writeFileSync(values['evidence-out'], `${JSON.stringify(verified.response, null, 2)}\n`);
   if (prometheusConfig !== undefined && scraper !== undefined) {
     const caFile = resolve(values['prometheus-ca-file'] ?? `${prometheusConfig}.ca.pem`);
@@ -147,7 +159,8 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
       `  manifest       ${verified.manifestName} sha256:${manifest.digestHex}`,
       `  serving key    sha256:${verified.servingKeySha256} (pinned in the kubeconfig)`,
       `  freshness      answered a fresh 32-byte nonce on this connection`,
-      `  you are        ${user.name}${user.groups.length > 0 ? ` (groups ${user.groups.join(', ')})` : ''}`,
+      userAndKeys === undefined ? '' : `  you are        ${userAndKeys.user.name}${userAndKeys.user.groups.length > 0 ? ` (groups ${userAndKeys.user.groups.join(', ')})` : ''}`,
+      scraperName === undefined ? '' : `  scraper        ${scraperName}`,
       values.out === undefined ? '' : `wrote ${values.out}; use: KUBECONFIG=${values.out} kubectl get pods`,
       prometheusConfig === undefined ? '' : `wrote ${prometheusConfig} (Prometheus scrape configuration)`,
       '',
@@ -156,8 +169,49 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   return 0;
 }
 
+/**
+ * The name of the manifest scraper whose credential Prometheus will read, checked here
+ * when the files are readable on this machine (a certificate's key or a token's SHA-256
+ * must be listed, as the proxy will check them); `(not checked)` when they are not.
+ */
+function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): string {
+  let found: { name: string } | undefined;
+  if ('certFile' in credential) {
+    let pem: string;
+    try {
+      pem = readFileSync(credential.certFile, 'utf8');
+    } catch {
+      process.stderr.write(`note: ${credential.certFile} is not readable here; the scraper certificate was not checked against the manifest\n`);
+      return '(not checked)';
+    }
+    let key: string;
+    try {
+      key = spkiSha256Hex(createPublicKey(pem));
+    } catch {
+      throw new ShadowplaneError('SP_USAGE', `the scraper certificate ${credential.certFile} is not a PEM certificate`);
+    }
+    found = manifest.scrapers.find((s) => s.publicKeySha256 === key);
+    if (found === undefined) throw new ShadowplaneError('SP_USAGE', "the scraper certificate's key is not a scraper of this manifest: ask its owner to add it under scrapers");
+  } else {
+    let token: string;
+    try {
+      // Prometheus trims the credentials file as it reads it.
+      token = readFileSync(credential.tokenFile, 'utf8').trim();
+    } catch {
+      process.stderr.write(`note: ${credential.tokenFile} is not readable here; the scraper token was not checked against the manifest\n`);
+      return '(not checked)';
+    }
+    const digest = createHash('sha256').update(token, 'utf8').digest();
+    found = manifest.scrapers.find((s) => s.tokenSha256 !== undefined && s.tokenSha256.equals(digest));
+    if (found === undefined) throw new ShadowplaneError('SP_USAGE', "the scraper token's SHA-256 is not a scraper of this manifest: ask its owner to add it under scrapers");
+  }
+  return found.name;
+}
+
+type ScraperCredential = { certFile: string; keyFile: string } | { tokenFile: string };
+
 /** The scraper credential paths for the Prometheus configuration: a certificate and key, or a token file. */
-function scraperCredential(cert: string | undefined, key: string | undefined, tokenFile: string | undefined): { certFile: string; keyFile: string } | { tokenFile: string } {
+function scraperCredential(cert: string | undefined, key: string | undefined, tokenFile: string | undefined): ScraperCredential {
   if (tokenFile !== undefined && cert === undefined && key === undefined) return { tokenFile: resolve(tokenFile) };
   if (tokenFile === undefined && cert !== undefined && key !== undefined) return { certFile: resolve(cert), keyFile: resolve(key) };
   throw new ShadowplaneError('SP_USAGE', '--prometheus-config needs --scraper-cert and --scraper-key, or --scraper-token-file');

@@ -35,6 +35,7 @@ let workDir: string;
 let prometheus: ChildProcess | undefined;
 let promPort: number;
 const promLog = new Capture();
+const verifyOutput: Record<string, { code: number | null; stdout: string; stderr: string }> = {};
 
 interface Series {
   readonly metric: Record<string, string>;
@@ -101,18 +102,21 @@ beforeAll(async () => {
   const verifyHome = mkdtempSync(join(workDir, 'verify-'));
   writeFileSync(join(verifyHome, 'user.crt'), bed.users.alice.certPem);
   writeFileSync(join(verifyHome, 'user.key'), bed.users.alice.keyPem, { mode: 0o600 });
-  const render = async (name: string, credential: string[]): Promise<Record<string, unknown>> => {
+  // As a user of the manifest (kubeconfig and Prometheus configuration), and as a
+  // Prometheus operator who is no user (the Prometheus configuration only).
+  const render = async (name: string, credential: string[], asUser: boolean): Promise<Record<string, unknown>> => {
     const out = join(workDir, `${name}.yml`);
+    const user = asUser ? ['--client-cert', join(verifyHome, 'user.crt'), '--client-key', join(verifyHome, 'user.key'), '--out', join(verifyHome, `${name}.kubeconfig`)] : [];
     const r = await bed.cli([
-      'verify', '--server', bed.proxy.url, '--manifest', bed.manifestPath, '--reference-values', bed.referenceValuesPath,
-      '--client-cert', join(verifyHome, 'user.crt'), '--client-key', join(verifyHome, 'user.key'), '--allow-simulated', '--out', join(verifyHome, `${name}.kubeconfig`),
+      'verify', '--server', bed.proxy.url, '--manifest', bed.manifestPath, '--reference-values', bed.referenceValuesPath, '--allow-simulated', ...user,
       '--prometheus-config', out, '--prometheus-scrape-interval', '1s', '--prometheus-pods-file', join(workDir, 'pods.json'), ...credential,
     ]);
     if (r.code !== 0) throw new Error(`shadowplane verify --prometheus-config failed (${r.code}): ${r.stderr}`);
+    verifyOutput[name] = r;
     return parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
   };
-  const byCert = await render('cert', ['--scraper-cert', join(workDir, 'scraper.crt'), '--scraper-key', join(workDir, 'scraper.key')]);
-  const byToken = await render('token', ['--scraper-token-file', join(workDir, 'scraper.token')]);
+  const byCert = await render('cert', ['--scraper-cert', join(workDir, 'scraper.crt'), '--scraper-key', join(workDir, 'scraper.key')], true);
+  const byToken = await render('token', ['--scraper-token-file', join(workDir, 'scraper.token')], false);
   // One Prometheus for both credentials: the token configuration's jobs, renamed, join the certificate's.
   const tokenJobs = (byToken.scrape_configs as { job_name: string }[]).map((j) => ({ ...j, job_name: `${j.job_name}-token` }));
   const config = { ...byCert, scrape_configs: [...(byCert.scrape_configs as unknown[]), ...tokenJobs] };
@@ -182,5 +186,34 @@ describe('a real Prometheus scraping the proxy', () => {
     const text = r.body.toString();
     expect(text).toMatch(/shadowplane_metrics_scrapes_total\{code="ok"\} [1-9]\d*/);
     expect(text).not.toContain(canary);
+  });
+
+  it('renders the configuration for a Prometheus operator who is no user of the manifest, naming the scraper it checked', () => {
+    // The token job above came from this mode: no kubeconfig on stdout, the scraper named.
+    const r = verifyOutput.token!;
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('scraper        ');
+    expect(r.stderr).not.toContain('you are');
+    expect(verifyOutput.cert!.stderr).toContain('you are');
+  });
+
+  it('refuses, before connecting, a scraper credential the manifest does not list, and a kubeconfig without a user certificate', async () => {
+    const stranger = join(workDir, 'stranger.token');
+    writeFileSync(stranger, 'not-a-listed-token\n', { mode: 0o600 });
+    const base = ['verify', '--server', 'https://127.0.0.1:1', '--manifest', bed.manifestPath, '--reference-values', bed.referenceValuesPath, '--allow-simulated', '--prometheus-config', join(workDir, 'never.yml')];
+    const byToken = await bed.cli([...base, '--scraper-token-file', stranger]);
+    expect(byToken.code).not.toBe(0);
+    expect(byToken.stderr).toContain('is not a scraper of this manifest');
+    expect(byToken.stderr).not.toContain('not-a-listed-token');
+    // A user's certificate is not a scraper's.
+    const userCert = join(workDir, 'user-as-scraper.crt');
+    writeFileSync(userCert, bed.users.alice.certPem);
+    const byCert = await bed.cli([...base, '--scraper-cert', userCert, '--scraper-key', join(workDir, 'scraper.key')]);
+    expect(byCert.code).not.toBe(0);
+    expect(byCert.stderr).toContain('is not a scraper of this manifest');
+    const noUser = await bed.cli([...base, '--scraper-token-file', join(workDir, 'scraper.token'), '--out', join(workDir, 'never.kubeconfig')]);
+    expect(noUser.code).not.toBe(0);
+    expect(noUser.stderr).toContain('--client-cert is required');
+    expect(existsSync(join(workDir, 'never.yml'))).toBe(false);
   });
 });
