@@ -7,8 +7,9 @@
  * - the path is what follows `/proxy` (`/` when nothing does), the query is kept;
  * - hop-by-hop headers are dropped both ways, and so are the client's credentials
  *   (`Authorization`; the client certificate ends at the proxy);
- * - a redirect whose `Location` points into the pod is rewritten to go through the same
- *   proxy path again;
+ * - links into the pod go through the same proxy path again: a redirect's `Location` and
+ *   the URL attributes of an HTML body (proxy-links.ts);
+ * - the pod sees `X-Forwarded-Uri`, the path the client asked the proxy for;
  * - bodies stream both ways with backpressure; an upgrade (WebSocket) is answered with the
  *   pod's own 101 and then spliced byte for byte; a non-101 answer to an upgrade is
  *   forwarded and the client connection closed (never reused as if it were upgraded).
@@ -30,6 +31,7 @@ import type { AnyRequest } from '../request.ts';
 import { writeHead, type AnyResponse } from '../respond.ts';
 import type { RequestTracker } from '../self-metrics.ts';
 import { rejectUpgrade } from '../streams/upgrade.ts';
+import { type LinkContext, htmlRewritePipeline, rewriteLink, rewritesHtml } from './proxy-links.ts';
 
 const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
@@ -82,16 +84,6 @@ export function proxyPortOf(port: string | undefined, scheme: string | undefined
   return Number(port);
 }
 
-/** A Location into the pod (a path, or an absolute URL to its loopback) goes through the proxy again. */
-export function rewriteLocation(location: string, prefix: string, port: number, tls = false): string {
-  if (location.startsWith('/') && !location.startsWith('//')) return `${prefix}${location}`;
-  const url = URL.parse(location);
-  if (url === null || url.protocol !== (tls ? 'https:' : 'http:')) return location;
-  const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-  if (!local || Number(url.port === '' ? (tls ? 443 : 80) : url.port) !== port) return location;
-  return `${prefix}${url.pathname}${url.search}`;
-}
-
 /** The connection the HTTP exchange runs on: the channel stream itself, or TLS inside it for an https target. */
 function podConnection(channel: Duplex, tls: boolean): Duplex {
   if (!tls) return channel;
@@ -102,8 +94,14 @@ function podConnection(channel: Duplex, tls: boolean): Duplex {
   return socket;
 }
 
-function podRequestHeaders(headers: OutgoingHttpHeaders, port: number): OutgoingHttpHeaders {
-  return { ...headers, host: `127.0.0.1:${port}`, connection: 'close' };
+function podRequestHeaders(headers: OutgoingHttpHeaders, port: number, forwardedUri: string): OutgoingHttpHeaders {
+  return { ...headers, host: `127.0.0.1:${port}`, 'x-forwarded-uri': forwardedUri, connection: 'close' };
+}
+
+/** What decides which links in the pod's answers are rewritten. */
+function linkContext(req: AnyRequest, prefix: string, target: ProxyTarget): LinkContext {
+  const host = req.headers[':authority'] ?? req.headers.host;
+  return { prefix, port: target.port, tls: target.tls, requestHost: typeof host === 'string' ? host : undefined };
 }
 
 /** Proxies one ordinary request. Resolves when the exchange ended; throws only before the response started. */
@@ -133,7 +131,7 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       createConnection: () => podConnection(channel, target.tls),
       method: req.method ?? 'GET',
       path: `${path}${query}`,
-      headers: podRequestHeaders(forwardableRequestHeaders(req.headers, { keepAuthorization: false }), target.port),
+      headers: podRequestHeaders(forwardableRequestHeaders(req.headers, { keepAuthorization: false }), target.port, `${prefix}${path}`),
       setHost: false,
       maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
     });
@@ -155,13 +153,20 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       clearTimeout(timer);
       track.session('proxy');
       const headers = forwardableResponseHeaders(podRes.headers);
+      const links = linkContext(req, prefix, target);
       const location = podRes.headers.location;
-      if (location !== undefined) headers.location = rewriteLocation(location, prefix, target.port, target.tls);
-      writeHead(res, podRes.statusCode ?? 502, headers);
+      const status = podRes.statusCode ?? 502;
+      if (location !== undefined) headers.location = rewriteLink(location, links);
+      // As the API server: a redirect's body is left alone; an HTML body's links are rewritten.
+      const rewrite = location === undefined && rewritesHtml(req.method ?? 'GET', status, headers);
+      if (rewrite) delete headers['content-length'];
+      writeHead(res, status, headers);
       podRes.on('data', (c: Buffer) => (bytesOut += c.length));
-      pipeline(podRes, res, (err) => {
+      const done = (err: Error | null | undefined): void => {
         finish({ status: podRes.statusCode, bytesIn, bytesOut, error: err === undefined || err === null ? undefined : new ShadowplaneError('SP_POD_PROXY_FAILED', 'the response broke off') });
-      });
+      };
+      if (rewrite) pipeline([podRes, ...htmlRewritePipeline(podRes.headers['content-encoding'], links), res], done);
+      else pipeline(podRes, res, done);
     });
     req.on('data', (c: Buffer) => (bytesIn += c.length));
     pipeline(req, podReq, (err) => {
@@ -172,11 +177,12 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
 
 /** Proxies an upgrade (WebSocket and the like). Resolves when the upgraded connection or the refusal ended. */
 export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: ProxyTarget, track: RequestTracker): Promise<ProxyOutcome> {
-  const { path, query } = splitProxyUrl(target.url);
+  const { prefix, path, query } = splitProxyUrl(target.url);
   const channel = await target.connection.portForward(target.port);
   const raw: [string, string][] = [
     ['Host', `127.0.0.1:${target.port}`],
-    ...forwardableUpgradeRawHeaders(req.rawHeaders, { keepAuthorization: false }),
+    ...forwardableUpgradeRawHeaders(req.rawHeaders, { keepAuthorization: false }).filter(([name]) => name.toLowerCase() !== 'x-forwarded-uri'),
+    ['X-Forwarded-Uri', `${prefix}${path}`],
     ['Connection', 'Upgrade'],
     ['Upgrade', req.headers.upgrade ?? ''],
   ];

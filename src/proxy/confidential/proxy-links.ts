@@ -1,0 +1,338 @@
+/**
+ * Links in a proxied pod's answers that point into the pod go through the proxy path
+ * again, as the API server's pods/proxy and services/proxy do it (apimachinery
+ * `util/proxy/transport.go`): the `Location` of a redirect, and the URL attributes of
+ * HTML tags in a `text/html` body.
+ *
+ * A link is rewritten when it is path-absolute (`/x`, not `//host/x`), or absolute with
+ * the host the client asked the proxy for (its `Host`/`:authority`) or the pod's own
+ * loopback address at the proxied port (what an application that builds links from its
+ * `Host` header writes, since the agent sends `Host: 127.0.0.1:PORT`). It becomes
+ * `PREFIX/x` (`PREFIX` = `/api/v1/namespaces/NS/pods/NAME[:PORT]/proxy`), with its
+ * query and fragment; a path that already starts with the prefix is left alone. Relative
+ * links, other hosts and other schemes (`mailto:`, `javascript:`) are left alone.
+ *
+ * The HTML rewriter streams: it tokenises just enough HTML (tags and their attributes,
+ * comments, raw-text elements such as `<script>`) to find the attributes the API server
+ * rewrites, and passes every other byte through unchanged (the API server re-serialises
+ * every tag; here only changed attribute values differ). It holds back at most one
+ * incomplete tag, bounded by MAX_HELD_TAG; a longer tag is passed through unchanged.
+ * A `gzip` body is decoded, rewritten and encoded again. Other encodings pass through
+ * unchanged, as with the API server, and so does `deflate`, which the API server decodes as
+ * raw deflate although HTTP's `deflate` is zlib-wrapped: servers send both, and a wrong
+ * guess would break the page rather than leave its links alone. Character references in attribute
+ * values are not decoded: a link whose leading `/` or scheme is written as a reference is
+ * left alone.
+ *
+ * Invariant: nothing here logs or reports body bytes.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+
+/** The longest single tag held back while waiting for its end (the rest of the body streams). */
+export const MAX_HELD_TAG = 64 * 1024;
+
+export interface LinkContext {
+  /** `/api/v1/namespaces/NS/pods/NAME[:PORT]/proxy` (or `…/services/…/proxy`), as the client sent it. */
+  readonly prefix: string;
+  /** The proxied port on the pod's loopback. */
+  readonly port: number;
+  /** Whether the pod's port speaks TLS (an `https:` target). */
+  readonly tls: boolean;
+  /** The host the client asked the proxy for (`Host` or `:authority`), if any. */
+  readonly requestHost: string | undefined;
+}
+
+const ABSOLUTE = /^(?:([A-Za-z][A-Za-z0-9+.-]*):)?\/\/([^/?#\\]*)(.*)$/s;
+
+/** `link` rewritten to go through the proxy path again when it points into the pod; else unchanged. */
+export function rewriteLink(link: string, ctx: LinkContext): string {
+  if (link.startsWith('/') && !link.startsWith('//')) return withPrefix(link, ctx.prefix);
+  const m = ABSOLUTE.exec(link);
+  if (m === null) return link;
+  const scheme = m[1]?.toLowerCase();
+  const host = m[2]!.toLowerCase();
+  const rest = m[3]!;
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return link;
+  // An empty path is relative to the API server too: left alone.
+  if (!rest.startsWith('/')) return link;
+  const sameHost = (ctx.requestHost !== undefined && host === ctx.requestHost.toLowerCase()) || isPodLoopback(host, scheme, ctx);
+  return sameHost ? withPrefix(rest, ctx.prefix) : link;
+}
+
+function withPrefix(path: string, prefix: string): string {
+  if (path.startsWith(prefix)) {
+    const next = path.charCodeAt(prefix.length);
+    // `/`, `?`, `#` or the end: already through the proxy.
+    if (Number.isNaN(next) || next === 47 || next === 63 || next === 35) return path;
+  }
+  return `${prefix}${path}`;
+}
+
+function isPodLoopback(host: string, scheme: string | undefined, ctx: LinkContext): boolean {
+  if (scheme !== undefined && scheme !== (ctx.tls ? 'https' : 'http')) return false;
+  const colon = host.lastIndexOf(':');
+  const bracket = host.lastIndexOf(']');
+  const hasPort = colon > bracket && colon !== -1;
+  const name = hasPort ? host.slice(0, colon) : host;
+  const port = hasPort ? Number(host.slice(colon + 1)) : ctx.tls ? 443 : 80;
+  return (name === '127.0.0.1' || name === 'localhost' || name === '[::1]') && port === ctx.port;
+}
+
+/** Tags whose attributes hold URLs, and those attributes: the API server's list. */
+const URL_ATTRIBUTES: ReadonlyMap<string, readonly string[]> = new Map([
+  ['a', ['href']],
+  ['applet', ['codebase']],
+  ['area', ['href']],
+  ['audio', ['src']],
+  ['base', ['href']],
+  ['blockquote', ['cite']],
+  ['body', ['background']],
+  ['button', ['formaction']],
+  ['command', ['icon']],
+  ['del', ['cite']],
+  ['embed', ['src']],
+  ['form', ['action']],
+  ['frame', ['longdesc', 'src']],
+  ['head', ['profile']],
+  ['html', ['manifest']],
+  ['iframe', ['longdesc', 'src']],
+  ['img', ['longdesc', 'src', 'usemap']],
+  ['input', ['src', 'usemap', 'formaction']],
+  ['ins', ['cite']],
+  ['link', ['href']],
+  ['object', ['classid', 'codebase', 'data', 'usemap']],
+  ['q', ['cite']],
+  ['script', ['src']],
+  ['source', ['src']],
+  ['video', ['poster', 'src']],
+]);
+
+/** Elements whose content is text up to their end tag, never tags (as the HTML tokenizer treats them). */
+const RAW_TEXT = new Set(['iframe', 'noembed', 'noframes', 'noscript', 'script', 'style', 'textarea', 'title', 'xmp']);
+
+const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 12 || c === 13;
+const isAlpha = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/**
+ * The end of the start tag at `s[start]` (`<` then a letter): the index after its `>`,
+ * or -1 when `s` ends first. Quoted attribute values may hold `>`.
+ */
+function startTagEnd(s: string, start: number): number {
+  let p = start + 1;
+  const n = s.length;
+  while (p < n) {
+    const c = s.charCodeAt(p);
+    if (c === 62) return p + 1; // >
+    if (c === 34 || c === 39) {
+      // A quote only opens a value after `=` (and blanks); elsewhere it is part of a name.
+      let q = p - 1;
+      while (q > start && isSpace(s.charCodeAt(q))) q--;
+      if (s.charCodeAt(q) === 61) {
+        const close = s.indexOf(c === 34 ? '"' : "'", p + 1);
+        if (close === -1) return -1;
+        p = close + 1;
+        continue;
+      }
+    }
+    p++;
+  }
+  return -1;
+}
+
+/** The start tag `tag` (complete, `<…>`) with its URL attributes rewritten, and its lower-case name. */
+function rewriteStartTag(tag: string, ctx: LinkContext): { text: string; name: string } {
+  let p = 1;
+  while (p < tag.length && !isSpace(tag.charCodeAt(p)) && tag.charCodeAt(p) !== 47 && tag.charCodeAt(p) !== 62) p++;
+  const name = tag.slice(1, p).toLowerCase();
+  const attributes = URL_ATTRIBUTES.get(name);
+  if (attributes === undefined) return { text: tag, name };
+  let out = '';
+  let copied = 0;
+  const end = tag.length - 1; // the `>`
+  while (p < end) {
+    const c = tag.charCodeAt(p);
+    if (isSpace(c) || c === 47) {
+      p++;
+      continue;
+    }
+    const nameStart = p;
+    p++;
+    while (p < end && !isSpace(tag.charCodeAt(p)) && tag.charCodeAt(p) !== 47 && tag.charCodeAt(p) !== 61) p++;
+    const attribute = tag.slice(nameStart, p).toLowerCase();
+    let q = p;
+    while (q < end && isSpace(tag.charCodeAt(q))) q++;
+    if (tag.charCodeAt(q) !== 61) continue; // no value
+    q++;
+    while (q < end && isSpace(tag.charCodeAt(q))) q++;
+    let valueStart: number;
+    let valueEnd: number;
+    const quote = tag.charCodeAt(q);
+    if (quote === 34 || quote === 39) {
+      valueStart = q + 1;
+      valueEnd = tag.indexOf(quote === 34 ? '"' : "'", valueStart);
+      if (valueEnd === -1) valueEnd = end;
+      p = valueEnd + 1;
+    } else {
+      valueStart = q;
+      valueEnd = q;
+      while (valueEnd < end && !isSpace(tag.charCodeAt(valueEnd))) valueEnd++;
+      p = valueEnd;
+    }
+    if (!attributes.includes(attribute)) continue;
+    const value = tag.slice(valueStart, valueEnd);
+    const rewritten = rewriteLink(value, ctx);
+    if (rewritten === value) continue;
+    out += tag.slice(copied, valueStart) + rewritten;
+    copied = valueEnd;
+  }
+  return { text: copied === 0 ? tag : out + tag.slice(copied), name };
+}
+
+/**
+ * Rewrites the links of an HTML body as it streams. Works on bytes as latin1 characters
+ * (one per byte), so every byte it does not rewrite comes out as it went in, whatever the
+ * document's character encoding; the markup it looks at is ASCII.
+ */
+export class HtmlLinkRewriter extends Transform {
+  readonly #ctx: LinkContext;
+  /** Input not yet passed on: an incomplete construct at the end of the last chunk. */
+  #held = '';
+  /** Inside a construct that ends at this text (`-->`, `>`), passing it through. */
+  #until: string | undefined;
+  /** Inside a raw-text element: its lower-case name. */
+  #raw: string | undefined;
+  /** After `<plaintext>`: the rest is text. */
+  #plaintext = false;
+
+  constructor(ctx: LinkContext) {
+    super();
+    this.#ctx = ctx;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#emit(this.#scan(this.#held + chunk.toString('latin1'), false));
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#emit(this.#scan(this.#held, true));
+    callback();
+  }
+
+  #emit(text: string): void {
+    if (text.length > 0) this.push(Buffer.from(text, 'latin1'));
+  }
+
+  /** Passes on what can be decided in `s`, keeping the undecided tail in #held (none when `final`). */
+  #scan(s: string, final: boolean): string {
+    let out = '';
+    let i = 0;
+    this.#held = '';
+    const hold = (from: number): string => {
+      if (final) return out + s.slice(from);
+      this.#held = s.slice(from);
+      return out;
+    };
+    while (i < s.length) {
+      if (this.#plaintext) return out + s.slice(i);
+      if (this.#until !== undefined) {
+        const j = s.indexOf(this.#until, i);
+        if (j === -1) {
+          // Keep what could be the start of the terminator.
+          const keep = Math.max(i, s.length - (this.#until.length - 1));
+          out += s.slice(i, keep);
+          return hold(keep);
+        }
+        out += s.slice(i, j + this.#until.length);
+        i = j + this.#until.length;
+        this.#until = undefined;
+        continue;
+      }
+      if (this.#raw !== undefined) {
+        const name = this.#raw;
+        let j = s.indexOf('</', i);
+        while (j !== -1) {
+          const after = j + 2 + name.length;
+          if (after >= s.length) break; // cannot decide yet
+          if (s.slice(j + 2, after).toLowerCase() === name && (isSpace(s.charCodeAt(after)) || s.charCodeAt(after) === 47 || s.charCodeAt(after) === 62)) break;
+          j = s.indexOf('</', j + 2);
+        }
+        if (j === -1) {
+          const keep = s.endsWith('<') ? s.length - 1 : s.length;
+          out += s.slice(i, Math.max(i, keep));
+          return hold(Math.max(i, keep));
+        }
+        out += s.slice(i, j);
+        i = j;
+        if (j + 2 + name.length >= s.length) return hold(j);
+        this.#raw = undefined;
+        continue;
+      }
+      const lt = s.indexOf('<', i);
+      if (lt === -1) return out + s.slice(i);
+      out += s.slice(i, lt);
+      i = lt;
+      if (i + 1 >= s.length) return hold(i);
+      const c = s.charCodeAt(i + 1);
+      if (c === 33) {
+        // `<!--` comment (also `<!-->` and `<!--->`), else `<!DOCTYPE …>` and other declarations.
+        if (i + 4 > s.length && !final) return hold(i);
+        if (s.startsWith('<!--', i)) {
+          if (s.startsWith('>', i + 4) || s.startsWith('->', i + 4)) {
+            const end = s.indexOf('>', i + 4) + 1;
+            out += s.slice(i, end);
+            i = end;
+            continue;
+          }
+          out += '<!--';
+          i += 4;
+          this.#until = '-->';
+        } else {
+          this.#until = '>';
+        }
+        continue;
+      }
+      if (c === 47 || c === 63) {
+        // An end tag, or `<?…>`: through the next `>`.
+        this.#until = '>';
+        continue;
+      }
+      if (!isAlpha(c)) {
+        out += '<';
+        i++;
+        continue;
+      }
+      const end = startTagEnd(s, i);
+      if (end === -1) {
+        if (final) return out + s.slice(i);
+        if (s.length - i <= MAX_HELD_TAG) return hold(i);
+        // Longer than any real tag: passed through unchanged up to its end.
+        this.#until = '>';
+        continue;
+      }
+      const { text, name } = rewriteStartTag(s.slice(i, end), this.#ctx);
+      out += text;
+      i = end;
+      if (name === 'plaintext') this.#plaintext = true;
+      else if (RAW_TEXT.has(name) && !text.endsWith('/>')) this.#raw = name;
+    }
+    return out;
+  }
+}
+
+/** Whether a response with these headers, to this method, has an HTML body whose links are rewritten. */
+export function rewritesHtml(method: string, status: number, headers: OutgoingHttpHeaders): boolean {
+  if (method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) return false;
+  const type = headers['content-type'];
+  if (typeof type !== 'string' || type.split(';', 1)[0]!.trim().toLowerCase() !== 'text/html') return false;
+  const encoding = headers['content-encoding'];
+  return encoding === undefined || encoding === '' || encoding === 'identity' || encoding === 'gzip';
+}
+
+/** The transforms from the pod's body to the client's: decode gzip, rewrite links, encode as it came. */
+export function htmlRewritePipeline(encoding: string | undefined, ctx: LinkContext): Transform[] {
+  const rewriter = new HtmlLinkRewriter(ctx);
+  return encoding === 'gzip' ? [createGunzip(), rewriter, createGzip()] : [rewriter];
+}
