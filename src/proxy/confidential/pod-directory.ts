@@ -30,9 +30,11 @@ export interface PodAddress {
   readonly ip: string;
 }
 
-/** A pod that may back a service: its address, phase and named container ports. */
+/** A pod that may back a service: its address, phase, readiness and named container ports. */
 export interface PodEndpoint extends PodAddress {
   readonly running: boolean;
+  /** The Ready condition is True and the pod is not terminating: what makes it a ready endpoint. */
+  readonly ready: boolean;
   /** Container port names → numbers, for a service's named targetPort. */
   readonly ports: ReadonlyMap<string, number>;
 }
@@ -107,7 +109,7 @@ export class PodDirectory {
       const ip = podIpOf(item);
       if (name === undefined || ip === undefined) return [];
       const running = (item as { status?: { phase?: unknown } }).status?.phase === 'Running';
-      return [{ name, ip, running, ports: namedPortsOf(item) }];
+      return [{ name, ip, running, ready: isReady(item), ports: namedPortsOf(item) }];
     });
   }
 
@@ -282,4 +284,13 @@ function namedPortsOf(obj: unknown): Map<string, number> {
 function podIpOf(obj: unknown): string | undefined {
   const ip = (obj as { status?: { podIP?: unknown } } | null)?.status?.podIP;
   return typeof ip === 'string' && /^[0-9a-fA-F:.]{2,45}$/.test(ip) ? ip : undefined;
+}
+
+/** As the endpoints controller judges it: condition Ready is True, and no deletion has begun. */
+function isReady(item: unknown): boolean {
+  const pod = item as { metadata?: { deletionTimestamp?: unknown }; status?: { conditions?: unknown } } | null;
+  if (pod?.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null) return false;
+  const conditions = pod?.status?.conditions;
+  if (!Array.isArray(conditions)) return false;
+  return conditions.some((c: unknown) => (c as { type?: unknown; status?: unknown } | null)?.type === 'Ready' && (c as { status?: unknown }).status === 'True');
 }

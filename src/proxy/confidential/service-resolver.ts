@@ -51,14 +51,16 @@ export async function resolveService(opts: ServiceResolverOptions, namespace: st
   const { status, value } = await getUpstreamJson(opts.upstream, `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(service)}`, auth, { maxBytes: MAX_SERVICE_BYTES, timeoutMs: 10_000, what });
   if (status === 404) throw new ShadowplaneError('SP_SERVICE_NO_ENDPOINTS', `${what} does not exist`);
   checkLookupStatus(status, what);
-  const spec = (value as { spec?: { selector?: unknown; ports?: unknown } } | null)?.spec;
+  const spec = (value as { spec?: { selector?: unknown; ports?: unknown; publishNotReadyAddresses?: unknown } } | null)?.spec;
+  // As the service's endpoints: ready pods only, unless the service publishes not-ready ones.
+  const notReadyToo = spec?.publishNotReadyAddresses === true;
   const selector = selectorOf(spec?.selector);
   if (selector === undefined) throw new ShadowplaneError('SP_SERVICE_NO_ENDPOINTS', `${what} has no usable pod selector`);
   const port = pickPort(portsOf(spec?.ports), portSpec, what);
 
   const candidates: ServiceCandidate[] = [];
   for (const pod of await opts.pods.select(namespace, selector, callerAuth)) {
-    if (!pod.running || !isConfidentialPod(opts.manifest, namespace, pod.name)) continue;
+    if (!pod.running || (!pod.ready && !notReadyToo) || !isConfidentialPod(opts.manifest, namespace, pod.name)) continue;
     const target = typeof port.targetPort === 'number' ? port.targetPort : pod.ports.get(port.targetPort);
     if (target !== undefined) candidates.push({ pod, port: target });
   }

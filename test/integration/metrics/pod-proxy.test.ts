@@ -260,6 +260,21 @@ describe('services/proxy', () => {
     const missing = await bed.request(`/api/v1/namespaces/${NS}/services/absent/proxy/`, { as: bed.users.alice });
     expect(missing.status).toBe(503);
   });
+
+  it('uses only ready pods, as the service\'s endpoints do, unless the service publishes not-ready addresses', async () => {
+    // A confidential pod that runs but is not ready; nothing answers at its address.
+    bed.api.addPod({ namespace: NS, name: 'conf-late', containers: [{ name: 'app' }], podIP: '127.0.0.77', labels: { app: 'late' }, ready: false });
+    bed.front.services.set(`${NS}/late`, { selector: { app: 'late' }, ports: [{ port: 80, targetPort: 8080 }] });
+    bed.front.services.set(`${NS}/late-published`, { selector: { app: 'late' }, ports: [{ port: 80, targetPort: 8080 }], publishNotReadyAddresses: true });
+    const unready = await bed.request(`/api/v1/namespaces/${NS}/services/late/proxy/`, { as: bed.users.alice });
+    expect(unready.status).toBe(503);
+    expect(unready.body.toString()).toContain('SP_SERVICE_NO_ENDPOINTS');
+    // Published: the pod is a candidate, so the proxy tries its agent (and fails closed).
+    const published = await bed.request(`/api/v1/namespaces/${NS}/services/late-published/proxy/`, { as: bed.users.alice });
+    expect(published.status).toBeGreaterThanOrEqual(500);
+    expect(published.body.toString()).not.toContain('SP_SERVICE_NO_ENDPOINTS');
+    expect(published.body.toString()).toMatch(/SP_AGENT_[A-Z_]+/);
+  });
 });
 
 describe('shadowplane\'s own metrics after proxy traffic', () => {

@@ -33,6 +33,8 @@ export interface AddPodOptions {
   /** The pod's address; a loopback address such as 127.0.1.5 in tests. Allocated if absent. */
   readonly podIP?: string;
   readonly phase?: PodPhase;
+  /** The kubelet's Ready condition; default: ready when Running. */
+  readonly ready?: boolean;
   readonly labels?: Readonly<Record<string, string>>;
   readonly annotations?: Readonly<Record<string, string>>;
   readonly nodeName?: string;
@@ -138,7 +140,7 @@ export class Cluster {
     const phase = o.phase ?? 'Running';
     if (o.podIP !== undefined) this.#usedIps.add(o.podIP);
     const ip = o.podIP ?? (phase === 'Pending' ? null : this.allocatePodIP());
-    pod['status'] = kubeletStatus(pod, phase, ip, this.now(), this.#opts.nodeIP);
+    pod['status'] = kubeletStatus(pod, phase, ip, this.now(), this.#opts.nodeIP, o.ready);
     return this.store.create('pods', pod);
   }
 

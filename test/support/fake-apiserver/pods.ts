@@ -187,7 +187,7 @@ export const podType: ResourceType = {
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
 /** The status a kubelet reports for a pod in `phase` with address `podIP`. */
-export function kubeletStatus(pod: Readonly<KubeObject>, phase: PodPhase, podIP: string | null, nowMs: number, nodeIP: string): JsonObject {
+export function kubeletStatus(pod: Readonly<KubeObject>, phase: PodPhase, podIP: string | null, nowMs: number, nodeIP: string, ready?: boolean): JsonObject {
   const started = rfc3339(nowMs);
   const containers = arr(obj(pod['spec'])['containers']).map(obj);
   const running = phase === 'Running';
@@ -195,7 +195,7 @@ export function kubeletStatus(pod: Readonly<KubeObject>, phase: PodPhase, podIP:
   const cond = (type: string, ok: boolean): JsonObject => ({ type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: started });
   return {
     phase,
-    conditions: [cond('PodReadyToStartContainers', running || done), cond('Initialized', true), cond('Ready', running), cond('ContainersReady', running), cond('PodScheduled', true)],
+    conditions: [cond('PodReadyToStartContainers', running || done), cond('Initialized', true), cond('Ready', ready ?? running), cond('ContainersReady', ready ?? running), cond('PodScheduled', true)],
     hostIP: nodeIP,
     hostIPs: [{ ip: nodeIP }],
     ...(podIP === null ? {} : { podIP, podIPs: [{ ip: podIP }] }),

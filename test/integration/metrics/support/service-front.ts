@@ -14,6 +14,7 @@ import { createSelfSigned } from '../../../../src/tls/certificates.ts';
 export interface ServiceSpec {
   readonly selector: Readonly<Record<string, string>>;
   readonly ports: readonly { readonly name?: string; readonly port: number; readonly targetPort?: number | string }[];
+  readonly publishNotReadyAddresses?: boolean;
 }
 
 export interface ServiceFront {
@@ -49,7 +50,7 @@ export async function startServiceFront(backend: { url: string; caPem: string })
       const spec = services.get(`${m[1]}/${m[2]}`);
       const body = spec === undefined
         ? JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 })
-        : JSON.stringify({ kind: 'Service', apiVersion: 'v1', metadata: { name: m[2], namespace: m[1] }, spec: { selector: spec.selector, ports: spec.ports.map((p) => ({ protocol: 'TCP', ...p })) } });
+        : JSON.stringify({ kind: 'Service', apiVersion: 'v1', metadata: { name: m[2], namespace: m[1] }, spec: { selector: spec.selector, ports: spec.ports.map((p) => ({ protocol: 'TCP', ...p })), ...(spec.publishNotReadyAddresses === undefined ? {} : { publishNotReadyAddresses: spec.publishNotReadyAddresses }) } });
       record.push(Buffer.from(body));
       stream.respond({ ':status': spec === undefined ? 404 : 200, 'content-type': 'application/json' });
       stream.end(body);
