@@ -23,7 +23,8 @@ import { serializeToBuffer } from '../metrics/serialize.ts';
 import type { PodMetricsScraper } from './confidential/pod-metrics.ts';
 import { isScraper, mayReadMetrics, upstreamAuthOf, type MetricsCaller } from './confidential/scrapers.ts';
 import type { AnyRequest } from './request.ts';
-import { writeHead, type AnyResponse } from './respond.ts';
+import { answerBudgetMs, sendMetricsBody } from './metrics-response.ts';
+import type { AnyResponse } from './respond.ts';
 
 export type MetricsEndpointHandler = (req: AnyRequest, res: AnyResponse, caller: MetricsCaller) => Promise<void>;
 
@@ -50,7 +51,6 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
   const { manifest, logger } = opts;
 
   return {
-    // Synchronous work, answered through a promise like the federation.
     metrics: (req, res, caller) => Promise.resolve().then(() => serveSelfMetrics(req, res, caller)),
 
     async federate(req, res, caller) {
@@ -73,43 +73,52 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
       targets.sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
 
       const results: (PodMetrics | undefined)[] = targets.map(() => undefined);
-      const deadline = Date.now() + (opts.deadlineMs ?? 20_000);
+      // Within the scraper's own scrape timeout when it announced one, else deadlineMs.
+      const budgetMs = answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
+      const deadline = Date.now() + budgetMs;
       let next = 0;
       let failed = 0;
+      let answered = false;
       const worker = async (): Promise<void> => {
         while (next < targets.length && Date.now() < deadline) {
           const i = next++;
           const t = targets[i]!;
           try {
             // OpenMetrics from the agents keeps what the text format cannot (units, counter semantics).
-            const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip);
-            results[i] = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics').families };
+            const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip, Math.max(1, deadline - Date.now()));
+            if (!answered) results[i] = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics').families };
           } catch (err) {
-            failed++;
+            if (!answered) failed++;
             logger.info({ namespace: t.namespace, pod: t.pod, code: asShadowplaneError(err).code }, 'pod left out of the federation');
           }
         }
       };
-      await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, targets.length) }, worker));
-      // Pods the deadline left unasked are counted like pods that timed out.
-      const skipped = targets.length - next;
+      // Each pod's scrape ends at the deadline; reaching an agent (attestation) has its own
+      // bounds, so the answer also goes out at the deadline without waiting for those.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, targets.length) }, worker)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, budgetMs + 50))),
+      ]);
+      clearTimeout(timer);
+      answered = true;
+      // Pods the deadline left unasked or unanswered are counted like pods that timed out.
+      const done = results.filter((r): r is PodMetrics => r !== undefined);
+      const skipped = targets.length - done.length - failed;
       if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
-      const merged = federate(results.filter((r): r is PodMetrics => r !== undefined));
+      const merged = federate(done);
       const body = serializeToBuffer(merged.families, format);
-      writeHead(res, 200, { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-store' });
-      res.end(body);
+      await sendMetricsBody(res, req.headers, contentType, body);
       logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: merged.stats.conflictingFamilies, bytes: body.length }, 'federation served');
     },
   };
 
-  function serveSelfMetrics(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): void {
+  async function serveSelfMetrics(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): Promise<void> {
     if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
     const allowed = isScraper(caller) || manifest.confidential.some((c) => mayReadMetrics(manifest, caller, c.namespace));
     if (!allowed) throw new ShadowplaneError('SP_FORBIDDEN', 'shadowplane metrics need the metrics verb');
     const { format, contentType } = negotiateFormat(acceptOf(req));
-    const body = Buffer.from(opts.metrics.registry.serialize(format), 'utf8');
-    writeHead(res, 200, { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-store' });
-    res.end(body);
+    await sendMetricsBody(res, req.headers, contentType, Buffer.from(opts.metrics.registry.serialize(format), 'utf8'));
   }
 }
 

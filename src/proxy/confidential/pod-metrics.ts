@@ -18,8 +18,9 @@ import { negotiateFormat } from '../../metrics/content-type.ts';
 import type { ExpositionFormat } from '../../metrics/model.ts';
 import { emptyScrubStats } from '../../metrics/scrub.ts';
 import { recordScrub, type ShadowplaneMetrics } from '../../metrics/self.ts';
+import { answerBudgetMs, sendMetricsBody } from '../metrics-response.ts';
 import type { AnyRequest } from '../request.ts';
-import { writeHead, type AnyResponse } from '../respond.ts';
+import type { AnyResponse } from '../respond.ts';
 import type { PodAgents } from './pod-agents.ts';
 
 export interface PodMetricsOptions {
@@ -61,16 +62,17 @@ export class PodMetricsScraper {
 
   /**
    * The pod's scrubbed metrics in `format`. Rejects with SP_METRICS_NOT_CONFIGURED when
-   * no policy covers the pod, the code that dropped the scrape, or a channel error.
+   * no policy covers the pod, the code that dropped the scrape, or a channel error;
+   * SP_METRICS_SCRAPE_TIMEOUT past the pod deadline or `deadlineMs`, whichever is sooner.
    */
-  async scrape(namespace: string, pod: string, format: ExpositionFormat, port: number | undefined, callerAuth: OutgoingHttpHeaders, knownAddress?: string): Promise<ScrubbedMetrics> {
+  async scrape(namespace: string, pod: string, format: ExpositionFormat, port: number | undefined, callerAuth: OutgoingHttpHeaders, knownAddress?: string, deadlineMs?: number): Promise<ScrubbedMetrics> {
     const { manifest, metrics } = this.#opts;
     try {
       const workload = workloadFor(manifest, namespace, pod);
       if (workload?.metrics === undefined) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'the workload of this pod has no metrics policy');
       if (!this.isMetricsPort(namespace, pod, port)) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'that port is not the workload\'s metrics port');
       const connection = await this.#opts.agents.connect(namespace, pod, callerAuth, knownAddress);
-      const result = await withDeadline(this.#opts.timeoutMs ?? 10_000, (signal) =>
+      const result = await withDeadline(Math.min(this.#opts.timeoutMs ?? 10_000, deadlineMs ?? Infinity), (signal) =>
         connection.metrics({ format, port }, { policy: workload.metricsDocument, hashKey: this.#opts.hashKey }, { signal }),
       );
       if (metrics !== undefined) recordScrub(metrics, 'ok', result.stats);
@@ -122,9 +124,8 @@ export async function servePodMetrics(
   const accept = req.headers.accept;
   const { format, contentType } = negotiateFormat(Array.isArray(accept) ? accept.join(',') : accept);
   try {
-    const scraped = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth);
-    writeHead(res, 200, { 'content-type': contentType, 'content-length': scraped.body.length, 'cache-control': 'no-store' });
-    res.end(scraped.body);
+    const scraped = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth, undefined, answerBudgetMs(req.headers, Infinity));
+    await sendMetricsBody(res, req.headers, contentType, scraped.body);
     logger.info({ format, bytes: scraped.body.length, keptSeries: scraped.stats.keptSeries, droppedSeries: scraped.stats.droppedSeries }, 'pod metrics served');
   } catch (err) {
     logger.info({ code: asShadowplaneError(err).code }, 'pod metrics not served');

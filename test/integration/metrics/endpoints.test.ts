@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition } from '../../../src/metrics/parse.ts';
 import { labelValue } from '../../../src/metrics/model.ts';
@@ -168,6 +169,54 @@ describe('a pod whose agent is down', () => {
     expect(pods.has('conf-down')).toBe(false);
     expect(pods.has('conf-a')).toBe(true);
     bed.api.deletePod(NS, 'conf-down');
+  }, 60_000);
+});
+
+describe('what a Prometheus asks for', () => {
+  it('gets every endpoint gzip-compressed when it accepts gzip, and plain otherwise', async () => {
+    for (const path of [podPath(podA), '/.well-known/shadowplane/federate', '/.well-known/shadowplane/metrics']) {
+      const zipped = await bed.request(path, { as: bed.scrapers.cert, headers: { 'accept-encoding': 'gzip' } });
+      expect(zipped.status, path).toBe(200);
+      expect(zipped.headers['content-encoding'], path).toBe('gzip');
+      expect(zipped.headers.vary, path).toBe('accept-encoding');
+      const text = gunzipSync(zipped.body).toString();
+      expect(parseExposition(text, 'text').sampleCount, path).toBeGreaterThan(0);
+      expect(Number(zipped.headers['content-length'])).toBe(zipped.body.length);
+      for (const refused of [undefined, 'identity', 'gzip;q=0', 'br']) {
+        const plain = await bed.request(path, { as: bed.scrapers.cert, headers: refused === undefined ? {} : { 'accept-encoding': refused } });
+        expect(plain.headers['content-encoding'], `${path} ${refused}`).toBeUndefined();
+        expect(parseExposition(plain.body, 'text').sampleCount).toBeGreaterThan(0);
+      }
+    }
+    expectNoLeak(canary);
+  });
+
+  it('answers within the scrape timeout Prometheus announces, leaving out a pod too slow for it', async () => {
+    const slow = await bed.startPod({ name: 'conf-slow', env: { CANARY: canary, METRICS_MODE: 'slow', SLOW_MS: '3000' } });
+    try {
+      const podsOf = (body: Buffer): Set<string | undefined> => new Set(parseExposition(body, 'text').families.flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
+      const timeout = { 'x-prometheus-scrape-timeout-seconds': '1.5' };
+      let t0 = Date.now();
+      const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert, headers: timeout });
+      const fedMs = Date.now() - t0;
+      expect(fed.status).toBe(200);
+      expect(podsOf(fed.body).has('conf-a')).toBe(true);
+      expect(podsOf(fed.body).has('conf-slow')).toBe(false);
+      // Answered before the slow pod could have (3 s), around the 1.25 s budget.
+      expect(fedMs).toBeLessThan(2900);
+      t0 = Date.now();
+      const own = await bed.request(podPath(slow), { as: bed.scrapers.cert, headers: timeout });
+      expect(own.status).toBe(504);
+      expect(own.body.toString()).toContain('SP_METRICS_SCRAPE_TIMEOUT');
+      expect(Date.now() - t0).toBeLessThan(2900);
+      // Without the header the federation waits for it (the agent's own deadline is 5 s).
+      const patient = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+      expect(podsOf(patient.body).has('conf-slow')).toBe(true);
+    } finally {
+      slow.agent.kill();
+      await slow.agent.exited;
+      bed.api.deletePod(NS, 'conf-slow');
+    }
   }, 60_000);
 });
 
