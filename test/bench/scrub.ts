@@ -58,6 +58,8 @@ type Pipeline = (typeof PIPELINES)[number][0];
 interface Measurement {
   wall: number[];
   cpu: number[];
+  /** Minor page faults per run: fresh memory the kernel had to map. */
+  faults: number[];
   retainedMiB: number;
   setupRssMiB: number;
   peakRssMiB: number;
@@ -196,14 +198,17 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number): Measurem
   run();
   const wall: number[] = [];
   const cpu: number[] = [];
+  const faults: number[] = [];
   for (let i = 0; i < runs; i++) {
     gc();
+    const f0 = process.resourceUsage().minorPageFault;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     run();
     wall.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
+    faults.push(process.resourceUsage().minorPageFault - f0);
   }
   gc();
   // Heap growth, plus the backing store of a Buffer result (external memory is freed
@@ -213,7 +218,7 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number): Measurem
   gc();
   const retained = process.memoryUsage().heapUsed - before + (Buffer.isBuffer(held) ? held.buffer.byteLength : 0);
   if (held === undefined) throw new Error('no result');
-  return { wall, cpu, retainedMiB: mib(retained), setupRssMiB: mib(setupRss), peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { wall, cpu, faults, retainedMiB: mib(retained), setupRssMiB: mib(setupRss), peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 /** Once per benchmark, in a process of its own: the input, what the scrub does, and that both paths agree. */
@@ -266,6 +271,8 @@ function main(): void {
       wallMedian: median(ms.flatMap((m) => m.wall)),
       wallMin: Math.min(...ms.flatMap((m) => m.wall)),
       cpuMedian: median(ms.flatMap((m) => m.cpu)),
+      cpuMin: Math.min(...ms.flatMap((m) => m.cpu)),
+      faults: median(ms.flatMap((m) => m.faults)),
       retainedMiB: median(ms.map((m) => m.retainedMiB)),
       setupRssMiB: median(ms.map((m) => m.setupRssMiB)),
       peakRssMiB: Math.max(...ms.map((m) => m.peakRssMiB)),
@@ -280,12 +287,14 @@ function main(): void {
       `(wall times are only meaningful on an idle machine; CPU medians include GC threads)\n` +
       `scrub: ${first.stats}\nfused output and statistics equal scrubScrape + serializeToBuffer's: ${sameBytes ? 'yes' : 'NO'}\n\n`,
   );
-  const header = ['pipeline', 'wall median ms', 'wall min ms', 'cpu median ms', 'retained MiB', 'rss setup MiB', 'rss peak MiB', 'rss growth MiB'];
+  const header = ['pipeline', 'wall median ms', 'wall min ms', 'cpu median ms', 'cpu min ms', 'page faults', 'retained MiB', 'rss setup MiB', 'rss peak MiB', 'rss growth MiB'];
   const rows = results.map((r) => [
     r.label,
     r.wallMedian.toFixed(1),
     r.wallMin.toFixed(1),
     r.cpuMedian.toFixed(1),
+    r.cpuMin.toFixed(1),
+    r.faults.toFixed(0),
     r.retainedMiB.toFixed(1),
     r.setupRssMiB.toFixed(0),
     r.peakRssMiB.toFixed(0),
@@ -314,7 +323,10 @@ function main(): void {
       `baseline (parse + serialize, no scrub) ${base.wallMedian.toFixed(0)} ms, so scrubbing adds ${(aim.wallMedian - base.wallMedian).toFixed(0)} ms ` +
       `(${(warm.wallMedian - base.wallMedian).toFixed(0)} ms reused); pipeline / baseline ${(aim.wallMedian / base.wallMedian).toFixed(2)}x.\n` +
       `  memory: the pipeline's RSS grows by at most ${aim.growthMiB.toFixed(0)} MiB over setup for a ${first.bodyMiB.toFixed(1)} MiB body ` +
-      `(baseline ${base.growthMiB.toFixed(0)} MiB); the body size is capped by the parse limits (10 MiB by default).\n`,
+      `(baseline ${base.growthMiB.toFixed(0)} MiB); the body size is capped by the parse limits (10 MiB by default).\n` +
+      `  this machine: the pipeline's CPU time is ${aim.cpuMin.toFixed(0)} ms at best and ${aim.cpuMedian.toFixed(0)} ms at the median ` +
+      `(wall median / CPU minimum ${(aim.wallMedian / aim.cpuMin).toFixed(2)}); each run maps ~${aim.faults.toFixed(0)} fresh pages ` +
+      `(${((aim.faults * 4096) / 1024 / 1024).toFixed(0)} MiB: the decoded body, the output, heap growth), which is costly where page faults are slow.\n`,
   );
 }
 
