@@ -176,9 +176,10 @@ export class AgentConnection {
     } catch (err) {
       throw new ShadowplaneError('SP_AGENT_SESSION_LOST', undefined, { cause: err });
     }
-    // Operations listen for the errors they care about while they run. A stream error
-    // after that (the AbortError that a cancelled request's stream emits once its
-    // operation has already given up, say) must not become an uncaught exception.
+    // Every operation listens for its stream's errors while it runs and fails with them;
+    // this listener only keeps an error after that (the AbortError a cancelled request's
+    // stream emits once its operation has already given up) from becoming an uncaught
+    // exception of the whole proxy.
     req.on('error', () => undefined);
     return req;
   }

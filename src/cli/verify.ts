@@ -2,7 +2,7 @@
  * `shadowplane verify`: verify a proxy's attestation, then write the dedicated kubeconfig
  * that pins the very certificate that was verified.
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadReferenceValues } from '../attestation/index.ts';
@@ -24,9 +24,9 @@ shadowplane verify --server URL --manifest FILE --reference-values FILE
 Connects to the proxy, checks its attestation evidence (vendor chain, signature, the
 binding to the certificate this connection saw, a fresh nonce, the measurement and host
 data against the reference values, the manifest digest against FILE), then writes the
-dedicated kubeconfig that pins that certificate. Without --client-cert and --client-key
-(a Prometheus operator who is no user of the manifest), it writes only the Prometheus
-scrape configuration.
+dedicated kubeconfig that pins that certificate. Without --client-cert, --client-key and
+the other kubeconfig options (a Prometheus operator who is no user of the manifest), it
+writes only the Prometheus scrape configuration.
 
   --server URL               https://host:port of the shadowplane proxy
   --manifest FILE            the manifest you expect the proxy to enforce
@@ -85,7 +85,8 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   const reference = loadReferenceValues(need('reference-values'));
   const prometheusConfig = values['prometheus-config'];
   // Without a user's certificate only the Prometheus configuration is written.
-  const kubeconfigWanted = prometheusConfig === undefined || values['client-cert'] !== undefined || values['client-key'] !== undefined || values.out !== undefined;
+  const kubeconfigWanted =
+    prometheusConfig === undefined || (['client-cert', 'client-key', 'out', 'token-file', 'namespace', 'context'] as const).some((flag) => values[flag] !== undefined);
   const allowSimulated = values['allow-simulated'] ?? false;
 
   // Usage errors and credential checks before any network traffic.
@@ -157,7 +158,7 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
       `  measurement    ${e.measurement}`,
       `  reference      entry ${JSON.stringify(e.referenceName)} of ${reference.source}`,
       `  manifest       ${verified.manifestName} sha256:${manifest.digestHex}`,
-      `  serving key    sha256:${verified.servingKeySha256} (pinned in the kubeconfig)`,
+      `  serving key    sha256:${verified.servingKeySha256} (pinned in the ${userAndKeys === undefined ? 'Prometheus configuration' : 'kubeconfig'})`,
       `  freshness      answered a fresh 32-byte nonce on this connection`,
       userAndKeys === undefined ? '' : `  you are        ${userAndKeys.user.name}${userAndKeys.user.groups.length > 0 ? ` (groups ${userAndKeys.user.groups.join(', ')})` : ''}`,
       scraperName === undefined ? '' : `  scraper        ${scraperName}`,
@@ -202,7 +203,7 @@ function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): s
       return '(not checked)';
     }
     const digest = createHash('sha256').update(token, 'utf8').digest();
-    found = manifest.scrapers.find((s) => s.tokenSha256 !== undefined && s.tokenSha256.equals(digest));
+    found = manifest.scrapers.find((s) => s.tokenSha256 !== undefined && timingSafeEqual(s.tokenSha256, digest));
     if (found === undefined) throw new ShadowplaneError('SP_USAGE', "the scraper token's SHA-256 is not a scraper of this manifest: ask its owner to add it under scrapers");
   }
   return found.name;

@@ -54,6 +54,9 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     metrics: (req, res, caller) => Promise.resolve().then(() => serveSelfMetrics(req, res, caller)),
 
     async federate(req, res, caller) {
+      // Within the scraper's own scrape timeout when it announced one, else deadlineMs,
+      // counted from here: listing the pods takes from it too.
+      const deadline = Date.now() + answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
       if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
       const namespaces = manifest.confidential.map((c) => c.namespace).filter((ns) => mayReadMetrics(manifest, caller, ns));
       if (namespaces.length === 0) throw new ShadowplaneError('SP_FORBIDDEN', 'no namespace whose metrics this caller may read');
@@ -73,9 +76,6 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
       targets.sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
 
       const results: (PodMetrics | undefined)[] = targets.map(() => undefined);
-      // Within the scraper's own scrape timeout when it announced one, else deadlineMs.
-      const budgetMs = answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
-      const deadline = Date.now() + budgetMs;
       let next = 0;
       let failed = 0;
       let answered = false;
@@ -93,18 +93,19 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
           }
         }
       };
-      // Each pod's scrape ends at the deadline; reaching an agent (attestation) has its own
-      // bounds, so the answer also goes out at the deadline without waiting for those.
+      // Each pod's scrape, reaching its agent included, ends at the deadline; the answer
+      // goes out then in any case, with the pods answered by then.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, targets.length) }, worker)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, budgetMs + 50))),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 50))),
       ]);
       clearTimeout(timer);
       answered = true;
-      // Pods the deadline left unasked or unanswered are counted like pods that timed out.
       const done = results.filter((r): r is PodMetrics => r !== undefined);
-      const skipped = targets.length - done.length - failed;
+      // Pods the deadline left unasked are counted like pods that timed out; a pod asked in
+      // time counts its own outcome (PodMetricsScraper.scrape), whenever it comes.
+      const skipped = targets.length - next;
       if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
       const merged = federate(done);
       const body = serializeToBuffer(merged.families, format);

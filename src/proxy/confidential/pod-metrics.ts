@@ -71,10 +71,10 @@ export class PodMetricsScraper {
       const workload = workloadFor(manifest, namespace, pod);
       if (workload?.metrics === undefined) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'the workload of this pod has no metrics policy');
       if (!this.isMetricsPort(namespace, pod, port)) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'that port is not the workload\'s metrics port');
-      const connection = await this.#opts.agents.connect(namespace, pod, callerAuth, knownAddress);
-      const result = await withDeadline(Math.min(this.#opts.timeoutMs ?? 10_000, deadlineMs ?? Infinity), (signal) =>
-        connection.metrics({ format, port }, { policy: workload.metricsDocument, hashKey: this.#opts.hashKey }, { signal }),
-      );
+      const result = await withDeadline(Math.min(this.#opts.timeoutMs ?? 10_000, deadlineMs ?? Infinity), async (signal) => {
+        const connection = await untilAborted(this.#opts.agents.connect(namespace, pod, callerAuth, knownAddress), signal);
+        return connection.metrics({ format, port }, { policy: workload.metricsDocument, hashKey: this.#opts.hashKey }, { signal });
+      });
       if (metrics !== undefined) recordScrub(metrics, 'ok', result.stats);
       return result;
     } catch (err) {
@@ -89,6 +89,29 @@ function droppedScrape() {
   const stats = emptyScrubStats();
   stats.droppedScrapes = 1;
   return stats;
+}
+
+/**
+ * `work`, or a rejection once `signal` aborts. Reaching an agent (attestation included)
+ * has bounds of its own; this only stops waiting for it. The connection, if it comes,
+ * stays with the agent pool for the next request.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new ShadowplaneError('SP_METRICS_SCRAPE_TIMEOUT'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }
 
 /** Runs `op` with a signal that aborts after `ms`; the deadline is SP_METRICS_SCRAPE_TIMEOUT. */
@@ -120,11 +143,13 @@ export async function servePodMetrics(
   target: { readonly namespace: string; readonly pod: string; readonly port: number | undefined; readonly callerAuth: OutgoingHttpHeaders },
   logger: Logger,
 ): Promise<void> {
+  // The scraper's deadline counts from here.
+  const deadline = Date.now() + answerBudgetMs(req.headers, Infinity);
   if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
   const accept = req.headers.accept;
   const { format, contentType } = negotiateFormat(Array.isArray(accept) ? accept.join(',') : accept);
   try {
-    const scraped = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth, undefined, answerBudgetMs(req.headers, Infinity));
+    const scraped = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth, undefined, Math.max(1, deadline - Date.now()));
     await sendMetricsBody(res, req.headers, contentType, scraped.body);
     logger.info({ format, bytes: scraped.body.length, keptSeries: scraped.stats.keptSeries, droppedSeries: scraped.stats.droppedSeries }, 'pod metrics served');
   } catch (err) {

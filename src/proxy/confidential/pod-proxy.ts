@@ -31,7 +31,7 @@ import type { AnyRequest } from '../request.ts';
 import { writeHead, type AnyResponse } from '../respond.ts';
 import type { RequestTracker } from '../self-metrics.ts';
 import { rejectUpgrade } from '../streams/upgrade.ts';
-import { type LinkContext, htmlRewritePipeline, rewriteLink, rewritesHtml } from './proxy-links.ts';
+import { type LinkContext, htmlRewritePipeline, rewriteLink, rewrittenHeaders, rewritesHtml } from './proxy-links.ts';
 
 const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
@@ -159,13 +159,13 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       if (location !== undefined) headers.location = rewriteLink(location, links);
       // As the API server: a redirect's body is left alone; an HTML body's links are rewritten.
       const rewrite = location === undefined && rewritesHtml(req.method ?? 'GET', status, headers);
-      if (rewrite) delete headers['content-length'];
+      if (rewrite) rewrittenHeaders(headers);
       writeHead(res, status, headers);
       podRes.on('data', (c: Buffer) => (bytesOut += c.length));
       const done = (err: Error | null | undefined): void => {
         finish({ status: podRes.statusCode, bytesIn, bytesOut, error: err === undefined || err === null ? undefined : new ShadowplaneError('SP_POD_PROXY_FAILED', 'the response broke off') });
       };
-      if (rewrite) pipeline([podRes, ...htmlRewritePipeline(podRes.headers['content-encoding'], links), res], done);
+      if (rewrite) pipeline([podRes, ...htmlRewritePipeline(headers['content-encoding'], links), res], done);
       else pipeline(podRes, res, done);
     });
     req.on('data', (c: Buffer) => (bytesIn += c.length));

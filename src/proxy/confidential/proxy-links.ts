@@ -28,10 +28,10 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createGzip } from 'node:zlib';
 
 /** The longest single tag held back while waiting for its end (the rest of the body streams). */
-export const MAX_HELD_TAG = 64 * 1024;
+export const MAX_HELD_TAG = 16 * 1024;
 
 export interface LinkContext {
   /** `/api/v1/namespaces/NS/pods/NAME[:PORT]/proxy` (or `…/services/…/proxy`), as the client sent it. */
@@ -116,28 +116,42 @@ const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c ===
 const isAlpha = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 
 /**
- * The end of the start tag at `s[start]` (`<` then a letter): the index after its `>`,
- * or -1 when `s` ends first. Quoted attribute values may hold `>`.
+ * Where a scan of a start tag stopped: the offset from the tag's `<` to go on from, the
+ * quote it is inside (0: none), and the last character before it that was not a blank.
+ * Kept across chunks, so a tag that arrives in many small chunks is scanned once.
  */
-function startTagEnd(s: string, start: number): number {
-  let p = start + 1;
+interface TagScan {
+  offset: number;
+  quote: number;
+  last: number;
+}
+
+/**
+ * The end of the start tag at `s[start]` (`<` then a letter): the index after its `>`, or
+ * -1 when `s` ends first, with `scan` updated to go on from there. A quote opens a value
+ * only right after `=` (blanks aside), and a quoted value may hold `>`.
+ */
+function startTagEnd(s: string, start: number, scan: TagScan): number {
+  let p = start + scan.offset;
+  let quote = scan.quote;
+  let last = scan.last;
   const n = s.length;
-  while (p < n) {
+  for (; p < n; p++) {
     const c = s.charCodeAt(p);
-    if (c === 62) return p + 1; // >
-    if (c === 34 || c === 39) {
-      // A quote only opens a value after `=` (and blanks); elsewhere it is part of a name.
-      let q = p - 1;
-      while (q > start && isSpace(s.charCodeAt(q))) q--;
-      if (s.charCodeAt(q) === 61) {
-        const close = s.indexOf(c === 34 ? '"' : "'", p + 1);
-        if (close === -1) return -1;
-        p = close + 1;
-        continue;
+    if (quote !== 0) {
+      if (c === quote) {
+        quote = 0;
+        last = c;
       }
+      continue;
     }
-    p++;
+    if (c === 62) return p + 1; // >
+    if ((c === 34 || c === 39) && last === 61) quote = c;
+    if (!isSpace(c)) last = c;
   }
+  scan.offset = p - start;
+  scan.quote = quote;
+  scan.last = last;
   return -1;
 }
 
@@ -194,13 +208,21 @@ function rewriteStartTag(tag: string, ctx: LinkContext): { text: string; name: s
  * Rewrites the links of an HTML body as it streams. Works on bytes as latin1 characters
  * (one per byte), so every byte it does not rewrite comes out as it went in, whatever the
  * document's character encoding; the markup it looks at is ASCII.
+ *
+ * Bounded work: every character is scanned a constant number of times. An incomplete
+ * start tag is held (up to MAX_HELD_TAG) and only the chunks that follow are scanned,
+ * from where the scan stopped; the other constructs hold a few characters at most.
  */
 export class HtmlLinkRewriter extends Transform {
   readonly #ctx: LinkContext;
   /** Input not yet passed on: an incomplete construct at the end of the last chunk. */
   #held = '';
-  /** Inside a construct that ends at this text (`-->`, `>`), passing it through. */
-  #until: string | undefined;
+  /** Set while #held is an incomplete start tag: where its scan goes on. */
+  #tag: TagScan | undefined;
+  /** Inside a construct that ends at one of these (`-->`, `>`), passing it through. */
+  #until: readonly string[] | undefined;
+  /** Raw-text element to enter once #until ends (a start tag too long to hold). */
+  #rawAfter: string | undefined;
   /** Inside a raw-text element: its lower-case name. */
   #raw: string | undefined;
   /** After `<plaintext>`: the rest is text. */
@@ -212,17 +234,66 @@ export class HtmlLinkRewriter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#emit(this.#scan(this.#held + chunk.toString('latin1'), false));
+    let text = chunk.toString('latin1');
+    let out = '';
+    const scan = this.#tag;
+    if (scan !== undefined) {
+      // Only the new text is scanned, as if it followed the held tag.
+      const end = startTagEnd(text, -this.#held.length, scan);
+      if (end === -1) {
+        this.#held += text;
+        if (this.#held.length > MAX_HELD_TAG) this.#emit(this.#giveUpTag());
+        callback();
+        return;
+      }
+      out = this.#startTag(this.#held + text.slice(0, end));
+      this.#held = '';
+      this.#tag = undefined;
+      text = text.slice(end);
+    }
+    this.#emit(out + this.#scan(this.#held + text, false));
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    this.#emit(this.#scan(this.#held, true));
+    if (this.#tag !== undefined) {
+      this.#tag = undefined;
+      const held = this.#held;
+      this.#held = '';
+      this.#emit(held);
+    } else {
+      this.#emit(this.#scan(this.#held, true));
+    }
     callback();
   }
 
   #emit(text: string): void {
     if (text.length > 0) this.push(Buffer.from(text, 'latin1'));
+  }
+
+  /** A complete start tag, rewritten; enters raw text after the elements that have it. */
+  #startTag(tag: string): string {
+    const { text, name } = rewriteStartTag(tag, this.#ctx);
+    this.#enter(name);
+    return text;
+  }
+
+  #enter(name: string): void {
+    // `<script/>` starts raw text too: the self-closing flag means nothing on such elements.
+    if (name === 'plaintext') this.#plaintext = true;
+    else if (RAW_TEXT.has(name)) this.#raw = name;
+  }
+
+  /** A held start tag longer than any real one: passed on unchanged, through its `>`. */
+  #giveUpTag(): string {
+    const held = this.#held;
+    this.#held = '';
+    this.#tag = undefined;
+    let p = 1;
+    while (p < held.length && isAlpha(held.charCodeAt(p))) p++;
+    this.#rawAfter = held.slice(1, p).toLowerCase();
+    this.#until = ['>'];
+    return held;
   }
 
   /** Passes on what can be decided in `s`, keeping the undecided tail in #held (none when `final`). */
@@ -237,17 +308,32 @@ export class HtmlLinkRewriter extends Transform {
     };
     while (i < s.length) {
       if (this.#plaintext) return out + s.slice(i);
-      if (this.#until !== undefined) {
-        const j = s.indexOf(this.#until, i);
+      const until = this.#until;
+      if (until !== undefined) {
+        let j = -1;
+        let length = 0;
+        let longest = 0;
+        for (const t of until) {
+          const k = s.indexOf(t, i);
+          if (k !== -1 && (j === -1 || k < j)) {
+            j = k;
+            length = t.length;
+          }
+          longest = Math.max(longest, t.length);
+        }
         if (j === -1) {
-          // Keep what could be the start of the terminator.
-          const keep = Math.max(i, s.length - (this.#until.length - 1));
+          // Keep what could be the start of a terminator.
+          const keep = Math.max(i, s.length - (longest - 1));
           out += s.slice(i, keep);
           return hold(keep);
         }
-        out += s.slice(i, j + this.#until.length);
-        i = j + this.#until.length;
+        out += s.slice(i, j + length);
+        i = j + length;
         this.#until = undefined;
+        if (this.#rawAfter !== undefined) {
+          this.#enter(this.#rawAfter);
+          this.#rawAfter = undefined;
+        }
         continue;
       }
       if (this.#raw !== undefined) {
@@ -278,7 +364,7 @@ export class HtmlLinkRewriter extends Transform {
       const c = s.charCodeAt(i + 1);
       if (c === 33) {
         // `<!--` comment (also `<!-->` and `<!--->`), else `<!DOCTYPE …>` and other declarations.
-        if (i + 4 > s.length && !final) return hold(i);
+        if (i + 6 > s.length && !final) return hold(i);
         if (s.startsWith('<!--', i)) {
           if (s.startsWith('>', i + 4) || s.startsWith('->', i + 4)) {
             const end = s.indexOf('>', i + 4) + 1;
@@ -288,15 +374,15 @@ export class HtmlLinkRewriter extends Transform {
           }
           out += '<!--';
           i += 4;
-          this.#until = '-->';
+          this.#until = COMMENT_ENDS;
         } else {
-          this.#until = '>';
+          this.#until = TAG_END;
         }
         continue;
       }
       if (c === 47 || c === 63) {
         // An end tag, or `<?…>`: through the next `>`.
-        this.#until = '>';
+        this.#until = TAG_END;
         continue;
       }
       if (!isAlpha(c)) {
@@ -304,35 +390,55 @@ export class HtmlLinkRewriter extends Transform {
         i++;
         continue;
       }
-      const end = startTagEnd(s, i);
+      const scan: TagScan = { offset: 1, quote: 0, last: 0 };
+      const end = startTagEnd(s, i, scan);
       if (end === -1) {
         if (final) return out + s.slice(i);
-        if (s.length - i <= MAX_HELD_TAG) return hold(i);
-        // Longer than any real tag: passed through unchanged up to its end.
-        this.#until = '>';
-        continue;
+        out = hold(i);
+        this.#tag = scan;
+        if (this.#held.length > MAX_HELD_TAG) out += this.#giveUpTag();
+        return out;
       }
-      const { text, name } = rewriteStartTag(s.slice(i, end), this.#ctx);
-      out += text;
+      out += this.#startTag(s.slice(i, end));
       i = end;
-      if (name === 'plaintext') this.#plaintext = true;
-      else if (RAW_TEXT.has(name) && !text.endsWith('/>')) this.#raw = name;
     }
     return out;
   }
 }
 
-/** Whether a response with these headers, to this method, has an HTML body whose links are rewritten. */
+const COMMENT_ENDS: readonly string[] = ['-->', '--!>'];
+const TAG_END: readonly string[] = ['>'];
+
+/**
+ * Whether a response with these headers, to this method, has an HTML body whose links are
+ * rewritten: not for HEAD, 1xx, 204, 206 (a byte range may start inside a tag) or 304, not
+ * for an empty body, and only for no encoding or gzip.
+ */
 export function rewritesHtml(method: string, status: number, headers: OutgoingHttpHeaders): boolean {
-  if (method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) return false;
+  if (method === 'HEAD' || status === 204 || status === 206 || status === 304 || (status >= 100 && status < 200)) return false;
+  if (headers['content-length'] === '0' || headers['content-length'] === 0) return false;
   const type = headers['content-type'];
   if (typeof type !== 'string' || type.split(';', 1)[0]!.trim().toLowerCase() !== 'text/html') return false;
   const encoding = headers['content-encoding'];
   return encoding === undefined || encoding === '' || encoding === 'identity' || encoding === 'gzip';
 }
 
-/** The transforms from the pod's body to the client's: decode gzip, rewrite links, encode as it came. */
-export function htmlRewritePipeline(encoding: string | undefined, ctx: LinkContext): Transform[] {
+/**
+ * The response headers once the body is rewritten: its length is no longer known, and a
+ * strong entity tag, which promises these exact bytes, becomes a weak one.
+ */
+export function rewrittenHeaders(headers: OutgoingHttpHeaders): void {
+  delete headers['content-length'];
+  const etag = headers.etag;
+  if (typeof etag === 'string' && etag.startsWith('"')) headers.etag = `W/${etag}`;
+}
+
+/**
+ * The transforms from the pod's body to the client's: decode gzip, rewrite links, encode
+ * as it came. A gzip body that ends early is rewritten as far as it goes (not an error
+ * after the headers were sent).
+ */
+export function htmlRewritePipeline(encoding: OutgoingHttpHeaders[string], ctx: LinkContext): Transform[] {
   const rewriter = new HtmlLinkRewriter(ctx);
-  return encoding === 'gzip' ? [createGunzip(), rewriter, createGzip()] : [rewriter];
+  return encoding === 'gzip' ? [createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH }), rewriter, createGzip()] : [rewriter];
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { HtmlLinkRewriter, type LinkContext, MAX_HELD_TAG, htmlRewritePipeline, rewriteLink, rewritesHtml } from '../../../src/proxy/confidential/proxy-links.ts';
+import { HtmlLinkRewriter, type LinkContext, MAX_HELD_TAG, htmlRewritePipeline, rewriteLink, rewrittenHeaders, rewritesHtml } from '../../../src/proxy/confidential/proxy-links.ts';
 import { seededRandom } from '../../support/testing.ts';
 
 const prefix = '/api/v1/namespaces/ns/pods/p:8080/proxy';
@@ -129,6 +129,33 @@ describe('HTML link rewriting', () => {
     expect(Buffer.concat(out).toString()).toBe(huge);
   });
 
+  it('decides constructs cut anywhere as it would whole: comment ends, raw text after a self-closed script, quoted >', async () => {
+    const cases: [string, string][] = [
+      ['<!--><a href=/x>', `<!--><a href=${prefix}/x>`],
+      ['<!---><a href=/x>', `<!---><a href=${prefix}/x>`],
+      ['<!-- a --!><a href=/x>', `<!-- a --!><a href=${prefix}/x>`],
+      ['<script/><a href="/in-script"></script><a href=/x>', `<script/><a href="/in-script"></script><a href=${prefix}/x>`],
+      ['<script src=/a/><a href="/in-script"></script>', `<script src=${prefix}/a/><a href="/in-script"></script>`],
+      ['<a title="x > y" href="/q">', `<a title="x > y" href="${prefix}/q">`],
+      ["<a title='x > y' href='/q'>", `<a title='x > y' href='${prefix}/q'>`],
+      ['<a x=a"b href="/q">', `<a x=a"b href="${prefix}/q">`],
+      ['<STYLE>a{}</STYLE ><A HREF=/q>', `<STYLE>a{}</STYLE ><A HREF=${prefix}/q>`],
+    ];
+    for (const [input, output] of cases) {
+      for (const sizes of [[1 << 20], [1], [2], [3], [5]]) expect((await rewrite(input, sizes)).toString(), `${input} ${String(sizes)}`).toBe(output);
+    }
+    expect((await rewrite(['<!--', '><a href=/x>'].join(''), [4])).toString()).toBe(`<!--><a href=${prefix}/x>`);
+  });
+
+  it('holds an incomplete start tag only up to the bound, and treats an oversized script tag\'s content as script', async () => {
+    const long = `<script data-x="${'y'.repeat(MAX_HELD_TAG)}"><a href="/in-script"></script><a href="/after">`;
+    const out = (await rewrite(long, [1, 7, 4096])).toString();
+    expect(out).toBe(long.replace('href="/after"', `href="${prefix}/after"`));
+    // A long tag that completes within the bound, in one-byte chunks, is rewritten.
+    const attr = `<a title="${'> '.repeat(MAX_HELD_TAG / 4)}" href="/z">`;
+    expect((await rewrite(attr, [1])).toString()).toBe(attr.replace('href="/z"', `href="${prefix}/z"`));
+  });
+
   it('decodes and encodes gzip again, and leaves other encodings and other types alone', async () => {
     const compressed = gzipSync(page);
     const out: Buffer[] = [];
@@ -146,5 +173,21 @@ describe('HTML link rewriting', () => {
     expect(rewritesHtml('GET', 200, { 'content-type': 'text/plain' })).toBe(false);
     expect(rewritesHtml('HEAD', 200, { 'content-type': 'text/html' })).toBe(false);
     expect(rewritesHtml('GET', 304, { 'content-type': 'text/html' })).toBe(false);
+    expect(rewritesHtml('GET', 206, { 'content-type': 'text/html' })).toBe(false);
+    expect(rewritesHtml('GET', 200, { 'content-type': 'text/html', 'content-length': '0' })).toBe(false);
+    const headers: Record<string, string> = { etag: '"v1"', 'content-length': '12' };
+    rewrittenHeaders(headers);
+    expect(headers).toEqual({ etag: 'W/"v1"' });
+    const weak: Record<string, string> = { etag: 'W/"v1"' };
+    rewrittenHeaders(weak);
+    expect(weak.etag).toBe('W/"v1"');
+    // A gzip body that ends early: rewritten as far as it goes, no error.
+    const cut = gzipSync(page).subarray(0, 200);
+    const parts: Buffer[] = [];
+    const [g, r, z] = htmlRewritePipeline('gzip', ctx);
+    await pipeline(Readable.from([cut]), g!, r!, z!, async (source: AsyncIterable<Buffer>) => {
+      for await (const c of source) parts.push(c);
+    });
+    expect(expected.startsWith(gunzipSync(Buffer.concat(parts)).toString().slice(0, 50))).toBe(true);
   });
 });
