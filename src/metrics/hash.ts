@@ -5,8 +5,15 @@
  * nobody without the key can test a guess ("is user_id alice?") against the output.
  *
  * The input is the value alone, not the label name: the same identifier hashed under
- * `user` in one family and `user_id` in another joins. Values are cached per hasher
- * (bounded), because label values repeat across the samples of a scrape.
+ * `user` in one family and `user_id` in another joins.
+ *
+ * Caching: a pod's scrapes repeat the same series in the same order, so the values one
+ * scrape hashes are, in order, mostly those the previous one hashed. The hasher keeps the
+ * previous scrape's values and hashes in order (bounded) and compares each value with the
+ * next one there (and the one after, so that a series that went away costs one miss): a
+ * string comparison instead of an HMAC, and no hash table, whose inserts on a first
+ * scrape cost about as much as the HMACs themselves. A value found nowhere is an HMAC; a
+ * cached hash is always the HMAC of the identical string.
  */
 import { ShadowplaneError } from '../errors.ts';
 import { HmacSha256 } from './hmac-sha256.ts';
@@ -18,6 +25,8 @@ export interface LabelHasher {
   /** Hex characters per hashed value. */
   readonly length: number;
   hash(value: string): string;
+  /** A scrape begins: what the last one hashed becomes the cache. */
+  beginScrape?(): void;
 }
 
 /**
@@ -31,27 +40,56 @@ export function createLabelHasher(key: Uint8Array, length = 16, cacheEntries = D
   if (!Number.isInteger(length) || length < 8 || length > 64) {
     throw new ShadowplaneError('SP_CONFIG_INVALID', 'the metrics hash length must be 8 to 64 hex characters');
   }
-  return new HmacLabelHasher(new HmacSha256(key), length, cacheEntries);
+  return new HmacLabelHasher(new HmacSha256(key), length, Math.max(0, cacheEntries));
 }
 
 class HmacLabelHasher implements LabelHasher {
   readonly length: number;
   readonly #hmac: HmacSha256;
-  readonly #cache = new Map<string, string>();
-  readonly #cacheEntries: number;
+  readonly #maxEntries: number;
+  /** The previous scrape's values and their hashes, in the order they were asked for. */
+  #previous: string[] = [];
+  #previousHashes: string[] = [];
+  /** Where in the previous scrape's sequence the next value is expected. */
+  #cursor = 0;
+  /** This scrape's, so far. */
+  #current: string[] = [];
+  #currentHashes: string[] = [];
 
   constructor(hmac: HmacSha256, length: number, cacheEntries: number) {
     this.#hmac = hmac;
     this.length = length;
-    this.#cacheEntries = cacheEntries;
+    this.#maxEntries = cacheEntries;
+  }
+
+  beginScrape(): void {
+    if (this.#current.length > 0) {
+      this.#previous = this.#current;
+      this.#previousHashes = this.#currentHashes;
+      this.#current = [];
+      this.#currentHashes = [];
+    }
+    this.#cursor = 0;
   }
 
   hash(value: string): string {
-    const cached = this.#cache.get(value);
-    if (cached !== undefined) return cached;
-    const out = this.#hmac.hex(value, this.length);
-    if (this.#cache.size >= this.#cacheEntries) this.#cache.clear();
-    this.#cache.set(value, out);
+    const previous = this.#previous;
+    const c = this.#cursor;
+    let out: string;
+    if (c < previous.length && previous[c] === value) {
+      out = this.#previousHashes[c]!;
+      this.#cursor = c + 1;
+    } else if (c + 1 < previous.length && previous[c + 1] === value) {
+      out = this.#previousHashes[c + 1]!;
+      this.#cursor = c + 2;
+    } else {
+      // A new or changed value; the cursor stays for the next one.
+      out = this.#hmac.hex(value, this.length);
+    }
+    if (this.#current.length < this.#maxEntries) {
+      this.#current.push(value);
+      this.#currentHashes.push(out);
+    }
     return out;
   }
 }

@@ -145,6 +145,7 @@ export class ScrubRun {
   constructor(policy: ScrubPolicy, hasher: LabelHasher) {
     this.#policy = policy;
     this.#hasher = hasher;
+    hasher.beginScrape?.();
     this.#keepTimestamps = policy.timestamps === 'keep';
   }
 

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLabelHasher } from '../../../src/metrics/hash.ts';
 import { HmacSha256 } from '../../../src/metrics/hmac-sha256.ts';
 import { labelValue } from '../../../src/metrics/model.ts';
@@ -243,5 +243,57 @@ describe('HMAC-SHA-256 midstate implementation', () => {
       const expected = createHmac('sha256', key).update(message, 'utf8').digest('hex').slice(0, hexChars);
       expect(new HmacSha256(key).hex(message, hexChars)).toBe(expected);
     }
+  });
+});
+
+describe('the hasher\'s cache of the previous scrape', () => {
+  const hmac = (v: string): string => createHmac('sha256', KEY).update(v, 'utf8').digest('hex').slice(0, 16);
+
+  it('gives every value its own HMAC whatever the previous scrapes held: same order, insertions, removals, changes, repeats', () => {
+    const random = prng(5);
+    const hasher = createLabelHasher(KEY, 16);
+    let sequence = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+    for (let scrape = 0; scrape < 40; scrape++) {
+      hasher.beginScrape?.();
+      for (const v of sequence) expect(hasher.hash(v), v).toBe(hmac(v));
+      // The next scrape: mostly the same, with some series gone, new, changed or repeated.
+      const next: string[] = [];
+      for (const v of sequence) {
+        const r = random();
+        if (r < 0.03) continue;
+        if (r < 0.06) next.push(`new-${scrape}-${next.length}`);
+        if (r < 0.08) next.push(v, v);
+        else next.push(r < 0.1 ? `${v}x` : v);
+      }
+      sequence = next;
+    }
+  });
+
+  it('computes no HMAC for a scrape that repeats the previous one, and one per new value otherwise', () => {
+    const hex = vi.spyOn(HmacSha256.prototype, 'hex');
+    try {
+      const hasher = createLabelHasher(KEY, 16);
+      const values = Array.from({ length: 200 }, (_, i) => `tenant-${i}`);
+      hasher.beginScrape?.();
+      for (const v of values) hasher.hash(v);
+      expect(hex).toHaveBeenCalledTimes(200);
+      hex.mockClear();
+      hasher.beginScrape?.();
+      for (const v of values) hasher.hash(v);
+      expect(hex).toHaveBeenCalledTimes(0);
+      // One series gone, one new one in the middle: one HMAC (the new value) in all.
+      hasher.beginScrape?.();
+      for (const v of [...values.slice(0, 50), 'tenant-new', ...values.slice(51)]) hasher.hash(v);
+      expect(hex).toHaveBeenCalledTimes(1);
+    } finally {
+      hex.mockRestore();
+    }
+  });
+
+  it('works without scrape boundaries and keeps at most its bound of values', () => {
+    const hasher = createLabelHasher(KEY, 16, 10);
+    for (let i = 0; i < 50; i++) expect(hasher.hash(`v${i % 13}`)).toBe(hmac(`v${i % 13}`));
+    hasher.beginScrape?.();
+    for (let i = 0; i < 50; i++) expect(hasher.hash(`v${i % 13}`)).toBe(hmac(`v${i % 13}`));
   });
 });
