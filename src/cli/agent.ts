@@ -8,10 +8,11 @@
 import { createVerificationCache, loadReferenceValues, parseReferenceValues, type AttestedCertificateResult, type ReferenceValues } from '../attestation/index.ts';
 import { startRenewingCredentials } from '../channel/attested-credentials.ts';
 import { agentClaims, raTlsProxyVerifier } from '../channel/ra-tls-trust.ts';
-import { agentConfigFromProcess, type AgentConfig } from '../config/agent-config.ts';
+import { agentConfigFromProcess, ownNodeOptions, type AgentConfig } from '../config/agent-config.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { startAgent } from '../agent/agent.ts';
+import { refuseCodeLoadingNodeOptions } from '../agent/node-options.ts';
 import { createIssuer } from './issuer.ts';
 
 export const AGENT_USAGE = `shadowplane agent [--config FILE] [options] -- COMMAND [ARGS...]
@@ -25,6 +26,8 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
     process.stdout.write(`${AGENT_USAGE}\n`);
     return 0;
   }
+  // Before anything else: this Node must be the agent's alone.
+  refuseCodeLoadingNodeOptions(process.execArgv, ownNodeOptions());
   const config = agentConfigFromProcess(argv);
   const logger = createLogger({ level: config.logLevel, name: 'shadowplane-agent' });
   const issuer = await createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });

@@ -294,6 +294,11 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
   });
 }
 
+/** The NODE_OPTIONS the agent's own Node was started with (src/agent/node-options.ts checks them). */
+export function ownNodeOptions(): string | undefined {
+  return process.env.NODE_OPTIONS;
+}
+
 /** The agent's own view of process.env and cwd, for the CLI. */
 export function agentConfigFromProcess(argv: readonly string[]): AgentConfig {
   return loadAgentConfig({ argv, env: process.env, cwd: process.cwd() });
