@@ -75,21 +75,31 @@ class HmacLabelHasher implements LabelHasher {
   hash(value: string): string {
     const previous = this.#previous;
     const c = this.#cursor;
+    let at = -1;
+    if (c < previous.length && previous[c] === value) at = c;
+    else if (c + 1 < previous.length && previous[c + 1] === value) at = c + 1;
     let out: string;
-    if (c < previous.length && previous[c] === value) {
-      out = this.#previousHashes[c]!;
-      this.#cursor = c + 1;
-    } else if (c + 1 < previous.length && previous[c + 1] === value) {
-      out = this.#previousHashes[c + 1]!;
-      this.#cursor = c + 2;
+    let kept: string;
+    if (at >= 0) {
+      out = this.#previousHashes[at]!;
+      kept = previous[at]!;
+      this.#cursor = at + 1;
     } else {
-      // A new or changed value; the cursor stays for the next one.
+      // A new or changed value; the cursor stays for the next one. Cached as a string of
+      // its own: a value sliced from the scraped text would keep the whole text alive.
       out = this.#hmac.hex(value, this.length);
+      kept = detached(value);
     }
     if (this.#current.length < this.#maxEntries) {
-      this.#current.push(value);
+      this.#current.push(kept);
       this.#currentHashes.push(out);
     }
     return out;
   }
+}
+
+/** A copy of `s` that shares no memory with a longer string it may be a slice of. */
+function detached(s: string): string {
+  // Slicing a concatenation makes V8 flatten it into a new string first.
+  return ` ${s}`.slice(1);
 }

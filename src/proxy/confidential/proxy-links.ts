@@ -155,10 +155,16 @@ function startTagEnd(s: string, start: number, scan: TagScan): number {
   return -1;
 }
 
+/** The end of the name of the start tag at `s[start]` (its `<`): the first blank, `/` or `>` after it. */
+function tagNameEnd(s: string, start: number): number {
+  let p = start + 1;
+  while (p < s.length && !isSpace(s.charCodeAt(p)) && s.charCodeAt(p) !== 47 && s.charCodeAt(p) !== 62) p++;
+  return p;
+}
+
 /** The start tag `tag` (complete, `<…>`) with its URL attributes rewritten, and its lower-case name. */
 function rewriteStartTag(tag: string, ctx: LinkContext): { text: string; name: string } {
-  let p = 1;
-  while (p < tag.length && !isSpace(tag.charCodeAt(p)) && tag.charCodeAt(p) !== 47 && tag.charCodeAt(p) !== 62) p++;
+  let p = tagNameEnd(tag, 0);
   const name = tag.slice(1, p).toLowerCase();
   const attributes = URL_ATTRIBUTES.get(name);
   if (attributes === undefined) return { text: tag, name };
@@ -211,7 +217,8 @@ function rewriteStartTag(tag: string, ctx: LinkContext): { text: string; name: s
  *
  * Bounded work: every character is scanned a constant number of times. An incomplete
  * start tag is held (up to MAX_HELD_TAG) and only the chunks that follow are scanned,
- * from where the scan stopped; the other constructs hold a few characters at most.
+ * from where the scan stopped; the other constructs hold a few characters at most. A
+ * start tag longer than MAX_HELD_TAG is never rewritten, however it arrives.
  */
 export class HtmlLinkRewriter extends Transform {
   readonly #ctx: LinkContext;
@@ -219,10 +226,10 @@ export class HtmlLinkRewriter extends Transform {
   #held = '';
   /** Set while #held is an incomplete start tag: where its scan goes on. */
   #tag: TagScan | undefined;
+  /** Set while a start tag too long to hold is passed on: its lower-case name. */
+  #passing: string | undefined;
   /** Inside a construct that ends at one of these (`-->`, `>`), passing it through. */
   #until: readonly string[] | undefined;
-  /** Raw-text element to enter once #until ends (a start tag too long to hold). */
-  #rawAfter: string | undefined;
   /** Inside a raw-text element: its lower-case name. */
   #raw: string | undefined;
   /** After `<plaintext>`: the rest is text. */
@@ -238,17 +245,27 @@ export class HtmlLinkRewriter extends Transform {
     let out = '';
     const scan = this.#tag;
     if (scan !== undefined) {
-      // Only the new text is scanned, as if it followed the held tag.
-      const end = startTagEnd(text, -this.#held.length, scan);
+      // Only the new text is scanned, from where the tag's scan stopped.
+      const end = startTagEnd(text, -scan.offset, scan);
       if (end === -1) {
-        this.#held += text;
-        if (this.#held.length > MAX_HELD_TAG) this.#emit(this.#giveUpTag());
+        if (this.#passing !== undefined) {
+          this.#emit(text);
+        } else {
+          this.#held += text;
+          if (this.#held.length > MAX_HELD_TAG) this.#emit(this.#passTag());
+        }
         callback();
         return;
       }
-      out = this.#startTag(this.#held + text.slice(0, end));
+      if (this.#passing !== undefined) {
+        out = text.slice(0, end);
+        this.#enter(this.#passing);
+      } else {
+        out = this.#completeTag(this.#held + text.slice(0, end));
+      }
       this.#held = '';
       this.#tag = undefined;
+      this.#passing = undefined;
       text = text.slice(end);
     }
     this.#emit(out + this.#scan(this.#held + text, false));
@@ -258,6 +275,7 @@ export class HtmlLinkRewriter extends Transform {
   override _flush(callback: TransformCallback): void {
     if (this.#tag !== undefined) {
       this.#tag = undefined;
+      this.#passing = undefined;
       const held = this.#held;
       this.#held = '';
       this.#emit(held);
@@ -271,8 +289,16 @@ export class HtmlLinkRewriter extends Transform {
     if (text.length > 0) this.push(Buffer.from(text, 'latin1'));
   }
 
-  /** A complete start tag, rewritten; enters raw text after the elements that have it. */
-  #startTag(tag: string): string {
+  /**
+   * A complete start tag: rewritten, or passed on unchanged when longer than
+   * MAX_HELD_TAG (so that whether a tag is rewritten never depends on how the body was
+   * cut into chunks); raw text follows the elements that have it.
+   */
+  #completeTag(tag: string): string {
+    if (tag.length > MAX_HELD_TAG) {
+      this.#enter(tag.slice(1, tagNameEnd(tag, 0)).toLowerCase());
+      return tag;
+    }
     const { text, name } = rewriteStartTag(tag, this.#ctx);
     this.#enter(name);
     return text;
@@ -284,15 +310,11 @@ export class HtmlLinkRewriter extends Transform {
     else if (RAW_TEXT.has(name)) this.#raw = name;
   }
 
-  /** A held start tag longer than any real one: passed on unchanged, through its `>`. */
-  #giveUpTag(): string {
+  /** The held tag grew past MAX_HELD_TAG: passed on as it is; its scan goes on (quotes and all) to its end. */
+  #passTag(): string {
     const held = this.#held;
     this.#held = '';
-    this.#tag = undefined;
-    let p = 1;
-    while (p < held.length && isAlpha(held.charCodeAt(p))) p++;
-    this.#rawAfter = held.slice(1, p).toLowerCase();
-    this.#until = ['>'];
+    this.#passing = held.slice(1, tagNameEnd(held, 0)).toLowerCase();
     return held;
   }
 
@@ -330,10 +352,6 @@ export class HtmlLinkRewriter extends Transform {
         out += s.slice(i, j + length);
         i = j + length;
         this.#until = undefined;
-        if (this.#rawAfter !== undefined) {
-          this.#enter(this.#rawAfter);
-          this.#rawAfter = undefined;
-        }
         continue;
       }
       if (this.#raw !== undefined) {
@@ -396,10 +414,10 @@ export class HtmlLinkRewriter extends Transform {
         if (final) return out + s.slice(i);
         out = hold(i);
         this.#tag = scan;
-        if (this.#held.length > MAX_HELD_TAG) out += this.#giveUpTag();
+        if (this.#held.length > MAX_HELD_TAG) out += this.#passTag();
         return out;
       }
-      out += this.#startTag(s.slice(i, end));
+      out += this.#completeTag(s.slice(i, end));
       i = end;
     }
     return out;

@@ -156,6 +156,22 @@ describe('HTML link rewriting', () => {
     expect((await rewrite(attr, [1])).toString()).toBe(attr.replace('href="/z"', `href="${prefix}/z"`));
   });
 
+  it('never rewrites a start tag longer than the bound, however the body is cut', async () => {
+    const big = 'a'.repeat(MAX_HELD_TAG + 10);
+    for (const input of [
+      `<a href=/x title="${big}">`,
+      `<a title="${big} > <a href=/y> "><a href=/z>`,
+      `<script0 data="${big}"><a href=/w>`,
+      `<script data="${big}"><a href=/in-script></script><a href=/after>`,
+    ]) {
+      const whole = (await rewrite(input)).toString();
+      for (const sizes of [[1], [7], [4096], [MAX_HELD_TAG - 3, 5]]) expect((await rewrite(input, sizes)).toString(), `${input.slice(0, 20)} ${String(sizes)}`).toBe(whole);
+      expect(whole.startsWith(input.slice(0, input.indexOf('"') + 1))).toBe(true);
+    }
+    expect((await rewrite(`<a title="${big} > <a href=/y> "><a href=/z>`)).toString()).toBe(`<a title="${big} > <a href=/y> "><a href=${prefix}/z>`);
+    expect((await rewrite(`<script data="${big}"><a href=/in-script></script><a href=/after>`, [1])).toString()).toBe(`<script data="${big}"><a href=/in-script></script><a href=${prefix}/after>`);
+  });
+
   it('decodes and encodes gzip again, and leaves other encodings and other types alone', async () => {
     const compressed = gzipSync(page);
     const out: Buffer[] = [];
