@@ -26,8 +26,12 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
     process.stdout.write(`${AGENT_USAGE}\n`);
     return 0;
   }
-  // Before anything else: this Node must be the agent's alone.
+  // Before anything else: this Node must be the agent's alone. Node opens its inspector
+  // on SIGUSR1 unless a listener is installed, and anything in the pod running as the
+  // agent's user (an exec'd command, say) can send it one: this listener stays for the
+  // agent's life (the supervisor forwards SIGUSR1 to the workload while it runs).
   refuseCodeLoadingNodeOptions(process.execArgv, ownNodeOptions());
+  process.on('SIGUSR1', () => undefined);
   const config = agentConfigFromProcess(argv);
   const logger = createLogger({ level: config.logLevel, name: 'shadowplane-agent' });
   const issuer = await createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });

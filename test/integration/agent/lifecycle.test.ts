@@ -166,6 +166,19 @@ describe('agent process with simulated RA-TLS', () => {
     expect(a.stderr()).not.toContain(SECRET);
   });
 
+  it('forwards SIGUSR1 to the workload and never opens its own inspector on it', async () => {
+    const a = agent(['sh', '-c', `trap 'echo got-usr1' USR1; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`]);
+    const conn = await connectWhenReady(pool, port);
+    await waitFor(async () => (await readAll(await conn.logs({ container: 'app' }))).toString().includes('ready'));
+    a.child.kill('SIGUSR1');
+    await waitFor(async () => (await readAll(await conn.logs({ container: 'app' }))).toString().includes('got-usr1'));
+    // Without a SIGUSR1 listener of its own, Node would have started a debugger here.
+    expect(a.stderr()).not.toContain('Debugger listening');
+    a.child.kill('SIGTERM');
+    expect(await a.exit).toEqual({ code: 0, signal: null });
+    expect(a.stderr()).not.toContain('Debugger listening');
+  });
+
   it('exits with 128 + signal when a signal ended the workload, and 127 when it cannot start', async () => {
     expect(await agent(['sh', '-c', 'kill -KILL $$']).exit).toEqual({ code: 137, signal: null });
     expect(await agent(['/no/such/workload']).exit).toEqual({ code: 127, signal: null });
