@@ -2,12 +2,12 @@
  * `shadowplane verify`: verify a proxy's attestation, then write the dedicated kubeconfig
  * that pins the very certificate that was verified.
  */
-import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadReferenceValues } from '../attestation/index.ts';
 import { type Manifest, type ManifestUser, loadManifest } from '../config/manifest.ts';
-import { userByKey } from '../config/scope.ts';
+import { scraperByKey, scraperByToken, userByKey } from '../config/scope.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { renderKubeconfig } from '../kubeconfig/kubeconfig.ts';
 import { renderPrometheusConfig } from '../kubeconfig/prometheus-config.ts';
@@ -191,7 +191,7 @@ function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): s
     } catch {
       throw new ShadowplaneError('SP_USAGE', `the scraper certificate ${credential.certFile} is not a PEM certificate`);
     }
-    found = manifest.scrapers.find((s) => s.publicKeySha256 === key);
+    found = scraperByKey(manifest, key);
     if (found === undefined) throw new ShadowplaneError('SP_USAGE', "the scraper certificate's key is not a scraper of this manifest: ask its owner to add it under scrapers");
   } else {
     let token: string;
@@ -202,8 +202,7 @@ function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): s
       process.stderr.write(`note: ${credential.tokenFile} is not readable here; the scraper token was not checked against the manifest\n`);
       return '(not checked)';
     }
-    const digest = createHash('sha256').update(token, 'utf8').digest();
-    found = manifest.scrapers.find((s) => s.tokenSha256 !== undefined && timingSafeEqual(s.tokenSha256, digest));
+    found = scraperByToken(manifest, token);
     if (found === undefined) throw new ShadowplaneError('SP_USAGE', "the scraper token's SHA-256 is not a scraper of this manifest: ask its owner to add it under scrapers");
   }
   return found.name;

@@ -2,7 +2,8 @@
  * Questions asked of a validated manifest. Every answer comes from the manifest alone
  * (trusted input) and the names in the request path; never from an API server answer.
  */
-import type { Manifest, ManifestUser, Verb, Workload } from './manifest.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Manifest, ManifestScraper, ManifestUser, Verb, Workload } from './manifest.ts';
 
 /** True when the manifest declares `namespace` confidential (for any pod pattern). */
 export function isConfidentialNamespace(manifest: Manifest, namespace: string): boolean {
@@ -22,6 +23,24 @@ export function workloadFor(manifest: Manifest, namespace: string, pod: string):
 /** The manifest user owning the public key with this SPKI SHA-256 (hex), if any. */
 export function userByKey(manifest: Manifest, spkiSha256Hex: string): ManifestUser | undefined {
   return manifest.users.find((u) => u.publicKeySha256 === spkiSha256Hex);
+}
+
+/** The manifest scraper with a client certificate whose public key has this SPKI SHA-256 (hex), if any. */
+export function scraperByKey(manifest: Manifest, spkiSha256Hex: string): ManifestScraper | undefined {
+  return manifest.scrapers.find((s) => s.publicKeySha256 === spkiSha256Hex);
+}
+
+/**
+ * The manifest scraper whose bearer token this is, if any: its SHA-256 compared in
+ * constant time against every entry, without an early exit.
+ */
+export function scraperByToken(manifest: Manifest, token: string): ManifestScraper | undefined {
+  const digest = createHash('sha256').update(token, 'utf8').digest();
+  let found: ManifestScraper | undefined;
+  for (const s of manifest.scrapers) {
+    if (s.tokenSha256 !== undefined && timingSafeEqual(s.tokenSha256, digest) && found === undefined) found = s;
+  }
+  return found;
 }
 
 /**

@@ -51,7 +51,7 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
   const { manifest, logger } = opts;
 
   return {
-    metrics: (req, res, caller) => Promise.resolve().then(() => serveSelfMetrics(req, res, caller)),
+    metrics: serveSelfMetrics,
 
     async federate(req, res, caller) {
       // Within the scraper's own scrape timeout when it announced one, else deadlineMs,

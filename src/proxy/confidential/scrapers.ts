@@ -8,11 +8,10 @@
  * `GET /.well-known/shadowplane/federate` (and shadowplane's own metrics). Everything
  * else a scraper asks for is refused here; nothing of it passes through to the API server.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Manifest, ManifestScraper } from '../../config/manifest.ts';
-import { isConfidentialNamespace, userMay } from '../../config/scope.ts';
+import { isConfidentialNamespace, scraperByKey, scraperByToken, userMay } from '../../config/scope.ts';
 import { spkiSha256Hex } from '../../tls/certificates.ts';
 import type { Caller } from '../identity.ts';
 import type { Route } from '../route.ts';
@@ -38,17 +37,12 @@ export function scraperOf(manifest: Manifest, socket: TLSSocket, headers: Incomi
   if (manifest.scrapers.length === 0) return undefined;
   const cert = socket.getPeerX509Certificate();
   if (cert !== undefined) {
-    const key = spkiSha256Hex(cert.publicKey);
-    const byKey = manifest.scrapers.find((s) => s.publicKeySha256 === key);
+    const byKey = scraperByKey(manifest, spkiSha256Hex(cert.publicKey));
     if (byKey !== undefined) return { scraper: byKey };
   }
   const match = BEARER.exec(headers.authorization ?? '');
   if (match === null) return undefined;
-  const digest = createHash('sha256').update(match[1]!, 'utf8').digest();
-  let found: ManifestScraper | undefined;
-  for (const s of manifest.scrapers) {
-    if (s.tokenSha256 !== undefined && timingSafeEqual(s.tokenSha256, digest) && found === undefined) found = s;
-  }
+  const found = scraperByToken(manifest, match[1]!);
   return found === undefined ? undefined : { scraper: found };
 }
 
