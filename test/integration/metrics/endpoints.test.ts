@@ -212,6 +212,7 @@ describe('what a Prometheus asks for', () => {
       // Without the header the federation waits for it (the agent's own deadline is 5 s).
       const patient = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
       expect(podsOf(patient.body).has('conf-slow')).toBe(true);
+      expectNoLeak(canary);
     } finally {
       slow.agent.kill();
       await slow.agent.exited;
