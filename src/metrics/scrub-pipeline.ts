@@ -86,7 +86,7 @@ export function scrubScrapeToBuffer(
     const builder = new ExpositionBuilder(om, resolved, new ScrubSink(run));
     if (om) parseOpenMetricsInto(text, resolved, builder);
     else parseTextInto(text, resolved, builder);
-    const { families, stats } = run.result();
+    const { families, stats } = run.scrubbed();
     // The scrubbed text is rarely longer than the scraped one: start at its size.
     return { ok: true, format: inputFormat, body: renderToBuffer(families, format, body.byteLength), stats };
   } catch (err) {

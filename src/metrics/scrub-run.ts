@@ -38,18 +38,41 @@ export interface ScrubStats {
 /** Fingerprint matches with differing sets a family may have before it uses string keys. */
 const FALSE_MATCH_BUDGET = 256;
 
-/** A sample on its way through the scrubber (a Sample once pass 3 is done with it). */
-interface PendingSample {
+/**
+ * A kept sample as the scrubber holds it: `labels` are its series' scrubbed labels,
+ * one array shared by all the series' samples, and the structural pair (`le`,
+ * `quantile`), if any, is kept apart as `extraName="extraValue"`, so that a histogram
+ * costs no label array per bucket. The renderer writes the pair after the labels;
+ * `scrub` (the model) joins them into a Sample's labels.
+ */
+export interface ScrubbedSample {
   readonly name: string;
   readonly labels: readonly string[];
+  readonly extraName: string | undefined;
+  readonly extraValue: string;
   readonly value: string;
   timestampMs: number | undefined;
   exemplar: Exemplar | undefined;
+  /** The input series until pass 3 renumbers the admitted ones. */
   group: number;
+}
+
+/** A scrubbed family in the scrubber's own terms, for the renderer (`renderScrubbed`). */
+export interface ScrubbedFamily {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string | undefined;
+  readonly unit: string | undefined;
+  readonly samples: readonly ScrubbedSample[];
 }
 
 export interface ScrubResult {
   readonly families: readonly MetricFamily[];
+  readonly stats: ScrubStats;
+}
+
+export interface ScrubbedResult {
+  readonly families: readonly ScrubbedFamily[];
   readonly stats: ScrubStats;
 }
 
@@ -91,7 +114,7 @@ function hasCreated(type: MetricType): boolean {
  */
 export class ScrubRun {
   readonly stats: ScrubStats = emptyScrubStats();
-  readonly #out: MetricFamily[] = [];
+  readonly #out: ScrubbedFamily[] = [];
   readonly #policy: ScrubPolicy;
   readonly #hasher: LabelHasher;
   readonly #keepTimestamps: boolean;
@@ -139,7 +162,7 @@ export class ScrubRun {
    * The family's samples with their final labels, as they arrive; `group` is the input
    * series until pass 3 renumbers the admitted ones and clears what may not leave.
    */
-  #samples: PendingSample[] = [];
+  #samples: ScrubbedSample[] = [];
 
   /** `hasher` must have been made for `policy.hashLength` (checked by the callers). */
   constructor(policy: ScrubPolicy, hasher: LabelHasher) {
@@ -179,22 +202,19 @@ export class ScrubRun {
   /** One sample of the current (allowed) family; `labels[0, n)` are read during the call only. */
   sample(name: string, labels: readonly string[], n: number, group: number, value: string, timestampMs: number | undefined, exemplar: Exemplar | undefined): void {
     const base = this.#base[group] ?? this.#firstSample(group, labels, n);
-    let out: readonly string[] = base;
     const structural = this.#structural;
+    let extraName: string | undefined;
+    let extraValue = '';
     if (structural !== undefined) {
       for (let i = 0; i < n; i += 2) {
         if (labels[i] === structural) {
-          const length = base.length;
-          const withStructural = new Array<string>(length + 2);
-          for (let j = 0; j < length; j++) withStructural[j] = base[j]!;
-          withStructural[length] = structural;
-          withStructural[length + 1] = labels[i + 1]!;
-          out = withStructural;
+          extraName = structural;
+          extraValue = labels[i + 1]!;
           break;
         }
       }
     }
-    this.#samples.push({ name, labels: out, value, timestampMs, exemplar, group });
+    this.#samples.push({ name, labels: base, extraName, extraValue, value, timestampMs, exemplar, group });
   }
 
   /** Pass 1: the series' scrubbed labels, and whether they collide with an earlier series'. */
@@ -324,7 +344,7 @@ export class ScrubRun {
     stats.keptSeries += familyKept;
 
     // Pass 3: the samples of admitted series.
-    const samples: Sample[] = [];
+    const samples: ScrubbedSample[] = [];
     const name = this.#name;
     const createdName = hasCreated(this.#type) ? `${name}_created` : undefined;
     const dropCreated = createdName !== undefined && !rule.created;
@@ -358,12 +378,33 @@ export class ScrubRun {
     this.#out.push({ name, type: this.#type, help: rule.help ? this.#help : undefined, unit: this.#unit, samples });
   }
 
-  /** The scrubbed families and the statistics, once every family ended. */
+  /**
+   * The scrubbed families and the statistics, once every family ended, as the model:
+   * each sample's labels hold its structural pair last.
+   */
   result(): ScrubResult {
+    const { families, stats } = this.scrubbed();
+    return { families: families.map(toModel), stats };
+  }
+
+  /** The same, in the scrubber's own terms (shared label arrays): what the renderer takes. */
+  scrubbed(): ScrubbedResult {
     const stats = this.stats;
     stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
     return { families: this.#out, stats };
   }
+}
+
+function toModel(family: ScrubbedFamily): MetricFamily {
+  const samples: Sample[] = family.samples.map((s) => ({
+    name: s.name,
+    labels: s.extraName === undefined ? s.labels : [...s.labels, s.extraName, s.extraValue],
+    value: s.value,
+    timestampMs: s.timestampMs,
+    exemplar: s.exemplar,
+    group: s.group,
+  }));
+  return { name: family.name, type: family.type, help: family.help, unit: family.unit, samples };
 }
 
 function distinctNames(labels: readonly string[]): boolean {

@@ -25,12 +25,20 @@ import { NUM_INVALID, classifyNumber } from './parse-numbers.ts';
 
 export { escapeLabelValue };
 
-interface RenderFamily {
+/**
+ * A sample to render: a model Sample, or one the scrubber holds (scrub-run.ts
+ * `ScrubbedSample`), whose label array is shared by its series and whose structural
+ * pair comes apart, as `extraName="extraValue"`, written after the labels.
+ */
+export type RenderSample = Sample & { readonly extraName?: string | undefined; readonly extraValue?: string };
+
+/** A family to render: a model MetricFamily, or a scrubbed one (`ScrubbedFamily`). */
+export interface RenderFamily {
   readonly name: string;
   readonly type: MetricType;
   readonly help: string | undefined;
   readonly unit: string | undefined;
-  readonly samples: readonly Sample[];
+  readonly samples: readonly RenderSample[];
 }
 
 const TEXT_HELP_ESCAPES = /[\\\n]/g;
@@ -50,8 +58,8 @@ function renderLabels(labels: readonly string[]): string {
   return `${out}}`;
 }
 
-function byName(family: MetricFamily, suffixOf: (sample: Sample) => string): Map<string, Sample[]> {
-  const parts = new Map<string, Sample[]>();
+function byName(family: RenderFamily, suffixOf: (sample: RenderSample) => string): Map<string, RenderSample[]> {
+  const parts = new Map<string, RenderSample[]>();
   for (const sample of family.samples) {
     const suffix = suffixOf(sample);
     let list = parts.get(suffix);
@@ -65,7 +73,7 @@ function unsplittable(): never {
   throw new ShadowplaneError('SP_METRICS_INVALID', 'a sample name does not fit its family type');
 }
 
-function toText(family: MetricFamily): RenderFamily[] {
+function toText(family: RenderFamily): RenderFamily[] {
   const { name, help, samples } = family;
   const same = (type: MetricType): RenderFamily[] => [{ name, type, help, unit: undefined, samples }];
   switch (family.type) {
@@ -105,7 +113,7 @@ function toText(family: MetricFamily): RenderFamily[] {
   }
 }
 
-function toOpenMetrics(family: MetricFamily, taken: ReadonlySet<string>): RenderFamily[] {
+function toOpenMetrics(family: RenderFamily, taken: ReadonlySet<string>): RenderFamily[] {
   const { name, help, samples } = family;
   const unit = family.unit !== undefined && name.endsWith(`_${family.unit}`) && family.type !== 'info' && family.type !== 'stateset' ? family.unit : undefined;
   switch (family.type) {
@@ -199,12 +207,28 @@ class LabelChecker {
     }
     this.#last = labels;
   }
+
+  #extraLabels: readonly string[] | undefined;
+  #extraName = '';
+
+  /** A pair written after `labels` (checked already): a valid name they do not hold. */
+  checkExtra(labels: readonly string[], name: string, value: unknown): void {
+    if (typeof value !== 'string') refuse('an invalid label');
+    if (labels === this.#extraLabels && name === this.#extraName) return;
+    if (!isLabelName(name)) refuse('an invalid label');
+    for (let j = 0; j < labels.length; j += 2) if (labels[j] === name) refuse('a repeated label name');
+    this.#extraLabels = labels;
+    this.#extraName = name;
+  }
 }
 
 /** Where rendered text goes: samples, other strings, and single ASCII characters. */
 interface Sink {
-  /** `name{labels} value` of a checked sample (names and value are ASCII once checked). */
-  sample(name: string, labels: readonly string[], value: string): void;
+  /**
+   * `name{labels,extraName="extraValue"} value` of a checked sample (names and value
+   * are ASCII once checked); no extra pair when `extraName` is undefined.
+   */
+  sample(name: string, labels: readonly string[], extraName: string | undefined, extraValue: string, value: string): void;
   write(text: string): void;
   byte(c: number): void;
 }
@@ -222,8 +246,8 @@ const CH_RBRACE = 125;
 class StringSink implements Sink {
   out = '';
 
-  sample(name: string, labels: readonly string[], value: string): void {
-    this.out += `${name}${renderLabels(labels)} ${value}`;
+  sample(name: string, labels: readonly string[], extraName: string | undefined, extraValue: string, value: string): void {
+    this.out += `${name}${renderLabels(extraName === undefined ? labels : [...labels, extraName, extraValue])} ${value}`;
   }
 
   write(text: string): void {
@@ -256,13 +280,14 @@ class BufferSink implements Sink {
   }
 
   /** One capacity check and local positions for the whole `name{labels} value`. */
-  sample(name: string, labels: readonly string[], value: string): void {
+  sample(name: string, labels: readonly string[], extraName: string | undefined, extraValue: string, value: string): void {
     let worst = name.length + value.length + 3;
     for (let i = 0; i < labels.length; i++) worst += labels[i]!.length * 3 + 4;
+    if (extraName !== undefined) worst += extraName.length + extraValue.length * 3 + 8;
     if (this.#pos + worst > this.#buf.length) this.#grow(worst);
     const buf = this.#buf;
     let pos = putAscii(buf, this.#pos, name);
-    if (labels.length > 0) {
+    if (labels.length > 0 || extraName !== undefined) {
       buf[pos++] = CH_LBRACE;
       for (let i = 0; i < labels.length; i += 2) {
         if (i > 0) buf[pos++] = CH_COMMA;
@@ -270,6 +295,14 @@ class BufferSink implements Sink {
         buf[pos++] = CH_EQ;
         buf[pos++] = CH_QUOTE;
         pos = putLabelValue(buf, pos, labels[i + 1]!);
+        buf[pos++] = CH_QUOTE;
+      }
+      if (extraName !== undefined) {
+        if (labels.length > 0) buf[pos++] = CH_COMMA;
+        pos = putAscii(buf, pos, extraName);
+        buf[pos++] = CH_EQ;
+        buf[pos++] = CH_QUOTE;
+        pos = putLabelValue(buf, pos, extraValue);
         buf[pos++] = CH_QUOTE;
       }
       buf[pos++] = CH_RBRACE;
@@ -322,7 +355,7 @@ function putLabelValue(buf: Buffer, pos: number, value: string): number {
   return pos;
 }
 
-function render(families: readonly MetricFamily[], format: ExpositionFormat, sink: Sink): void {
+function render(families: readonly RenderFamily[], format: ExpositionFormat, sink: Sink): void {
   const om = format === 'openmetrics';
   const taken = new Set(families.map((f) => f.name));
   const rendered = om ? families.flatMap((f) => toOpenMetrics(f, taken)) : families.flatMap(toText);
@@ -347,6 +380,8 @@ function render(families: readonly MetricFamily[], format: ExpositionFormat, sin
         lastName = sample.name;
       }
       labels.check(sample.labels);
+      const extraName = sample.extraName;
+      if (extraName !== undefined) labels.checkExtra(sample.labels, extraName, sample.extraValue);
       const v = sample.value;
       if (classifyNumber(v, 0, v.length) === NUM_INVALID) refuse('a value that is not a number');
       const ts = sample.timestampMs;
@@ -357,7 +392,7 @@ function render(families: readonly MetricFamily[], format: ExpositionFormat, sin
         if ((exemplar.labels.length & 1) !== 0 || classifyNumber(exemplar.value, 0, exemplar.value.length) === NUM_INVALID) refuse('an invalid exemplar');
       }
       // Checked: now written.
-      sink.sample(lastName, sample.labels, v);
+      sink.sample(lastName, sample.labels, extraName, sample.extraValue ?? '', v);
       if (ts !== undefined) {
         sink.byte(CH_SPACE);
         sink.write(om ? secondsText(ts) : String(ts));
@@ -389,7 +424,7 @@ export function serializeToBuffer(families: readonly MetricFamily[], format: Exp
 }
 
 /** `serializeToBuffer` starting with a buffer of `initialBytes` (it grows as needed). */
-export function renderToBuffer(families: readonly MetricFamily[], format: ExpositionFormat, initialBytes: number): Buffer {
+export function renderToBuffer(families: readonly RenderFamily[], format: ExpositionFormat, initialBytes: number): Buffer {
   const sink = new BufferSink(Math.max(1024, initialBytes));
   render(families, format, sink);
   return sink.result();

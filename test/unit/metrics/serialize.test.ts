@@ -3,7 +3,7 @@ import { CONTENT_TYPES, formatFromContentType, negotiateFormat } from '../../../
 import { federate } from '../../../src/metrics/federate.ts';
 import type { MetricFamily } from '../../../src/metrics/model.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
-import { serialize, serializeToBuffer } from '../../../src/metrics/serialize.ts';
+import { type RenderFamily, renderToBuffer, serialize, serializeToBuffer } from '../../../src/metrics/serialize.ts';
 import { expectCode } from './helpers.ts';
 
 const TEXT = [
@@ -131,6 +131,29 @@ describe('serializer', () => {
     }
     // Label values are escaped, never refused.
     expect(serialize([{ ...family, help: undefined, samples: [{ ...sample, labels: ['a', '"} 1\nevil 2'] }] }], 'text')).toBe('# TYPE g gauge\ng{a="\\"} 1\\nevil 2"} 1\n');
+  });
+
+  it('writes a scrubbed sample’s structural pair after its shared labels, and checks that pair too', () => {
+    const labels = ['path', '/a"b'];
+    const bucket = (le: string) => ({ name: 'h_bucket', labels, extraName: 'le', extraValue: le, value: '1', timestampMs: undefined, exemplar: undefined, group: 0 });
+    const family: RenderFamily = {
+      name: 'h',
+      type: 'histogram',
+      help: undefined,
+      unit: undefined,
+      samples: [bucket('0.5'), bucket('+Inf'), { name: 'h_count', labels, extraName: undefined, extraValue: '', value: '1', timestampMs: undefined, exemplar: undefined, group: 0 }],
+    };
+    const expected = '# TYPE h histogram\nh_bucket{path="/a\\"b",le="0.5"} 1\nh_bucket{path="/a\\"b",le="+Inf"} 1\nh_count{path="/a\\"b"} 1\n';
+    expect(renderToBuffer([family], 'text', 16).toString()).toBe(expected);
+    // The same as the model with the pair joined into each sample's labels.
+    const model = { ...family, samples: family.samples.map(({ extraName, extraValue, ...s }) => ({ ...s, labels: extraName === undefined ? s.labels : [...s.labels, extraName, extraValue!] })) };
+    expect(serialize([model], 'text')).toBe(expected);
+    expect(renderToBuffer([family], 'openmetrics', 16).toString()).toBe(serialize([model], 'openmetrics'));
+    // A pair that repeats a label, or is not a label name, is refused like any label.
+    for (const extraName of ['path', 'le}="x"} 1\nevil{a']) {
+      expectCode(() => renderToBuffer([{ ...family, samples: [{ ...bucket('1'), extraName }] }], 'text', 16), 'SP_METRICS_INVALID');
+    }
+    expect(renderToBuffer([{ name: 'g', type: 'gauge', help: undefined, unit: undefined, samples: [{ ...bucket('1'), name: 'g', labels: [] }] }], 'text', 16).toString()).toBe('# TYPE g gauge\ng{le="1"} 1\n');
   });
 
   it('writes the same bytes to a buffer as the string rendering, across buffer growth and non-ASCII', () => {
