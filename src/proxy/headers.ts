@@ -23,7 +23,10 @@ const HOP_BY_HOP = new Set([
 
 /** Names listed in the Connection header(s), lower-cased. */
 function connectionListed(headers: IncomingHttpHeaders): Set<string> {
-  const value: string | string[] | undefined = headers.connection;
+  return listedIn(headers.connection);
+}
+
+function listedIn(value: string | string[] | undefined): Set<string> {
   const listed = new Set<string>();
   const values: string[] = Array.isArray(value) ? value : value === undefined ? [] : [value];
   for (const v of values) {
@@ -69,16 +72,69 @@ export function forwardableResponseHeaders(headers: IncomingHttpHeaders): Outgoi
  * headers (X-Stream-Protocol-Version) keep their order.
  */
 export function forwardableUpgradeRawHeaders(rawHeaders: readonly string[], opts: { keepAuthorization: boolean }): [string, string][] {
+  const listed = rawConnectionListed(rawHeaders);
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if (lower === 'connection' || lower === 'upgrade') continue;
-    if (HOP_BY_HOP.has(lower) || lower.startsWith('impersonate-')) continue;
+    if (HOP_BY_HOP.has(lower) || listed.has(lower) || lower.startsWith('impersonate-')) continue;
     if (lower === 'authorization' && !opts.keepAuthorization) continue;
     out.push([name, rawHeaders[i + 1]!]);
   }
   return out;
+}
+
+/** Names listed in the Connection headers of raw header pairs, lower-cased. */
+function rawConnectionListed(rawHeaders: readonly string[]): Set<string> {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'connection') values.push(rawHeaders[i + 1]!);
+  return listedIn(values);
+}
+
+/**
+ * Raw header pairs of an HTTP/1.1 response head relayed on an upgrade path, in their
+ * order: without hop-by-hop headers and the names `Connection` lists. A 101 keeps its
+ * `Connection` and `Upgrade`, which the switch needs; any other answer (`switching`
+ * false) also loses its framing (`Content-Length`): its body is relayed as it arrives
+ * and the connection closed.
+ */
+export function relayableResponseRawHeaders(rawHeaders: readonly string[], opts: { switching: boolean }): [string, string][] {
+  const listed = rawConnectionListed(rawHeaders);
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (opts.switching && (lower === 'connection' || lower === 'upgrade')) {
+      out.push([name, rawHeaders[i + 1]!]);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || (listed.has(lower) && lower !== 'upgrade') || lower === 'content-length') continue;
+    out.push([name, rawHeaders[i + 1]!]);
+  }
+  return out;
+}
+
+/**
+ * An HTTP/1.1 response head relayed on an upgrade path, as bytes: the status line (the
+ * reason without CR/LF), the relayable headers in their order (see above), each value
+ * passed through `mapValue` (which may drop a header by answering undefined), `extra`
+ * headers, and `Connection: close` when not switching.
+ */
+export function relayedResponseHead(
+  status: number,
+  reason: string,
+  rawHeaders: readonly string[],
+  opts: { switching: boolean; mapValue?: (lowerName: string, value: string) => string | undefined; extra?: readonly [string, string][] },
+): string {
+  let out = `HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, '')}\r\n`;
+  for (const [name, value] of relayableResponseRawHeaders(rawHeaders, opts)) {
+    const mapped = opts.mapValue === undefined ? value : opts.mapValue(name.toLowerCase(), value);
+    if (mapped !== undefined) out += `${name}: ${mapped}\r\n`;
+  }
+  for (const [name, value] of opts.extra ?? []) out += `${name}: ${value}\r\n`;
+  if (!opts.switching) out += 'Connection: close\r\n';
+  return `${out}\r\n`;
 }
 
 /** Total size of a header set as it appeared on the wire (names + values), for limits. */

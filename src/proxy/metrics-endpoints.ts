@@ -44,75 +44,95 @@ export interface MetricsEndpointsOptions {
   readonly deadlineMs?: number;
   /** Most pods one federation answers for. Default 10,000. */
   readonly maxPods?: number;
+  /** Most scraped bytes one federation holds; pods past it are left out. Default 64 MiB. */
+  readonly maxBytes?: number;
+  /** Federations served at once; more are refused with SP_METRICS_BUSY. Default 2. */
+  readonly maxConcurrent?: number;
   readonly logger: Logger;
 }
 
 export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEndpoints {
   const { manifest, logger } = opts;
+  let running = 0;
 
   return {
     metrics: serveSelfMetrics,
-
     async federate(req, res, caller) {
-      // Within the scraper's own scrape timeout when it announced one, else deadlineMs,
-      // counted from here: listing the pods takes from it too.
-      const deadline = Date.now() + answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
-      if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
-      const namespaces = manifest.confidential.map((c) => c.namespace).filter((ns) => mayReadMetrics(manifest, caller, ns));
-      if (namespaces.length === 0) throw new ShadowplaneError('SP_FORBIDDEN', 'no namespace whose metrics this caller may read');
-      const { format, contentType } = negotiateFormat(acceptOf(req));
-      const source = opts.podMetrics();
-      if (source === undefined) throw new ShadowplaneError('SP_CONFIDENTIAL_NOT_SERVED', 'confidential pods are not served yet');
-      const callerAuth = upstreamAuthOf(manifest, req.headers, caller);
-
-      const targets: { namespace: string; pod: string; ip: string }[] = [];
-      for (const namespace of namespaces) {
-        for (const p of await source.agents.pods.list(namespace, callerAuth)) {
-          if (isConfidentialPod(manifest, namespace, p.name) && source.hasPolicy(namespace, p.name)) targets.push({ namespace, pod: p.name, ip: p.ip });
-        }
+      // Each federation asks every pod the caller may read: a few at once, the rest refused.
+      if (running >= (opts.maxConcurrent ?? 2)) throw new ShadowplaneError('SP_METRICS_BUSY', 'too many federations at once');
+      running++;
+      try {
+        await federateOnce(req, res, caller);
+      } finally {
+        running--;
       }
-      const maxPods = opts.maxPods ?? 10_000;
-      if (targets.length > maxPods) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', `more than ${maxPods} pods to federate`);
-      targets.sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
-
-      const results: (PodMetrics | undefined)[] = targets.map(() => undefined);
-      let next = 0;
-      let failed = 0;
-      let answered = false;
-      const worker = async (): Promise<void> => {
-        while (next < targets.length && Date.now() < deadline) {
-          const i = next++;
-          const t = targets[i]!;
-          try {
-            // OpenMetrics from the agents keeps what the text format cannot (units, counter semantics).
-            const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip, Math.max(1, deadline - Date.now()));
-            if (!answered) results[i] = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics').families };
-          } catch (err) {
-            if (!answered) failed++;
-            logger.info({ namespace: t.namespace, pod: t.pod, code: asShadowplaneError(err).code }, 'pod left out of the federation');
-          }
-        }
-      };
-      // Each pod's scrape, reaching its agent included, ends at the deadline; the answer
-      // goes out then in any case, with the pods answered by then.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, targets.length) }, worker)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 50))),
-      ]);
-      clearTimeout(timer);
-      answered = true;
-      const done = results.filter((r): r is PodMetrics => r !== undefined);
-      // Pods the deadline left unasked are counted like pods that timed out; a pod asked in
-      // time counts its own outcome (PodMetricsScraper.scrape), whenever it comes.
-      const skipped = targets.length - next;
-      if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
-      const merged = federate(done);
-      const body = serializeToBuffer(merged.families, format);
-      await sendMetricsBody(res, req.headers, contentType, body);
-      logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: merged.stats.conflictingFamilies, bytes: body.length }, 'federation served');
     },
   };
+
+  async function federateOnce(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): Promise<void> {
+    // Within the scraper's own scrape timeout when it announced one, else deadlineMs,
+    // counted from here: listing the pods takes from it too.
+    const deadline = Date.now() + answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
+    if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
+    const namespaces = manifest.confidential.map((c) => c.namespace).filter((ns) => mayReadMetrics(manifest, caller, ns));
+    if (namespaces.length === 0) throw new ShadowplaneError('SP_FORBIDDEN', 'no namespace whose metrics this caller may read');
+    const { format, contentType } = negotiateFormat(acceptOf(req));
+    const source = opts.podMetrics();
+    if (source === undefined) throw new ShadowplaneError('SP_CONFIDENTIAL_NOT_SERVED', 'confidential pods are not served yet');
+    const callerAuth = upstreamAuthOf(manifest, req.headers, caller);
+
+    const targets: { namespace: string; pod: string; ip: string }[] = [];
+    for (const namespace of namespaces) {
+      for (const p of await source.agents.pods.list(namespace, callerAuth)) {
+        if (isConfidentialPod(manifest, namespace, p.name) && source.hasPolicy(namespace, p.name)) targets.push({ namespace, pod: p.name, ip: p.ip });
+      }
+    }
+    const maxPods = opts.maxPods ?? 10_000;
+    if (targets.length > maxPods) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', `more than ${maxPods} pods to federate`);
+    targets.sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
+
+    const results: (PodMetrics | undefined)[] = targets.map(() => undefined);
+    let next = 0;
+    let failed = 0;
+    let answered = false;
+    let held = 0;
+    const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    const worker = async (): Promise<void> => {
+      while (next < targets.length && Date.now() < deadline) {
+        const i = next++;
+        const t = targets[i]!;
+        try {
+          // OpenMetrics from the agents keeps what the text format cannot (units, counter semantics).
+          const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip, Math.max(1, deadline - Date.now()));
+          // What one federation holds is bounded: pods past the budget are left out.
+          if (held + scraped.body.length > maxBytes) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', 'the federation is at its size limit');
+          held += scraped.body.length;
+          if (!answered) results[i] = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics').families };
+        } catch (err) {
+          if (!answered) failed++;
+          logger.info({ namespace: t.namespace, pod: t.pod, code: asShadowplaneError(err).code }, 'pod left out of the federation');
+        }
+      }
+    };
+    // Each pod's scrape, reaching its agent included, ends at the deadline; the answer
+    // goes out then in any case, with the pods answered by then.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, targets.length) }, worker)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 50))),
+    ]);
+    clearTimeout(timer);
+    answered = true;
+    const done = results.filter((r): r is PodMetrics => r !== undefined);
+    // Pods the deadline left unasked are counted like pods that timed out; a pod asked in
+    // time counts its own outcome (PodMetricsScraper.scrape), whenever it comes.
+    const skipped = targets.length - next;
+    if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
+    const merged = federate(done);
+    const body = serializeToBuffer(merged.families, format);
+    await sendMetricsBody(res, req.headers, contentType, body);
+    logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: merged.stats.conflictingFamilies, bytes: body.length }, 'federation served');
+  }
 
   async function serveSelfMetrics(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): Promise<void> {
     if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');

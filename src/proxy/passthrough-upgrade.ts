@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream';
 import { splice } from '../channel/splice.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { forwardableUpgradeRawHeaders } from './headers.ts';
+import { forwardableUpgradeRawHeaders, relayedResponseHead } from './headers.ts';
 import type { Caller } from './identity.ts';
 import { rejectUpgrade } from './streams/upgrade.ts';
 import { NO_TRACKING, type RequestTracker } from './self-metrics.ts';
@@ -65,7 +65,7 @@ export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, h
     settled = true;
     socket.off('close', onEarlyClose);
     (upSocket as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
-    socket.write(responseHead(res));
+    socket.write(relayedResponseHead(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders, { switching: true }));
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
     // Byte for byte both ways; a failure or an abrupt close on either side destroys both.
@@ -81,23 +81,9 @@ export async function passthroughUpgrade(req: IncomingMessage, socket: Duplex, h
     settled = true;
     // Anything but 101: forward the answer, then close. The connection was never upgraded
     // and must not be reused by the client as if it had been.
-    socket.write(responseHead(res, { close: true }));
+    socket.write(relayedResponseHead(res.statusCode ?? 502, res.statusMessage ?? '', res.rawHeaders, { switching: false }));
     pipeline(res, socket, () => socket.destroy());
   });
 
   upReq.end();
-}
-
-/** The upstream response head as HTTP/1.1 bytes, headers in their original order. */
-function responseHead(res: IncomingMessage, opts: { close?: boolean } = {}): string {
-  let out = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (opts.close === true && (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding')) continue;
-    out += `${name}: ${raw[i + 1]!}\r\n`;
-  }
-  if (opts.close === true) out += 'Connection: close\r\n';
-  return `${out}\r\n`;
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../log.ts';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from './headers.ts';
 import type { Caller } from './identity.ts';
 import { requestHasBody, type AnyRequest } from './request.ts';
-import { respondError, writeHead, type AnyResponse } from './respond.ts';
+import { isRelayableStatus, respondError, writeHead, type AnyResponse } from './respond.ts';
 import { NO_TRACKING, type RequestTracker } from './self-metrics.ts';
 import type { Upstream } from './upstream.ts';
 import { upstreamAuthHeaders, type UpstreamAuthMode } from './upstream-auth.ts';
@@ -54,8 +54,27 @@ export async function passthrough(req: AnyRequest, res: AnyResponse, caller: Cal
   up.on('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
     clearTimeout(timer);
     if (res.headersSent) return;
-    const status = h[':status'] ?? 502;
-    writeHead(res, status, forwardableResponseHeaders(h));
+    const status = h[':status'];
+    const refuse = (): void => {
+      track.fail('SP_UPSTREAM_PROTOCOL');
+      up.close();
+      try {
+        respondError(res, new ShadowplaneError('SP_UPSTREAM_PROTOCOL', 'the upstream answered a status or headers that cannot be relayed'));
+      } catch {
+        res.destroy();
+      }
+    };
+    if (!isRelayableStatus(status)) {
+      refuse();
+      return;
+    }
+    try {
+      writeHead(res, status, forwardableResponseHeaders(h));
+    } catch {
+      // Node refused a header (an invalid value); nothing was sent yet.
+      refuse();
+      return;
+    }
     // Push the headers out now: a watch may not send its first event for minutes.
     if ('flushHeaders' in res) res.flushHeaders();
     // pipe, not pipeline: pipeline costs an AbortController (and its DOMException) per

@@ -32,6 +32,16 @@ export function respondJson(res: AnyResponse, value: unknown, status = 200): voi
   res.end(body);
 }
 
+/**
+ * Whether a status from a peer (the API server, a pod) can be relayed to any client: an
+ * integer from 200 to 599. Node refuses others in `writeHead` (HTTP/2 takes no status
+ * outside 200–599, HTTP/1.1 none below 100), and a refusal thrown from a peer's
+ * response callback would be an uncaught exception. 1xx answers are not relayed here.
+ */
+export function isRelayableStatus(status: unknown): status is number {
+  return typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
 /** `writeHead` on either response type (their overloads do not unify in TypeScript). */
 export function writeHead(res: AnyResponse, status: number, headers: OutgoingHttpHeaders): void {
   if (res instanceof Http2ServerResponse) res.writeHead(status, headers);

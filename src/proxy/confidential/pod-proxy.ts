@@ -26,12 +26,12 @@ import { connect as tlsConnect } from 'node:tls';
 import type { AgentConnection } from '../../channel/agent-client.ts';
 import { splice } from '../../channel/splice.ts';
 import { ShadowplaneError, asShadowplaneError, isShadowplaneError } from '../../errors.ts';
-import { forwardableRequestHeaders, forwardableResponseHeaders, forwardableUpgradeRawHeaders } from '../headers.ts';
+import { forwardableRequestHeaders, forwardableResponseHeaders, forwardableUpgradeRawHeaders, relayedResponseHead } from '../headers.ts';
 import type { AnyRequest } from '../request.ts';
-import { writeHead, type AnyResponse } from '../respond.ts';
+import { isRelayableStatus, writeHead, type AnyResponse } from '../respond.ts';
 import type { RequestTracker } from '../self-metrics.ts';
 import { rejectUpgrade } from '../streams/upgrade.ts';
-import { type LinkContext, htmlRewritePipeline, rewriteLink, rewrittenHeaders, rewritesHtml } from './proxy-links.ts';
+import { type LinkContext, htmlRewritePipeline, referrerPolicy, rewriteLink, rewrittenHeaders, rewritesHtml, scopeSetCookie } from './proxy-links.ts';
 
 const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
@@ -98,6 +98,20 @@ function podRequestHeaders(headers: OutgoingHttpHeaders, port: number, forwarded
   return { ...headers, host: `127.0.0.1:${port}`, 'x-forwarded-uri': forwardedUri, connection: 'close' };
 }
 
+/**
+ * `open()` with the channel stream closed if it throws (Node refuses a request it cannot
+ * write, such as a header value it finds invalid): the error goes to the caller as
+ * SP_POD_PROXY_FAILED, and the stream does not stay open on the agent.
+ */
+function withChannel<T>(channel: Duplex, open: () => T): T {
+  try {
+    return open();
+  } catch {
+    channel.destroy();
+    throw new ShadowplaneError('SP_POD_PROXY_FAILED', 'the request could not be sent to the pod');
+  }
+}
+
 /** What decides which links in the pod's answers are rewritten. */
 function linkContext(req: AnyRequest, prefix: string, target: ProxyTarget): LinkContext {
   const host = req.headers[':authority'] ?? req.headers.host;
@@ -127,14 +141,16 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       channel.destroy();
       reject(err);
     };
-    const podReq = httpRequest({
-      createConnection: () => podConnection(channel, target.tls),
-      method: req.method ?? 'GET',
-      path: `${path}${query}`,
-      headers: podRequestHeaders(forwardableRequestHeaders(req.headers, { keepAuthorization: false }), target.port, `${prefix}${path}`),
-      setHost: false,
-      maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
-    });
+    const podReq = withChannel(channel, () =>
+      httpRequest({
+        createConnection: () => podConnection(channel, target.tls),
+        method: req.method ?? 'GET',
+        path: `${path}${query}`,
+        headers: podRequestHeaders(forwardableRequestHeaders(req.headers, { keepAuthorization: false }), target.port, `${prefix}${path}`),
+        setHost: false,
+        maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
+      }),
+    );
     const timer = setTimeout(() => failEarly(new ShadowplaneError('SP_POD_PROXY_TIMEOUT', `no response headers within ${RESPONSE_HEAD_TIMEOUT_MS / 1000} s`)), RESPONSE_HEAD_TIMEOUT_MS);
     podReq.on('error', (err) => {
       if (!started) failEarly(isShadowplaneError(err) ? err : new ShadowplaneError('SP_POD_PROXY_FAILED', 'no usable HTTP response'));
@@ -149,18 +165,35 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
         podRes.destroy();
         return;
       }
-      started = true;
-      clearTimeout(timer);
-      track.session('proxy');
+      const status = podRes.statusCode;
+      const unusable = (): void => {
+        podRes.destroy();
+        failEarly(new ShadowplaneError('SP_POD_PROXY_FAILED', 'the pod answered a status or headers that cannot be relayed'));
+      };
+      if (!isRelayableStatus(status)) {
+        unusable();
+        return;
+      }
       const headers = forwardableResponseHeaders(podRes.headers);
       const links = linkContext(req, prefix, target);
       const location = podRes.headers.location;
-      const status = podRes.statusCode ?? 502;
       if (location !== undefined) headers.location = rewriteLink(location, links);
+      const cookies = podRes.headers['set-cookie'];
+      if (cookies !== undefined) headers['set-cookie'] = cookies.map((c) => scopeSetCookie(c, prefix, path));
+      headers['referrer-policy'] = referrerPolicy(podRes.headers['referrer-policy']);
       // As the API server: a redirect's body is left alone; an HTML body's links are rewritten.
       const rewrite = location === undefined && rewritesHtml(req.method ?? 'GET', status, headers);
       if (rewrite) rewrittenHeaders(headers);
-      writeHead(res, status, headers);
+      try {
+        writeHead(res, status, headers);
+      } catch {
+        // Node refused a header value; nothing went out yet.
+        unusable();
+        return;
+      }
+      started = true;
+      clearTimeout(timer);
+      track.session('proxy');
       podRes.on('data', (c: Buffer) => (bytesOut += c.length));
       const done = (err: Error | null | undefined): void => {
         finish({ status: podRes.statusCode, bytesIn, bytesOut, error: err === undefined || err === null ? undefined : new ShadowplaneError('SP_POD_PROXY_FAILED', 'the response broke off') });
@@ -196,7 +229,13 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       clearTimeout(timer);
       resolve({ status, bytesIn, bytesOut, error });
     };
-    const podReq = httpRequest({ createConnection: () => podConnection(channel, target.tls), method: req.method ?? 'GET', path: `${path}${query}`, headers: raw.flat(), setHost: false, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES });
+    const links = linkContext(req, prefix, target);
+    // Links and cookies in the pod's answer, as for an ordinary request (the policy header is added anew).
+    const scoped = (name: string, value: string): string | undefined =>
+      name === 'location' ? rewriteLink(value, links) : name === 'set-cookie' ? scopeSetCookie(value, prefix, path) : name === 'referrer-policy' ? undefined : value;
+    const podReq = withChannel(channel, () =>
+      httpRequest({ createConnection: () => podConnection(channel, target.tls), method: req.method ?? 'GET', path: `${path}${query}`, headers: raw.flat(), setHost: false, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES }),
+    );
     const refuse = (err: ShadowplaneError): void => {
       podReq.destroy();
       channel.destroy();
@@ -217,7 +256,7 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       }
       clearTimeout(timer);
       track.session('proxy');
-      socket.write(responseHead(podRes));
+      socket.write(relayedResponseHead(podRes.statusCode ?? 502, podRes.statusMessage ?? '', podRes.rawHeaders, { switching: true, mapValue: scoped }));
       if (podHead.length > 0) socket.write(podHead);
       if (head.length > 0) podSocket.write(head);
       bytesOut += podHead.length;
@@ -236,7 +275,13 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       }
       clearTimeout(timer);
       // Not upgraded: forward the answer, then close. The connection must never be reused.
-      socket.write(responseHead(podRes, { close: true }));
+      socket.write(
+        relayedResponseHead(podRes.statusCode ?? 502, podRes.statusMessage ?? '', podRes.rawHeaders, {
+          switching: false,
+          mapValue: scoped,
+          extra: [['Referrer-Policy', referrerPolicy(podRes.headers['referrer-policy'])]],
+        }),
+      );
       podRes.on('data', (c: Buffer) => (bytesOut += c.length));
       pipeline(podRes, socket, () => {
         socket.destroy();
@@ -248,15 +293,3 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
   });
 }
 
-/** The pod's response head as HTTP/1.1 bytes, headers in their order (without framing headers when closing). */
-function responseHead(res: IncomingMessage, opts: { close?: boolean } = {}): string {
-  let out = `HTTP/1.1 ${res.statusCode ?? 502} ${(res.statusMessage ?? '').replace(/[\r\n]/g, '')}\r\n`;
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
-    if (opts.close === true && (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding' || lower === 'content-length')) continue;
-    out += `${raw[i]!}: ${raw[i + 1]!}\r\n`;
-  }
-  if (opts.close === true) out += 'Connection: close\r\n';
-  return `${out}\r\n`;
-}

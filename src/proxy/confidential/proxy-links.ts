@@ -61,6 +61,72 @@ export function rewriteLink(link: string, ctx: LinkContext): string {
   return sameHost ? withPrefix(rest, ctx.prefix) : link;
 }
 
+/**
+ * A cookie the pod sets, scoped to its proxy path: `Path` goes under the prefix (when the
+ * pod names none, the directory of the pod's request path, as a browser defaults it) and
+ * `Domain` is dropped. The browser then sends it back only through this proxy path, never
+ * with the requests the proxy passes through to the API server on the same origin (with
+ * `Path=/` it would go with every one of them). A `__Host-` cookie, which must have
+ * `Path=/`, is thereby refused by browsers: it cannot be kept from the API server.
+ */
+export function scopeSetCookie(value: string, prefix: string, podPath: string): string {
+  const parts = value.split(';');
+  const kept: string[] = [parts[0]!];
+  let path: string | undefined;
+  for (let i = 1; i < parts.length; i++) {
+    const attribute = parts[i]!;
+    const eq = attribute.indexOf('=');
+    const name = (eq < 0 ? attribute : attribute.slice(0, eq)).trim().toLowerCase();
+    if (name === 'domain') continue;
+    if (name === 'path') {
+      // The last Path attribute counts (RFC 6265 §5.3).
+      path = eq < 0 ? '' : attribute.slice(eq + 1).trim();
+      continue;
+    }
+    kept.push(attribute);
+  }
+  const base = path !== undefined && path.startsWith('/') ? path : defaultCookiePath(podPath);
+  kept.push(` Path=${withPrefix(base, prefix)}`);
+  return kept.join(';');
+}
+
+/** RFC 6265 §5.1.4: the directory of a request path. */
+function defaultCookiePath(path: string): string {
+  const last = path.lastIndexOf('/');
+  return !path.startsWith('/') || last <= 0 ? '/' : path.slice(0, last);
+}
+
+const REFERRER_POLICIES = new Set([
+  'no-referrer',
+  'no-referrer-when-downgrade',
+  'same-origin',
+  'origin',
+  'strict-origin',
+  'origin-when-cross-origin',
+  'strict-origin-when-cross-origin',
+  'unsafe-url',
+]);
+/** Policies that never send a path: a confidential page's URL stays out of the API server's requests. */
+const PATHLESS_REFERRER_POLICIES = new Set(['no-referrer', 'origin', 'strict-origin']);
+
+/**
+ * The `Referrer-Policy` of a proxied pod's response: the pod's own if it sends no path
+ * (the last policy a browser knows counts), else `strict-origin`. A browser's default
+ * sends the full URL with same-origin requests, and on the proxy's origin those include
+ * the requests passed through to the API server: a confidential path and query would go
+ * with them as `Referer`.
+ */
+export function referrerPolicy(value: string | string[] | undefined): string {
+  let last: string | undefined;
+  for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+    for (const token of v.split(',')) {
+      const t = token.trim().toLowerCase();
+      if (REFERRER_POLICIES.has(t)) last = t;
+    }
+  }
+  return last !== undefined && PATHLESS_REFERRER_POLICIES.has(last) ? last : 'strict-origin';
+}
+
 function withPrefix(path: string, prefix: string): string {
   if (path.startsWith(prefix)) {
     const next = path.charCodeAt(prefix.length);
@@ -456,7 +522,32 @@ export function rewrittenHeaders(headers: OutgoingHttpHeaders): void {
  * as it came. A gzip body that ends early is rewritten as far as it goes (not an error
  * after the headers were sent).
  */
-export function htmlRewritePipeline(encoding: OutgoingHttpHeaders[string], ctx: LinkContext): Transform[] {
+export function htmlRewritePipeline(encoding: OutgoingHttpHeaders[string], ctx: LinkContext, maxInflated = MAX_INFLATED_HTML): Transform[] {
   const rewriter = new HtmlLinkRewriter(ctx);
-  return encoding === 'gzip' ? [createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH }), rewriter, createGzip()] : [rewriter];
+  return encoding === 'gzip' ? [createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH }), new ByteBudget(maxInflated), rewriter, createGzip()] : [rewriter];
+}
+
+/**
+ * The most HTML a gzip body may inflate to: a few hundred KiB of gzip can inflate to
+ * hundreds of MiB, each byte of which costs the proxy's event loop a scan and a
+ * recompression. Past it the response is cut off (the headers are out; the client sees a
+ * broken response). A plain body costs only what the pod sends.
+ */
+export const MAX_INFLATED_HTML = 64 * 1024 * 1024;
+
+/** Passes bytes through and fails once more than `max` went by. */
+class ByteBudget extends Transform {
+  readonly #max: number;
+  #seen = 0;
+
+  constructor(max: number) {
+    super();
+    this.#max = max;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.#max) callback(new Error('inflated HTML over the limit'));
+    else callback(null, chunk);
+  }
 }

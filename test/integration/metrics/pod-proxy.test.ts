@@ -126,6 +126,28 @@ describe('pods/proxy', () => {
     expectNoLeak(canary);
   });
 
+  it('answers a status no client can be given as SP_POD_PROXY_FAILED, and keeps serving', async () => {
+    for (const code of [600, 999, 150]) {
+      const r = await bed.request(`${podBase()}/status?code=${code}`, { as: bed.users.alice });
+      expect(r.status, String(code)).toBe(502);
+      expect(r.body.toString()).toContain('SP_POD_PROXY_FAILED');
+    }
+    expect((await bed.request(`${podBase()}/status?code=418`, { as: bed.users.alice })).status).toBe(418);
+    expect((await bed.request(`${podBase()}/hello`, { as: bed.users.alice })).status).toBe(200);
+    expectNoLeak(`status body ${canary}`);
+  });
+
+  it('scopes the pod\'s cookies to its proxy path and sends no confidential path as Referer', async () => {
+    const r = await bed.request(`${podBase()}/app/cookie`, { as: bed.users.alice });
+    expect(r.status).toBe(200);
+    // A browser sends these back only under the pod's proxy path, never with requests passed to the API server.
+    expect(r.headers['set-cookie']).toEqual([`sid=${canary}; HttpOnly; SameSite=Lax; Path=${podBase()}/`, `pref=1; Path=${podBase()}/app`]);
+    expect(r.headers['referrer-policy']).toBe('strict-origin');
+    const svc = await bed.request(`/api/v1/namespaces/${NS}/services/web:http/proxy/app/cookie`, { as: bed.users.alice });
+    expect(svc.headers['set-cookie']).toEqual([`sid=${canary}; HttpOnly; SameSite=Lax; Path=/api/v1/namespaces/${NS}/services/web:http/proxy/`, `pref=1; Path=/api/v1/namespaces/${NS}/services/web:http/proxy/app`]);
+    expectNoLeak(canary);
+  });
+
   it('tells the pod the path the client asked for in X-Forwarded-Uri, replacing the client\'s own', async () => {
     const r = await bed.request(`${podBase()}/headers?x=1`, { as: bed.users.alice, headers: { 'x-forwarded-uri': '/forged' } });
     const seen = JSON.parse(r.body.toString()) as { headers: Record<string, string> };

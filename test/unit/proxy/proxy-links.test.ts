@@ -175,12 +175,21 @@ describe('HTML link rewriting', () => {
   it('decodes and encodes gzip again, and leaves other encodings and other types alone', async () => {
     const compressed = gzipSync(page);
     const out: Buffer[] = [];
-    const [gunzip, rewriter, gzip] = htmlRewritePipeline('gzip', ctx);
-    expect(gzip).toBeDefined();
-    await pipeline(Readable.from([compressed.subarray(0, 10), compressed.subarray(10)]), gunzip!, rewriter!, gzip!, async (source: AsyncIterable<Buffer>) => {
+    const transforms = htmlRewritePipeline('gzip', ctx);
+    expect(transforms.length).toBeGreaterThan(1);
+    await pipeline([Readable.from([compressed.subarray(0, 10), compressed.subarray(10)]), ...transforms, async (source: AsyncIterable<Buffer>) => {
       for await (const c of source) out.push(c);
-    });
+    }]);
     expect(gunzipSync(Buffer.concat(out)).toString()).toBe(expected);
+    // A body that inflates past the budget is cut off, not rewritten to the end.
+    const bomb = gzipSync(Buffer.alloc(4 * 1024 * 1024, '<p>'));
+    let inflated = 0;
+    await expect(
+      pipeline([Readable.from([bomb]), ...htmlRewritePipeline('gzip', ctx, 1024 * 1024), async (source: AsyncIterable<Buffer>) => {
+        for await (const c of source) inflated += c.length;
+      }]),
+    ).rejects.toThrow();
+    expect(inflated).toBeLessThan(1024 * 1024);
     expect(rewritesHtml('GET', 200, { 'content-type': 'text/html; charset=utf-8' })).toBe(true);
     expect(rewritesHtml('GET', 200, { 'content-type': 'TEXT/HTML', 'content-encoding': 'gzip' })).toBe(true);
     expect(rewritesHtml('GET', 200, { 'content-type': 'text/html', 'content-encoding': 'br' })).toBe(false);
@@ -200,10 +209,9 @@ describe('HTML link rewriting', () => {
     // A gzip body that ends early: rewritten as far as it goes, no error.
     const cut = gzipSync(page).subarray(0, 200);
     const parts: Buffer[] = [];
-    const [g, r, z] = htmlRewritePipeline('gzip', ctx);
-    await pipeline(Readable.from([cut]), g!, r!, z!, async (source: AsyncIterable<Buffer>) => {
+    await pipeline([Readable.from([cut]), ...htmlRewritePipeline('gzip', ctx), async (source: AsyncIterable<Buffer>) => {
       for await (const c of source) parts.push(c);
-    });
+    }]);
     expect(expected.startsWith(gunzipSync(Buffer.concat(parts)).toString().slice(0, 50))).toBe(true);
   });
 });

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { referrerPolicy, scopeSetCookie } from '../../../src/proxy/confidential/proxy-links.ts';
+import { forwardableUpgradeRawHeaders, relayableResponseRawHeaders, relayedResponseHead } from '../../../src/proxy/headers.ts';
+import { isRelayableStatus } from '../../../src/proxy/respond.ts';
+
+const prefix = '/api/v1/namespaces/ns/pods/p:8080/proxy';
+
+describe('cookies and referrers of a proxied pod', () => {
+  it.each([
+    ['sid=1; Path=/; Domain=example.com; HttpOnly', '/login', `sid=1; HttpOnly; Path=${prefix}/`],
+    ['sid=1', '/app/login', `sid=1; Path=${prefix}/app`],
+    ['sid=1', '/', `sid=1; Path=${prefix}/`],
+    ['sid=1; path=/a; PATH=/b; Secure', '/', `sid=1; Secure; Path=${prefix}/b`],
+    ['sid=1; Path=relative', '/x/y', `sid=1; Path=${prefix}/x`],
+    [`sid=1; Path=${prefix}/already`, '/', `sid=1; Path=${prefix}/already`],
+    ['sid=1;Domain=.evil;Max-Age=5', '/', `sid=1;Max-Age=5; Path=${prefix}/`],
+  ])('scopes %s (asked for %s) under the proxy prefix', (cookie, path, scoped) => {
+    expect(scopeSetCookie(cookie, prefix, path)).toBe(scoped);
+  });
+
+  it('keeps a pathless Referrer-Policy of the pod and replaces any other by strict-origin', () => {
+    expect(referrerPolicy(undefined)).toBe('strict-origin');
+    expect(referrerPolicy('unsafe-url')).toBe('strict-origin');
+    expect(referrerPolicy('same-origin')).toBe('strict-origin');
+    expect(referrerPolicy('no-referrer')).toBe('no-referrer');
+    expect(referrerPolicy('No-Referrer, unknown-future-policy')).toBe('no-referrer');
+    expect(referrerPolicy(['no-referrer', 'unsafe-url'])).toBe('strict-origin');
+    expect(referrerPolicy('unsafe-url, origin')).toBe('origin');
+  });
+});
+
+describe('headers on an upgrade path', () => {
+  it('does not send the pod or the API server what the client\'s Connection header lists', () => {
+    const raw = ['Host', 'h', 'Connection', 'Upgrade, X-Hop', 'Upgrade', 'websocket', 'X-Hop', 'secret', 'X-Keep', '1', 'Keep-Alive', '5', 'Impersonate-User', 'x'];
+    expect(forwardableUpgradeRawHeaders(raw, { keepAuthorization: false })).toEqual([['X-Keep', '1']]);
+  });
+
+  it('relays a 101 with its Connection and Upgrade, and no other hop-by-hop or listed header', () => {
+    const raw = ['Upgrade', 'websocket', 'Connection', 'Upgrade, X-Private', 'X-Private', 'p', 'Keep-Alive', 'timeout=5', 'Proxy-Authenticate', 'Basic', 'Sec-WebSocket-Accept', 'abc'];
+    expect(relayableResponseRawHeaders(raw, { switching: true })).toEqual([
+      ['Upgrade', 'websocket'],
+      ['Connection', 'Upgrade, X-Private'],
+      ['Sec-WebSocket-Accept', 'abc'],
+    ]);
+    const head = relayedResponseHead(400, 'Bad\r\nInjected: 1', ['Location', '/login', 'Content-Length', '3', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1'], {
+      switching: false,
+      mapValue: (name, value) => (name === 'location' ? `${prefix}${value}` : name === 'set-cookie' ? undefined : value),
+      extra: [['Referrer-Policy', 'strict-origin']],
+    });
+    expect(head).toBe(`HTTP/1.1 400 BadInjected: 1\r\nLocation: ${prefix}/login\r\nReferrer-Policy: strict-origin\r\nConnection: close\r\n\r\n`);
+  });
+
+  it('relays only final statuses any client can be given', () => {
+    expect([200, 204, 418, 599].every(isRelayableStatus)).toBe(true);
+    expect([undefined, 0, 99, 101, 199, 600, 999, 200.5, '200'].some(isRelayableStatus)).toBe(false);
+  });
+});
