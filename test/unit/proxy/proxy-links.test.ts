@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,16 @@ import { HtmlLinkRewriter, type LinkContext, MAX_HELD_TAG, htmlRewritePipeline, 
 import { seededRandom } from '../../support/testing.ts';
 
 const prefix = '/api/v1/namespaces/ns/pods/p:8080/proxy';
+/** A sink that hands each chunk to `into.push`. */
+function collect(into: { push(c: Buffer): unknown }): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      into.push(chunk);
+      callback();
+    },
+  });
+}
+
 const ctx: LinkContext = { prefix, port: 8080, tls: false, requestHost: 'proxy.example:8443' };
 
 /** The body through the rewriter, cut into the given chunk sizes (cycled). */
@@ -177,17 +187,13 @@ describe('HTML link rewriting', () => {
     const out: Buffer[] = [];
     const transforms = htmlRewritePipeline('gzip', ctx);
     expect(transforms.length).toBeGreaterThan(1);
-    await pipeline([Readable.from([compressed.subarray(0, 10), compressed.subarray(10)]), ...transforms, async (source: AsyncIterable<Buffer>) => {
-      for await (const c of source) out.push(c);
-    }]);
+    await pipeline([Readable.from([compressed.subarray(0, 10), compressed.subarray(10)]), ...transforms, collect(out)]);
     expect(gunzipSync(Buffer.concat(out)).toString()).toBe(expected);
     // A body that inflates past the budget is cut off, not rewritten to the end.
     const bomb = gzipSync(Buffer.alloc(4 * 1024 * 1024, '<p>'));
     let inflated = 0;
     await expect(
-      pipeline([Readable.from([bomb]), ...htmlRewritePipeline('gzip', ctx, 1024 * 1024), async (source: AsyncIterable<Buffer>) => {
-        for await (const c of source) inflated += c.length;
-      }]),
+      pipeline([Readable.from([bomb]), ...htmlRewritePipeline('gzip', ctx, 1024 * 1024), collect({ push: (c: Buffer) => (inflated += c.length) })]),
     ).rejects.toThrow();
     expect(inflated).toBeLessThan(1024 * 1024);
     expect(rewritesHtml('GET', 200, { 'content-type': 'text/html; charset=utf-8' })).toBe(true);
@@ -209,9 +215,7 @@ describe('HTML link rewriting', () => {
     // A gzip body that ends early: rewritten as far as it goes, no error.
     const cut = gzipSync(page).subarray(0, 200);
     const parts: Buffer[] = [];
-    await pipeline([Readable.from([cut]), ...htmlRewritePipeline('gzip', ctx), async (source: AsyncIterable<Buffer>) => {
-      for await (const c of source) parts.push(c);
-    }]);
+    await pipeline([Readable.from([cut]), ...htmlRewritePipeline('gzip', ctx), collect(parts)]);
     expect(expected.startsWith(gunzipSync(Buffer.concat(parts)).toString().slice(0, 50))).toBe(true);
   });
 });
