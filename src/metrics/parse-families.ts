@@ -70,7 +70,8 @@ export interface FamilyState {
   groupLastLe: number;
   groupLastBucket: number;
   groupCount: number;
-  groupQuantiles: number[];
+  /** The open group's quantiles (a set: a summary may have many). */
+  groupQuantiles: Set<number>;
 }
 
 /**
@@ -263,7 +264,7 @@ export class ExpositionBuilder {
       groupLastLe: -Infinity,
       groupLastBucket: 0,
       groupCount: -1,
-      groupQuantiles: [],
+      groupQuantiles: new Set(),
     };
     this.#claims.set(name, family);
     this.#families.push(family);
@@ -315,7 +316,7 @@ export class ExpositionBuilder {
         family.groupLastLe = -Infinity;
         family.groupLastBucket = 0;
         family.groupCount = -1;
-        family.groupQuantiles.length = 0;
+        family.groupQuantiles.clear();
       }
     }
     this.#checkValue(family, role, labels, n, skip, value, line);
@@ -393,8 +394,8 @@ export class ExpositionBuilder {
       case ROLE_QUANTILE: {
         const q = labelNumber(labels[skip + 1]!);
         if (!(q >= 0 && q <= 1)) invalid(line, "'quantile' is not a number between 0 and 1");
-        if (family.groupQuantiles.includes(q)) invalid(line, 'duplicate series (repeated quantile)');
-        family.groupQuantiles.push(q);
+        if (family.groupQuantiles.has(q)) invalid(line, 'duplicate series (repeated quantile)');
+        family.groupQuantiles.add(q);
         if (om && valueNumber(value) < 0) invalid(line, 'summary quantile value is negative');
         return;
       }

@@ -91,14 +91,30 @@ export class Lexer {
   line = 0;
   /** Position of the next backslash at or after some earlier point (text.length: none). */
   #nextBackslash = -1;
+  readonly #rereading: boolean;
 
-  constructor(text: string, limits: ParseLimits) {
+  /**
+   * `rereading`: the lexer reads a line again that was parsed before (parse-series.ts),
+   * at any position: its backslash searches stay within the line. Otherwise positions
+   * only grow, and the searches run ahead once for the whole text.
+   */
+  constructor(text: string, limits: ParseLimits, rereading = false) {
     this.text = text;
     this.limits = limits;
+    this.#rereading = rereading;
   }
 
-  /** Position of the first backslash at or after `from` (text.length when none); amortised linear. */
-  backslashFrom(from: number): number {
+  /**
+   * Position of the first backslash in `[from, limit)`, or a position at or past `limit`
+   * when there is none. Amortised linear over a forward parse; within `[from, limit)`
+   * when rereading (a search ahead from a point before the last would be quadratic).
+   */
+  backslashFrom(from: number, limit: number): number {
+    if (this.#rereading) {
+      const text = this.text;
+      for (let i = from; i < limit; i++) if (text.charCodeAt(i) === CH_BACKSLASH) return i;
+      return limit;
+    }
     if (this.#nextBackslash < from) {
       const i = this.text.indexOf('\\', from);
       this.#nextBackslash = i === -1 ? this.text.length : i;
@@ -196,7 +212,7 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
     const q = text.indexOf('"', p);
     if (q === -1 || q >= end) invalid(lx.line, 'unterminated label value');
     let value: string;
-    if (lx.backslashFrom(p) > q) {
+    if (lx.backslashFrom(p, q) >= q) {
       const valueLength = q - p;
       if (valueLength > limits.maxLabelValueLength) tooLarge(lx.line, 'label value longer than the limit');
       const prevValue = prev !== undefined && n + 1 < prev.length ? prev[n + 1]! : undefined;
@@ -261,7 +277,7 @@ export function scanLabelSet(lx: Lexer, om: boolean, out: string[], prev: readon
  */
 export function unescapeHelp(lx: Lexer, s: number, e: number, om: boolean): string {
   const text = lx.text;
-  if (lx.backslashFrom(s) >= e) return text.slice(s, e);
+  if (lx.backslashFrom(s, e) >= e) return text.slice(s, e);
   let out = '';
   let seg = s;
   let p = s;

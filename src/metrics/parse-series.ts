@@ -63,7 +63,7 @@ export class SeriesSet {
   #labelsOf(g: number, text: string, out: string[]): number {
     const at = this.#labelsAt[g]!;
     if (at < 0) return 0;
-    const lx = new Lexer(text, this.#limits);
+    const lx = new Lexer(text, this.#limits, true);
     const eol = text.indexOf('\n', at);
     lx.end = eol < 0 ? text.length : eol;
     lx.pos = at;

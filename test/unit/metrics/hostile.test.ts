@@ -102,6 +102,30 @@ describe('hostile metrics input', () => {
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
+  it('stays linear when many families exhaust their fingerprint budget ahead of megabytes of text (rereads stay within their line)', () => {
+    // 400 families of 32 series whose sets share a fingerprint (each family rereads
+    // earlier lines ~280 times), then 8 MB of comments. A reread that searched ahead to
+    // the end of the body for a backslash made this quadratic: ~15 s; now well under 1 s.
+    const lines: string[] = [];
+    for (let f = 0; f < 400; f++) for (const line of collidingLines(5, () => '')) lines.push(line.replace(/^x\{/, `x${f}{`));
+    const pad = `# ${'p'.repeat(60_000)}\n`.repeat(140);
+    const body = `${lines.join('\n')}\n${pad}`;
+    const started = performance.now();
+    expect(parseExposition(body, 'text').sampleCount).toBe(400 * 32);
+    expect(performance.now() - started).toBeLessThan(8000);
+  });
+
+  it('checks a summary with 200,000 quantiles in one series in linear time', () => {
+    const parts = ['# TYPE s summary\n'];
+    for (let i = 0; i < 200_000; i++) parts.push(`s{quantile="${(i / 200_000).toFixed(7)}"} 1\n`);
+    parts.push('s_sum 1\ns_count 1\n');
+    const started = performance.now();
+    expect(parseExposition(parts.join(''), 'text', { maxSeries: 250_000 }).sampleCount).toBe(200_002);
+    // A list search per quantile took ~10 s here.
+    expect(performance.now() - started).toBeLessThan(5000);
+    expectCode(() => parseExposition('# TYPE s summary\ns{quantile="0.5"} 1\ns{quantile="0.50"} 2\n', 'text'), 'SP_METRICS_INVALID');
+  });
+
   it('scrubs 16,384 series whose scrubbed sets share one fingerprint in linear time, and still finds a collision', () => {
     const labels = Object.fromEntries(Array.from({ length: 14 }, (_, b) => [`l${b}`, 'keep']));
     const policy = parseScrubPolicy({ families: [{ name: 'x', labels }], maxSeriesPerFamily: 100_000, maxSeries: 100_000 }, 'p');
