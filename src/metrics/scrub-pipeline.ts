@@ -81,7 +81,7 @@ export function scrubScrapeToBuffer(
     const inputFormat = formatFromContentType(contentType);
     const resolved = resolveParseLimits(limits);
     const text = decodeBody(body, resolved);
-    const run = new ScrubRun(policy, hasher);
+    const run = new ScrubRun(policy, hasher, inputFormat);
     const om = inputFormat === 'openmetrics';
     const builder = new ExpositionBuilder(om, resolved, new ScrubSink(run));
     if (om) parseOpenMetricsInto(text, resolved, builder);

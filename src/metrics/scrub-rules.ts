@@ -3,7 +3,7 @@
  * the order listed, matched against both formats' spellings of the family's name.
  */
 import { compileGlob, type NameMatcher } from '../config/glob.ts';
-import type { MetricFamily } from './model.ts';
+import type { ExpositionFormat, MetricFamily } from './model.ts';
 import type { FamilyRule, ScrubPolicy } from './policy.ts';
 
 interface CompiledPolicy {
@@ -29,23 +29,32 @@ function compile(policy: ScrubPolicy): CompiledPolicy {
 }
 
 /**
- * The names a rule is matched against: the family name and, where the two formats name
- * a family differently, the other spelling (a counter `x` in OpenMetrics is `x_total` in
- * the text format and the other way round; an info `x` exposes `x_info`). So one rule
- * covers both formats.
+ * The names a rule is matched against, most specific first: the family name and, where
+ * the two formats name one family differently, its other spelling, so that one rule
+ * covers both formats. A counter's samples are `x_total` in both formats, and its family
+ * is `x` in OpenMetrics, `x_total` in the text format: either spelling names it, and the
+ * sample name is tried first in both, so that a policy with rules for both spellings
+ * applies the same one whatever format the workload chooses. A text counter without
+ * `_total` (samples `x`) and an OpenMetrics counter `x_total` (samples `x_total_total`)
+ * have no other spelling. An OpenMetrics info `x` exposes `x_info`.
  */
-function namesOf(family: Pick<MetricFamily, 'name' | 'type'>): string[] {
+function namesOf(family: Pick<MetricFamily, 'name' | 'type'>, format: ExpositionFormat): string[] {
+  const name = family.name;
   if (family.type === 'counter') {
-    return family.name.endsWith('_total') && family.name.length > 6 ? [family.name, family.name.slice(0, -6)] : [family.name, `${family.name}_total`];
+    if (format === 'openmetrics') return [`${name}_total`, name];
+    return name.endsWith('_total') && name.length > 6 ? [name, name.slice(0, -6)] : [name];
   }
-  if (family.type === 'info') return [family.name, `${family.name}_info`];
-  return [family.name];
+  if (family.type === 'info') return [`${name}_info`, name];
+  return [name];
 }
 
-/** The rule for a family: an exact name beats any pattern; among patterns the first listed wins. */
-export function ruleFor(policy: ScrubPolicy, family: Pick<MetricFamily, 'name' | 'type'>): FamilyRule | undefined {
+/**
+ * The rule for a family of an exposition in `format`: an exact name beats any pattern;
+ * among patterns the first listed wins.
+ */
+export function ruleFor(policy: ScrubPolicy, family: Pick<MetricFamily, 'name' | 'type'>, format: ExpositionFormat): FamilyRule | undefined {
   const { exact, patterns } = compile(policy);
-  const names = namesOf(family);
+  const names = namesOf(family, format);
   for (const name of names) {
     const rule = exact.get(name);
     if (rule !== undefined) return rule;

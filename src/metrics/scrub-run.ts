@@ -5,7 +5,7 @@
  */
 import type { LabelHasher } from './hash.ts';
 import { FingerprintIndex, LabelSetFingerprinter, LabelSetKeyer, sameLabelSet } from './label-key.ts';
-import type { Exemplar, MetricFamily, MetricType, Sample } from './model.ts';
+import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
 import { structuralLabelOf } from './parse-types.ts';
 import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
 import { ruleFor } from './scrub-rules.ts';
@@ -164,8 +164,12 @@ export class ScrubRun {
    */
   #samples: ScrubbedSample[] = [];
 
+  /** The format of the exposition the families come from: rules name families in its terms (scrub-rules.ts). */
+  readonly #format: ExpositionFormat;
+
   /** `hasher` must have been made for `policy.hashLength` (checked by the callers). */
-  constructor(policy: ScrubPolicy, hasher: LabelHasher) {
+  constructor(policy: ScrubPolicy, hasher: LabelHasher, format: ExpositionFormat) {
+    this.#format = format;
     this.#policy = policy;
     this.#hasher = hasher;
     hasher.beginScrape?.();
@@ -178,7 +182,7 @@ export class ScrubRun {
     this.#type = family.type;
     this.#help = family.help;
     this.#unit = family.unit;
-    this.#rule = ruleFor(this.#policy, family);
+    this.#rule = ruleFor(this.#policy, family, this.#format);
     if (this.#rule === undefined) return false;
     this.#structural = structuralLabelOf(family.type);
     this.#actions = new Map();

@@ -39,12 +39,14 @@ export function hasherFor(policy: ScrubPolicy, key: Uint8Array | LabelHasher): L
 /**
  * Scrubs parsed metrics under `policy`. `key` is the HMAC key for hashed labels (at least
  * 16 bytes) or a hasher made from it with `createLabelHasher`, whose cache then serves
- * many scrapes. Pure and deterministic: the same input, policy and key give the same
- * output.
+ * many scrapes. Rules name families in the terms of the exposition's format (`format`;
+ * by default the parsed exposition's, and the text format's for bare families).
+ * Pure and deterministic: the same input, policy and key give the same output.
  */
-export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy: ScrubPolicy, key: Uint8Array | LabelHasher): ScrubResult {
-  const run = new ScrubRun(policy, hasherFor(policy, key));
-  const families = 'families' in parsed ? parsed.families : parsed;
+export function scrub(parsed: ParsedExposition | readonly MetricFamily[], policy: ScrubPolicy, key: Uint8Array | LabelHasher, format?: ExpositionFormat): ScrubResult {
+  const isExposition = 'families' in parsed;
+  const run = new ScrubRun(policy, hasherFor(policy, key), format ?? (isExposition ? parsed.format : 'text'));
+  const families = isExposition ? parsed.families : parsed;
   for (const family of families) {
     const groupCount = countGroups(family);
     if (run.begin(family)) {

@@ -139,6 +139,31 @@ describe('scrubber', () => {
     expect(out).toBe('# TYPE jobs_total counter\njobs_total{kind="a"} 1\n');
   });
 
+  it('applies the same rule to a counter whichever format the workload chooses, and no rule to a family it does not name', () => {
+    const OM = 'application/openmetrics-text; version=1.0.0';
+    const TEXT = 'text/plain; version=0.0.4';
+    const run = (policy: object, body: string, contentType: string): string => {
+      const r = scrubScrape(Buffer.from(body), contentType, parseScrubPolicy(policy, 'p'), KEY);
+      if (!r.ok) throw new Error(r.code);
+      return serialize(r.families, 'text');
+    };
+    // Rules for both spellings of one counter: the sample name's rule, in both formats.
+    const both = { families: [{ name: 'logins', labels: { user: 'hash' } }, { name: 'logins_total', labels: { user: 'keep' } }] };
+    expect(run(both, '# TYPE logins counter\nlogins_total{user="alice"} 1\n# EOF\n', OM)).toBe('# TYPE logins_total counter\nlogins_total{user="alice"} 1\n');
+    expect(run(both, '# TYPE logins_total counter\nlogins_total{user="alice"} 1\n', TEXT)).toBe('# TYPE logins_total counter\nlogins_total{user="alice"} 1\n');
+    // One spelling's rule covers the counter in both formats.
+    const one = { families: [{ name: 'logins', labels: { user: 'hash' } }] };
+    const hashed = run(one, '# TYPE logins counter\nlogins_total{user="alice"} 1\n# EOF\n', OM);
+    expect(hashed).not.toContain('alice');
+    expect(run(one, '# TYPE logins_total counter\nlogins_total{user="alice"} 1\n', TEXT)).toBe(hashed);
+    // A rule for `requests` does not admit the OpenMetrics counter `requests_total` (samples requests_total_total) ...
+    expect(run({ families: [{ name: 'requests', labels: { path: 'keep' } }] }, '# TYPE requests gauge\nrequests{path="/a"} 1\n# TYPE requests_total counter\nrequests_total_total{path="/secret"} 7\n# EOF\n', OM)).toBe(
+      '# TYPE requests gauge\nrequests{path="/a"} 1\n',
+    );
+    // ... and one for `errors_total` not the text counter `errors` (samples errors).
+    expect(run({ families: [{ name: 'errors_total' }] }, '# TYPE errors counter\nerrors 3\n# TYPE errors_total gauge\nerrors_total 5\n', TEXT)).toBe('# TYPE errors_total gauge\nerrors_total 5\n');
+  });
+
   it('drops every series of a set that collides once labels are dropped, and counts them', () => {
     const body = 'req_total{path="/a",user="1"} 1\nreq_total{path="/a",user="2"} 2\nreq_total{path="/b",user="3"} 3\n';
     const policy = parseScrubPolicy({ families: [{ name: 'req_total', labels: { path: 'keep' } }] }, 'p');
