@@ -56,8 +56,8 @@ async function front(upstreamPort: number): Promise<number> {
   session.on('error', () => undefined);
   closers.push(() => session.destroy());
   const upstream = {
-    request: async (method: string, path: string, headers: http2.OutgoingHttpHeaders, o: { endStream?: boolean }) =>
-      session.request({ ...headers, ':method': method, ':path': path }, { endStream: o.endStream ?? false }),
+    request: (method: string, path: string, headers: http2.OutgoingHttpHeaders, o: { endStream?: boolean }) =>
+      Promise.resolve(session.request({ ...headers, ':method': method, ':path': path }, { endStream: o.endStream ?? false })),
     credentials: {},
   } as unknown as Upstream;
   const server = http2.createServer((req, res) => void passthrough(req, res, {} as never, { upstream, authMode: 'forward-token', logger: silentLogger() }));
