@@ -10,7 +10,7 @@
  *   gauges `x_bucket`, `x_gcount`, `x_gsum`; unknown becomes untyped; units are omitted;
  *   exemplars are omitted (the text format has none).
  * - to OpenMetrics: a text counter `x_total` becomes counter `x` (unknown `x_total` when
- *   another family is already called `x`); a text counter whose name lacks `_total`
+ *   another family is already called `x` or `x_created`); a text counter whose name lacks `_total`
  *   becomes unknown (renaming its series would break queries);
  *   untyped becomes unknown; timestamps are written in seconds.
  * Sample names, label sets and values never change. If a conversion would make two
@@ -125,7 +125,9 @@ function toOpenMetrics(family: RenderFamily, taken: ReadonlySet<string>): Render
         return [{ name, type: 'counter', help, unit, samples }];
       }
       if (!samples.every((s) => s.name === name)) unsplittable();
-      if (name.endsWith('_total') && name.length > 6 && !taken.has(name.slice(0, -6))) {
+      // Counter `x` in OpenMetrics also claims `x_created`: prometheus_client (Python)
+      // writes a gauge `x_created` beside its text counter `x_total`. Then it stays unknown.
+      if (name.endsWith('_total') && name.length > 6 && !taken.has(name.slice(0, -6)) && !taken.has(`${name.slice(0, -6)}_created`)) {
         const base = name.slice(0, -6);
         const baseUnit = family.unit !== undefined && base.endsWith(`_${family.unit}`) ? family.unit : undefined;
         return [{ name: base, type: 'counter', help, unit: baseUnit, samples }];

@@ -105,6 +105,13 @@ describe('serializer', () => {
     expect(out).toBe('# TYPE x gauge\nx 1\n# TYPE x_total unknown\nx_total 2\n# EOF\n');
   });
 
+  it('keeps a text counter as unknown in OpenMetrics when a gauge holds its _created name, as prometheus_client writes them', () => {
+    const body = '# HELP requests_total Requests.\n# TYPE requests_total counter\nrequests_total{path="/"} 3\n# HELP requests_created Requests.\n# TYPE requests_created gauge\nrequests_created{path="/"} 1.7e9\n';
+    const om = serialize(parseExposition(body, 'text').families, 'openmetrics');
+    expect(om).toBe('# TYPE requests_total unknown\n# HELP requests_total Requests.\nrequests_total{path="/"} 3\n# TYPE requests_created gauge\n# HELP requests_created Requests.\nrequests_created{path="/"} 1.7e9\n# EOF\n');
+    expect(parseExposition(om, 'openmetrics').families.map((f) => f.name)).toEqual(['requests_total', 'requests_created']);
+  });
+
   it('refuses to render two families that would produce the same sample name', () => {
     const families: MetricFamily[] = [
       { name: 'a', type: 'gauge', help: undefined, unit: undefined, samples: [] },
