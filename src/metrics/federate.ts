@@ -10,12 +10,16 @@
  *   first, then the series' own labels in their order.
  * - Families of the same name merge in order of first appearance; their samples keep
  *   pod order. If pods disagree on a family's type, the family is dropped for every
- *   pod (a mixed family cannot be rendered) and counted. HELP and UNIT survive only
- *   when every pod that has the family agrees.
+ *   pod (a mixed family cannot be rendered) and counted. So are two families of different
+ *   names that could produce the same sample name in either format (pod A's counter
+ *   `jobs`, whose samples are `jobs_total`, and pod B's untyped `jobs_total`): each pod's
+ *   exposition was valid on its own, but together they cannot be rendered. HELP and UNIT
+ *   survive only when every pod that has the family agrees.
  * - A (namespace, pod) pair may appear once; names must be valid Kubernetes names.
  */
 import { ShadowplaneError } from '../errors.ts';
 import type { MetricFamily, MetricType, Sample } from './model.ts';
+import { sampleSuffixes } from './parse-types.ts';
 
 export interface PodMetrics {
   readonly namespace: string;
@@ -99,6 +103,7 @@ export function federate(pods: readonly PodMetrics[]): FederationResult {
       m.groups = offset + maxGroup + 1;
     }
   }
+  markClaimConflicts(merged.values());
   let conflictingFamilies = 0;
   const out: MetricFamily[] = [];
   for (const m of merged.values()) {
@@ -109,4 +114,25 @@ export function federate(pods: readonly PodMetrics[]): FederationResult {
     out.push({ name: m.name, type: m.type, help: m.helpAgrees ? m.help : undefined, unit: m.unitAgrees ? m.unit : undefined, samples: m.samples });
   }
   return { families: out, stats: { conflictingFamilies, renamedLabels } };
+}
+
+/**
+ * Marks as conflicting every family that shares a sample name with another one, in the
+ * terms of either format (the federation is rendered in the format the scraper asks for).
+ */
+function markClaimConflicts(families: Iterable<Merged>): void {
+  const owners = new Map<string, Merged>();
+  for (const m of families) {
+    const names = new Set([m.name]);
+    for (const format of ['openmetrics', 'text'] as const) for (const suffix of sampleSuffixes(format, m.type)) names.add(m.name + suffix);
+    for (const name of names) {
+      const owner = owners.get(name);
+      if (owner === undefined) {
+        owners.set(name, m);
+      } else if (owner !== m) {
+        owner.conflict = true;
+        m.conflict = true;
+      }
+    }
+  }
 }

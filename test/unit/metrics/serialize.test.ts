@@ -197,6 +197,18 @@ describe('federation', () => {
     expect(parseExposition(serialize(one.families, 'openmetrics'), 'openmetrics').sampleCount).toBe(2);
   });
 
+  it('drops, for every pod, families of different names that one format would render with the same sample name', () => {
+    const a = parseExposition('# TYPE jobs counter\njobs_total 3\n# TYPE up gauge\nup 1\n# EOF\n', 'openmetrics').families;
+    const b = parseExposition('# TYPE jobs_total unknown\njobs_total 5\n# TYPE up gauge\nup 0\n# EOF\n', 'openmetrics').families;
+    const { families, stats } = federate([
+      { namespace: 'payments', pod: 'api-0', families: a },
+      { namespace: 'payments', pod: 'api-1', families: b },
+    ]);
+    expect(stats.conflictingFamilies).toBe(2);
+    expect(families.map((f) => f.name)).toEqual(['up']);
+    for (const format of ['text', 'openmetrics'] as const) expect(parseExposition(serialize(families, format), format).sampleCount).toBe(2);
+  });
+
   it('refuses a pod twice and names that are not Kubernetes names', () => {
     expectCode(() => federate([{ namespace: 'a', pod: 'p', families: [] }, { namespace: 'a', pod: 'p', families: [] }]), 'SP_METRICS_INVALID');
     expectCode(() => federate([{ namespace: 'A"}', pod: 'p', families: [] }]), 'SP_METRICS_INVALID');
