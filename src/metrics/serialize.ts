@@ -139,6 +139,75 @@ function toOpenMetrics(family: RenderFamily, taken: ReadonlySet<string>): Render
   }
 }
 
+/**
+ * prometheus_client (Python) writes, in the text format, a gauge `h_created` beside each
+ * histogram or summary `h`, since that format has no `_created` samples. In OpenMetrics
+ * `h` owns the name `h_created`, so the two cannot be rendered side by side: the gauge's
+ * samples become the family's own `_created` samples instead, each after the other
+ * samples of the series with the same labels. Only when they pair up one to one: else
+ * nothing is folded (and the rendering refuses the clash, as before).
+ */
+function foldCreatedGauges(families: readonly RenderFamily[]): readonly RenderFamily[] {
+  const byName = new Map(families.map((f) => [f.name, f]));
+  const replaced = new Map<RenderFamily, RenderFamily | undefined>();
+  for (const family of families) {
+    if (family.type !== 'histogram' && family.type !== 'summary') continue;
+    const gauge = byName.get(`${family.name}_created`);
+    if (gauge === undefined || (gauge.type !== 'gauge' && gauge.type !== 'untyped' && gauge.type !== 'unknown')) continue;
+    const folded = withCreatedSamples(family, gauge);
+    if (folded === undefined) continue;
+    replaced.set(family, folded);
+    replaced.set(gauge, undefined);
+  }
+  if (replaced.size === 0) return families;
+  const out: RenderFamily[] = [];
+  for (const family of families) {
+    if (!replaced.has(family)) out.push(family);
+    else if (replaced.get(family) !== undefined) out.push(replaced.get(family)!);
+  }
+  return out;
+}
+
+/** `family` with the samples of `gauge` as its `_created` samples, or undefined when they do not pair up one to one with its series. */
+function withCreatedSamples(family: RenderFamily, gauge: RenderFamily): RenderFamily | undefined {
+  const createdName = `${family.name}_created`;
+  const structural = family.type === 'summary' ? 'quantile' : 'le';
+  const seriesOf = new Map<string, number>();
+  const lastSampleOf = new Map<number, number>();
+  family.samples.forEach((sample, i) => {
+    if (!lastSampleOf.has(sample.group)) {
+      const key = seriesKey(sample.labels, structural);
+      // Two series with one key: the family keeps its groups apart by something else.
+      seriesOf.set(key, seriesOf.has(key) ? -1 : sample.group);
+    }
+    lastSampleOf.set(sample.group, i);
+  });
+  if (family.samples.some((s) => s.name === createdName)) return undefined;
+  const createdOf = new Map<number, RenderSample>();
+  for (const created of gauge.samples) {
+    const group = created.extraName === undefined ? seriesOf.get(seriesKey(created.labels, undefined)) : undefined;
+    if (group === undefined || group < 0 || createdOf.has(group)) return undefined;
+    createdOf.set(group, created);
+  }
+  const samples: RenderSample[] = [];
+  family.samples.forEach((sample, i) => {
+    samples.push(sample);
+    const created = lastSampleOf.get(sample.group) === i ? createdOf.get(sample.group) : undefined;
+    if (created !== undefined) {
+      samples.push({ name: createdName, labels: created.labels, extraName: undefined, extraValue: '', value: created.value, timestampMs: created.timestampMs, exemplar: undefined, group: sample.group });
+    }
+  });
+  return { ...family, samples };
+}
+
+/** A series' label pairs without `skip`, in name order: equal for equal sets. */
+function seriesKey(labels: readonly string[], skip: string | undefined): string {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < labels.length; i += 2) if (labels[i] !== skip) pairs.push([labels[i]!, labels[i + 1]!]);
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return JSON.stringify(pairs);
+}
+
 /** Refuses a rendering in which two families could produce the same sample name. */
 function checkNames(rendered: readonly RenderFamily[], format: ExpositionFormat): void {
   const claims = new Set<string>();
@@ -357,8 +426,9 @@ function putLabelValue(buf: Buffer, pos: number, value: string): number {
   return pos;
 }
 
-function render(families: readonly RenderFamily[], format: ExpositionFormat, sink: Sink): void {
+function render(input: readonly RenderFamily[], format: ExpositionFormat, sink: Sink): void {
   const om = format === 'openmetrics';
+  const families = om ? foldCreatedGauges(input) : input;
   const taken = new Set(families.map((f) => f.name));
   const rendered = om ? families.flatMap((f) => toOpenMetrics(f, taken)) : families.flatMap(toText);
   checkNames(rendered, format);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLabelHasher } from '../../../src/metrics/hash.ts';
-import type { ExpositionFormat } from '../../../src/metrics/model.ts';
+import { type ExpositionFormat, labelValue } from '../../../src/metrics/model.ts';
+import { parseExposition } from '../../../src/metrics/parse.ts';
 import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { scrubScrapeToBuffer } from '../../../src/metrics/scrub-pipeline.ts';
 import { scrubScrape } from '../../../src/metrics/scrub.ts';
@@ -135,6 +136,57 @@ describe('fused scrub pipeline', () => {
         expect(fused(body, 'text', policy, output)).toEqual(expected);
       }
     }
+  });
+
+  it('renders prometheus_client (Python) text output as valid OpenMetrics: its _created gauges become the families\' own _created samples', () => {
+    // As prometheus_client writes the text format: a gauge x_created beside every counter, histogram and summary.
+    const body = [
+      '# HELP requests_total Requests.',
+      '# TYPE requests_total counter',
+      'requests_total{path="/a"} 3.0',
+      '# HELP requests_created Requests.',
+      '# TYPE requests_created gauge',
+      'requests_created{path="/a"} 1.7e+09',
+      '# HELP latency_seconds Latency.',
+      '# TYPE latency_seconds histogram',
+      'latency_seconds_bucket{path="/a",le="0.5"} 1.0',
+      'latency_seconds_bucket{path="/a",le="+Inf"} 2.0',
+      'latency_seconds_count{path="/a"} 2.0',
+      'latency_seconds_sum{path="/a"} 0.7',
+      'latency_seconds_bucket{path="/b",le="0.5"} 0.0',
+      'latency_seconds_bucket{path="/b",le="+Inf"} 1.0',
+      'latency_seconds_count{path="/b"} 1.0',
+      'latency_seconds_sum{path="/b"} 0.9',
+      '# HELP latency_seconds_created Latency.',
+      '# TYPE latency_seconds_created gauge',
+      'latency_seconds_created{path="/b"} 1.7e+09',
+      'latency_seconds_created{path="/a"} 1.6e+09',
+      '# HELP size_bytes Size.',
+      '# TYPE size_bytes summary',
+      'size_bytes_count 4.0',
+      'size_bytes_sum 10.0',
+      '# HELP size_bytes_created Size.',
+      '# TYPE size_bytes_created gauge',
+      'size_bytes_created 1.5e+09',
+      '',
+    ].join('\n');
+    const policy = parseScrubPolicy({ families: [{ name: '*', labels: { path: 'keep' } }] }, 'p');
+    const om = scrubScrapeToBuffer(Buffer.from(body), 'text/plain; version=0.0.4; charset=utf-8', policy, KEY, 'openmetrics');
+    if (!om.ok) throw new Error(om.code);
+    const parsed = parseExposition(om.body, 'openmetrics');
+    expect(parsed.families.map((f) => `${f.name}:${f.type}`)).toEqual(['requests_total:unknown', 'requests_created:gauge', 'latency_seconds:histogram', 'size_bytes:summary']);
+    const created = parsed.families[2]!.samples.filter((s) => s.name === 'latency_seconds_created').map((s) => `${labelValue(s.labels, 'path')}=${s.value}`);
+    expect(created).toEqual(['/a=1.6e+09', '/b=1.7e+09']);
+    expect(parsed.families[3]!.samples.map((s) => s.name)).toEqual(['size_bytes_count', 'size_bytes_sum', 'size_bytes_created']);
+    // Composed the same; and the text rendering is left as it was.
+    const composed = scrubScrape(Buffer.from(body), 'text/plain', policy, KEY);
+    if (!composed.ok) throw new Error(composed.code);
+    expect(serializeToBuffer(composed.families, 'openmetrics').equals(om.body)).toBe(true);
+    const text = scrubScrapeToBuffer(Buffer.from(body), 'text/plain', policy, KEY, 'text');
+    expect(text.ok && text.body.toString()).toBe(body.replace(/^# HELP.*\n/gm, ''));
+    // A created gauge that does not pair up with the series is not folded: the clash still drops the scrape.
+    const stray = body.replace('latency_seconds_created{path="/a"}', 'latency_seconds_created{path="/c"}');
+    expect(scrubScrapeToBuffer(Buffer.from(stray), 'text/plain', policy, KEY, 'openmetrics').ok).toBe(false);
   });
 
   it('drops the whole scrape with the composed path’s code: bad body, unknown content type, short key, hasher of another length', () => {
