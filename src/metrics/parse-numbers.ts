@@ -121,10 +121,16 @@ export function openMetricsTimestamp(lx: Lexer, s: number, e: number): number {
 
 /**
  * The number a label value (`le`, `quantile`) spells in the common grammar, or NaN when
- * it spells none (a literal NaN threshold is refused by the callers all the same).
+ * it spells none (a literal NaN threshold is refused by the callers all the same). As
+ * for sample values: at most 64 characters, and a finite spelling that overflows float64
+ * (`1e999`, which Go's ParseFloat refuses) spells none, rather than +Inf.
  */
 export function labelNumber(s: string): number {
-  if (/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s)) return Number(s);
+  if (s.length > 64) return NaN;
+  if (/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s)) {
+    const n = Number(s);
+    return Number.isFinite(n) ? n : NaN;
+  }
   if (/^\+?inf(?:inity)?$/i.test(s)) return Infinity;
   if (/^-inf(?:inity)?$/i.test(s)) return -Infinity;
   return NaN;

@@ -115,6 +115,14 @@ describe('hostile metrics input', () => {
     expect(performance.now() - started).toBeLessThan(8000);
   });
 
+  it('refuses an le or quantile that overflows float64 or is longer than a sample value may be', () => {
+    const histogram = (le: string) => `# TYPE h histogram\nh_bucket{le="${le}"} 1\nh_count 1\nh_sum 1\n`;
+    expect(parseExposition(histogram('+Inf'), 'text').sampleCount).toBe(3);
+    expectCode(() => parseExposition(histogram('1e999'), 'text'), 'SP_METRICS_INVALID');
+    expectCode(() => parseExposition(`# TYPE h histogram\nh_bucket{le="1${'0'.repeat(80)}"} 1\nh_bucket{le="+Inf"} 1\nh_count 1\nh_sum 1\n`, 'text'), 'SP_METRICS_INVALID');
+    expectCode(() => parseExposition(`# TYPE s summary\ns{quantile="0.${'5'.repeat(80)}"} 1\n`, 'text'), 'SP_METRICS_INVALID');
+  });
+
   it('checks a summary with 200,000 quantiles in one series in linear time', () => {
     const parts = ['# TYPE s summary\n'];
     for (let i = 0; i < 200_000; i++) parts.push(`s{quantile="${(i / 200_000).toFixed(7)}"} 1\n`);
