@@ -21,7 +21,7 @@ import { ShadowplaneError } from '../errors.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
 import { sampleSuffixes } from './parse-types.ts';
 import { escapeLabelValue, isLabelName, isMetricName } from './parse-lexer.ts';
-import { NUM_INVALID, classifyNumber } from './parse-numbers.ts';
+import { NUM_INVALID, classifyNumber, valueNumber } from './parse-numbers.ts';
 
 export { escapeLabelValue };
 
@@ -127,16 +127,56 @@ function toOpenMetrics(family: RenderFamily, taken: ReadonlySet<string>): Render
       if (!samples.every((s) => s.name === name)) unsplittable();
       // Counter `x` in OpenMetrics also claims `x_created`: prometheus_client (Python)
       // writes a gauge `x_created` beside its text counter `x_total`. Then it stays unknown.
-      if (name.endsWith('_total') && name.length > 6 && !taken.has(name.slice(0, -6)) && !taken.has(`${name.slice(0, -6)}_created`)) {
+      // And an OpenMetrics counter never goes negative or NaN; a text one may.
+      if (name.endsWith('_total') && name.length > 6 && !taken.has(name.slice(0, -6)) && !taken.has(`${name.slice(0, -6)}_created`) && samples.every((s) => valueNumber(s.value) >= 0)) {
         const base = name.slice(0, -6);
         const baseUnit = family.unit !== undefined && base.endsWith(`_${family.unit}`) ? family.unit : undefined;
         return [{ name: base, type: 'counter', help, unit: baseUnit, samples }];
       }
       return [{ name, type: 'unknown', help, unit, samples }];
     }
+    case 'histogram':
+    case 'summary':
+      if (family.type === 'histogram' ? histogramFitsOpenMetrics(family) : summaryFitsOpenMetrics(family)) return [{ name, type: family.type, help, unit, samples }];
+      // A text histogram or summary whose values OpenMetrics forbids (fractional or
+      // falling bucket counts, a negative quantile): its samples as they are, one unknown
+      // family per sample name, rather than an exposition that no parser takes.
+      return [...byName(family, (s) => s.name)].map(([sampleName, list], i) => ({ name: sampleName, type: 'unknown' as const, help: i === 0 ? help : undefined, unit: undefined, samples: list }));
     default:
       return [{ name, type: family.type, help, unit, samples }];
   }
+}
+
+/** OpenMetrics' rules for histogram values: integer bucket counts that never fall within a series, an integer count equal to the +Inf bucket. */
+function histogramFitsOpenMetrics(family: RenderFamily): boolean {
+  const bucket = `${family.name}_bucket`;
+  const count = `${family.name}_count`;
+  // Buckets come in increasing order of le, +Inf last (the parser's rule): the last is +Inf.
+  const lastBucket = new Map<number, number>();
+  const counts = new Map<number, number>();
+  for (const sample of family.samples) {
+    const v = valueNumber(sample.value);
+    if (sample.name === bucket) {
+      if (!Number.isInteger(v) || v < (lastBucket.get(sample.group) ?? 0)) return false;
+      lastBucket.set(sample.group, v);
+    } else if (sample.name === count) {
+      if (!Number.isInteger(v) || v < 0) return false;
+      counts.set(sample.group, v);
+    }
+  }
+  for (const [group, c] of counts) if (lastBucket.has(group) && lastBucket.get(group) !== c) return false;
+  return true;
+}
+
+/** OpenMetrics' rules for summary values: no negative quantile value, an integer count. */
+function summaryFitsOpenMetrics(family: RenderFamily): boolean {
+  const count = `${family.name}_count`;
+  for (const sample of family.samples) {
+    const v = valueNumber(sample.value);
+    if (sample.name === family.name && v < 0) return false;
+    if (sample.name === count && (!Number.isInteger(v) || v < 0)) return false;
+  }
+  return true;
 }
 
 /**

@@ -112,6 +112,27 @@ describe('serializer', () => {
     expect(parseExposition(om, 'openmetrics').families.map((f) => f.name)).toEqual(['requests_total', 'requests_created']);
   });
 
+  it('renders text families whose values OpenMetrics forbids as families any OpenMetrics parser takes, values unchanged', () => {
+    const bodies = [
+      '# TYPE c_total counter\nc_total -1\n',
+      '# TYPE c_total counter\nc_total NaN\n',
+      '# TYPE h histogram\nh_bucket{le="1"} 0.5\nh_bucket{le="+Inf"} 0.25\nh_count 0.25\nh_sum 1\n',
+      '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_count 3\nh_sum 1\n',
+      '# TYPE s summary\ns{quantile="0.5"} -2\ns_count 1\ns_sum -2\n',
+      '# TYPE s summary\ns{quantile="0.5"} 2\ns_count 1.5\ns_sum 2\n',
+    ];
+    for (const body of bodies) {
+      const families = parseExposition(body, 'text').families;
+      const om = serialize(families, 'openmetrics');
+      const back = parseExposition(om, 'openmetrics');
+      expect(back.families.every((f) => f.type === 'unknown'), om).toBe(true);
+      const values = (fs: typeof families) => fs.flatMap((f) => f.samples.map((x) => `${x.name}${JSON.stringify(x.labels)} ${x.value}`));
+      expect(values(back.families)).toEqual(values(families));
+    }
+    // Values OpenMetrics allows keep their type.
+    expect(serialize(parseExposition('# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_count 2\nh_sum 1\n', 'text').families, 'openmetrics')).toContain('# TYPE h histogram');
+  });
+
   it('refuses to render two families that would produce the same sample name', () => {
     const families: MetricFamily[] = [
       { name: 'a', type: 'gauge', help: undefined, unit: undefined, samples: [] },
