@@ -210,8 +210,12 @@ describe('what a Prometheus asks for', () => {
       expect(own.body.toString()).toContain('SP_METRICS_SCRAPE_TIMEOUT');
       expect(Date.now() - t0).toBeLessThan(2900);
       // Without the header the federation waits for it (the agent's own deadline is 5 s).
-      const patient = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
-      expect(podsOf(patient.body).has('conf-slow')).toBe(true);
+      // Two federations run at once; a third, while they wait, is refused.
+      const three = await Promise.all([0, 1, 2].map(() => bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert })));
+      expect(three.map((r) => r.status).sort()).toEqual([200, 200, 503]);
+      expect(three.find((r) => r.status === 503)!.body.toString()).toContain('SP_METRICS_BUSY');
+      for (const patient of three.filter((r) => r.status === 200)) expect(podsOf(patient.body).has('conf-slow')).toBe(true);
+      expect((await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert, headers: timeout })).status).toBe(200);
       expectNoLeak(canary);
     } finally {
       slow.agent.kill();
