@@ -75,8 +75,31 @@ export function route(req: RouteRequest, manifest: Manifest): Route {
     return deny('SP_BAD_REQUEST', 'unknown shadowplane endpoint');
   }
 
-  if (segments[0] !== 'api' || segments[1] !== 'v1') return PASSTHROUGH;
-  return routeCoreV1(segments.slice(2), manifest);
+  const routed = segments[0] !== 'api' || segments[1] !== 'v1' ? PASSTHROUGH : routeCoreV1(segments.slice(2), manifest);
+  if (routed.kind === 'passthrough' && fromConfidentialPage(req.headers.referer, manifest)) {
+    return deny('SP_CONFIDENTIAL_FORBIDDEN_ROUTE', "a request from a confidential pod's page would go to the API server");
+  }
+  return routed;
+}
+
+/**
+ * Whether a `Referer` names a page served through a confidential pods/proxy or
+ * services/proxy path. A browser (through `kubectl proxy`) that follows a link the
+ * rewriter did not see (script, CSS, a character reference) asks the proxy's origin for
+ * a path outside the pod's prefix; passed through, its path and query would reach the
+ * API server. Such requests are refused instead. (The proxied answers ask browsers to
+ * send `Referer` within the origin: proxy-links.ts `referrerPolicy`.)
+ */
+function fromConfidentialPage(referer: string | readonly string[] | undefined, manifest: Manifest): boolean {
+  if (typeof referer !== 'string') return false;
+  let path: string;
+  try {
+    path = new URL(referer).pathname;
+  } catch {
+    return false;
+  }
+  const from = route({ method: 'GET', url: path, headers: {} }, manifest);
+  return from.kind === 'confidential' && (from.op === 'pod-proxy' || from.op === 'service-proxy');
 }
 
 function routeCoreV1(s: readonly string[], manifest: Manifest): Route {

@@ -106,15 +106,12 @@ const REFERRER_POLICIES = new Set([
   'strict-origin-when-cross-origin',
   'unsafe-url',
 ]);
-/** Policies that never send a path: a confidential page's URL stays out of the API server's requests. */
-const PATHLESS_REFERRER_POLICIES = new Set(['no-referrer', 'origin', 'strict-origin']);
 
 /**
- * The `Referrer-Policy` of a proxied pod's response: the pod's own if it sends no path
- * (the last policy a browser knows counts), else `strict-origin`. A browser's default
- * sends the full URL with same-origin requests, and on the proxy's origin those include
- * the requests passed through to the API server: a confidential path and query would go
- * with them as `Referer`.
+ * The `Referrer-Policy` of a proxied pod's response: the pod's own (the last policy a
+ * browser knows counts), else `same-origin`. Within the origin the page's URL goes with
+ * each request as `Referer`, and the router refuses a request from a confidential page
+ * that would pass through to the API server (route.ts); to other origins it goes nowhere.
  */
 export function referrerPolicy(value: string | string[] | undefined): string {
   let last: string | undefined;
@@ -124,7 +121,7 @@ export function referrerPolicy(value: string | string[] | undefined): string {
       if (REFERRER_POLICIES.has(t)) last = t;
     }
   }
-  return last !== undefined && PATHLESS_REFERRER_POLICIES.has(last) ? last : 'strict-origin';
+  return last ?? 'same-origin';
 }
 
 function withPrefix(path: string, prefix: string): string {

@@ -137,12 +137,22 @@ describe('pods/proxy', () => {
     expectNoLeak(`status body ${canary}`);
   });
 
-  it('scopes the pod\'s cookies to its proxy path and sends no confidential path as Referer', async () => {
+  it('scopes the pod\'s cookies to its proxy path, and refuses its page\'s requests that would go to the API server', async () => {
     const r = await bed.request(`${podBase()}/app/cookie`, { as: bed.users.alice });
     expect(r.status).toBe(200);
     // A browser sends these back only under the pod's proxy path, never with requests passed to the API server.
     expect(r.headers['set-cookie']).toEqual([`sid=${canary}; HttpOnly; SameSite=Lax; Path=${podBase()}/`, `pref=1; Path=${podBase()}/app`]);
-    expect(r.headers['referrer-policy']).toBe('strict-origin');
+    expect(r.headers['referrer-policy']).toBe('unsafe-url');
+    expect((await bed.request(`${podBase()}/hello`, { as: bed.users.alice })).headers['referrer-policy']).toBe('same-origin');
+    // A request from that page that would pass through to the API server is refused, and never reaches it.
+    const before = bed.api.requests.length;
+    const leak = await bed.request(`/internal/report?customer=c-${canary}`, { as: bed.users.alice, headers: { referer: `http://127.0.0.1:8001${podBase()}/app/cookie` } });
+    expect(leak.status).toBe(403);
+    expect(leak.body.toString()).toContain('SP_CONFIDENTIAL_FORBIDDEN_ROUTE');
+    expect(bed.api.requests.length).toBe(before);
+    expectNoLeak(`c-${canary}`);
+    // From another page it passes through as before.
+    expect((await bed.request('/version', { as: bed.users.alice, headers: { referer: 'http://127.0.0.1:8001/api/v1/namespaces/default/pods/x/proxy/' } })).status).toBe(200);
     const svc = await bed.request(`/api/v1/namespaces/${NS}/services/web:http/proxy/app/cookie`, { as: bed.users.alice });
     expect(svc.headers['set-cookie']).toEqual([`sid=${canary}; HttpOnly; SameSite=Lax; Path=/api/v1/namespaces/${NS}/services/web:http/proxy/`, `pref=1; Path=/api/v1/namespaces/${NS}/services/web:http/proxy/app`]);
     expectNoLeak(canary);

@@ -99,3 +99,19 @@ describe('route', () => {
     }
   });
 });
+
+describe('requests from the pages of confidential pods', () => {
+  it('refuses one that would pass through to the API server, and only that', () => {
+    const page = 'http://127.0.0.1:8001/api/v1/namespaces/payments/pods/api-0:8080/proxy/app/page?x=1';
+    const service = 'http://localhost:8001/api/v1/namespaces/vault/services/https:ui:443/proxy/';
+    for (const referer of [page, service]) {
+      expect(r('/internal/report?customer=alice', { referer })).toMatchObject({ kind: 'deny', code: 'SP_CONFIDENTIAL_FORBIDDEN_ROUTE' });
+      expect(r('/api/v1/namespaces/default/pods', { referer })).toMatchObject({ kind: 'deny', code: 'SP_CONFIDENTIAL_FORBIDDEN_ROUTE' });
+      // Requests the proxy serves itself are routed as ever.
+      expect(r('/api/v1/namespaces/payments/pods/api-0:8080/proxy/app/next', { referer }).kind).toBe('confidential');
+    }
+    for (const referer of ['http://127.0.0.1:8001/api/v1/namespaces/default/pods/web/proxy/', 'http://127.0.0.1:8001/api/v1/namespaces/payments/pods/other/proxy/', 'not a url', 'http://127.0.0.1:8001/api/v1/namespaces/payments/pods/api-0/log']) {
+      expect(r('/internal/report', { referer }).kind, referer).toBe('passthrough');
+    }
+  });
+});
