@@ -31,7 +31,7 @@ import type { AnyRequest } from '../request.ts';
 import { isRelayableStatus, writeHead, type AnyResponse } from '../respond.ts';
 import type { RequestTracker } from '../self-metrics.ts';
 import { rejectUpgrade } from '../streams/upgrade.ts';
-import { type LinkContext, htmlRewritePipeline, referrerPolicy, rewriteLink, rewrittenHeaders, rewritesHtml, scopeSetCookie } from './proxy-links.ts';
+import { type LinkContext, htmlRewritePipeline, referrerPolicy, rewritableEncodings, rewriteLink, rewrittenHeaders, rewritesHtml, scopeSetCookie } from './proxy-links.ts';
 
 const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
@@ -95,7 +95,11 @@ function podConnection(channel: Duplex, tls: boolean): Duplex {
 }
 
 function podRequestHeaders(headers: OutgoingHttpHeaders, port: number, forwardedUri: string): OutgoingHttpHeaders {
-  return { ...headers, host: `127.0.0.1:${port}`, 'x-forwarded-uri': forwardedUri, connection: 'close' };
+  const out: OutgoingHttpHeaders = { ...headers, host: `127.0.0.1:${port}`, 'x-forwarded-uri': forwardedUri, connection: 'close' };
+  const accepted = rewritableEncodings(headers['accept-encoding']);
+  if (accepted === undefined) delete out['accept-encoding'];
+  else out['accept-encoding'] = accepted;
+  return out;
 }
 
 /**

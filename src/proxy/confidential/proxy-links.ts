@@ -491,6 +491,22 @@ const COMMENT_ENDS: readonly string[] = ['-->', '--!>'];
 const TAG_END: readonly string[] = ['>'];
 
 /**
+ * The client's `Accept-Encoding` as sent to the pod: only the codings whose HTML the
+ * rewriter can read (`gzip`, `x-gzip`, `identity`, with their weights), so that a pod
+ * never answers an HTML page in brotli, zstd or deflate whose links would then stay
+ * unrewritten (and, followed, be refused: route.ts). Undefined: send none.
+ */
+export function rewritableEncodings(value: OutgoingHttpHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  const kept: string[] = [];
+  for (const part of (Array.isArray(value) ? value.join(',') : String(value)).split(',')) {
+    const coding = part.split(';', 1)[0]!.trim().toLowerCase();
+    if (coding === 'gzip' || coding === 'x-gzip' || coding === 'identity') kept.push(part.trim());
+  }
+  return kept.length > 0 ? kept.join(', ') : 'identity';
+}
+
+/**
  * Whether a response with these headers, to this method, has an HTML body whose links are
  * rewritten: not for HEAD, 1xx, 204, 206 (a byte range may start inside a tag) or 304, not
  * for an empty body, and only for no encoding or gzip.

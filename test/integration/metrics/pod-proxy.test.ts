@@ -159,9 +159,11 @@ describe('pods/proxy', () => {
   });
 
   it('tells the pod the path the client asked for in X-Forwarded-Uri, replacing the client\'s own', async () => {
-    const r = await bed.request(`${podBase()}/headers?x=1`, { as: bed.users.alice, headers: { 'x-forwarded-uri': '/forged' } });
+    const r = await bed.request(`${podBase()}/headers?x=1`, { as: bed.users.alice, headers: { 'x-forwarded-uri': '/forged', 'accept-encoding': 'br, deflate, gzip;q=0.9' } });
     const seen = JSON.parse(r.body.toString()) as { headers: Record<string, string> };
     expect(seen.headers['x-forwarded-uri']).toBe(`${podBase()}/headers`);
+    // Only codings whose HTML the rewriter can read are asked of the pod.
+    expect(seen.headers['accept-encoding']).toBe('gzip;q=0.9');
   });
 
   it('carries a WebSocket to the pod and back (text and binary)', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { referrerPolicy, scopeSetCookie } from '../../../src/proxy/confidential/proxy-links.ts';
+import { referrerPolicy, rewritableEncodings, scopeSetCookie } from '../../../src/proxy/confidential/proxy-links.ts';
 import { forwardableUpgradeRawHeaders, relayableResponseRawHeaders, relayedResponseHead } from '../../../src/proxy/headers.ts';
 import { isRelayableStatus } from '../../../src/proxy/respond.ts';
 
@@ -51,5 +51,16 @@ describe('headers on an upgrade path', () => {
   it('relays only final statuses any client can be given', () => {
     expect([200, 204, 418, 599].every(isRelayableStatus)).toBe(true);
     expect([undefined, 0, 99, 101, 199, 600, 999, 200.5, '200'].some(isRelayableStatus)).toBe(false);
+  });
+});
+
+describe('encodings asked of a pod', () => {
+  it('keeps only the codings whose HTML the rewriter reads', () => {
+    expect(rewritableEncodings('gzip, deflate, br, zstd')).toBe('gzip');
+    expect(rewritableEncodings('br;q=1.0, gzip;q=0.8, *;q=0.1')).toBe('gzip;q=0.8');
+    expect(rewritableEncodings(['deflate', 'x-gzip'])).toBe('x-gzip');
+    expect(rewritableEncodings('br')).toBe('identity');
+    expect(rewritableEncodings('identity;q=1, gzip;q=0')).toBe('identity;q=1, gzip;q=0');
+    expect(rewritableEncodings(undefined)).toBeUndefined();
   });
 });
