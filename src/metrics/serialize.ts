@@ -214,11 +214,14 @@ function withCreatedSamples(family: RenderFamily, gauge: RenderFamily): RenderFa
   const structural = family.type === 'summary' ? 'quantile' : 'le';
   const seriesOf = new Map<string, number>();
   const lastSampleOf = new Map<number, number>();
+  /** Per series: its labels without the structural pair, in its own order (the created sample's). */
+  const labelsOf = new Map<number, readonly string[]>();
   family.samples.forEach((sample, i) => {
     if (!lastSampleOf.has(sample.group)) {
       const key = seriesKey(sample.labels, structural);
       // Two series with one key: the family keeps its groups apart by something else.
       seriesOf.set(key, seriesOf.has(key) ? -1 : sample.group);
+      labelsOf.set(sample.group, withoutLabel(sample.labels, structural));
     }
     lastSampleOf.set(sample.group, i);
   });
@@ -234,10 +237,17 @@ function withCreatedSamples(family: RenderFamily, gauge: RenderFamily): RenderFa
     samples.push(sample);
     const created = lastSampleOf.get(sample.group) === i ? createdOf.get(sample.group) : undefined;
     if (created !== undefined) {
-      samples.push({ name: createdName, labels: created.labels, extraName: undefined, extraValue: '', value: created.value, timestampMs: created.timestampMs, exemplar: undefined, group: sample.group });
+      // The series' own labels and order: a parser compares a series' samples position by position.
+      samples.push({ name: createdName, labels: labelsOf.get(sample.group)!, extraName: undefined, extraValue: '', value: created.value, timestampMs: created.timestampMs, exemplar: undefined, group: sample.group });
     }
   });
   return { ...family, samples };
+}
+
+/** `labels` without the pair named `name` (the same array when it has none). */
+function withoutLabel(labels: readonly string[], name: string): readonly string[] {
+  for (let i = 0; i + 1 < labels.length; i += 2) if (labels[i] === name) return [...labels.slice(0, i), ...labels.slice(i + 2)];
+  return labels;
 }
 
 /** A series' label pairs without `skip`, in name order: equal for equal sets. */

@@ -183,7 +183,7 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       const location = podRes.headers.location;
       if (location !== undefined) headers.location = rewriteLink(location, links);
       const cookies = podRes.headers['set-cookie'];
-      if (cookies !== undefined) headers['set-cookie'] = cookies.map((c) => scopeSetCookie(c, prefix, path));
+      if (cookies !== undefined) headers['set-cookie'] = cookies.map((c) => scopeSetCookie(c, prefix, path)).filter((c): c is string => c !== undefined);
       headers['referrer-policy'] = referrerPolicy(podRes.headers['referrer-policy']);
       // As the API server: a redirect's body is left alone; an HTML body's links are rewritten.
       const rewrite = location === undefined && rewritesHtml(req.method ?? 'GET', status, headers);

@@ -69,7 +69,7 @@ export function rewriteLink(link: string, ctx: LinkContext): string {
  * `Path=/` it would go with every one of them). A `__Host-` cookie, which must have
  * `Path=/`, is thereby refused by browsers: it cannot be kept from the API server.
  */
-export function scopeSetCookie(value: string, prefix: string, podPath: string): string {
+export function scopeSetCookie(value: string, prefix: string, podPath: string): string | undefined {
   const parts = value.split(';');
   const kept: string[] = [parts[0]!];
   let path: string | undefined;
@@ -86,14 +86,23 @@ export function scopeSetCookie(value: string, prefix: string, podPath: string): 
     kept.push(attribute);
   }
   const base = path !== undefined && path.startsWith('/') ? path : defaultCookiePath(podPath);
-  kept.push(` Path=${withPrefix(base, prefix)}`);
+  // The request path is the client's text: a `;` in it must not become attributes.
+  let scoped = withPrefix(base, prefix);
+  if (!COOKIE_PATH.test(scoped)) scoped = `${prefix}/`;
+  // A prefix that cannot be a cookie path: no cookie at all rather than an unscoped one.
+  if (!COOKIE_PATH.test(scoped)) return undefined;
+  kept.push(` Path=${scoped}`);
   return kept.join(';');
 }
 
-/** RFC 6265 §5.1.4: the directory of a request path. */
+/** RFC 6265 path-value: any character but controls and `;`. */
+const COOKIE_PATH = /^[\x20-\x3a\x3c-\x7e]*$/;
+
+/** RFC 6265 §5.1.4: the directory of a request path (here: of its part before any `;`). */
 function defaultCookiePath(path: string): string {
-  const last = path.lastIndexOf('/');
-  return !path.startsWith('/') || last <= 0 ? '/' : path.slice(0, last);
+  const plain = path.split(';', 1)[0]!;
+  const last = plain.lastIndexOf('/');
+  return !plain.startsWith('/') || last <= 0 ? '/' : plain.slice(0, last);
 }
 
 const REFERRER_POLICIES = new Set([
@@ -107,11 +116,16 @@ const REFERRER_POLICIES = new Set([
   'unsafe-url',
 ]);
 
+/** Policies that send a page's path with requests to its own origin. */
+const SAME_ORIGIN_PATH_POLICIES = new Set(['no-referrer-when-downgrade', 'same-origin', 'origin-when-cross-origin', 'strict-origin-when-cross-origin', 'unsafe-url']);
+
 /**
  * The `Referrer-Policy` of a proxied pod's response: the pod's own (the last policy a
- * browser knows counts), else `same-origin`. Within the origin the page's URL goes with
- * each request as `Referer`, and the router refuses a request from a confidential page
- * that would pass through to the API server (route.ts); to other origins it goes nowhere.
+ * browser knows counts) when it sends the page's path within the origin, else
+ * `same-origin`. Within the origin the page's URL goes with each request as `Referer`,
+ * and the router refuses a request from a confidential page that would pass through to
+ * the API server (route.ts); `same-origin` sends nothing to other origins, so replacing
+ * `no-referrer`, `origin` or `strict-origin` tells no other site more.
  */
 export function referrerPolicy(value: string | string[] | undefined): string {
   let last: string | undefined;
@@ -121,7 +135,7 @@ export function referrerPolicy(value: string | string[] | undefined): string {
       if (REFERRER_POLICIES.has(t)) last = t;
     }
   }
-  return last ?? 'same-origin';
+  return last !== undefined && SAME_ORIGIN_PATH_POLICIES.has(last) ? last : 'same-origin';
 }
 
 function withPrefix(path: string, prefix: string): string {

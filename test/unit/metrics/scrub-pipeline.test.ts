@@ -184,6 +184,15 @@ describe('fused scrub pipeline', () => {
     expect(serializeToBuffer(composed.families, 'openmetrics').equals(om.body)).toBe(true);
     const text = scrubScrapeToBuffer(Buffer.from(body), 'text/plain', policy, KEY, 'text');
     expect(text.ok && text.body.toString()).toBe(body.replace(/^# HELP.*\n/gm, ''));
+    // The created sample takes the series' label order, whatever the gauge's.
+    const reordered = '# TYPE h histogram\nh_bucket{a="1",b="2",le="+Inf"} 1\nh_count{a="1",b="2"} 1\nh_sum{a="1",b="2"} 1\n# TYPE h_created gauge\nh_created{b="2",a="1"} 5\n';
+    const all = parseScrubPolicy({ families: [{ name: 'h*', labels: { a: 'keep', b: 'keep' } }] }, 'p');
+    const folded = scrubScrapeToBuffer(Buffer.from(reordered), 'text/plain', all, KEY, 'openmetrics');
+    if (!folded.ok) throw new Error(folded.code);
+    expect(folded.body.toString()).toContain('h_created{a="1",b="2"} 5\n');
+    expect(parseExposition(folded.body, 'openmetrics').families[0]!.samples.map((x) => x.name)).toEqual(['h_bucket', 'h_count', 'h_sum', 'h_created']);
+    const composedFolded = scrubScrape(Buffer.from(reordered), 'text/plain', all, KEY);
+    expect(composedFolded.ok && serializeToBuffer(composedFolded.families, 'openmetrics').equals(folded.body)).toBe(true);
     // A created gauge that does not pair up with the series is not folded: the clash still drops the scrape.
     const stray = body.replace('latency_seconds_created{path="/a"}', 'latency_seconds_created{path="/c"}');
     expect(scrubScrapeToBuffer(Buffer.from(stray), 'text/plain', policy, KEY, 'openmetrics').ok).toBe(false);
