@@ -1,0 +1,89 @@
+/**
+ * The federation endpoint's own bounds, over a real HTTP server with a stand-in for the
+ * pods' metrics source: what one federation holds, and how many run at once.
+ */
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseManifest } from '../../../src/config/manifest.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { parseExposition } from '../../../src/metrics/parse.ts';
+import { createShadowplaneMetrics } from '../../../src/metrics/self.ts';
+import type { PodMetricsScraper } from '../../../src/proxy/confidential/pod-metrics.ts';
+import { createMetricsEndpoints, type MetricsEndpointsOptions } from '../../../src/proxy/metrics-endpoints.ts';
+import { respondError } from '../../../src/proxy/respond.ts';
+import { asShadowplaneError } from '../../../src/errors.ts';
+
+const manifest = parseManifest({
+  apiVersion: 'shadowplane.dev/v1alpha1',
+  kind: 'Manifest',
+  metadata: { name: 'federation' },
+  confidential: [{ namespace: 'payments' }],
+  users: [{ name: 'alice', publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), permissions: [] }],
+  scrapers: [{ name: 'prom', tokenSha256: createHash('sha256').update('t').digest('hex'), namespaces: ['*'] }],
+  upstream: { server: 'https://10.0.0.1:6443', auth: 'forward-token' },
+});
+const caller = { scraper: manifest.scrapers[0]! };
+
+/** Pods p0..p(n-1), each answering `bytes` of OpenMetrics after `delayMs`. */
+function pods(n: number, bytes: number, delayMs = 0): PodMetricsScraper {
+  const body = (i: number): Buffer => {
+    const lines = ['# TYPE m gauge'];
+    for (let k = 0; lines.join('\n').length < bytes; k++) lines.push(`m{pod_series="p${i}-${k}"} 1`);
+    return Buffer.from(`${lines.join('\n')}\n# EOF\n`);
+  };
+  return {
+    agents: { pods: { list: () => Promise.resolve(Array.from({ length: n }, (_, i) => ({ name: `p${i}`, ip: '127.0.0.1' }))) } },
+    hasPolicy: () => true,
+    scrape: async (_ns: string, pod: string) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return { body: body(Number(pod.slice(1))), stats: {} };
+    },
+  } as unknown as PodMetricsScraper;
+}
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+async function serve(options: Partial<MetricsEndpointsOptions>, source: PodMetricsScraper): Promise<number> {
+  const endpoints = createMetricsEndpoints({ manifest, podMetrics: () => source, metrics: createShadowplaneMetrics(), logger: silentLogger(), ...options });
+  const server = createServer((req, res) => {
+    endpoints.federate(req, res, caller).catch((err: unknown) => respondError(res, asShadowplaneError(err)));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function get(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ port, host: '127.0.0.1', path: '/.well-known/shadowplane/federate' }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('federation limits', () => {
+  it('holds at most maxBytes of the pods\' answers: pods past it are left out', async () => {
+    const port = await serve({ maxBytes: 25_000, concurrency: 1 }, pods(5, 10_000));
+    const r = await get(port);
+    expect(r.status).toBe(200);
+    const served = new Set(parseExposition(r.body, 'text').families.flatMap((f) => f.samples.map((s) => s.labels[3])));
+    expect([...served].sort()).toEqual(['p0', 'p1']);
+  });
+
+  it('serves maxConcurrent federations at once and refuses the next with SP_METRICS_BUSY', async () => {
+    const port = await serve({ maxConcurrent: 2 }, pods(1, 100, 300));
+    const three = await Promise.all([get(port), get(port), get(port)]);
+    expect(three.map((r) => r.status).sort()).toEqual([200, 200, 503]);
+    expect(three.find((r) => r.status === 503)!.body).toContain('SP_METRICS_BUSY');
+    expect((await get(port)).status).toBe(200);
+  });
+});
