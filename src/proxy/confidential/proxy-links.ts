@@ -20,9 +20,9 @@
  * A `gzip` body is decoded, rewritten and encoded again. Other encodings pass through
  * unchanged, as with the API server, and so does `deflate`, which the API server decodes as
  * raw deflate although HTTP's `deflate` is zlib-wrapped: servers send both, and a wrong
- * guess would break the page rather than leave its links alone. Character references in attribute
- * values are not decoded: a link whose leading `/` or scheme is written as a reference is
- * left alone.
+ * guess would break the page rather than leave its links alone. An attribute is judged
+ * as a browser reads it (character references decoded, surrounding whitespace and tabs
+ * and newlines removed: `rewriteAttributeLink`), and only the prefix is inserted.
  *
  * Invariant: nothing here logs or reports body bytes.
  */
@@ -48,17 +48,113 @@ const ABSOLUTE = /^(?:([A-Za-z][A-Za-z0-9+.-]*):)?\/\/([^/?#\\]*)(.*)$/s;
 
 /** `link` rewritten to go through the proxy path again when it points into the pod; else unchanged. */
 export function rewriteLink(link: string, ctx: LinkContext): string {
-  if (link.startsWith('/') && !link.startsWith('//')) return withPrefix(link, ctx.prefix);
+  const at = pathIntoPod(link, ctx);
+  return at === undefined ? link : withPrefix(link.slice(at), ctx.prefix);
+}
+
+/**
+ * Where the path of a link into the pod starts in `link` (0 for a path-absolute link),
+ * or undefined when it does not point into the pod.
+ */
+function pathIntoPod(link: string, ctx: LinkContext): number | undefined {
+  if (link.startsWith('/') && !link.startsWith('//')) return 0;
   const m = ABSOLUTE.exec(link);
-  if (m === null) return link;
+  if (m === null) return undefined;
   const scheme = m[1]?.toLowerCase();
   const host = m[2]!.toLowerCase();
   const rest = m[3]!;
-  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return link;
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return undefined;
   // An empty path is relative to the API server too: left alone.
-  if (!rest.startsWith('/')) return link;
+  if (!rest.startsWith('/')) return undefined;
   const sameHost = (ctx.requestHost !== undefined && host === ctx.requestHost.toLowerCase()) || isPodLoopback(host, scheme, ctx);
-  return sameHost ? withPrefix(rest, ctx.prefix) : link;
+  return sameHost ? link.length - rest.length : undefined;
+}
+
+/**
+ * An attribute value as written in the page (bytes as latin1 characters), rewritten like
+ * `rewriteLink` judges the link a browser reads from it: character references decoded,
+ * leading and trailing ASCII whitespace and every tab and newline removed. The prefix
+ * goes before the raw text where the link's path starts; the rest of the value stays as
+ * written (the prefix holds no character that needs a reference).
+ */
+export function rewriteAttributeLink(raw: string, ctx: LinkContext): string {
+  if (raw.indexOf('&') < 0 && !/[\t\n\r\f ]/.test(raw)) return rewriteLink(raw, ctx);
+  const { text, rawAt } = browserUrlText(raw);
+  const at = pathIntoPod(text, ctx);
+  if (at === undefined) return raw;
+  const path = text.slice(at);
+  // A path already under the prefix keeps it (an absolute link loses its scheme and host, as rewriteLink does).
+  const under = withPrefix(path, ctx.prefix) === path;
+  if (under && at === 0) return raw;
+  return (under ? '' : ctx.prefix) + raw.slice(rawAt[at]!);
+}
+
+/**
+ * The URL text a browser reads from a raw attribute value, and for each of its
+ * characters where it starts in `raw`. Character references: decimal and hexadecimal,
+ * and the named ones that spell URL punctuation; any other stays as written (it cannot
+ * turn a link into a path-absolute or same-host one).
+ */
+function browserUrlText(raw: string): { text: string; rawAt: number[] } {
+  let text = '';
+  const rawAt: number[] = [];
+  let i = 0;
+  while (i < raw.length) {
+    const c = raw.charCodeAt(i);
+    if (c === 38) {
+      const ref = CHAR_REF.exec(raw.slice(i, i + 40));
+      const decoded = ref === null ? undefined : decodeReference(ref);
+      if (decoded !== undefined) {
+        text += decoded;
+        for (let k = 0; k < decoded.length; k++) rawAt.push(i);
+        i += ref![0].length;
+        continue;
+      }
+    }
+    text += raw[i];
+    rawAt.push(i);
+    i++;
+  }
+  // Browsers strip leading and trailing C0 controls and spaces, and remove tabs and newlines anywhere.
+  let start = 0;
+  let end = text.length;
+  while (start < end && text.charCodeAt(start) <= 32) start++;
+  while (end > start && text.charCodeAt(end - 1) <= 32) end--;
+  let out = '';
+  const outAt: number[] = [];
+  for (let k = start; k < end; k++) {
+    const ch = text.charCodeAt(k);
+    if (ch === 9 || ch === 10 || ch === 13) continue;
+    out += text[k];
+    outAt.push(rawAt[k]!);
+  }
+  outAt.push(raw.length);
+  return { text: out, rawAt: outAt };
+}
+
+const CHAR_REF = /^&(?:#([0-9]{1,8});?|#[xX]([0-9a-fA-F]{1,7});?|([A-Za-z]{2,10});)/;
+const NAMED_URL_REFERENCES: Readonly<Record<string, string>> = {
+  sol: '/',
+  colon: ':',
+  period: '.',
+  amp: '&',
+  AMP: '&',
+  num: '#',
+  quest: '?',
+  equals: '=',
+  percnt: '%',
+  commat: '@',
+  bsol: '\\',
+  lowbar: '_',
+  Tab: '\t',
+  NewLine: '\n',
+};
+
+function decodeReference(ref: RegExpExecArray): string | undefined {
+  if (ref[3] !== undefined) return NAMED_URL_REFERENCES[ref[3]];
+  const code = ref[1] !== undefined ? Number.parseInt(ref[1], 10) : Number.parseInt(ref[2]!, 16);
+  // Only ASCII matters to the judgement; other characters stay as written.
+  return code > 0 && code < 128 ? String.fromCharCode(code) : undefined;
 }
 
 /**
@@ -279,7 +375,7 @@ function rewriteStartTag(tag: string, ctx: LinkContext): { text: string; name: s
     }
     if (!attributes.includes(attribute)) continue;
     const value = tag.slice(valueStart, valueEnd);
-    const rewritten = rewriteLink(value, ctx);
+    const rewritten = rewriteAttributeLink(value, ctx);
     if (rewritten === value) continue;
     out += tag.slice(copied, valueStart) + rewritten;
     copied = valueEnd;

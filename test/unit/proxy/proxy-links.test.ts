@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { HtmlLinkRewriter, type LinkContext, MAX_HELD_TAG, htmlRewritePipeline, rewriteLink, rewrittenHeaders, rewritesHtml } from '../../../src/proxy/confidential/proxy-links.ts';
+import { HtmlLinkRewriter, type LinkContext, MAX_HELD_TAG, htmlRewritePipeline, rewriteAttributeLink, rewriteLink, rewrittenHeaders, rewritesHtml } from '../../../src/proxy/confidential/proxy-links.ts';
 import { seededRandom } from '../../support/testing.ts';
 
 const prefix = '/api/v1/namespaces/ns/pods/p:8080/proxy';
@@ -61,6 +61,27 @@ describe('links into the pod', () => {
     expect(rewriteLink('https://127.0.0.1:8443/a', { ...ctx, port: 8443 })).toBe('https://127.0.0.1:8443/a');
     expect(rewriteLink('http://[::1]:8080/a', ctx)).toBe(`${prefix}/a`);
     expect(rewriteLink('http://localhost/a', { ...ctx, port: 80 })).toBe(`${prefix}/a`);
+  });
+});
+
+describe('attribute values as a browser reads them', () => {
+  it.each([
+    ['&#47;x?a=1&amp;b=2', `${prefix}&#47;x?a=1&amp;b=2`],
+    ['&#x2F;x', `${prefix}&#x2F;x`],
+    ['&#47x', `${prefix}&#47x`],
+    ['&sol;x', `${prefix}&sol;x`],
+    ['  /x  ', `${prefix}/x  `],
+    ['/\tx', `${prefix}/\tx`],
+    ['http&colon;//proxy.example:8443/in', `${prefix}/in`],
+    ['http&#58;&#47;&#47;127.0.0.1:8080&#47;in?q', `${prefix}&#47;in?q`],
+    [`&#47;api/v1/namespaces/ns/pods/p:8080/proxy/x`, `&#47;api/v1/namespaces/ns/pods/p:8080/proxy/x`],
+    [`http://proxy.example:8443${prefix}/y`, `${prefix}/y`],
+  ])('rewrites %s to %s', (raw, rewritten) => {
+    expect(rewriteAttributeLink(raw, ctx)).toBe(rewritten);
+  });
+
+  it.each(['&#47;&#47;other.example/x', 'http&colon;//other.example/x', 'javascript&colon;alert(1)', 'relative&#47;x', '&unknown;/x', '&#0;/x', '&#x263A;/x', '&'])('leaves %s alone', (raw) => {
+    expect(rewriteAttributeLink(raw, ctx)).toBe(raw);
   });
 });
 
