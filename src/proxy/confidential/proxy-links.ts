@@ -86,7 +86,7 @@ export function rewriteAttributeLink(raw: string, ctx: LinkContext): string {
   // A path already under the prefix keeps it (an absolute link loses its scheme and host, as rewriteLink does).
   const under = withPrefix(path, ctx.prefix) === path;
   if (under && at === 0) return raw;
-  return (under ? '' : ctx.prefix) + raw.slice(rawAt[at]!);
+  return (under ? '' : ctx.prefix) + raw.slice(rawAt[at]);
 }
 
 /**
