@@ -93,7 +93,7 @@ export const ERRORS = {
   SP_ATTEST_NONCE_MISMATCH: { http: 502, reason: 'InternalError', summary: 'the evidence does not answer this nonce' },
   SP_ATTEST_TLS_BINDING: { http: 502, reason: 'InternalError', summary: 'the evidence is bound to a different TLS key than this connection' },
   SP_ATTEST_REFERENCE_VALUES_INVALID: { http: 500, reason: 'InternalError', summary: 'the reference values file does not validate' },
-  SP_ATTEST_UNAVAILABLE: { http: 503, reason: 'ServiceUnavailable', summary: 'this machine cannot produce attestation evidence' },
+  SP_ATTEST_UNAVAILABLE: { http: 503, reason: 'ServiceUnavailable', summary: 'attestation evidence cannot be produced, by this process or by the proxy asked for it' },
   SP_ATTEST_COLLATERAL_INVALID: { http: 502, reason: 'InternalError', summary: 'the TCB collateral is missing, malformed or not signed by the vendor' },
   SP_ATTEST_TCB_STATUS: { http: 502, reason: 'InternalError', summary: 'the platform TCB status is not acceptable' },
 

@@ -103,9 +103,12 @@ export function raTlsProxyVerifier(options: RaTlsProxyVerifierOptions): ProxyVer
     });
     if (result.claims[CLAIM.role] !== 'proxy') throw new ShadowplaneError('SP_AGENT_REFUSED', 'the certificate is not a proxy certificate');
     const digest = result.claims[CLAIM.manifestDigest];
-    if (options.allowedManifestDigests.length > 0 && (digest === undefined || !digestAllowed(digest.toLowerCase(), options.allowedManifestDigests))) {
+    // A proxy is always bound to a manifest (it is what grants exec, logs, …): a proxy
+    // certificate without that claim is refused, pinned digests or not.
+    if (digest === undefined) throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH', 'the proxy certificate names no manifest');
+    if (options.allowedManifestDigests.length > 0 && !digestAllowed(digest.toLowerCase(), options.allowedManifestDigests)) {
       throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH');
     }
-    return digest === undefined ? {} : { manifestDigest: digest };
+    return { manifestDigest: digest };
   };
 }

@@ -35,6 +35,10 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
   const config = agentConfigFromProcess(argv);
   const logger = createLogger({ level: config.logLevel, name: 'shadowplane-agent' });
   const issuer = await createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });
+  if (config.proxy.allowedManifestDigests.length === 0) {
+    // Then any proxy of the measured image, in anyone's TEE, with anyone's manifest is accepted.
+    logger.warn('*** proxy.allowedManifestDigests is empty: a proxy bound to ANY manifest is accepted. Pin the manifest digest (inject does). ***');
+  }
   if (config.proxy.allowSimulated) {
     logger.warn({ allowSimulated: true }, '*** accepting a proxy with SIMULATED attestation: this pod is not protected. Development only. ***');
   }

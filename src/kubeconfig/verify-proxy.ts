@@ -179,8 +179,9 @@ function postOverSocket(socket: TLSSocket, url: URL, body: string, timeoutMs: nu
         return;
       }
       if (status !== 200) {
-        const message = typeof (parsed as { message?: unknown }).message === 'string' ? (parsed as { message: string }).message.slice(0, 300) : `HTTP ${status}`;
-        done(new ShadowplaneError('SP_ATTEST_UNAVAILABLE', `the proxy could not attest: ${message}`));
+        // Text from a proxy not yet verified: printable ASCII only, so that it cannot drive the user's terminal.
+        const message = typeof (parsed as { message?: unknown }).message === 'string' ? (parsed as { message: string }).message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : `HTTP ${status}`;
+        done(new ShadowplaneError('SP_ATTEST_UNAVAILABLE', `the proxy could not attest (its own words, unverified): ${message}`));
         return;
       }
       done(undefined, parsed);
