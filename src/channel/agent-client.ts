@@ -58,7 +58,12 @@ export interface AgentConnectionOptions {
   readonly pingTimeoutMs: number;
   /** Called once when the session can take no new operations (closed, lost or draining). */
   readonly onUnusable: () => void;
+  /** The longest a session takes new operations, whatever its certificate says. Default 1 h. */
+  readonly maxSessionAgeMs?: number;
 }
+
+/** How long a session takes new operations by default: reference values, revocation and fresh evidence then apply to the next one. */
+export const MAX_SESSION_AGE_MS = 60 * 60 * 1000;
 
 export class AgentConnection {
   readonly identity: AgentIdentity;
@@ -67,6 +72,7 @@ export class AgentConnection {
   readonly #session: ClientHttp2Session;
   readonly #options: AgentConnectionOptions;
   readonly #pinger: NodeJS.Timeout;
+  readonly #expiry: NodeJS.Timeout;
   #usable = true;
 
   constructor(attested: AttestedSocket, target: DialTarget, options: AgentConnectionOptions) {
@@ -86,6 +92,14 @@ export class AgentConnection {
     });
     this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
     this.#pinger.unref();
+    // The evidence was checked once, at the handshake: the session takes new operations
+    // only while the agent's certificate is valid, and for at most maxSessionAgeMs, so
+    // that a later verification (expiry, revocation, new reference values) decides the
+    // next session. Running operations finish on this one.
+    const validTo = attested.notAfterMs;
+    const until = Math.min(Number.isNaN(validTo) ? Date.now() : validTo, Date.now() + (options.maxSessionAgeMs ?? MAX_SESSION_AGE_MS));
+    this.#expiry = setTimeout(() => this.#unusable(), Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
+    this.#expiry.unref();
   }
 
   /** False once the session takes no new operations; the pool then dials a new one. */
@@ -240,6 +254,7 @@ export class AgentConnection {
     if (!this.#usable) return;
     this.#usable = false;
     clearInterval(this.#pinger);
+    clearTimeout(this.#expiry);
     this.#options.onUnusable();
   }
 }

@@ -36,6 +36,8 @@ export interface AttestedSocket {
   readonly socket: TLSSocket;
   readonly agent: VerifiedAgent;
   readonly fingerprint256: string;
+  /** When the agent's certificate, whose evidence was verified, stops being valid (ms since the epoch). */
+  readonly notAfterMs: number;
 }
 
 function handshake(target: DialTarget, options: DialOptions): Promise<TLSSocket> {
@@ -99,7 +101,7 @@ export async function dialAgent(target: DialTarget, options: DialOptions): Promi
     if (socket.destroyed) throw new ShadowplaneError('SP_AGENT_UNREACHABLE', 'connection closed during verification');
     socket.off('error', swallow);
     options.logger.debug({ fingerprint: peer.fingerprint256 }, 'agent verified');
-    return { socket, agent, fingerprint256: peer.fingerprint256 };
+    return { socket, agent, fingerprint256: peer.fingerprint256, notAfterMs: Date.parse(peer.x509.validTo) };
   } catch (err) {
     socket.destroy();
     throw err;

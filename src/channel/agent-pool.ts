@@ -31,6 +31,8 @@ export interface AgentPoolOptions {
   readonly pingIntervalMs?: number;
   /** Default 10000. */
   readonly pingTimeoutMs?: number;
+  /** The longest a session takes new operations (also never past the agent certificate's end). Default 1 h. */
+  readonly maxSessionAgeMs?: number;
   /** Injected clock (ms) for the negative cache. */
   readonly now?: () => number;
 }
@@ -103,6 +105,7 @@ export class AgentPool {
         logger: options.logger,
         pingIntervalMs: options.pingIntervalMs ?? 15_000,
         pingTimeoutMs: options.pingTimeoutMs ?? 10_000,
+        ...(options.maxSessionAgeMs === undefined ? {} : { maxSessionAgeMs: options.maxSessionAgeMs }),
         onUnusable: () => {
           if (this.#connections.get(key) === connection) this.#connections.delete(key);
         },

@@ -163,4 +163,24 @@ describe('channel trust', () => {
     p.close();
     next.close();
   });
+
+  it('takes no new operation on a session past its age limit: the next one is a new session, verified again', async () => {
+    // Whichever certificate the agent has now (the test before renews it).
+    const verifyAgent = (): Promise<{ identity: typeof IDENTITY }> => {
+      calls.count += 1;
+      return Promise.resolve({ identity: IDENTITY });
+    };
+    const p = new AgentPool({ credentials: proxyCreds, verifyAgent, logger: captureLogger(logLines, 'proxy'), maxSessionAgeMs: 600 });
+    const target = { address: '127.0.3.1', port: agentPort, identity: IDENTITY };
+    const before = calls.count;
+    const first = await p.connect(target);
+    expect(first.usable).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    expect(first.usable).toBe(false);
+    const second = await p.connect(target);
+    expect(second).not.toBe(first);
+    await second.info();
+    expect(calls.count - before).toBe(2);
+    p.close();
+  });
 });
