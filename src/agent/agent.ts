@@ -23,6 +23,7 @@ import type { AgentConfig } from '../config/agent-config.ts';
 import { ContainerRouter, socketPathOf } from './container-router.ts';
 import { LogFile, readPreviousLogs } from './log-file.ts';
 import { LogStore } from './log-store.ts';
+import { sharedPreviousLogs } from './logs-handler.ts';
 import { systemNanoClock, type NanoClock } from './log-time.ts';
 import { listenLocalSocket, type LocalSocket } from './local-socket.ts';
 import { createMetricsState } from './metrics-handler.ts';
@@ -142,7 +143,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     attach: { logStore, workload, stdin: config.attach.stdin, stdinOnce: config.attach.stdinOnce, logger },
     logs: {
       current: logStore,
-      previous: () => (file === null ? undefined : readPreviousLogs(config.logs.dir, { maxLineBytes: config.logs.maxLineBytes, maxTotalBytes: config.logs.fileBytes * config.logs.files })),
+      previous: sharedPreviousLogs(() => (file === null ? undefined : readPreviousLogs(config.logs.dir, { maxLineBytes: config.logs.maxLineBytes, maxTotalBytes: config.logs.fileBytes * config.logs.files }))),
       ...(file === null ? { noFilesReason: 'this agent keeps no log files (its log directory is not memory-backed or not usable)' } : {}),
       clock,
       logger,

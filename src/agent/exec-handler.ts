@@ -31,6 +31,8 @@ export interface ExecContext {
 const DEFAULT_SIZE: TerminalSizeFrame = { width: 80, height: 24 };
 /** Frames held before the process exists; more than this pauses the stream. */
 const MAX_EARLY_BYTES = 1024 * 1024;
+/** What a held frame counts against MAX_EARLY_BYTES besides its payload (its object and buffer). */
+const EARLY_FRAME_OVERHEAD = 128;
 
 export function serveExec(stream: ServerHttp2Stream, params: ExecParams, ctx: ExecContext): void {
   const decoder = new FrameDecoder(TO_AGENT_KINDS);
@@ -42,9 +44,12 @@ export function serveExec(stream: ServerHttp2Stream, params: ExecParams, ctx: Ex
   let inputEnded = false;
   let inputBlocked = false;
   let done = false;
+  let ttyTimer: NodeJS.Timeout | undefined;
 
   const fail = (err: ShadowplaneError): void => {
     done = true;
+    // A refused exec never starts its command (the terminal-size wait would start it).
+    clearTimeout(ttyTimer);
     if (proc !== null) stopProcess(proc, params.tty, ctx.killGraceMs ?? 2000);
     if (stream.headersSent && !stream.destroyed && !stream.writableEnded) stream.end(encodeStatus({ error: { code: err.code, ...(err.detail === undefined ? {} : { detail: err.detail }) } }));
     else respondError(stream, err);
@@ -68,9 +73,8 @@ export function serveExec(stream: ServerHttp2Stream, params: ExecParams, ctx: Ex
     }
   };
 
-  let ttyTimer: NodeJS.Timeout | undefined;
   const start = async (): Promise<void> => {
-    if (starting) return;
+    if (starting || done) return;
     starting = true;
     clearTimeout(ttyTimer);
     const spec = { command: params.command[0] as string, args: params.command.slice(1), env: ctx.env, ...(ctx.cwd === undefined ? {} : { cwd: ctx.cwd }), stdin: params.stdin, stdout: params.stdout, stderr: params.stderr };
@@ -127,7 +131,8 @@ export function serveExec(stream: ServerHttp2Stream, params: ExecParams, ctx: Ex
           void start();
         } else {
           early.push(frame);
-          earlyBytes += frame.payload.length;
+          // Each held frame costs memory beyond its payload: empty frames count too.
+          earlyBytes += frame.payload.length + EARLY_FRAME_OVERHEAD;
           if (earlyBytes > MAX_EARLY_BYTES) stream.pause();
         }
       }

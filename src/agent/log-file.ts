@@ -104,6 +104,11 @@ export class LogFile {
       while (at < buf.length) {
         const room = this.#options.maxFileBytes - this.#fileBytes;
         let end = buf.length;
+        if (room <= 0 && this.#fileBytes > 0) {
+          // Full (a batch filled it exactly): a search from a negative offset would look from the end.
+          this.#rotate();
+          continue;
+        }
         if (end - at > room) {
           const cut = buf.lastIndexOf(0x0a, at + room - 1);
           if (cut >= at) end = cut + 1;

@@ -14,8 +14,8 @@ import type { NanoClock } from './log-time.ts';
 
 export interface LogsContext {
   readonly current: LogSource;
-  /** The previous run's lines, or undefined when there was none. */
-  readonly previous: () => readonly LogBlock[] | undefined;
+  /** The previous run's lines, or undefined when there was none (see sharedPreviousLogs). */
+  readonly previous: SharedPreviousLogs;
   /** Why this agent keeps no files (so no previous run), when it keeps none. */
   readonly noFilesReason?: string;
   readonly clock: NanoClock;
@@ -43,12 +43,39 @@ export function toLogQuery(params: LogsParams, nowNs: bigint): LogQuery {
   };
 }
 
+/**
+ * The previous run's lines, read from the files once and shared by every reader that
+ * holds them, dropped when the last one is done: however many `logs --previous` run at
+ * once, the agent holds one parsed copy (a copy per request let a few slow readers take
+ * gigabytes). The previous run does not change while this one runs.
+ */
+export interface SharedPreviousLogs {
+  /** The blocks, or undefined when there was no previous run; each acquire needs a release. */
+  acquire(): readonly LogBlock[] | undefined;
+  release(): void;
+}
+
+export function sharedPreviousLogs(read: () => readonly LogBlock[] | undefined): SharedPreviousLogs {
+  let blocks: readonly LogBlock[] | undefined;
+  let holders = 0;
+  return {
+    acquire() {
+      if (holders === 0) blocks = read();
+      if (blocks !== undefined) holders++;
+      return blocks;
+    },
+    release() {
+      if (holders > 0 && --holders === 0) blocks = undefined;
+    },
+  };
+}
+
 export function serveLogs(stream: ServerHttp2Stream, params: LogsParams, ctx: LogsContext): void {
   let source: LogSource = ctx.current;
   if (params.previous === true) {
     let blocks: readonly LogBlock[] | undefined;
     try {
-      blocks = ctx.previous();
+      blocks = ctx.previous.acquire();
     } catch (err) {
       ctx.logger.warn({ code: (err as NodeJS.ErrnoException).code }, 'previous log unreadable');
       blocks = undefined;
@@ -57,6 +84,7 @@ export function serveLogs(stream: ServerHttp2Stream, params: LogsParams, ctx: Lo
       respondError(stream, new ShadowplaneError('SP_LOGS_PREVIOUS_NOT_FOUND', ctx.noFilesReason));
       return;
     }
+    stream.once('close', () => ctx.previous.release());
     source = new StaticLogSource(blocks);
   }
   const query = toLogQuery(params, ctx.clock());
