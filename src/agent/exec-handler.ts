@@ -168,8 +168,17 @@ function stopProcess(proc: ExecProcess, tty: boolean, graceMs: number): void {
   // Nobody reads the output any more: drain it, or a paused pipe keeps the process alive.
   proc.resumeOutput();
   proc.kill(tty ? 'SIGHUP' : 'SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  let release: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    proc.kill('SIGKILL');
+    // A child that left the group still holds the pipes: let go of them too.
+    release = setTimeout(() => proc.release(), graceMs);
+    release.unref();
+  }, graceMs);
   timer.unref();
-  void proc.exited.then(() => clearTimeout(timer));
+  void proc.exited.then(() => {
+    clearTimeout(timer);
+    clearTimeout(release);
+  });
 }
 

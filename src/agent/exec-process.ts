@@ -27,7 +27,10 @@ export interface ExecProcess {
   resize(width: number, height: number): void;
   pauseOutput(): void;
   resumeOutput(): void;
+  /** Signals the process (on pipes: its whole process group, so that its children go too). */
   kill(signal: NodeJS.Signals): void;
+  /** Gives up the process's output: closes the agent's ends of its pipes (a cancelled exec whose children escaped still holds them). */
+  release(): void;
   readonly exited: Promise<number>;
 }
 
@@ -48,6 +51,8 @@ export function startPipeProcess(spec: ExecSpec): Promise<ExecProcess> {
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
     stdio: [spec.stdin ? 'pipe' : 'ignore', spec.stdout ? 'pipe' : 'ignore', spec.stderr ? 'pipe' : 'ignore'],
     shell: false,
+    // A process group of its own: a cancelled exec is signalled with all its children.
+    detached: true,
   });
   return new Promise((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
@@ -85,7 +90,18 @@ export function startPipeProcess(spec: ExecSpec): Promise<ExecProcess> {
           child.stderr?.resume();
         },
         kill(signal) {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          // The group, also after the command itself exited: its children may hold the pipes.
+          const pid = child.pid;
+          try {
+            if (pid !== undefined) process.kill(-pid, signal);
+          } catch {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          }
+        },
+        release() {
+          child.stdin?.destroy();
+          child.stdout?.destroy();
+          child.stderr?.destroy();
         },
         exited,
       });
@@ -170,6 +186,9 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
     },
     kill(signal) {
       if (alive) pty.kill(signal);
+    },
+    release() {
+      // The terminal closes with its session: nothing of the agent's is held.
     },
     exited,
   };
