@@ -30,9 +30,14 @@ export interface AgentListenerOptions {
   readonly verifyTimeoutMs?: number;
   /** Concurrent TLS connections (verified or not). */
   readonly maxConnections?: number;
+  /** The longest a proxy session takes new streams (never past the proxy certificate's end). Default 1 h. */
+  readonly maxSessionAgeMs?: number;
 }
 
-type SessionState = { readonly ok: true; readonly proxy: VerifiedProxy } | { readonly ok: false; readonly error: ShadowplaneError };
+type SessionState = { readonly ok: true; readonly proxy: VerifiedProxy; readonly notAfterMs: number } | { readonly ok: false; readonly error: ShadowplaneError };
+
+/** How long a session with the proxy takes new operations (never past its certificate's end): a new one is verified again. */
+const MAX_SESSION_AGE_MS = 60 * 60 * 1000;
 
 export class AgentListener {
   readonly #options: AgentListenerOptions;
@@ -104,7 +109,7 @@ export class AgentListener {
     try {
       if (peer === undefined) throw new ShadowplaneError('SP_AGENT_REFUSED', 'no client certificate');
       const proxy = await runVerifier(() => this.#options.verifyProxy(peer), this.#options.verifyTimeoutMs ?? 10_000, 'SP_AGENT_REFUSED');
-      state = { ok: true, proxy };
+      state = { ok: true, proxy, notAfterMs: Date.parse(peer.x509.validTo) };
       logger.info({ fingerprint: peer.fingerprint256 }, 'proxy verified');
     } catch (err) {
       const code = err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL';
@@ -132,7 +137,16 @@ export class AgentListener {
     session.once('close', () => this.#sessions.delete(session));
     session.on('error', (err: NodeJS.ErrnoException) => this.#options.logger.debug({ code: err.code }, 'channel session error'));
     // The connection-level receive window defaults to 64 KiB: far too small for uploads.
-    if (state.ok) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    if (state.ok) {
+      session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+      // The proxy's evidence was checked once, at the handshake: when its certificate ends
+      // (or after an hour) the session takes no new streams (GOAWAY; running ones finish),
+      // and the proxy's next operation comes over a new session, verified again.
+      const until = Math.min(Number.isNaN(state.notAfterMs) ? Date.now() : state.notAfterMs, Date.now() + (this.#options.maxSessionAgeMs ?? MAX_SESSION_AGE_MS));
+      const expiry = setTimeout(() => session.close(), Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
+      expiry.unref();
+      session.once('close', () => clearTimeout(expiry));
+    }
     if (!state.ok) {
       // Refused: answer what is already queued, then close.
       setTimeout(() => session.close(), 200).unref();

@@ -1,0 +1,85 @@
+/**
+ * Each side of the channel checks the other's evidence once, at the handshake; a session
+ * must not outlive it. Here the proxy's certificate lives 3 s: the agent then closes the
+ * session to new streams (GOAWAY), the proxy marks it unusable, and the next operation
+ * dials and verifies again. Real TLS over loopback, simulated evidence (allowed here).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SIMULATED_DEFAULT_MEASUREMENT,
+  createAttestedCredentials,
+  createSimulatedChain,
+  parseReferenceValues,
+  signSimulatedReport,
+  type EvidenceIssuer,
+  type ReferenceValues,
+} from '../../../src/attestation/index.ts';
+import { AgentListener } from '../../../src/channel/agent-listener.ts';
+import { AgentPool } from '../../../src/channel/agent-pool.ts';
+import { agentClaims, proxyClaims, raTlsAgentVerifier, raTlsProxyVerifier } from '../../../src/channel/ra-tls-trust.ts';
+import { silentLogger } from '../../../src/log.ts';
+
+let issuer: EvidenceIssuer;
+let reference: ReferenceValues;
+let listener: AgentListener;
+let port: number;
+let verifiedProxies = 0;
+
+beforeAll(async () => {
+  const chain = await createSimulatedChain({ rsaBits: 2048 });
+  issuer = {
+    platform: 'simulated',
+    issue: (reportData: Buffer) =>
+      Promise.resolve({
+        platform: 'simulated',
+        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(SIMULATED_DEFAULT_MEASUREMENT, 'hex'), tcb: chain.tcb, chipId: chain.hwId, signingKey: 'vcek' }, chain.vcek.key),
+        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
+      }),
+  };
+  reference = parseReferenceValues({ version: 1, entries: [{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT] }] }, 'test');
+  const agentCreds = await createAttestedCredentials({ issuer, claims: agentClaims({ namespace: 'ns', pod: 'p', container: 'c' }), validity: 600_000 });
+  const verifyProxy = raTlsProxyVerifier({ reference, allowedManifestDigests: [], allowSimulated: true });
+  listener = new AgentListener({
+    credentials: { key: agentCreds.keyPem, cert: agentCreds.certPem },
+    verifyProxy: (peer) => {
+      verifiedProxies++;
+      return verifyProxy(peer);
+    },
+    serve: (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ namespace: 'ns', pod: 'p', containers: [{ name: 'c', attachStdin: false }] }));
+    },
+    logger: silentLogger(),
+    maxConcurrentStreams: 100,
+  });
+  port = (await listener.listen('127.0.0.1', 0)).port;
+}, 60_000);
+
+afterAll(async () => {
+  await listener?.close(100);
+});
+
+describe('a channel session and the evidence it was checked with', () => {
+  it('ends for new operations when the proxy\'s certificate does, and the next operation is verified again', async () => {
+    let proxyCreds = await createAttestedCredentials({ issuer, claims: proxyClaims('ab'.repeat(32)), validity: 3000 });
+    const pool = new AgentPool({
+      credentials: () => ({ key: proxyCreds.keyPem, cert: proxyCreds.certPem }),
+      verifyAgent: raTlsAgentVerifier({ referenceFor: () => reference, allowSimulated: true }),
+      logger: silentLogger(),
+    });
+    const target = { address: '127.0.0.1', port, identity: { namespace: 'ns', pod: 'p' } };
+    const first = await pool.connect(target);
+    expect((await first.info()).pod).toBe('p');
+    expect(verifiedProxies).toBe(1);
+    // The proxy renews its certificate, as it does at half its life; the old session lives on until the old one ends.
+    proxyCreds = await createAttestedCredentials({ issuer, claims: proxyClaims('ab'.repeat(32)), validity: 600_000 });
+    const ends = Date.now() + 4000;
+    while (first.usable && Date.now() < ends) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(first.usable).toBe(false);
+    const second = await pool.connect(target);
+    expect(second).not.toBe(first);
+    expect((await second.info()).pod).toBe('p');
+    expect(verifiedProxies).toBe(2);
+    pool.close();
+  }, 30_000);
+});
