@@ -150,6 +150,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     },
     portForward: { logger },
     metrics: { port: config.metrics.port, path: config.metrics.path, state: createMetricsState(), logger },
+    inFlight: { limit: config.limits.maxConcurrentOperations, running: 0 },
     logger,
   };
 

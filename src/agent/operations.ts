@@ -28,7 +28,15 @@ export interface OperationsContext {
   readonly metrics: MetricsContext;
   /** Null where only this container is served (the unix socket). */
   readonly router: ContainerRouter | null;
+  /** Operations running at once in this agent, over every session and the unix socket. */
+  readonly inFlight: OperationCounter;
   readonly logger: Logger;
+}
+
+/** One agent-wide count of running operations, against its limit. */
+export interface OperationCounter {
+  readonly limit: number;
+  running: number;
 }
 
 function requireMethod(headers: IncomingHttpHeaders, method: 'GET' | 'POST'): void {
@@ -99,6 +107,14 @@ async function serveInfo(ctx: OperationsContext, stream: ServerHttp2Stream): Pro
 /** serveOperation with refusals answered as error bodies. */
 export function operationHandler(ctx: OperationsContext): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void {
   return (stream, headers) => {
+    // The agent's limit, not a session's: many sessions (or the unix socket) must not add up past it.
+    const counter = ctx.inFlight;
+    if (counter.running >= counter.limit) {
+      respondError(stream, new ShadowplaneError('SP_AGENT_BUSY', 'too many operations at once'));
+      return;
+    }
+    counter.running++;
+    stream.once('close', () => counter.running--);
     try {
       serveOperation(ctx, stream, headers);
     } catch (err) {

@@ -164,6 +164,35 @@ describe('channel trust', () => {
     next.close();
   });
 
+  it('counts limits.maxConcurrentOperations over all sessions: a third operation from a third session is SP_AGENT_BUSY', async () => {
+    const limitedRoot = tempRoot();
+    const limited = await startTestAgent({
+      address: '127.0.3.2',
+      command: ['sh', '-c', 'exec sleep 60'],
+      root: limitedRoot.path,
+      credentials: agentCreds,
+      verifyProxy: proxyVerifier(new Set([proxyCreds.fingerprint256])),
+      logLines,
+      maxConcurrentOperations: 2,
+    });
+    try {
+      const target = { address: '127.0.3.2', port: await heldPort(limited.agent), identity: IDENTITY };
+      const pools = [pool(), pool(), pool()];
+      const conns = await Promise.all(pools.map((p) => p.connect(target)));
+      const follows = [await conns[0]!.logs({ container: 'app', follow: true }), await conns[1]!.logs({ container: 'app', follow: true })];
+      await expect(conns[2]!.logs({ container: 'app', follow: true })).rejects.toMatchObject({ code: 'SP_AGENT_BUSY' });
+      // One ends: there is room again.
+      follows[0]!.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      (await conns[2]!.logs({ container: 'app', follow: true })).destroy();
+      follows[1]!.destroy();
+      for (const p of pools) p.close();
+    } finally {
+      await limited.agent.stop();
+      limitedRoot.remove();
+    }
+  });
+
   it('takes no new operation on a session past its age limit: the next one is a new session, verified again', async () => {
     // Whichever certificate the agent has now (the test before renews it).
     const verifyAgent = (): Promise<{ identity: typeof IDENTITY }> => {

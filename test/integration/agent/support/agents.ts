@@ -30,6 +30,8 @@ export interface TestAgentOptions {
   readonly shutdownGraceMs?: number;
   /** The workload's (and exec's) working directory. Default the test's cwd. */
   readonly cwd?: string;
+  /** limits.maxConcurrentOperations, when not the default. */
+  readonly maxConcurrentOperations?: number;
 }
 
 export interface TestAgent {
@@ -69,7 +71,11 @@ export async function startTestAgent(options: TestAgentOptions): Promise<TestAge
     cwd: options.cwd ?? process.cwd(),
   });
   // Port 0 for the first agent of a test; the others reuse the port it got.
-  const config: AgentConfig = { ...loaded, listen: { address: options.address, port: options.port ?? 0 } };
+  const config: AgentConfig = {
+    ...loaded,
+    listen: { address: options.address, port: options.port ?? 0 },
+    ...(options.maxConcurrentOperations === undefined ? {} : { limits: { ...loaded.limits, maxConcurrentOperations: options.maxConcurrentOperations } }),
+  };
   const notices: string[] = [];
   const signals = new EventEmitter();
   const agent = await startAgent(config, {
