@@ -4,33 +4,16 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  SIMULATED_DEFAULT_MEASUREMENT,
-  createAttestedCredentials,
-  createSimulatedChain,
-  parseReferenceValues,
-  signSimulatedReport,
-  type EvidenceIssuer,
-  type ReferenceValues,
-} from '../../../src/attestation/index.ts';
+import { createAttestedCredentials, type EvidenceIssuer, type ReferenceValues } from '../../../src/attestation/index.ts';
 import { agentClaims, proxyClaims, raTlsProxyVerifier } from '../../../src/channel/ra-tls-trust.ts';
 import { isShadowplaneError } from '../../../src/errors.ts';
+import { simulatedTrust } from './support/simulated-trust.ts';
 
 let issuer: EvidenceIssuer;
 let reference: ReferenceValues;
 
 beforeAll(async () => {
-  const chain = await createSimulatedChain({ rsaBits: 2048 });
-  issuer = {
-    platform: 'simulated',
-    issue: (reportData: Buffer) =>
-      Promise.resolve({
-        platform: 'simulated',
-        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(SIMULATED_DEFAULT_MEASUREMENT, 'hex'), tcb: chain.tcb, chipId: chain.hwId, signingKey: 'vcek' }, chain.vcek.key),
-        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
-      }),
-  };
-  reference = parseReferenceValues({ version: 1, entries: [{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT] }] }, 'test');
+  ({ issuer, reference } = await simulatedTrust());
 }, 60_000);
 
 async function outcome(claims: Record<string, string>, allowedManifestDigests: string[]): Promise<string> {

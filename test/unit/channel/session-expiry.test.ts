@@ -5,19 +5,12 @@
  * dials and verifies again. Real TLS over loopback, simulated evidence (allowed here).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  SIMULATED_DEFAULT_MEASUREMENT,
-  createAttestedCredentials,
-  createSimulatedChain,
-  parseReferenceValues,
-  signSimulatedReport,
-  type EvidenceIssuer,
-  type ReferenceValues,
-} from '../../../src/attestation/index.ts';
+import { createAttestedCredentials, type EvidenceIssuer, type ReferenceValues } from '../../../src/attestation/index.ts';
 import { AgentListener } from '../../../src/channel/agent-listener.ts';
 import { AgentPool } from '../../../src/channel/agent-pool.ts';
 import { agentClaims, proxyClaims, raTlsAgentVerifier, raTlsProxyVerifier } from '../../../src/channel/ra-tls-trust.ts';
 import { silentLogger } from '../../../src/log.ts';
+import { simulatedTrust } from './support/simulated-trust.ts';
 
 let issuer: EvidenceIssuer;
 let reference: ReferenceValues;
@@ -26,17 +19,7 @@ let port: number;
 let verifiedProxies = 0;
 
 beforeAll(async () => {
-  const chain = await createSimulatedChain({ rsaBits: 2048 });
-  issuer = {
-    platform: 'simulated',
-    issue: (reportData: Buffer) =>
-      Promise.resolve({
-        platform: 'simulated',
-        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(SIMULATED_DEFAULT_MEASUREMENT, 'hex'), tcb: chain.tcb, chipId: chain.hwId, signingKey: 'vcek' }, chain.vcek.key),
-        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
-      }),
-  };
-  reference = parseReferenceValues({ version: 1, entries: [{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT] }] }, 'test');
+  ({ issuer, reference } = await simulatedTrust());
   const agentCreds = await createAttestedCredentials({ issuer, claims: agentClaims({ namespace: 'ns', pod: 'p', container: 'c' }), validity: 600_000 });
   const verifyProxy = raTlsProxyVerifier({ reference, allowedManifestDigests: [], allowSimulated: true });
   listener = new AgentListener({
