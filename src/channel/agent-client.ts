@@ -36,7 +36,7 @@ import { METRICS_LIMITS, SCRUB_STATS_HEADER, decodeScrubStats, encodeMetricsRequ
 import { readBody } from './stream-util.ts';
 import { CONTENT_TYPES } from '../metrics/content-type.ts';
 import type { ScrubStats } from '../metrics/scrub.ts';
-import type { AgentIdentity, VerifiedAgent } from './trust.ts';
+import { sessionExpiry, type AgentIdentity, type VerifiedAgent } from './trust.ts';
 
 export type { CommandStreams };
 
@@ -62,8 +62,6 @@ export interface AgentConnectionOptions {
   readonly maxSessionAgeMs?: number;
 }
 
-/** How long a session takes new operations by default: reference values, revocation and fresh evidence then apply to the next one. */
-export const MAX_SESSION_AGE_MS = 60 * 60 * 1000;
 
 export class AgentConnection {
   readonly identity: AgentIdentity;
@@ -96,10 +94,7 @@ export class AgentConnection {
     // only while the agent's certificate is valid, and for at most maxSessionAgeMs, so
     // that a later verification (expiry, revocation, new reference values) decides the
     // next session. Running operations finish on this one.
-    const validTo = attested.notAfterMs;
-    const until = Math.min(Number.isNaN(validTo) ? Date.now() : validTo, Date.now() + (options.maxSessionAgeMs ?? MAX_SESSION_AGE_MS));
-    this.#expiry = setTimeout(() => this.#unusable(), Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
-    this.#expiry.unref();
+    this.#expiry = sessionExpiry(attested.notAfterMs, options.maxSessionAgeMs, () => this.#unusable());
   }
 
   /** False once the session takes no new operations; the pool then dials a new one. */

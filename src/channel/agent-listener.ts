@@ -16,7 +16,7 @@ import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CONNECTION_WINDOW_BYTES, agentH2Options } from './h2-options.ts';
 import { respondError } from './stream-util.ts';
-import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
+import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
 export type OperationHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, proxy: VerifiedProxy) => void;
 
@@ -35,9 +35,6 @@ export interface AgentListenerOptions {
 }
 
 type SessionState = { readonly ok: true; readonly proxy: VerifiedProxy; readonly notAfterMs: number } | { readonly ok: false; readonly error: ShadowplaneError };
-
-/** How long a session with the proxy takes new operations (never past its certificate's end): a new one is verified again. */
-const MAX_SESSION_AGE_MS = 60 * 60 * 1000;
 
 export class AgentListener {
   readonly #options: AgentListenerOptions;
@@ -142,9 +139,7 @@ export class AgentListener {
       // The proxy's evidence was checked once, at the handshake: when its certificate ends
       // (or after an hour) the session takes no new streams (GOAWAY; running ones finish),
       // and the proxy's next operation comes over a new session, verified again.
-      const until = Math.min(Number.isNaN(state.notAfterMs) ? Date.now() : state.notAfterMs, Date.now() + (this.#options.maxSessionAgeMs ?? MAX_SESSION_AGE_MS));
-      const expiry = setTimeout(() => session.close(), Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
-      expiry.unref();
+      const expiry = sessionExpiry(state.notAfterMs, this.#options.maxSessionAgeMs, () => session.close());
       session.once('close', () => clearTimeout(expiry));
     }
     if (!state.ok) {

@@ -121,3 +121,19 @@ export async function runVerifier<T>(verify: () => Promise<T>, timeoutMs: number
     clearTimeout(timer);
   }
 }
+
+/** How long a session takes new work by default: a new one is verified again (expiry, revocation, new reference values). */
+export const MAX_SESSION_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * A timer, unref'd, that fires when a session verified once at its handshake may take no
+ * more new work: when the peer's certificate ends (`notAfterMs`; at once when unknown),
+ * or after `maxAgeMs`, whichever comes first.
+ */
+export function sessionExpiry(notAfterMs: number, maxAgeMs: number | undefined, expire: () => void): NodeJS.Timeout {
+  const now = Date.now();
+  const until = Math.min(Number.isNaN(notAfterMs) ? now : notAfterMs, now + (maxAgeMs ?? MAX_SESSION_AGE_MS));
+  const timer = setTimeout(expire, Math.max(0, Math.min(until - now, 2 ** 31 - 1)));
+  timer.unref();
+  return timer;
+}
