@@ -19,6 +19,7 @@
  */
 import { ShadowplaneError } from '../errors.ts';
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
+import { LabelSetKeyer } from './label-key.ts';
 import { sampleSuffixes } from './parse-types.ts';
 import { escapeLabelValue, isLabelName, isMetricName } from './parse-lexer.ts';
 import { NUM_INVALID, classifyNumber, valueNumber } from './parse-numbers.ts';
@@ -212,13 +213,15 @@ function foldCreatedGauges(families: readonly RenderFamily[]): readonly RenderFa
 function withCreatedSamples(family: RenderFamily, gauge: RenderFamily): RenderFamily | undefined {
   const createdName = `${family.name}_created`;
   const structural = family.type === 'summary' ? 'quantile' : 'le';
+  // Equal label sets get equal keys in any order (one keyer for the family and the gauge).
+  const keyer = new LabelSetKeyer();
   const seriesOf = new Map<string, number>();
   const lastSampleOf = new Map<number, number>();
   /** Per series: its labels without the structural pair, in its own order (the created sample's). */
   const labelsOf = new Map<number, readonly string[]>();
   family.samples.forEach((sample, i) => {
     if (!lastSampleOf.has(sample.group)) {
-      const key = seriesKey(sample.labels, structural);
+      const key = keyer.key(sample.labels, sample.labels.length, pairIndex(sample.labels, structural));
       // Two series with one key: the family keeps its groups apart by something else.
       seriesOf.set(key, seriesOf.has(key) ? -1 : sample.group);
       labelsOf.set(sample.group, withoutLabel(sample.labels, structural));
@@ -228,7 +231,7 @@ function withCreatedSamples(family: RenderFamily, gauge: RenderFamily): RenderFa
   if (family.samples.some((s) => s.name === createdName)) return undefined;
   const createdOf = new Map<number, RenderSample>();
   for (const created of gauge.samples) {
-    const group = created.extraName === undefined ? seriesOf.get(seriesKey(created.labels, undefined)) : undefined;
+    const group = created.extraName === undefined ? seriesOf.get(keyer.key(created.labels, created.labels.length, -1)) : undefined;
     if (group === undefined || group < 0 || createdOf.has(group)) return undefined;
     createdOf.set(group, created);
   }
@@ -246,16 +249,14 @@ function withCreatedSamples(family: RenderFamily, gauge: RenderFamily): RenderFa
 
 /** `labels` without the pair named `name` (the same array when it has none). */
 function withoutLabel(labels: readonly string[], name: string): readonly string[] {
-  for (let i = 0; i + 1 < labels.length; i += 2) if (labels[i] === name) return [...labels.slice(0, i), ...labels.slice(i + 2)];
-  return labels;
+  const i = pairIndex(labels, name);
+  return i < 0 ? labels : [...labels.slice(0, i), ...labels.slice(i + 2)];
 }
 
-/** A series' label pairs without `skip`, in name order: equal for equal sets. */
-function seriesKey(labels: readonly string[], skip: string | undefined): string {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i + 1 < labels.length; i += 2) if (labels[i] !== skip) pairs.push([labels[i]!, labels[i + 1]!]);
-  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return JSON.stringify(pairs);
+/** Where the pair named `name` starts in `labels`, or -1. */
+function pairIndex(labels: readonly string[], name: string): number {
+  for (let i = 0; i + 1 < labels.length; i += 2) if (labels[i] === name) return i;
+  return -1;
 }
 
 /** Refuses a rendering in which two families could produce the same sample name. */
