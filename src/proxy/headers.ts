@@ -55,12 +55,20 @@ export function forwardableRequestHeaders(headers: IncomingHttpHeaders, opts: { 
   return out;
 }
 
-/** Response headers to send back to the client (HTTP/1.1 or HTTP/2). */
-export function forwardableResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+/**
+ * Response headers to send back to the client (HTTP/1.1 or HTTP/2). `keepUpgrade`: keep
+ * `Upgrade` (a 426 to an HTTP/1.1 client, see `advertisesUpgrade`; HTTP/2 forbids it).
+ */
+export function forwardableResponseHeaders(headers: IncomingHttpHeaders, opts: { keepUpgrade?: boolean } = {}): OutgoingHttpHeaders {
   const listed = connectionListed(headers);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name.startsWith(':') || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    if (value === undefined || name.startsWith(':')) continue;
+    if (name === 'upgrade' && opts.keepUpgrade === true) {
+      out.upgrade = headers.upgrade;
+      continue;
+    }
+    if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
     out[name] = value;
   }
   return out;
@@ -93,19 +101,29 @@ function rawConnectionListed(rawHeaders: readonly string[]): Set<string> {
 }
 
 /**
+ * Whether an answer keeps its `Upgrade` header although it does not switch: a 426
+ * (Upgrade Required) must name the protocols it wants there (RFC 9110 §15.5.22), and the
+ * API server's upgrade-aware proxy relays it as it came.
+ */
+export function advertisesUpgrade(status: number | undefined): boolean {
+  return status === 426;
+}
+
+/**
  * Raw header pairs of an HTTP/1.1 response head relayed on an upgrade path, in their
  * order: without hop-by-hop headers and the names `Connection` lists. A 101 keeps its
- * `Connection` and `Upgrade`, which the switch needs; any other answer (`switching`
- * false) also loses its framing (`Content-Length`): its body is relayed as it arrives
- * and the connection closed.
+ * `Connection` and `Upgrade`, which the switch needs, and a 426 its `Upgrade`; any other
+ * answer (`switching` false) also loses its framing (`Content-Length`): its body is
+ * relayed as it arrives and the connection closed.
  */
-export function relayableResponseRawHeaders(rawHeaders: readonly string[], opts: { switching: boolean }): [string, string][] {
+export function relayableResponseRawHeaders(rawHeaders: readonly string[], opts: { switching: boolean; status?: number }): [string, string][] {
   const listed = rawConnectionListed(rawHeaders);
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (opts.switching && (lower === 'connection' || lower === 'upgrade')) {
+    const needed = opts.switching ? lower === 'connection' || lower === 'upgrade' : lower === 'upgrade' && advertisesUpgrade(opts.status);
+    if (needed) {
       out.push([name, rawHeaders[i + 1]!]);
       continue;
     }
@@ -128,7 +146,7 @@ export function relayedResponseHead(
   opts: { switching: boolean; mapValue?: (lowerName: string, value: string) => string | undefined; extra?: readonly [string, string][] },
 ): string {
   let out = `HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, '')}\r\n`;
-  for (const [name, value] of relayableResponseRawHeaders(rawHeaders, opts)) {
+  for (const [name, value] of relayableResponseRawHeaders(rawHeaders, { switching: opts.switching, status })) {
     const mapped = opts.mapValue === undefined ? value : opts.mapValue(name.toLowerCase(), value);
     if (mapped !== undefined) out += `${name}: ${mapped}\r\n`;
   }

@@ -26,12 +26,13 @@ import { connect as tlsConnect } from 'node:tls';
 import type { AgentConnection } from '../../channel/agent-client.ts';
 import { splice } from '../../channel/splice.ts';
 import { ShadowplaneError, asShadowplaneError, isShadowplaneError } from '../../errors.ts';
-import { forwardableRequestHeaders, forwardableResponseHeaders, forwardableUpgradeRawHeaders, relayedResponseHead } from '../headers.ts';
+import { forwardableRequestHeaders, forwardableUpgradeRawHeaders } from '../headers.ts';
 import type { AnyRequest } from '../request.ts';
 import { isRelayableStatus, writeHead, type AnyResponse } from '../respond.ts';
 import type { RequestTracker } from '../self-metrics.ts';
 import { rejectUpgrade } from '../streams/upgrade.ts';
-import { type LinkContext, htmlRewritePipeline, referrerPolicy, rewritableEncodings, rewriteLink, rewrittenHeaders, rewritesHtml, scopeSetCookie } from './proxy-links.ts';
+import { podResponseHeaders, podUpgradeAnswerHead } from './pod-headers.ts';
+import { type LinkContext, htmlRewritePipeline, rewritableEncodings, rewrittenHeaders, rewritesHtml } from './proxy-links.ts';
 
 const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
@@ -178,15 +179,10 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
         unusable();
         return;
       }
-      const headers = forwardableResponseHeaders(podRes.headers);
       const links = linkContext(req, prefix, target);
-      const location = podRes.headers.location;
-      if (location !== undefined) headers.location = rewriteLink(location, links);
-      const cookies = podRes.headers['set-cookie'];
-      if (cookies !== undefined) headers['set-cookie'] = cookies.map((c) => scopeSetCookie(c, prefix, path)).filter((c): c is string => c !== undefined);
-      headers['referrer-policy'] = referrerPolicy(podRes.headers['referrer-policy']);
+      const headers = podResponseHeaders(status, podRes.headers, links, path, req.httpVersionMajor < 2);
       // As the API server: a redirect's body is left alone; an HTML body's links are rewritten.
-      const rewrite = location === undefined && rewritesHtml(req.method ?? 'GET', status, headers);
+      const rewrite = podRes.headers.location === undefined && rewritesHtml(req.method ?? 'GET', status, headers);
       if (rewrite) rewrittenHeaders(headers);
       try {
         writeHead(res, status, headers);
@@ -234,9 +230,8 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       resolve({ status, bytesIn, bytesOut, error });
     };
     const links = linkContext(req, prefix, target);
-    // Links and cookies in the pod's answer, as for an ordinary request (the policy header is added anew).
-    const scoped = (name: string, value: string): string | undefined =>
-      name === 'location' ? rewriteLink(value, links) : name === 'set-cookie' ? scopeSetCookie(value, prefix, path) : name === 'referrer-policy' ? undefined : value;
+    const answerHead = (podRes: IncomingMessage): string =>
+      podUpgradeAnswerHead(podRes.statusCode ?? 502, podRes.statusMessage ?? '', podRes.rawHeaders, podRes.headers, links, path);
     const podReq = withChannel(channel, () =>
       httpRequest({ createConnection: () => podConnection(channel, target.tls), method: req.method ?? 'GET', path: `${path}${query}`, headers: raw.flat(), setHost: false, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES }),
     );
@@ -260,7 +255,7 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       }
       clearTimeout(timer);
       track.session('proxy');
-      socket.write(relayedResponseHead(podRes.statusCode ?? 502, podRes.statusMessage ?? '', podRes.rawHeaders, { switching: true, mapValue: scoped }));
+      socket.write(answerHead(podRes));
       if (podHead.length > 0) socket.write(podHead);
       if (head.length > 0) podSocket.write(head);
       bytesOut += podHead.length;
@@ -279,13 +274,7 @@ export async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: B
       }
       clearTimeout(timer);
       // Not upgraded: forward the answer, then close. The connection must never be reused.
-      socket.write(
-        relayedResponseHead(podRes.statusCode ?? 502, podRes.statusMessage ?? '', podRes.rawHeaders, {
-          switching: false,
-          mapValue: scoped,
-          extra: [['Referrer-Policy', referrerPolicy(podRes.headers['referrer-policy'])]],
-        }),
-      );
+      socket.write(answerHead(podRes));
       podRes.on('data', (c: Buffer) => (bytesOut += c.length));
       pipeline(podRes, socket, () => {
         socket.destroy();

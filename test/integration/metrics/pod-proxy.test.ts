@@ -200,6 +200,20 @@ describe('pods/proxy', () => {
     expect(status).toBe(404);
   });
 
+  // Bug: a pod's 426 lost its Upgrade header (dropped as hop-by-hop), though a 426 must name the protocols it wants.
+  it('relays a 426 with the Upgrade header that names the protocol, to a plain request and to an upgrade', async () => {
+    const plain = await bed.request(`${podBase()}/upgrade-required`, { as: bed.users.alice });
+    expect(plain.status).toBe(426);
+    expect(plain.headers.upgrade).toBe('websocket');
+    expect(plain.body.toString()).toBe('use a WebSocket');
+    const ws = new WebSocket(`wss://127.0.0.1:${bed.proxy.port}${podBase()}/upgrade-required`, { ca: bed.proxy.servingCertPem, cert: bed.users.alice.certPem, key: bed.users.alice.keyPem });
+    const answer = await new Promise<{ status: number; upgrade: unknown; connection: unknown }>((resolve) => {
+      ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, upgrade: res.headers.upgrade, connection: res.headers.connection }));
+      ws.once('error', () => resolve({ status: -1, upgrade: undefined, connection: undefined }));
+    });
+    expect(answer).toEqual({ status: 426, upgrade: 'websocket-v2', connection: 'close' });
+  });
+
   it('reports a port nothing listens on as SP_PORT_FORWARD_FAILED', async () => {
     const r = await bed.request(`/api/v1/namespaces/${NS}/pods/${web.name}:1/proxy/`, { as: bed.users.alice });
     expect(r.status).toBe(502);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { referrerPolicy, rewritableEncodings, scopeSetCookie } from '../../../src/proxy/confidential/proxy-links.ts';
-import { forwardableUpgradeRawHeaders, relayableResponseRawHeaders, relayedResponseHead } from '../../../src/proxy/headers.ts';
+import { forwardableResponseHeaders, forwardableUpgradeRawHeaders, relayableResponseRawHeaders, relayedResponseHead } from '../../../src/proxy/headers.ts';
 import { isRelayableStatus } from '../../../src/proxy/respond.ts';
 
 const prefix = '/api/v1/namespaces/ns/pods/p:8080/proxy';
@@ -58,6 +58,14 @@ describe('headers on an upgrade path', () => {
       extra: [['Referrer-Policy', 'strict-origin']],
     });
     expect(head).toBe(`HTTP/1.1 400 BadInjected: 1\r\nLocation: ${prefix}/login\r\nReferrer-Policy: strict-origin\r\nConnection: close\r\n\r\n`);
+  });
+
+  it('keeps the Upgrade header of a 426, and of no other answer that does not switch', () => {
+    const raw = ['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Content-Length', '0'];
+    expect(relayableResponseRawHeaders(raw, { switching: false, status: 426 })).toEqual([['Upgrade', 'websocket']]);
+    expect(relayableResponseRawHeaders(raw, { switching: false, status: 400 })).toEqual([]);
+    expect(forwardableResponseHeaders({ upgrade: 'websocket', connection: 'Upgrade' }, { keepUpgrade: true })).toEqual({ upgrade: 'websocket' });
+    expect(forwardableResponseHeaders({ upgrade: 'websocket', connection: 'Upgrade' })).toEqual({});
   });
 
   it('relays only final statuses any client can be given', () => {
