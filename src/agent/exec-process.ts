@@ -15,6 +15,7 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { spawn as ptySpawn, type IPty } from 'node-pty';
 import { ShadowplaneError } from '../errors.ts';
+import { PtyInput } from './pty-input.ts';
 import { exitCodeOf } from './supervisor.ts';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -134,7 +135,23 @@ function resolveExecutable(command: string, env: Readonly<Record<string, string>
   return undefined;
 }
 
-/** Starts a process on a new pseudo-terminal of the given size. */
+const EOT = Buffer.from([4]);
+
+/**
+ * The terminal's master descriptor. node-pty's UnixTerminal has it as `fd` (its IPty
+ * typings leave it out); its absence is a start failure, never a silent fallback to
+ * node-pty's unbounded input queue.
+ */
+function masterFd(pty: IPty): number {
+  const fd = (pty as IPty & { readonly fd?: unknown }).fd;
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    pty.kill('SIGKILL');
+    throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty');
+  }
+  return fd;
+}
+
+/** Starts a process on a new pseudo-terminal of the given size. Its input has backpressure (pty-input.ts). */
 export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; readonly height: number }): ExecProcess {
   const file = resolveExecutable(spec.command, spec.env, spec.cwd);
   if (file === undefined) throw new ShadowplaneError('SP_EXEC_START_FAILED', 'ENOENT');
@@ -153,9 +170,11 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
     throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty', { cause: err });
   }
   let alive = true;
+  const input = new PtyInput(masterFd(pty));
   const exited = new Promise<number>((done) =>
     pty.onExit(({ exitCode, signal }) => {
       alive = false;
+      input.close();
       done(signal !== undefined && signal !== 0 ? 128 + signal : exitCode);
     }),
   );
@@ -164,16 +183,15 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
       // With encoding null node-pty delivers Buffers (its typings say string).
       pty.onData((data: string | Buffer) => listener('stdout', typeof data === 'string' ? Buffer.from(data) : data));
     },
-    onInputDrain() {
-      // node-pty writes are queued by node-pty itself; there is no drain signal.
+    onInputDrain(listener) {
+      input.onDrain(listener);
     },
     write(chunk) {
-      if (alive) pty.write(chunk);
-      return true;
+      return alive ? input.write(chunk) : true;
     },
     endInput() {
-      // A terminal has no half-close: end of input is the EOF character (^D).
-      if (alive) pty.write('\x04');
+      // A terminal has no half-close: end of input is the EOF character (^D), after what is queued.
+      if (alive) input.write(EOT);
     },
     resize(width, height) {
       if (alive && width > 0 && height > 0) pty.resize(width, height);

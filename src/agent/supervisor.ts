@@ -175,12 +175,18 @@ function startTtyWorkload(spec: WorkloadSpec, deps: SupervisorDeps): Workload {
   // The pty process ignores kills, writes and resizes once it has exited, and sizes of 0.
   const stopForwarding = forwardSignals(deps, (signal) => pty.kill(signal));
   announceStart(deps, undefined);
-  // Attach writes keystrokes to the terminal; node-pty queues them itself.
+  // Attach writes keystrokes to the terminal; a full terminal holds the writer back (pty-input.ts).
+  let waiting: (() => void) | undefined;
+  pty.onInputDrain(() => {
+    const callback = waiting;
+    waiting = undefined;
+    callback?.();
+  });
   const stdin = spec.stdin
     ? new Writable({
         write(chunk: Buffer, _encoding, callback) {
-          pty.write(chunk);
-          callback();
+          if (pty.write(chunk)) callback();
+          else waiting = () => callback();
         },
         final(callback) {
           pty.endInput();
