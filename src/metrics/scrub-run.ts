@@ -15,10 +15,15 @@ export interface ScrubStats {
   /** Series (metrics, see above) that left. */
   keptSeries: number;
   keptSamples: number;
-  /** Families no rule allows. */
+  /**
+   * Families the policy does not let out: no rule allows them, or (a stateset) the
+   * policy drops their state label, without which the family means nothing and cannot
+   * be rendered (see `ScrubRun.begin`).
+   */
   droppedFamilies: number;
   /** All dropped series: the sum of the four reasons below. */
   droppedSeries: number;
+  /** Series of the families above. */
   droppedSeriesNotAllowed: number;
   droppedSeriesFamilyCap: number;
   droppedSeriesTotalCap: number;
@@ -176,14 +181,25 @@ export class ScrubRun {
     this.#keepTimestamps = policy.timestamps === 'keep';
   }
 
-  /** Starts a family. False when no rule allows it: its samples need not be fed. */
+  /** Starts a family. False when the policy does not let it out: its samples need not be fed. */
   begin(family: { readonly name: string; readonly type: MetricType; readonly help: string | undefined; readonly unit: string | undefined }): boolean {
     this.#name = family.name;
     this.#type = family.type;
     this.#help = family.help;
     this.#unit = family.unit;
-    this.#rule = ruleFor(this.#policy, family, this.#format);
-    if (this.#rule === undefined) return false;
+    const rule = ruleFor(this.#policy, family, this.#format);
+    // A stateset's samples say which state they are only by the label named like the
+    // family: without it they are anonymous 0/1 values, and OpenMetrics without it does
+    // not parse (ours refuses it, Prometheus drops the whole scrape). So a policy that
+    // drops that label (by naming it `drop` or by not naming it) does not let the family
+    // out: it is counted as not allowed, never rendered as something else. Hashing it is
+    // valid: states stay distinct (two that hash alike collide and are dropped like any
+    // collision) and the label stays, with an opaque value.
+    if (rule === undefined || (family.type === 'stateset' && labelActionOf(this.#policy, rule, family.name) === 'drop')) {
+      this.#rule = undefined;
+      return false;
+    }
+    this.#rule = rule;
     this.#structural = structuralLabelOf(family.type);
     this.#actions = new Map();
     this.#lastNames = [];
@@ -308,7 +324,7 @@ export class ScrubRun {
   #actionOf(labelName: string): LabelAction {
     let action = this.#actions.get(labelName);
     if (action === undefined) {
-      action = this.#rule!.labels.get(labelName) ?? this.#policy.labels.get(labelName) ?? 'drop';
+      action = labelActionOf(this.#policy, this.#rule!, labelName);
       this.#actions.set(labelName, action);
     }
     return action;
@@ -397,6 +413,11 @@ export class ScrubRun {
     stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
     return { families: this.#out, stats };
   }
+}
+
+/** What the policy does with a label of a family under `rule`: the family's word, else the policy-wide one, else drop (allowlist). */
+function labelActionOf(policy: ScrubPolicy, rule: FamilyRule, labelName: string): LabelAction {
+  return rule.labels.get(labelName) ?? policy.labels.get(labelName) ?? 'drop';
 }
 
 function toModel(family: ScrubbedFamily): MetricFamily {

@@ -2,7 +2,11 @@
  * The scrubber: decides, inside the TEE, what of a workload's metrics may leave.
  *
  * Allowlist: a family no rule names is dropped whole; a label no rule names is dropped;
- * listed labels are kept, dropped or replaced by a keyed hash. Exemplars never leave
+ * listed labels are kept, dropped or replaced by a keyed hash. A stateset whose state
+ * label (named like the family) is dropped is dropped whole, as not allowed: its samples
+ * would no longer say which state they are, nor render as OpenMetrics. The structural
+ * `le`/`quantile` of histograms and summaries are not the policy's to drop or hash:
+ * they always stay (validated numbers, they carry no string). Exemplars never leave
  * (they carry trace ids and raw observations). HELP leaves only when the family's rule
  * allows it, `_created` samples only when allowed, timestamps per policy.
  *

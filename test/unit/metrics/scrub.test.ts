@@ -214,6 +214,28 @@ describe('scrubber', () => {
     expect(parseExposition(out, 'text').sampleCount).toBe(8);
   });
 
+  it('drops a stateset family whose state label the policy drops, counted as not allowed, and lets one out whose state label it hashes', () => {
+    // Regression: a stateset whose state label (the label named like the family) the
+    // policy dropped was rendered without it: OpenMetrics that our parser refuses
+    // ("stateset sample without its state label") and Prometheus drops whole.
+    const body = Buffer.from('# TYPE mode stateset\nmode{mode="primary",shard="1"} 1\nmode{mode="replica",shard="2"} 0\n# TYPE up gauge\nup 1\n# EOF\n');
+    const om = 'application/openmetrics-text; version=1.0.0';
+    for (const modeAction of ['drop', undefined]) {
+      const policy = parseScrubPolicy({ families: [{ name: 'mode', labels: { shard: 'keep', ...(modeAction === undefined ? {} : { mode: modeAction }) } }, { name: 'up' }] }, 'p');
+      const r = scrubScrape(body, om, policy, KEY);
+      if (!r.ok) throw new Error(r.code);
+      expect(r.families.map((f) => f.name)).toEqual(['up']);
+      expect(r.stats).toMatchObject({ keptFamilies: 1, droppedFamilies: 1, droppedSeriesNotAllowed: 2, droppedSeries: 2, droppedLabels: 0 });
+      for (const format of ['openmetrics', 'text'] as const) expect(serialize(r.families, format)).not.toContain('mode');
+    }
+    const hashed = scrubScrape(body, om, parseScrubPolicy({ families: [{ name: 'mode', labels: { mode: 'hash', shard: 'keep' } }, { name: 'up' }] }, 'p'), KEY);
+    if (!hashed.ok) throw new Error(hashed.code);
+    const out = serialize(hashed.families, 'openmetrics');
+    expect(out).toBe(`# TYPE mode stateset\nmode{mode="${hmac16(KEY, 'primary')}",shard="1"} 1\nmode{mode="${hmac16(KEY, 'replica')}",shard="2"} 0\n# TYPE up gauge\nup 1\n# EOF\n`);
+    expect(parseExposition(out, 'openmetrics').families[0]!.type).toBe('stateset');
+    expect(hashed.stats).toMatchObject({ keptFamilies: 2, keptSeries: 3, hashedValues: 2, droppedFamilies: 0 });
+  });
+
   it('applies the total cap deterministically in exposition order', () => {
     const body = 'a{i="1"} 1\na{i="2"} 1\nb{i="1"} 1\nb{i="2"} 1\n';
     const policy = parseScrubPolicy({ families: [{ name: 'a', labels: { i: 'keep' } }, { name: 'b', labels: { i: 'keep' } }], maxSeries: 3 }, 'p');
