@@ -19,6 +19,7 @@
  */
 import { ShadowplaneError } from '../errors.ts';
 import type { MetricFamily, MetricType, Sample } from './model.ts';
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './parse-limits.ts';
 import { sampleSuffixes } from './parse-types.ts';
 
 export interface PodMetrics {
@@ -46,6 +47,68 @@ interface Merged {
   conflict: boolean;
   samples: Sample[];
   groups: number;
+}
+
+/**
+ * What holding one pod's parsed answer costs a federation, in bytes, estimated from above:
+ * what the proxy's budget for one federation counts (metrics-endpoints.ts), since the
+ * answer's size on the wire does not bound it. A compact answer expands when parsed:
+ * `m{a="x1"} 1` is 12 bytes on the wire and, parsed, a sample object, a label array and a
+ * string; `federate` then holds a copy of each sample and a label array per series with
+ * `namespace` and `pod`, and the rendering writes those two labels on every line.
+ *
+ * Measured with test/bench/federation-memory.ts (Node 24, x64, live heap after GC, about
+ * 16 MiB of answers of each of eleven worst-case shapes parsed, merged and rendered), what a
+ * federation holds at its peak (the parsed answers and the merged copy) is 7 to 25 times
+ * the answers' wire bytes: a one-label sample of 14 wire bytes about 350 bytes, a sample
+ * alone in its family about 510, a family without samples about 130, a label pair up to
+ * about 80 more when its name and value are strings of their own (array slots in both
+ * copies; a string repeated from the previous sample is shared), and the decoded text up
+ * to twice the wire bytes (a value longer than 12 characters is a slice that keeps the
+ * text alive; one character outside Latin-1 makes it two bytes a character). The
+ * estimate below, linear in what was parsed, exceeds the measured peak by 1.29 to 2.54
+ * times across those shapes (1.56 for typical 100-byte samples with four labels), which
+ * cover the ways an answer expands (many samples, many families, many distinct strings,
+ * long or two-byte text, timestamps, exemplars): a federation within its budget holds
+ * less than the budget, to the accuracy of that measurement. Rerun it when the model,
+ * the parser or `federate` change what they allocate.
+ */
+export function heldBytesEstimate(pod: PodMetrics, answerBytes: number): number {
+  let samples = 0;
+  let labelPairs = 0;
+  for (const family of pod.families) {
+    samples += family.samples.length;
+    for (const sample of family.samples) labelPairs += sample.labels.length >> 1;
+  }
+  return HELD_PER_ANSWER_BYTE * answerBytes + HELD_PER_FAMILY * pod.families.length + heldPerSample(pod) * samples + HELD_PER_LABEL_PAIR * labelPairs;
+}
+
+/**
+ * Parse limits for an answer of `pod` that may cost at most `bytes` (heldBytesEstimate),
+ * so that the parser refuses (SP_METRICS_TOO_LARGE) an answer past them as it reads it,
+ * before building all of it: its bytes, samples and families each cost at least their
+ * share above. Never above the default limits; undefined when not even that much fits.
+ */
+export function parseLimitsWithin(bytes: number, pod: Pick<PodMetrics, 'namespace' | 'pod'>): Partial<ParseLimits> | undefined {
+  const maxBytes = Math.min(DEFAULT_PARSE_LIMITS.maxBytes, Math.floor(bytes / HELD_PER_ANSWER_BYTE));
+  const maxSeries = Math.min(DEFAULT_PARSE_LIMITS.maxSeries, Math.floor(bytes / heldPerSample(pod)));
+  const maxFamilies = Math.min(DEFAULT_PARSE_LIMITS.maxFamilies, Math.floor(bytes / HELD_PER_FAMILY));
+  if (maxBytes < 1 || maxSeries < 1 || maxFamilies < 1) return undefined;
+  return { maxBytes, maxSeries, maxFamilies };
+}
+
+/** See heldBytesEstimate. */
+const HELD_PER_ANSWER_BYTE = 4;
+const HELD_PER_FAMILY = 256;
+const HELD_PER_SAMPLE = 384;
+const HELD_PER_LABEL_PAIR = 64;
+
+/**
+ * A sample's share, with what the rendering adds to its line, `namespace="…",pod="…",`,
+ * counted twice: the output buffer grows by doubling.
+ */
+function heldPerSample(pod: Pick<PodMetrics, 'namespace' | 'pod'>): number {
+  return HELD_PER_SAMPLE + 2 * (20 + pod.namespace.length + pod.pod.length);
 }
 
 function exportedName(labels: readonly string[], name: string): string {
@@ -86,19 +149,27 @@ export function federate(pods: readonly PodMetrics[]): FederationResult {
       for (const sample of family.samples) {
         if (sample.labels !== lastIn) {
           lastIn = sample.labels;
-          const out: string[] = ['namespace', namespace, 'pod', pod];
-          for (let i = 0; i < sample.labels.length; i += 2) {
+          // At its exact size: an array grown by push keeps room for 16 more strings, and
+          // one is held per series of every pod (heldBytesEstimate).
+          const length = sample.labels.length;
+          const out = new Array<string>(length + 4);
+          out[0] = 'namespace';
+          out[1] = namespace;
+          out[2] = 'pod';
+          out[3] = pod;
+          for (let i = 0; i < length; i += 2) {
             let name = sample.labels[i]!;
             if (name === 'namespace' || name === 'pod') {
               name = exportedName(sample.labels, name);
               renamedLabels++;
             }
-            out.push(name, sample.labels[i + 1]!);
+            out[i + 4] = name;
+            out[i + 5] = sample.labels[i + 1]!;
           }
           lastOut = out;
         }
         if (sample.group > maxGroup) maxGroup = sample.group;
-        m.samples.push({ ...sample, labels: lastOut, group: offset + sample.group });
+        m.samples.push({ name: sample.name, labels: lastOut, value: sample.value, timestampMs: sample.timestampMs, exemplar: sample.exemplar, group: offset + sample.group });
       }
       m.groups = offset + maxGroup + 1;
     }

@@ -16,7 +16,7 @@ import { isConfidentialPod } from '../config/scope.ts';
 import { ShadowplaneError, asShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { negotiateFormat } from '../metrics/content-type.ts';
-import { federate, type PodMetrics } from '../metrics/federate.ts';
+import { federate, heldBytesEstimate, parseLimitsWithin, type PodMetrics } from '../metrics/federate.ts';
 import { parseExposition } from '../metrics/parse.ts';
 import type { ShadowplaneMetrics } from '../metrics/self.ts';
 import { serializeToBuffer } from '../metrics/serialize.ts';
@@ -44,7 +44,12 @@ export interface MetricsEndpointsOptions {
   readonly deadlineMs?: number;
   /** Most pods one federation answers for. Default 10,000. */
   readonly maxPods?: number;
-  /** Most scraped bytes one federation holds; pods past it are left out. Default 64 MiB. */
+  /**
+   * Most bytes one federation holds: its pods' parsed answers, merged and rendered, as
+   * estimated from above by heldBytesEstimate (federate.ts); pods past it are left out
+   * (SP_METRICS_TOO_LARGE). Default 256 MiB: about 230,000 samples of 100 bytes with
+   * four labels (counted about 1.1 KiB each), 430,000 one-label ones of 14 bytes.
+   */
   readonly maxBytes?: number;
   /** Federations served at once; more are refused with SP_METRICS_BUSY. Default 2. */
   readonly maxConcurrent?: number;
@@ -96,7 +101,7 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     let failed = 0;
     let answered = false;
     let held = 0;
-    const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
+    const maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     const worker = async (): Promise<void> => {
       while (next < targets.length && Date.now() < deadline) {
         const i = next++;
@@ -104,10 +109,18 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
         try {
           // OpenMetrics from the agents keeps what the text format cannot (units, counter semantics).
           const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip, Math.max(1, deadline - Date.now()));
-          // What one federation holds is bounded: pods past the budget are left out.
-          if (held + scraped.body.length > maxBytes) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', 'the federation is at its size limit');
-          held += scraped.body.length;
-          if (!answered) results[i] = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics').families };
+          if (answered) continue;
+          // What one federation holds is bounded, counted as what the parsed answers cost
+          // (heldBytesEstimate: a compact answer expands many times when parsed), not as
+          // their bytes: pods past the budget are left out. The parse itself stops at
+          // limits derived from what is left, before it builds what could not be kept.
+          const limits = parseLimitsWithin(maxBytes - held, t);
+          if (limits === undefined) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', 'the federation is at its size limit');
+          const pod: PodMetrics = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics', limits).families };
+          const cost = heldBytesEstimate(pod, scraped.body.length);
+          if (held + cost > maxBytes) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', 'the federation is at its size limit');
+          held += cost;
+          results[i] = pod;
         } catch (err) {
           if (!answered) failed++;
           logger.info({ namespace: t.namespace, pod: t.pod, code: asShadowplaneError(err).code }, 'pod left out of the federation');
@@ -129,6 +142,10 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     const skipped = targets.length - next;
     if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
     const merged = federate(done);
+    // The parsed answers can go while the federation is rendered: then only the merged
+    // copy and the output are held (heldBytesEstimate counts all three regardless).
+    results.fill(undefined);
+    done.length = 0;
     const body = serializeToBuffer(merged.families, format);
     await sendMetricsBody(res, req.headers, contentType, body);
     logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: merged.stats.conflictingFamilies, bytes: body.length }, 'federation served');

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../src/config/manifest.ts';
 import { silentLogger } from '../../../src/log.ts';
+import { heldBytesEstimate, parseLimitsWithin } from '../../../src/metrics/federate.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
 import { createShadowplaneMetrics } from '../../../src/metrics/self.ts';
 import type { PodMetricsScraper } from '../../../src/proxy/confidential/pod-metrics.ts';
@@ -26,13 +27,20 @@ const manifest = parseManifest({
 });
 const caller = { scraper: manifest.scrapers[0]! };
 
+/** About `bytes` of OpenMetrics for pod `i`: one-label gauges of about 25 bytes a line. */
+function answer(i: number, bytes: number): Buffer {
+  const lines = ['# TYPE m gauge'];
+  for (let k = 0, length = 0; length < bytes; k++) {
+    const line = `m{pod_series="p${i}-${k}"} 1`;
+    lines.push(line);
+    length += line.length + 1;
+  }
+  return Buffer.from(`${lines.join('\n')}\n# EOF\n`);
+}
+
 /** Pods p0..p(n-1), each answering `bytes` of OpenMetrics after `delayMs`. */
 function pods(n: number, bytes: number, delayMs = 0): PodMetricsScraper {
-  const body = (i: number): Buffer => {
-    const lines = ['# TYPE m gauge'];
-    for (let k = 0; lines.join('\n').length < bytes; k++) lines.push(`m{pod_series="p${i}-${k}"} 1`);
-    return Buffer.from(`${lines.join('\n')}\n# EOF\n`);
-  };
+  const body = (i: number): Buffer => answer(i, bytes);
   return {
     agents: { pods: { list: () => Promise.resolve(Array.from({ length: n }, (_, i) => ({ name: `p${i}`, ip: '127.0.0.1' }))) } },
     hasPolicy: () => true,
@@ -71,12 +79,38 @@ function get(port: number): Promise<{ status: number; body: string }> {
 }
 
 describe('federation limits', () => {
-  it('holds at most maxBytes of the pods\' answers: pods past it are left out', async () => {
-    const port = await serve({ maxBytes: 25_000, concurrency: 1 }, pods(5, 10_000));
+  it('holds at most maxBytes of what the parsed answers cost, not of their size on the wire: pods past it are left out', async () => {
+    // Regression: the budget counted the answers' wire bytes, and a compact answer
+    // expands many times once parsed and merged (about 25 times for one-label samples of
+    // 14 bytes), so 64 MiB of answers could hold gigabytes.
+    const wire = answer(0, 10_000).length;
+    const cost = heldBytesEstimate({ namespace: 'payments', pod: 'p0', families: parseExposition(answer(0, 10_000), 'openmetrics').families }, wire);
+    expect(cost).toBeGreaterThan(15 * wire);
+    const maxBytes = Math.floor(2.5 * cost);
+    // Counted by their wire bytes, all five pods would fit.
+    expect(5 * wire).toBeLessThan(maxBytes);
+    const port = await serve({ maxBytes, concurrency: 1 }, pods(5, 10_000));
     const r = await get(port);
     expect(r.status).toBe(200);
     const served = new Set(parseExposition(r.body, 'text').families.flatMap((f) => f.samples.map((s) => s.labels[3])));
     expect([...served].sort()).toEqual(['p0', 'p1']);
+  });
+
+  it('stops parsing an answer at what is left of the budget, before building what it could not hold', () => {
+    const body = answer(0, 100_000);
+    const pod = { namespace: 'payments', pod: 'p0' };
+    const cost = heldBytesEstimate({ ...pod, families: parseExposition(body, 'openmetrics').families }, body.length);
+    expect(parseExposition(body, 'openmetrics', parseLimitsWithin(cost, pod)).sampleCount).toBeGreaterThan(3000);
+    for (const left of [cost / 2, 4 * body.length, 200_000]) {
+      let code: string | undefined;
+      try {
+        parseExposition(body, 'openmetrics', parseLimitsWithin(left, pod));
+      } catch (err) {
+        code = asShadowplaneError(err).code;
+      }
+      expect(code).toBe('SP_METRICS_TOO_LARGE');
+    }
+    expect(parseLimitsWithin(100, pod)).toBeUndefined();
   });
 
   it('serves maxConcurrent federations at once and refuses the next with SP_METRICS_BUSY', async () => {
