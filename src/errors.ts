@@ -80,6 +80,7 @@ export const ERRORS = {
   SP_ATTEST_ROOT_UNTRUSTED: { http: 502, reason: 'InternalError', summary: 'the evidence chains to a root that is not trusted' },
   SP_ATTEST_CERT_EXPIRED: { http: 502, reason: 'InternalError', summary: 'a certificate of the evidence is outside its validity period' },
   SP_ATTEST_CERT_REVOKED: { http: 502, reason: 'InternalError', summary: 'a certificate of the evidence is revoked' },
+  SP_ATTEST_REVOCATION_UNKNOWN: { http: 502, reason: 'InternalError', summary: 'current CRLs are required and one is missing for a certificate of the evidence' },
   SP_ATTEST_SIGNATURE_INVALID: { http: 502, reason: 'InternalError', summary: 'the report signature does not verify' },
   SP_ATTEST_REPORT_DATA_MISMATCH: { http: 502, reason: 'InternalError', summary: 'the report data does not bind the expected key, manifest and nonce' },
   SP_ATTEST_MEASUREMENT_MISMATCH: { http: 502, reason: 'InternalError', summary: 'the launch measurement is not among the reference values' },

@@ -8,11 +8,20 @@
  * - Every link is a signature check under the issuer's key, with the algorithm allowed by
  *   the caller; names only select candidates.
  * - Work is bounded: at most `maxDepth` links and `MAX_CANDIDATES` certificates.
+ * - Every certificate on the path, the anchor included, is refused when it carries a
+ *   critical extension outside `PROCESSED_EXTENSIONS` (and, for the leaf, the caller's
+ *   `leafExtensions`): RFC 5280 §4.2 requires it. The two processed ones are acted on:
+ *   basicConstraints (cA on every issuer, pathLenConstraint) and keyUsage (keyCertSign on
+ *   every issuer, digitalSignature on the leaf, whose key always signs evidence or
+ *   collateral; cRLSign on a CRL issuer, crl.ts).
  */
 import { ShadowplaneError } from '../errors.ts';
 import { shortHex } from './bytes.ts';
 import { checkRevocation, type Crl } from './crl.ts';
-import { describeAlgorithm, isSignedBy, type Certificate, type SignatureAlgorithm } from './x509.ts';
+import { OID, describeAlgorithm, isSignedBy, type Certificate, type SignatureAlgorithm } from './x509.ts';
+
+/** The extensions this module acts on, so any certificate may mark them critical. */
+export const PROCESSED_EXTENSIONS: ReadonlySet<string> = new Set([OID.basicConstraints, OID.keyUsage]);
 
 export interface TrustAnchor {
   readonly cert: Certificate;
@@ -32,12 +41,44 @@ export interface ChainRequest {
   readonly algorithmAllowed?: (alg: SignatureAlgorithm) => boolean;
   readonly algorithmRule?: string;
   readonly crls?: readonly Crl[];
+  /**
+   * Require a current CRL from the issuer of every certificate below the anchor (when that
+   * issuer may sign CRLs, see crl.ts). Default false: CRLs present are applied, none is required.
+   */
+  readonly requireCrls?: boolean;
+  /** OIDs of leaf extensions the caller reads and acts on after this returns; the leaf may mark them critical. */
+  readonly leafExtensions?: readonly string[];
 }
 
 export interface VerifiedChain {
   /** Leaf first, anchor last. */
   readonly path: readonly Certificate[];
   readonly anchor: TrustAnchor;
+  /** The earliest nextUpdate of the CRLs applied along the path, if any: do not reuse the result past it. */
+  readonly crlNextUpdate: Date | undefined;
+}
+
+/**
+ * Refuses a certificate with a critical extension that is neither processed here nor in
+ * `extra` (SP_ATTEST_CHAIN_INVALID). For certificates checked outside `verifyChain` too
+ * (RA-TLS certificates).
+ */
+export function refuseUnprocessedCritical(cert: Certificate, label: string, extra: readonly string[] = []): void {
+  for (const [extOid, ext] of cert.extensions) {
+    if (ext.critical && !PROCESSED_EXTENSIONS.has(extOid) && !extra.includes(extOid)) {
+      throw new ShadowplaneError(
+        'SP_ATTEST_CHAIN_INVALID',
+        `the ${label} certificate ('${cert.subjectName}') carries the critical extension ${extOid}, which shadowplane does not process (RFC 5280 §4.2)`,
+      );
+    }
+  }
+}
+
+/** keyUsage, when present, must allow what the key is used for here. */
+export function requireKeyUsage(cert: Certificate, label: string, usage: 'digitalSignature' | 'keyCertSign'): void {
+  if (cert.keyUsage !== undefined && !cert.keyUsage.has(usage)) {
+    throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', `the ${label} certificate ('${cert.subjectName}') has a keyUsage without ${usage}, which its use here needs`);
+  }
 }
 
 const MAX_CANDIDATES = 16;
@@ -48,8 +89,10 @@ function isSelfSigned(c: Certificate): boolean {
 
 /**
  * Finds a path from `leaf` to one of the anchors, then checks validity at `now`, the
- * algorithm rule and CRLs along it. Throws SP_ATTEST_CHAIN_INVALID, SP_ATTEST_ROOT_UNTRUSTED,
- * SP_ATTEST_CERT_EXPIRED or SP_ATTEST_CERT_REVOKED with the certificate named.
+ * algorithm rule, critical extensions, keyUsage, path length and CRLs along it. Throws
+ * SP_ATTEST_CHAIN_INVALID, SP_ATTEST_ROOT_UNTRUSTED, SP_ATTEST_CERT_EXPIRED,
+ * SP_ATTEST_CERT_REVOKED or SP_ATTEST_REVOCATION_UNKNOWN with the certificate named
+ * (and SP_ATTEST_COLLATERAL_INVALID for a forged or stale CRL).
  */
 export function verifyChain(req: ChainRequest): VerifiedChain {
   const label = (i: number): string => req.labels[i] ?? `certificate ${i}`;
@@ -62,7 +105,7 @@ export function verifyChain(req: ChainRequest): VerifiedChain {
   let untrustedRoot: Certificate | undefined;
   let brokenLink: { child: number; issuerName: string } | undefined;
 
-  const walk = (path: Certificate[]): VerifiedChain | undefined => {
+  const walk = (path: Certificate[]): { path: Certificate[]; anchor: TrustAnchor } | undefined => {
     const cur = path[path.length - 1]!;
     const anchor = anchorBySha.get(cur.sha256);
     if (anchor !== undefined) return { path, anchor };
@@ -88,8 +131,8 @@ export function verifyChain(req: ChainRequest): VerifiedChain {
     return undefined;
   };
 
-  const chain = walk([req.leaf]);
-  if (chain === undefined) {
+  const found = walk([req.leaf]);
+  if (found === undefined) {
     if (untrustedRoot !== undefined) {
       throw new ShadowplaneError(
         'SP_ATTEST_ROOT_UNTRUSTED',
@@ -106,24 +149,39 @@ export function verifyChain(req: ChainRequest): VerifiedChain {
   }
 
   const t = req.now.getTime();
-  chain.path.forEach((c, i) => {
+  found.path.forEach((c, i) => {
     if (c.notBefore.getTime() > t || c.notAfter.getTime() < t) {
       throw new ShadowplaneError(
         'SP_ATTEST_CERT_EXPIRED',
         `the ${label(i)} certificate ('${c.subjectName}') is valid from ${c.notBefore.toISOString()} until ${c.notAfter.toISOString()}, not at ${req.now.toISOString()}`,
       );
     }
-    if (i < chain.path.length - 1 && req.algorithmAllowed !== undefined && !req.algorithmAllowed(c.signatureAlgorithm)) {
+    if (i < found.path.length - 1 && req.algorithmAllowed !== undefined && !req.algorithmAllowed(c.signatureAlgorithm)) {
       throw new ShadowplaneError(
         'SP_ATTEST_CHAIN_INVALID',
         `the ${label(i)} certificate is signed with ${describeAlgorithm(c.signatureAlgorithm)}; ${req.algorithmRule ?? 'that algorithm is not allowed here'}`,
       );
     }
+    refuseUnprocessedCritical(c, label(i), i === 0 ? (req.leafExtensions ?? []) : []);
+    if (i === 0) {
+      requireKeyUsage(c, label(i), 'digitalSignature');
+    } else {
+      // The walk only links through cA issuers; the number of certificates between this
+      // issuer and the leaf must fit its pathLenConstraint.
+      requireKeyUsage(c, label(i), 'keyCertSign');
+      if (c.pathLen !== undefined && i - 1 > c.pathLen) {
+        throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', `the ${label(i)} certificate allows ${c.pathLen} intermediate certificates below it, this path has ${i - 1}`);
+      }
+    }
   });
-  if (req.crls !== undefined && req.crls.length > 0) {
-    for (let i = 0; i < chain.path.length - 1; i++) checkRevocation(chain.path[i]!, label(i), chain.path[i + 1]!, req.crls, req.now);
+  let crlNextUpdate: Date | undefined;
+  if ((req.crls !== undefined && req.crls.length > 0) || req.requireCrls === true) {
+    for (let i = 0; i < found.path.length - 1; i++) {
+      const next = checkRevocation(found.path[i]!, label(i), found.path[i + 1]!, req.crls ?? [], req.now, req.requireCrls === true);
+      if (next !== undefined && (crlNextUpdate === undefined || next.getTime() < crlNextUpdate.getTime())) crlNextUpdate = next;
+    }
   }
-  return chain;
+  return { ...found, crlNextUpdate };
 }
 
 /**

@@ -1,9 +1,18 @@
 /**
  * X.509 v2 CRLs (RFC 5280 §5): parsed with the bounded DER reader, signature checked
  * against the issuing certificate of the chain under evaluation.
+ *
+ * Invariants:
+ * - A CRL with any critical extension, on the list or on an entry, is refused at parse time.
+ *   shadowplane processes no CRL extension, and RFC 5280 §5.2 forbids using a CRL whose
+ *   critical extensions the application cannot process: a delta CRL, a CRL partitioned by an
+ *   issuing distribution point or an indirect CRL would otherwise pass for the issuer's
+ *   complete list.
+ * - A CRL counts only inside thisUpdate ≤ now < nextUpdate, and only when signed by the
+ *   issuer's key, which must be allowed to sign CRLs when its keyUsage says anything.
  */
 import { ShadowplaneError } from '../errors.ts';
-import { TAG, children, ctx, decodeTime, decodeUnsigned, expectTag, readOnly } from './der.ts';
+import { TAG, children, ctx, decodeOid, decodeTime, decodeUnsigned, expectTag, readOnly, type DerElement } from './der.ts';
 import { decodeSignatureAlgorithm, verifySignature, type Certificate, type SignatureAlgorithm } from './x509.ts';
 
 /** CRLs larger than this are refused before parsing. */
@@ -23,7 +32,18 @@ export interface Crl {
 
 const CODE = 'SP_ATTEST_COLLATERAL_INVALID';
 
-/** Parses one DER CRL. Malformed input gives SP_ATTEST_COLLATERAL_INVALID. */
+/** Refuses an Extensions SEQUENCE that holds any critical extension (we process none). */
+function refuseCritical(extensions: DerElement, what: string, where: string): void {
+  for (const ext of children(expectTag(extensions, TAG.SEQUENCE, what, CODE), what, CODE)) {
+    const parts = children(expectTag(ext, TAG.SEQUENCE, what, CODE), what, CODE);
+    const extOid = decodeOid(expectTag(parts[0], TAG.OID, what, CODE).content, what, CODE);
+    if (parts[1]?.tag === TAG.BOOLEAN && parts[1].content[0] !== 0) {
+      throw new ShadowplaneError(CODE, `${what}: ${where} carries the critical extension ${extOid}, which shadowplane does not process (RFC 5280 §5.2)`);
+    }
+  }
+}
+
+/** Parses one DER CRL. Malformed input, or a critical extension, gives SP_ATTEST_COLLATERAL_INVALID. */
 export function parseCrl(der: Buffer, what = 'CRL'): Crl {
   if (der.length > MAX_CRL_BYTES) throw new ShadowplaneError(CODE, `${what} is larger than ${MAX_CRL_BYTES} bytes`);
   const top = children(expectTag(readOnly(der, what, CODE), TAG.SEQUENCE, what, CODE), what, CODE);
@@ -52,26 +72,53 @@ export function parseCrl(der: Buffer, what = 'CRL'): Crl {
     for (const entry of children(tbs[i++]!, what, CODE)) {
       const parts = children(expectTag(entry, TAG.SEQUENCE, what, CODE), what, CODE);
       const serial = decodeUnsigned(expectTag(parts[0], TAG.INTEGER, what, CODE), what, CODE);
+      if (parts[2] !== undefined) refuseCritical(parts[2], what, 'a revoked-certificate entry');
+      if (parts.length > 3) throw new ShadowplaneError(CODE, `${what}: malformed revoked-certificate entry`);
       revoked.add(serial.toString('hex').replace(/^0+(?=.)/, ''));
     }
   }
-  if (tbs[i] !== undefined && tbs[i]!.tag !== ctx(0, true)) throw new ShadowplaneError(CODE, `${what}: unexpected element after the revoked list`);
+  const extensions = tbs[i];
+  if (extensions !== undefined) {
+    if (extensions.tag !== ctx(0, true)) throw new ShadowplaneError(CODE, `${what}: unexpected element after the revoked list`);
+    refuseCritical(expectTag(children(extensions, what, CODE)[0], TAG.SEQUENCE, what, CODE), what, 'the list');
+    i++;
+  }
+  if (tbs.length > i) throw new ShadowplaneError(CODE, `${what}: unexpected trailing element`);
   return { der, tbs: tbsEl.raw, signatureAlgorithm, signature: sigBits.subarray(1), issuer, thisUpdate, nextUpdate, revoked };
 }
 
 /**
- * Checks `cert` against every CRL issued by `issuer`. A CRL that names the issuer but is
- * not signed by it, or is outside its update window at `now`, is refused
- * (SP_ATTEST_COLLATERAL_INVALID): a stale or forged CRL must not silently pass.
- * A revoked serial gives SP_ATTEST_CERT_REVOKED.
+ * True when `issuer` may sign CRLs: its keyUsage, when present, has cRLSign. AMD's ASK and
+ * ASVK have keyCertSign only, so AMD revokes no VCEK or VLEK by CRL (the ARK's CRL covers
+ * the ASK/ASVK; a VCEK is retired by raising the TCB).
  */
-export function checkRevocation(cert: Certificate, certLabel: string, issuer: Certificate, crls: readonly Crl[], now: Date): void {
+export function mayIssueCrls(issuer: Certificate): boolean {
+  return issuer.keyUsage === undefined || issuer.keyUsage.has('cRLSign');
+}
+
+/**
+ * Checks `cert` against every CRL issued by `issuer`. A CRL that names the issuer but is
+ * not signed by it (or by a key that may not sign CRLs), or is outside its update window
+ * at `now`, is refused (SP_ATTEST_COLLATERAL_INVALID): a stale or forged CRL must not
+ * silently pass. A revoked serial gives SP_ATTEST_CERT_REVOKED. With `require`, an issuer
+ * that may sign CRLs must have at least one current CRL (with a nextUpdate) in `crls`,
+ * else SP_ATTEST_REVOCATION_UNKNOWN.
+ *
+ * Returns the earliest nextUpdate among the CRLs applied (undefined when none was): a
+ * verification that relied on them must not be reused past it.
+ */
+export function checkRevocation(cert: Certificate, certLabel: string, issuer: Certificate, crls: readonly Crl[], now: Date, require = false): Date | undefined {
+  let earliest: Date | undefined;
+  let current = false;
   for (const crl of crls) {
     if (!crl.issuer.equals(issuer.subject)) continue;
+    if (!mayIssueCrls(issuer)) {
+      throw new ShadowplaneError(CODE, `a CRL names '${issuer.subjectName}' as issuer, whose keyUsage does not allow signing CRLs`);
+    }
     if (!verifySignature(crl.signatureAlgorithm, issuer.publicKey, crl.tbs, crl.signature)) {
       throw new ShadowplaneError(CODE, `a CRL naming '${issuer.subjectName}' as issuer is not signed by it`);
     }
-    if (crl.thisUpdate.getTime() > now.getTime() || (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() < now.getTime())) {
+    if (crl.thisUpdate.getTime() > now.getTime() || (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() <= now.getTime())) {
       throw new ShadowplaneError(
         CODE,
         `the CRL of '${issuer.subjectName}' is valid from ${crl.thisUpdate.toISOString()} until ${crl.nextUpdate?.toISOString() ?? 'unspecified'}, not at ${now.toISOString()}: fetch a current one`,
@@ -80,5 +127,16 @@ export function checkRevocation(cert: Certificate, certLabel: string, issuer: Ce
     if (crl.revoked.has(cert.serial)) {
       throw new ShadowplaneError('SP_ATTEST_CERT_REVOKED', `the ${certLabel} certificate (serial ${cert.serial}) is revoked by '${issuer.subjectName}'`);
     }
+    if (crl.nextUpdate !== undefined) {
+      current = true;
+      if (earliest === undefined || crl.nextUpdate.getTime() < earliest.getTime()) earliest = crl.nextUpdate;
+    }
   }
+  if (require && !current && mayIssueCrls(issuer)) {
+    throw new ShadowplaneError(
+      'SP_ATTEST_REVOCATION_UNKNOWN',
+      `current CRLs are required, and none from '${issuer.subjectName}' (with a nextUpdate) covers the ${certLabel} certificate: configure that issuer's CRL`,
+    );
+  }
+  return earliest;
 }

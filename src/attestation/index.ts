@@ -30,6 +30,8 @@ export {
   TDX_TCB_STATUSES,
   loadReferenceValues,
   parseReferenceValues,
+  unboundIdentityWarnings,
+  unpinnedIdentityFields,
   type ReferenceEntry,
   type ReferenceValues,
   type SnpPolicyExpectations,
@@ -38,6 +40,15 @@ export {
   type TdxTcbStatus,
 } from './reference-values.ts';
 export { verifyEvidence, verifyEvidenceSync } from './verify.ts';
+export {
+  MAX_CRLS,
+  MAX_CRL_FILES,
+  NO_REVOCATION_POLICY,
+  loadRevocationPolicy,
+  revocationPolicy,
+  revocationWarnings,
+  type RevocationPolicy,
+} from './revocation.ts';
 export {
   SIMULATED_DEFAULT_MEASUREMENT,
   SIMULATED_DEFAULT_POLICY,

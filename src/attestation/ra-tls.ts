@@ -30,6 +30,8 @@ import type { VerificationCache } from './cache.ts';
 import { TAG, children, ctx, decodeSmallInt, expectTag, explicit, octets, readOnly, seq, uint, utf8 } from './der.ts';
 import { decodeEvidence, encodeEvidence, type CollateralJson } from './evidence.ts';
 import type { ReferenceValues } from './reference-values.ts';
+import type { RevocationPolicy } from './revocation.ts';
+import { refuseUnprocessedCritical, requireKeyUsage } from './chain.ts';
 import type { Evidence, EvidenceIssuer, VerifiedEvidence } from './types.ts';
 import { verifyEvidenceSync } from './verify.ts';
 import { basicConstraints, buildCertificate, dn, extKeyUsage, keyUsage, subjectAltName, subjectKeyIdentifier } from './x509-build.ts';
@@ -178,9 +180,10 @@ export interface VerifyAttestedCertificateOptions {
   readonly reference: ReferenceValues;
   readonly allowSimulated?: boolean;
   readonly now?: Date;
-  /** Reuse earlier successes (see cache.ts). Keyed by certificate, reference digest and allowSimulated. */
+  /** Reuse earlier successes (see cache.ts). Keyed by certificate, reference digest, revocation policy digest and allowSimulated. */
   readonly cache?: VerificationCache<AttestedCertificateResult>;
-  readonly crls?: readonly Buffer[];
+  /** The verifier's CRLs and whether they are required (see VerifyOptions.revocation). */
+  readonly revocation?: RevocationPolicy;
   readonly logger?: Logger;
 }
 
@@ -196,7 +199,7 @@ export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttes
   }
   const now = opts.now ?? new Date();
   const certSha256 = createHash('sha256').update(certDer).digest('hex');
-  const cacheKey = `${certSha256}|${opts.reference.digest}|${opts.allowSimulated === true ? 'sim' : 'real'}`;
+  const cacheKey = `${certSha256}|${opts.reference.digest}|${opts.revocation?.digest ?? 'none'}|${opts.allowSimulated === true ? 'sim' : 'real'}`;
   const cached = opts.cache?.get(cacheKey, now.getTime());
   if (cached !== undefined) return cached;
 
@@ -208,6 +211,10 @@ export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttes
     );
   }
   if (!isSignedBy(cert, cert)) throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', 'the RA-TLS certificate is not signed by its own key');
+  // The same X.509 rules as every vendor certificate: no critical extension we do not act
+  // on, and a keyUsage (if any) that lets the key sign (TLS handshakes).
+  refuseUnprocessedCritical(cert, 'RA-TLS', [RA_TLS_EXTENSION_OID]);
+  requireKeyUsage(cert, 'RA-TLS', 'digitalSignature');
   const ext = cert.extensions.get(RA_TLS_EXTENSION_OID);
   if (ext === undefined) throw new ShadowplaneError('SP_ATTEST_EVIDENCE_MALFORMED', 'the certificate carries no shadowplane attestation extension');
   const { evidence, claims } = decodeExtension(ext.value);
@@ -219,7 +226,7 @@ export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttes
       reference: opts.reference,
       ...(opts.allowSimulated !== undefined ? { allowSimulated: opts.allowSimulated } : {}),
       now,
-      ...(opts.crls !== undefined ? { crls: opts.crls } : {}),
+      ...(opts.revocation !== undefined ? { revocation: opts.revocation } : {}),
       ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     });
   } catch (err) {

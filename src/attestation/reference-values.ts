@@ -6,6 +6,16 @@
  *
  * Invariant: the result is validated, normalised (lowercase hex, defaults filled in) and
  * frozen; `digest` identifies its content, so caches can key on it.
+ *
+ * Identity binding: an entry must pin the values that tie a guest to its pod
+ * configuration, or say in so many words that it does not (`unboundIdentity: true`, which
+ * callers announce loudly, see `unboundIdentityWarnings`). SEV-SNP and simulated:
+ * `hostData` (Kata/CoCo put the policy/initdata digest there). TDX: `mrConfigId` (the same
+ * digest) and `rtmr0`–`rtmr2` (MRTD measures only the firmware; the kernel, initrd and
+ * command line are measured into the RTMRs). Without them every pod of the same launch
+ * measurement, under any policy, is accepted as this identity. An all-zero value binds
+ * nothing either (no policy was supplied) and counts as unpinned, except on `simulated`,
+ * whose reports carry zero host data unless told otherwise.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -59,6 +69,8 @@ export interface SnpReferenceEntry {
   readonly signingKeys: readonly ('vcek' | 'vlek')[];
   /** `simulated` only: SHA-256 fingerprint of the simulated ARK (64 hex digits). */
   readonly simulatedRootSha256: string | undefined;
+  /** The entry may leave `hostData` unpinned (or all zero). Default false; announced loudly. */
+  readonly unboundIdentity: boolean;
 }
 
 export interface TdxReferenceEntry {
@@ -74,6 +86,8 @@ export interface TdxReferenceEntry {
   readonly mrOwnerConfig: readonly string[] | undefined;
   /** Default ['UpToDate']. */
   readonly acceptableTcbStatuses: readonly TdxTcbStatus[];
+  /** The entry may leave `mrConfigId` and `rtmr0`–`rtmr2` unpinned (or all zero). Default false; announced loudly. */
+  readonly unboundIdentity: boolean;
 }
 
 export type ReferenceEntry = SnpReferenceEntry | TdxReferenceEntry;
@@ -184,6 +198,39 @@ function checkHex(v: unknown, digits: readonly number[], path: string, fail: (p:
   return s.toLowerCase();
 }
 
+const isZeroHex = (v: string): boolean => /^0+$/.test(v);
+
+/**
+ * The identity fields an entry leaves unpinned: absent, or (off `simulated`) holding an
+ * all-zero value, which binds no pod configuration.
+ */
+export function unpinnedIdentityFields(entry: ReferenceEntry): string[] {
+  const unpinned = (field: string, values: readonly string[] | undefined, zeroBinds: boolean): string[] =>
+    values === undefined || (!zeroBinds && values.some(isZeroHex)) ? [field] : [];
+  if (entry.platform === 'tdx') {
+    return [
+      ...unpinned('mrConfigId', entry.mrConfigId, false),
+      ...unpinned('rtmr0', entry.rtmr0, false),
+      ...unpinned('rtmr1', entry.rtmr1, false),
+      ...unpinned('rtmr2', entry.rtmr2, false),
+    ];
+  }
+  return unpinned('hostData', entry.hostData, entry.platform === 'simulated');
+}
+
+/** Refuses an entry that leaves identity fields unpinned without saying so, or says so needlessly. */
+function checkIdentityBinding(f: Fields, entry: ReferenceEntry): void {
+  const unpinned = unpinnedIdentityFields(entry);
+  if (!entry.unboundIdentity && unpinned.length > 0) {
+    const what = entry.platform === 'tdx' ? 'the pod configuration digest and the measured kernel, initrd and command line' : 'the pod configuration digest (Kata/CoCo policy)';
+    f.fail(
+      f.at(unpinned[0]!),
+      `must be pinned to a non-zero value: it binds the guest to ${what}, and without it any pod of the same launch measurement is accepted as this identity (unpinned: ${unpinned.join(', ')}). Pin it, or set unboundIdentity: true to accept that (docs/reference-values.md)`,
+    );
+  }
+  if (entry.unboundIdentity && unpinned.length === 0) f.fail(f.at('unboundIdentity'), 'every identity field is pinned: drop unboundIdentity');
+}
+
 function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated'): SnpReferenceEntry {
   const tcbFields = f.sub('minimumTcb');
   const minimumTcb: SnpTcb = {
@@ -214,6 +261,7 @@ function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated
     products: f.enumList('products', SNP_PRODUCTS, SNP_PRODUCTS),
     signingKeys: f.enumList('signingKeys', ['vcek', 'vlek'] as const, ['vcek', 'vlek']),
     simulatedRootSha256: platform === 'simulated' ? f.hex('simulatedRootSha256', [64], true) : undefined,
+    unboundIdentity: f.bool('unboundIdentity', false),
   };
   if (platform === 'sev-snp' && f.get('simulatedRootSha256') !== undefined) {
     f.fail(f.at('simulatedRootSha256'), 'only a simulated entry pins a root; sev-snp trusts the shipped AMD roots');
@@ -235,6 +283,7 @@ function parseTdxEntry(f: Fields, name: string): TdxReferenceEntry {
     mrOwner: f.hexList('mrOwner', d, false),
     mrOwnerConfig: f.hexList('mrOwnerConfig', d, false),
     acceptableTcbStatuses: f.enumList('acceptableTcbStatuses', TDX_TCB_STATUSES, ['UpToDate']),
+    unboundIdentity: f.bool('unboundIdentity', false),
   };
 }
 
@@ -267,6 +316,8 @@ export function parseReferenceValues(obj: unknown, source: string): ReferenceVal
     names.add(name);
     const entry = platform === 'tdx' ? parseTdxEntry(f, name) : parseSnpEntry(f, name, platform as 'sev-snp' | 'simulated');
     f.done();
+    // After done(): a misspelt field is reported as such, not as a missing pin.
+    checkIdentityBinding(f, entry);
     return entry;
   });
   const digest = createHash('sha256').update(JSON.stringify(entries)).digest('hex');
@@ -293,6 +344,20 @@ export function loadReferenceValues(path: string): ReferenceValues {
     throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: not valid YAML or JSON`, { cause: err });
   }
   return parseReferenceValues(doc, path);
+}
+
+/**
+ * One loud line per entry that sets `unboundIdentity`, naming the fields it leaves
+ * unpinned: verifiers log these at start, so that accepting any pod configuration is
+ * never silent.
+ */
+export function unboundIdentityWarnings(reference: ReferenceValues): string[] {
+  return reference.entries
+    .filter((e) => e.unboundIdentity)
+    .map(
+      (e) =>
+        `*** reference entry '${e.name}' of ${reference.source} sets unboundIdentity: ${unpinnedIdentityFields(e).join(', ')} not pinned, so any guest with its launch measurement is accepted, whatever pod configuration it runs (docs/reference-values.md) ***`,
+    );
 }
 
 function deepFreeze<T>(v: T): T {

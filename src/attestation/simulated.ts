@@ -229,6 +229,8 @@ export async function simulateInit(dir: string, opts: SimulateInitOptions = {}):
         `    simulatedRootSha256: ${chain.arkSha256}`,
         '    measurements:',
         `      - ${measurement}`,
+        '    # The simulator reports zero host data; on hardware this is the pod policy digest.',
+        `    hostData: [ "${'00'.repeat(32)}" ]`,
         `    minimumTcb: { ${chain.product === 'Turin' ? `fmc: ${t.fmc ?? 0}, ` : ''}bootloader: ${t.bootloader}, tee: ${t.tee}, snp: ${t.snp}, microcode: ${t.microcode} }`,
         '    policy: { migrationAgent: false, smt: true, singleSocket: false }',
         '',

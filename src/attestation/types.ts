@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../log.ts';
 import type { ReferenceValues } from './reference-values.ts';
+import type { RevocationPolicy } from './revocation.ts';
 
 /**
  * Where evidence comes from. `simulated` is shaped exactly like `sev-snp` but signed by a
@@ -23,7 +24,11 @@ export const SNP_PRODUCTS: readonly SnpProduct[] = ['Milan', 'Genoa', 'Turin'];
  * here is signed by the vendor and checked, so it may travel with untrusted evidence.
  */
 export interface Collateral {
-  /** DER CRLs, evaluated against the chain when present (AMD ARK/ASK CRL; Intel PCK and root CRLs). */
+  /**
+   * DER CRLs, evaluated against the chain when present (AMD ARK/ASK CRL; Intel PCK and root
+   * CRLs). Chosen by the prover, so they can only add revocations: the verifier's own CRLs
+   * and its requirement come from `VerifyOptions.revocation`.
+   */
   readonly crls?: readonly Buffer[];
   /** TDX: the Intel PCS TCB Info response body (JSON text, signed). */
   readonly tdxTcbInfo?: string;
@@ -163,8 +168,12 @@ export interface VerifyOptions {
   readonly allowSimulated?: boolean;
   /** The verification time for certificate validity. Default: now. */
   readonly now?: Date;
-  /** Extra DER CRLs to evaluate (in addition to any in the evidence collateral). */
-  readonly crls?: readonly Buffer[];
+  /**
+   * The verifier's own CRLs, applied in addition to any in the evidence collateral, and
+   * whether a current CRL from every CRL issuer on the chain is required (revocation.ts).
+   * Default NO_REVOCATION_POLICY: only CRLs the evidence carries are applied.
+   */
+  readonly revocation?: RevocationPolicy;
   /** Where to say loudly that simulated evidence was accepted. */
   readonly logger?: Logger;
 }

@@ -14,6 +14,7 @@
 import { ShadowplaneError, type ErrorCode } from '../errors.ts';
 import { equalBytes, hex, shortHex } from './bytes.ts';
 import { parseCrl, type Crl } from './crl.ts';
+import { NO_REVOCATION_POLICY } from './revocation.ts';
 import type { TrustAnchor } from './chain.ts';
 import { checkEvidence } from './evidence.ts';
 import type { ReferenceEntry, SnpReferenceEntry, TdxReferenceEntry } from './reference-values.ts';
@@ -257,13 +258,15 @@ export function verifyWithTrust(evidence: Evidence, opts: VerifyOptions, trust: 
   if (entries.length === 0) {
     throw new ShadowplaneError('SP_ATTEST_PLATFORM_UNSUPPORTED', `the reference values (${opts.reference.source}) accept no ${e.platform} evidence`);
   }
-  const crls: Crl[] = [...(e.collateral?.crls ?? []), ...(opts.crls ?? [])].map((der, i) => parseCrl(der, `CRL ${i}`));
+  const revocation = opts.revocation ?? NO_REVOCATION_POLICY;
+  const crls: Crl[] = [...(e.collateral?.crls ?? []).map((der, i) => parseCrl(der, `evidence CRL ${i}`)), ...revocation.crls];
+  const requireCrls = revocation.requireCrls;
 
   switch (e.platform) {
     case 'sev-snp':
     case 'simulated': {
       const snpEntries = entries as SnpReferenceEntry[];
-      const c = verifySnpCrypto(e, { now, crls, simulatedRoots: snpEntries.map((x) => x.simulatedRootSha256).filter((x) => x !== undefined) });
+      const c = verifySnpCrypto(e, { now, crls, requireCrls, simulatedRoots: snpEntries.map((x) => x.simulatedRootSha256).filter((x) => x !== undefined) });
       if (!equalBytes(c.report.reportData, opts.reportData)) {
         throw new ShadowplaneError(
           'SP_ATTEST_REPORT_DATA_MISMATCH',
@@ -280,7 +283,7 @@ export function verifyWithTrust(evidence: Evidence, opts: VerifyOptions, trust: 
       return snpResult(e, c, entry);
     }
     case 'tdx': {
-      const c = verifyTdxCrypto(e, { now, crls, ...(trust.intel !== undefined ? { anchors: trust.intel } : {}) });
+      const c = verifyTdxCrypto(e, { now, crls, requireCrls, ...(trust.intel !== undefined ? { anchors: trust.intel } : {}) });
       if (!equalBytes(c.quote.body.reportData, opts.reportData)) {
         throw new ShadowplaneError(
           'SP_ATTEST_REPORT_DATA_MISMATCH',

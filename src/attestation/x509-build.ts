@@ -70,8 +70,13 @@ export function signData(signWith: SignWith, data: Buffer): Buffer {
   return sign(hash, data, { key: signWith.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hash === 'sha384' ? 48 : 32 });
 }
 
+/** An Extensions SEQUENCE (certificates, CRLs and CRL entries share the form). */
+function extensionList(exts: readonly ExtensionSpec[]): Buffer {
+  return seq(...exts.map((e) => seq(oid(e.oid), ...(e.critical === true ? [bool(true)] : []), octets(e.value))));
+}
+
 function extensionsBlock(exts: readonly ExtensionSpec[]): Buffer {
-  return explicit(3, seq(...exts.map((e) => seq(oid(e.oid), ...(e.critical === true ? [bool(true)] : []), octets(e.value)))));
+  return explicit(3, extensionList(exts));
 }
 
 /** Builds and signs one v3 certificate; returns its DER. */
@@ -154,15 +159,19 @@ export interface CrlSpec {
   readonly issuer: Buffer;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date;
-  readonly revoked: ReadonlyArray<{ readonly serial: string; readonly date: Date }>;
+  readonly revoked: ReadonlyArray<{ readonly serial: string; readonly date: Date; readonly extensions?: readonly ExtensionSpec[] }>;
   readonly signWith: SignWith;
   readonly crlNumber?: number;
+  /** crlExtensions after the CRL number. */
+  readonly extensions?: readonly ExtensionSpec[];
 }
 
 /** Builds and signs a v2 CRL; returns its DER. */
 export function buildCrl(spec: CrlSpec): Buffer {
   const alg = algorithmIdentifier(spec.signWith.alg);
-  const revoked = spec.revoked.map((r) => seq(uint(Buffer.from(r.serial.length % 2 === 1 ? `0${r.serial}` : r.serial, 'hex')), time(r.date)));
+  const revoked = spec.revoked.map((r) =>
+    seq(uint(Buffer.from(r.serial.length % 2 === 1 ? `0${r.serial}` : r.serial, 'hex')), time(r.date), ...(r.extensions !== undefined && r.extensions.length > 0 ? [extensionList(r.extensions)] : [])),
+  );
   const tbs = seq(
     uint(1),
     alg,
@@ -170,7 +179,7 @@ export function buildCrl(spec: CrlSpec): Buffer {
     time(spec.thisUpdate),
     time(spec.nextUpdate),
     ...(revoked.length > 0 ? [seq(...revoked)] : []),
-    explicit(0, seq(seq(oid(OID.crlNumber), octets(uint(spec.crlNumber ?? 1))))),
+    explicit(0, extensionList([{ oid: OID.crlNumber, value: uint(spec.crlNumber ?? 1) }, ...(spec.extensions ?? [])])),
   );
   return seq(tbs, alg, bitString(signData(spec.signWith, tbs)));
 }

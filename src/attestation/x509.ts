@@ -8,7 +8,7 @@
  */
 import { createHash, createPublicKey, constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { ShadowplaneError, type ErrorCode } from '../errors.ts';
-import { TAG, children, ctx, decodeOid, decodeTime, decodeUnsigned, expectTag, readOnly, type DerElement } from './der.ts';
+import { TAG, children, ctx, decodeOid, decodeSmallInt, decodeTime, decodeUnsigned, expectTag, readOnly, type DerElement } from './der.ts';
 
 export const OID = {
   ecPublicKey: '1.2.840.10045.2.1',
@@ -47,6 +47,20 @@ export type SignatureAlgorithm =
   | { readonly kind: 'rsa-pkcs1'; readonly hash: HashName }
   | { readonly kind: 'unsupported'; readonly oid: string };
 
+/** keyUsage bits (RFC 5280 §4.2.1.3), by name. */
+export const KEY_USAGE_BITS = [
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
+] as const;
+export type KeyUsage = (typeof KEY_USAGE_BITS)[number];
+
 export interface Extension {
   readonly critical: boolean;
   /** The content of extnValue (itself DER for standard extensions). */
@@ -75,6 +89,10 @@ export interface Certificate {
   readonly sha256: string;
   /** basicConstraints cA, or undefined when the extension is absent. */
   readonly isCa: boolean | undefined;
+  /** basicConstraints pathLenConstraint, or undefined when absent (no limit). */
+  readonly pathLen: number | undefined;
+  /** keyUsage bits that are set, or undefined when the extension is absent (any usage). */
+  readonly keyUsage: ReadonlySet<KeyUsage> | undefined;
 }
 
 const HASH_OIDS: Record<string, HashName> = { [OID.sha256]: 'sha256', [OID.sha384]: 'sha384', [OID.sha512]: 'sha512' };
@@ -209,11 +227,19 @@ export function parseCertificate(der: Buffer, what: string, code: ErrorCode = 'S
   }
 
   let isCa: boolean | undefined;
+  let pathLen: number | undefined;
   const bc = extensions.get(OID.basicConstraints);
   if (bc !== undefined) {
+    // BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }
     const parts = children(expectTag(readOnly(bc.value, what, code), TAG.SEQUENCE, what, code), what, code);
-    isCa = parts[0]?.tag === TAG.BOOLEAN && parts[0].content[0] !== 0;
+    const hasCa = parts[0]?.tag === TAG.BOOLEAN;
+    isCa = hasCa && parts[0]!.content[0] !== 0;
+    const lenEl = parts[hasCa ? 1 : 0];
+    if (lenEl !== undefined) pathLen = decodeSmallInt(expectTag(lenEl, TAG.INTEGER, what, code), what, code);
+    if (parts.length > (hasCa ? 1 : 0) + (lenEl !== undefined ? 1 : 0)) throw new ShadowplaneError(code, `${what}: malformed basicConstraints`);
   }
+  const ku = extensions.get(OID.keyUsage);
+  const keyUsage = ku === undefined ? undefined : decodeKeyUsage(ku.value, what, code);
 
   return {
     der,
@@ -231,7 +257,21 @@ export function parseCertificate(der: Buffer, what: string, code: ErrorCode = 'S
     extensions,
     sha256: createHash('sha256').update(der).digest('hex'),
     isCa,
+    pathLen,
+    keyUsage,
   };
+}
+
+/** KeyUsage ::= BIT STRING; bit 0 is the most significant bit of the first octet. */
+function decodeKeyUsage(value: Buffer, what: string, code: ErrorCode): ReadonlySet<KeyUsage> {
+  const bits = expectTag(readOnly(value, what, code), TAG.BIT_STRING, what, code).content;
+  if (bits.length < 1 || bits.length > 3 || bits[0]! > 7) throw new ShadowplaneError(code, `${what}: malformed keyUsage`);
+  const set = new Set<KeyUsage>();
+  KEY_USAGE_BITS.forEach((name, i) => {
+    const byte = bits[1 + (i >> 3)];
+    if (byte !== undefined && (byte & (0x80 >> (i & 7))) !== 0) set.add(name);
+  });
+  return set;
 }
 
 /**

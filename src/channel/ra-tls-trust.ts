@@ -16,7 +16,7 @@
  * where both run the same measured image.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { verifyAttestedCertificate, type AttestedCertificateResult, type ReferenceValues, type VerificationCache } from '../attestation/index.ts';
+import { verifyAttestedCertificate, type AttestedCertificateResult, type ReferenceValues, type RevocationPolicy, type VerificationCache } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AgentIdentity, AgentVerifier, ProxyVerifier } from './trust.ts';
@@ -43,6 +43,8 @@ export interface RaTlsAgentVerifierOptions {
   /** The manifest's reference values for the workload of this pod; undefined refuses. */
   readonly referenceFor: (expected: AgentIdentity) => ReferenceValues | undefined;
   readonly allowSimulated?: boolean;
+  /** The proxy's own CRLs and whether they are required (docs/attestation.md, revocation). */
+  readonly revocation?: RevocationPolicy;
   readonly cache?: VerificationCache<AttestedCertificateResult>;
   readonly logger?: Logger;
 }
@@ -59,6 +61,7 @@ export function raTlsAgentVerifier(options: RaTlsAgentVerifierOptions): AgentVer
     const result = await verifyAttestedCertificate(peer.raw, {
       reference,
       ...(options.allowSimulated === undefined ? {} : { allowSimulated: options.allowSimulated }),
+      ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
@@ -77,6 +80,8 @@ export interface RaTlsProxyVerifierOptions {
   /** Manifest digests (hex) the proxy may be bound to; empty accepts any. */
   readonly allowedManifestDigests: readonly string[];
   readonly allowSimulated?: boolean;
+  /** The agent's own CRLs and whether they are required (docs/attestation.md, revocation). */
+  readonly revocation?: RevocationPolicy;
   readonly cache?: VerificationCache<AttestedCertificateResult>;
   readonly logger?: Logger;
 }
@@ -98,6 +103,7 @@ export function raTlsProxyVerifier(options: RaTlsProxyVerifierOptions): ProxyVer
     const result = await verifyAttestedCertificate(peer.raw, {
       reference: options.reference,
       ...(options.allowSimulated === undefined ? {} : { allowSimulated: options.allowSimulated }),
+      ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });

@@ -5,7 +5,16 @@
  *
  * The agent exits with the workload's exit code (128+signal when a signal ended it).
  */
-import { createVerificationCache, loadReferenceValues, parseReferenceValues, type AttestedCertificateResult, type ReferenceValues } from '../attestation/index.ts';
+import {
+  createVerificationCache,
+  loadReferenceValues,
+  loadRevocationPolicy,
+  parseReferenceValues,
+  revocationWarnings,
+  unboundIdentityWarnings,
+  type AttestedCertificateResult,
+  type ReferenceValues,
+} from '../attestation/index.ts';
 import { startRenewingCredentials } from '../channel/attested-credentials.ts';
 import { agentClaims, raTlsProxyVerifier } from '../channel/ra-tls-trust.ts';
 import { agentConfigFromProcess, ownNodeOptions, type AgentConfig } from '../config/agent-config.ts';
@@ -42,6 +51,9 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
   if (config.proxy.allowSimulated) {
     logger.warn({ allowSimulated: true }, '*** accepting a proxy with SIMULATED attestation: this pod is not protected. Development only. ***');
   }
+  const reference = proxyReferenceValues(config);
+  const revocation = loadRevocationPolicy({ files: config.proxy.crlFiles, requireCrls: config.proxy.requireCrls, option: 'proxy.crlFiles' });
+  for (const line of [...unboundIdentityWarnings(reference), ...revocationWarnings(revocation, [reference], 'proxy.crlFiles and proxy.requireCrls')]) logger.warn(line);
   const credentials = await startRenewingCredentials({
     issuer,
     claims: agentClaims({ namespace: config.pod.namespace, pod: config.pod.name, container: config.container }),
@@ -52,9 +64,10 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
   const agent = await startAgent(config, {
     credentials: credentials.current(),
     verifyProxy: raTlsProxyVerifier({
-      reference: proxyReferenceValues(config),
+      reference,
       allowedManifestDigests: config.proxy.allowedManifestDigests,
       allowSimulated: config.proxy.allowSimulated,
+      revocation,
       cache: createVerificationCache<AttestedCertificateResult>(),
       logger,
     }),

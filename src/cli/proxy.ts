@@ -1,5 +1,6 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
 import { readFileSync } from 'node:fs';
+import { loadRevocationPolicy, revocationWarnings, unboundIdentityWarnings } from '../attestation/index.ts';
 import { loadManifest } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { parseProxyOptions } from '../config/proxy-options.ts';
@@ -15,6 +16,11 @@ export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
   --tee auto|sev-snp|tdx|simulated   evidence source, default auto          env SHADOWPLANE_TEE
   --simulated-dir DIR           from 'shadowplane simulate init' (with --tee simulated)
   --allow-simulated-agents      accept agents with simulated evidence (development only)
+  --crl FILE                    a vendor CRL (DER or PEM) applied to every agent's chain;
+                                repeatable, at most 16, read at start (default none: only
+                                CRLs the agent sends are applied, and that is warned about)
+  --require-crls                refuse an agent unless every CRL issuer on its chain has a
+                                current CRL (default off; docs/attestation.md, revocation)
   --in-cluster-dir DIR          service-account mount (credential source in-cluster)
   --upstream-connect-timeout D  default 5s
   --serving-cert-validity D     default 720h
@@ -32,12 +38,19 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   const options = parseProxyOptions(argv);
   const logger = createLogger({ level: options.logLevel, name: 'shadowplane-proxy' });
   const manifest = loadManifest(options.manifestPath);
+  // Before the issuer: a bad CRL file or an unannounced weakening stops or warns at start.
+  const revocation = loadRevocationPolicy({ files: options.crlFiles, requireCrls: options.requireCrls, option: '--crl' });
+  const references = manifest.workloads.map((w) => w.referenceValues);
+  for (const line of [...references.flatMap((r) => unboundIdentityWarnings(r)), ...revocationWarnings(revocation, references, '--crl FILE and --require-crls')]) {
+    logger.warn(line);
+  }
   const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
   const metricsHashKey = options.metricsHashKeyFile === undefined ? undefined : readHashKey(options.metricsHashKeyFile);
   const proxy = await startShadowplaneProxy({
     manifest,
     issuer,
     allowSimulatedAgents: options.allowSimulatedAgents,
+    revocation,
     ...(metricsHashKey === undefined ? {} : { metricsHashKey }),
     listen: options.listen,
     subjectAltNames: options.subjectAltNames,

@@ -5,7 +5,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { loadReferenceValues } from '../attestation/index.ts';
+import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, unboundIdentityWarnings } from '../attestation/index.ts';
 import { type Manifest, type ManifestUser, loadManifest } from '../config/manifest.ts';
 import { scraperByKey, scraperByToken, userByKey } from '../config/scope.ts';
 import { ShadowplaneError } from '../errors.ts';
@@ -40,6 +40,11 @@ writes only the Prometheus scrape configuration.
   --out FILE                 write the kubeconfig here (mode 0600; default: stdout)
   --evidence-out FILE        keep the attestation answer for your records
   --allow-simulated          accept SIMULATED evidence (development only; proves nothing)
+  --crl FILE                 a vendor CRL (DER or PEM) applied to the proxy's chain; repeatable,
+                             at most 16 (default none: only CRLs the proxy sends are applied,
+                             which is warned about)
+  --require-crls             refuse the proxy unless every CRL issuer on its chain has a current
+                             CRL (default off; docs/attestation.md, revocation)
 
 Prometheus (docs/metrics.md): also write a scrape configuration pinned to the same certificate
   --prometheus-config FILE        write the Prometheus scrape configuration here
@@ -67,6 +72,8 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
     out: { type: 'string' },
     'evidence-out': { type: 'string' },
     'allow-simulated': { type: 'boolean' },
+    crl: { type: 'string', multiple: true },
+    'require-crls': { type: 'boolean' },
     'prometheus-config': { type: 'string' },
     'prometheus-ca-file': { type: 'string' },
     'prometheus-pods-file': { type: 'string' },
@@ -83,6 +90,9 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   const server = need('server');
   const manifest = loadManifest(need('manifest'));
   const reference = loadReferenceValues(need('reference-values'));
+  const crlFiles = values.crl ?? [];
+  if (crlFiles.length > MAX_CRL_FILES) throw new ShadowplaneError('SP_USAGE', `--crl may be given at most ${MAX_CRL_FILES} times`);
+  const revocation = loadRevocationPolicy({ files: crlFiles, requireCrls: values['require-crls'] ?? false, option: '--crl' });
   const prometheusConfig = values['prometheus-config'];
   // Without a user's certificate only the Prometheus configuration is written.
   const kubeconfigWanted =
@@ -105,12 +115,14 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   const scraper = prometheusConfig === undefined ? undefined : scraperCredential(values['scraper-cert'], values['scraper-key'], values['scraper-token-file']);
   const scraperName = scraper === undefined ? undefined : scraperOfManifest(manifest, scraper);
   if (allowSimulated) process.stderr.write(`${SIMULATED_BANNER}\n`);
+  for (const line of [...unboundIdentityWarnings(reference), ...revocationWarnings(revocation, [reference], '--crl FILE and --require-crls')]) process.stderr.write(`warning: ${line}\n`);
 
   const verified = await verifyProxy({
     server,
     reference,
     expectedManifestDigest: manifest.digest,
     allowSimulated,
+    revocation,
     ...(values['tls-server-name'] === undefined ? {} : { tlsServerName: values['tls-server-name'] }),
   });
 

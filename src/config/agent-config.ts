@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { MAX_CRL_FILES } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { FieldReader, deepFreeze } from './validate.ts';
@@ -59,6 +60,17 @@ export interface AgentConfig {
     readonly allowedManifestDigests: readonly string[];
     /** Accept simulated evidence. Default false. Development only; logged loudly. */
     readonly allowSimulated: boolean;
+    /**
+     * CRL files (DER or PEM, at most 16) applied to the proxy's vendor chain in addition to
+     * CRLs the proxy sends, read once at start. Default none, which is logged loudly when
+     * the proxy's reference values accept a real (non-simulated) platform.
+     */
+    readonly crlFiles: readonly string[];
+    /**
+     * Require a current CRL from every CRL issuer on the proxy's chain. Default false (the
+     * simulated/development set-up has no CRLs); see docs/attestation.md, revocation.
+     */
+    readonly requireCrls: boolean;
   };
   /** Where this agent's own evidence comes from (its RA-TLS certificate). */
   readonly attestation: {
@@ -227,7 +239,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     tty: flags['attach-tty'] ?? attachField?.optional('tty')?.boolean() ?? false,
   };
 
-  const proxyField = root.optional('proxy')?.object(['referenceValues', 'referenceValuesFile', 'allowedManifestDigests', 'allowSimulated']);
+  const proxyField = root.optional('proxy')?.object(['referenceValues', 'referenceValuesFile', 'allowedManifestDigests', 'allowSimulated', 'crlFiles', 'requireCrls']);
   const referenceValuesField = proxyField?.optional('referenceValues');
   const rawReference = referenceValuesField?.raw;
   if (referenceValuesField !== undefined && (typeof rawReference !== 'object' || Array.isArray(rawReference))) referenceValuesField.fail('must be a reference values document (an object)');
@@ -236,6 +248,8 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     referenceValuesFile: proxyField?.optional('referenceValuesFile')?.string() ?? null,
     allowedManifestDigests: (proxyField?.optional('allowedManifestDigests')?.stringList({ maxItems: 64, item: { pattern: /^[0-9a-f]{64}$/, patternHint: 'must be 64 lower-case hex digits' } }) ?? []),
     allowSimulated: flags['allow-simulated'] ?? proxyField?.optional('allowSimulated')?.boolean() ?? false,
+    crlFiles: proxyField?.optional('crlFiles')?.stringList({ maxItems: MAX_CRL_FILES, item: { maxLength: 4096 } }) ?? [],
+    requireCrls: proxyField?.optional('requireCrls')?.boolean() ?? false,
   };
   if (proxy.referenceValues !== null && proxy.referenceValuesFile !== null) invalid('proxy.referenceValues and proxy.referenceValuesFile are exclusive');
 

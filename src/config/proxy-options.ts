@@ -2,6 +2,7 @@
  * Runtime options of `shadowplane proxy`: command-line flags, then SHADOWPLANE_* environment
  * variables, then the documented defaults. Parsed once, validated, frozen.
  */
+import { MAX_CRL_FILES } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { deepFreeze } from './validate.ts';
@@ -21,6 +22,18 @@ export interface ProxyOptions {
   readonly simulatedDir: string | undefined;
   /** Accept agents whose evidence is simulated. Default false; loud when true. */
   readonly allowSimulatedAgents: boolean;
+  /**
+   * CRL files (DER or PEM, at most 16) applied to every agent's vendor chain in addition to
+   * CRLs the agent sends, read once at start (`--crl`, repeatable). Default none, which is
+   * announced loudly when the manifest accepts real (non-simulated) platforms.
+   */
+  readonly crlFiles: readonly string[];
+  /**
+   * Require a current CRL from every CRL issuer on an agent's chain (`--require-crls`).
+   * Default false, so that the simulated/development set-up works without CRLs; see
+   * docs/attestation.md, revocation.
+   */
+  readonly requireCrls: boolean;
   /** Service-account mount for `credential.source: in-cluster`. Default /var/run/secrets/kubernetes.io/serviceaccount. */
   readonly inClusterDir: string;
   /** Upstream connect timeout. Default 5 s. */
@@ -46,6 +59,8 @@ export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEn
     tee: { type: 'string' },
     'simulated-dir': { type: 'string' },
     'allow-simulated-agents': { type: 'boolean' },
+    crl: { type: 'string', multiple: true },
+    'require-crls': { type: 'boolean' },
     'in-cluster-dir': { type: 'string' },
     'upstream-connect-timeout': { type: 'string' },
     'serving-cert-validity': { type: 'string' },
@@ -61,6 +76,8 @@ export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (!Number.isInteger(maxHeaderBytes) || maxHeaderBytes < 4096 || maxHeaderBytes > 1024 * 1024) {
     throw new ShadowplaneError('SP_USAGE', '--max-header-bytes must be an integer between 4096 and 1048576');
   }
+  const crlFiles = values.crl ?? [];
+  if (crlFiles.length > MAX_CRL_FILES) throw new ShadowplaneError('SP_USAGE', `--crl may be given at most ${MAX_CRL_FILES} times`);
   return deepFreeze({
     manifestPath,
     listen,
@@ -68,6 +85,8 @@ export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEn
     tee: parseTee(values.tee ?? env.SHADOWPLANE_TEE ?? 'auto', '--tee'),
     simulatedDir: values['simulated-dir'] ?? env.SHADOWPLANE_SIMULATED_DIR,
     allowSimulatedAgents: values['allow-simulated-agents'] ?? false,
+    crlFiles,
+    requireCrls: values['require-crls'] ?? false,
     inClusterDir: values['in-cluster-dir'] ?? '/var/run/secrets/kubernetes.io/serviceaccount',
     upstreamConnectTimeoutMs: parseDuration(values['upstream-connect-timeout'] ?? '5s', '--upstream-connect-timeout'),
     servingCertValidityMs: parseDuration(values['serving-cert-validity'] ?? '720h', '--serving-cert-validity'),

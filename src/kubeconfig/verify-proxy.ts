@@ -10,7 +10,7 @@
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
 import http2 from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { attestReportData, decodeEvidence, verifyEvidence, type ReferenceValues, type VerifiedEvidence } from '../attestation/index.ts';
+import { attestReportData, decodeEvidence, verifyEvidence, type ReferenceValues, type RevocationPolicy, type VerifiedEvidence } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { ATTEST_PATH } from '../proxy/attest-endpoint.ts';
 
@@ -25,6 +25,8 @@ export interface VerifyProxyOptions {
   /** SHA-256 of the manifest the user expects the proxy to enforce. */
   readonly expectedManifestDigest: Buffer;
   readonly allowSimulated: boolean;
+  /** The user's own CRLs and whether they are required (docs/attestation.md, revocation). Default: only CRLs in the evidence. */
+  readonly revocation?: RevocationPolicy;
   readonly timeoutMs?: number;
   /** Injected for tests; default 32 random bytes. */
   readonly nonce?: Buffer;
@@ -75,6 +77,7 @@ export async function verifyProxy(opts: VerifyProxyOptions): Promise<VerifiedPro
       reportData,
       reference: opts.reference,
       allowSimulated: opts.allowSimulated,
+      ...(opts.revocation === undefined ? {} : { revocation: opts.revocation }),
       ...(opts.now === undefined ? {} : { now: opts.now }),
     });
     return { certificate, servingKeySha256, manifestName: answer.manifestName, evidence: verified, response };

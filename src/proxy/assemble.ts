@@ -3,7 +3,7 @@
  * directory, audit, metrics) composed with the listener in one place, for the CLI and for
  * anything that embeds the proxy (the test bed, the demo).
  */
-import type { EvidenceIssuer } from '../attestation/index.ts';
+import type { EvidenceIssuer, RevocationPolicy } from '../attestation/index.ts';
 import type { Manifest } from '../config/manifest.ts';
 import type { Logger } from '../log.ts';
 import { createAuditEndpoint } from './audit.ts';
@@ -15,6 +15,8 @@ export interface ShadowplaneProxyOptions extends Omit<StartProxyOptions, 'confid
   readonly issuer: EvidenceIssuer;
   /** Accept agents whose evidence is simulated (development only). */
   readonly allowSimulatedAgents: boolean;
+  /** CRLs applied to agents' chains, and whether they are required. Default: only CRLs in the evidence. */
+  readonly revocation?: RevocationPolicy;
   /** The metrics hash key; default 32 random bytes for this process. */
   readonly metricsHashKey?: Buffer;
   readonly agentConnectTimeoutMs?: number;
@@ -34,6 +36,7 @@ export async function startShadowplaneProxy(opts: ShadowplaneProxyOptions): Prom
     manifest,
     issuer: opts.issuer,
     allowSimulatedAgents: opts.allowSimulatedAgents,
+    ...(opts.revocation === undefined ? {} : { revocation: opts.revocation }),
     logger,
     ...(opts.metricsHashKey === undefined ? {} : { metricsHashKey: opts.metricsHashKey }),
     ...(opts.agentConnectTimeoutMs === undefined ? {} : { agentConnectTimeoutMs: opts.agentConnectTimeoutMs }),

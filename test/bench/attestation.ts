@@ -22,7 +22,7 @@ import { verifySnpCrypto } from '../../src/attestation/snp/verify.ts';
 import { verifyTdxCrypto } from '../../src/attestation/tdx/verify.ts';
 import { verifyWithTrust } from '../../src/attestation/verify.ts';
 import { pemToDer } from '../../src/attestation/x509.ts';
-import { MRTD, forgeEvidence, forgeTdxPlatform } from '../unit/attestation/tdx-forge.ts';
+import { FORGED_IDENTITY, MRTD, forgeEvidence, forgeTdxPlatform } from '../unit/attestation/tdx-forge.ts';
 
 const F = new URL('../fixtures/attestation/', import.meta.url);
 const fx = (p: string): Buffer => readFileSync(new URL(p, F));
@@ -69,7 +69,7 @@ const sim = {
   report: signSimulatedReport({ product: 'Milan', reportData: RD, measurement: Buffer.from(SIMULATED_DEFAULT_MEASUREMENT, 'hex'), tcb: chain.tcb, chipId: chain.hwId }, chain.vcek.key),
   certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
 };
-const simRef = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT] }], 'bench');
+const simRef = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT], hostData: ['00'.repeat(32)] }], 'bench');
 const simOpts = { reportData: RD, reference: simRef, allowSimulated: true };
 const fullCold = time(() => verifyWithTrust(sim, simOpts, {}));
 row('SNP-shaped evidence, full verifyEvidence (RSA-4096 chain)', fullCold, steady(() => verifyWithTrust(sim, simOpts, {}), 300));
@@ -111,7 +111,7 @@ row('TDX real v4 quote: chain, QE, quote, collateral, TCB', tdxCold, steady(() =
 const now = new Date();
 const forge = forgeTdxPlatform({ now });
 const forged = forgeEvidence(forge, { reportData: RD });
-const tdxRef = parseReferenceValues([{ platform: 'tdx', mrtd: [MRTD.toString('hex')] }], 'bench');
+const tdxRef = parseReferenceValues([{ platform: 'tdx', mrtd: [MRTD.toString('hex')], ...FORGED_IDENTITY }], 'bench');
 row('TDX-shaped quote, full verifyEvidence', undefined, steady(() => verifyWithTrust(forged, { reportData: RD, reference: tdxRef, now }, { intel: forge.anchors }), 300));
 
 const head: [string, string, string, string, string] = ['case', 'cold ms', 'mean ms', 'p50 ms', 'p99 ms'];

@@ -193,6 +193,8 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
     platform: 'simulated',
     simulatedRootSha256: sim.arkSha256,
     measurements: [SIMULATED_DEFAULT_MEASUREMENT],
+    // The simulated agents report zero host data (no pod policy): that is what identifies them here.
+    hostData: ['00'.repeat(32)],
   };
   const doc: ManifestDocument = {
     apiVersion: 'shadowplane.dev/v1alpha1',

@@ -25,6 +25,18 @@ export const AMD_EXT = {
   cspId: `${ARC}.5`,
 } as const;
 
+/** The AMD extensions `readEndorsementExtensions` reads and acts on (the struct version is not read). */
+export const ENDORSEMENT_EXTENSIONS_READ: readonly string[] = [
+  AMD_EXT.productName,
+  AMD_EXT.blSpl,
+  AMD_EXT.teeSpl,
+  AMD_EXT.snpSpl,
+  AMD_EXT.ucodeSpl,
+  AMD_EXT.fmcSpl,
+  AMD_EXT.hwId,
+  AMD_EXT.cspId,
+];
+
 export interface EndorsementExtensions {
   readonly productName: string | undefined;
   readonly tcb: SnpTcb;

@@ -5,7 +5,7 @@
  * Order, chosen so that each failure gets the most precise code:
  *   1. size, certificates parse            → SP_ATTEST_EVIDENCE_MALFORMED
  *   2. chain to a trusted ARK, validity,
- *      RSASSA-PSS/SHA-384 on every link, CRLs → CHAIN_INVALID / ROOT_UNTRUSTED / CERT_EXPIRED / CERT_REVOKED
+ *      RSASSA-PSS/SHA-384 on every link, CRLs → CHAIN_INVALID / ROOT_UNTRUSTED / CERT_EXPIRED / CERT_REVOKED / REVOCATION_UNKNOWN
  *   3. report signature by the VCEK/VLEK   → SP_ATTEST_SIGNATURE_INVALID (any flipped byte lands here)
  *   4. version, signer type, the VCEK TCB
  *      and hwID extensions vs the report    → PLATFORM_UNSUPPORTED / CHAIN_INVALID / TCB_MISMATCH / CHIP_ID_MISMATCH
@@ -19,7 +19,7 @@ import type { Crl } from '../crl.ts';
 import { parseCertificate, pemToDer, type Certificate, type SignatureAlgorithm } from '../x509.ts';
 import { AMD_ROOTS } from '../roots/amd.ts';
 import { SNP_PRODUCTS, type Evidence, type SnpProduct, type SnpTcb } from '../types.ts';
-import { readEndorsementExtensions } from './endorsement.ts';
+import { ENDORSEMENT_EXTENSIONS_READ, readEndorsementExtensions } from './endorsement.ts';
 import { SNP_MAX_VERSION, SNP_MIN_VERSION, SNP_SIG_ALGO_ECDSA_P384_SHA384, decodeTcb, parseSnpReport, type SnpReport } from './report.ts';
 
 export interface SnpCryptoResult {
@@ -30,7 +30,7 @@ export interface SnpCryptoResult {
   /** VCEK hwID (64 bytes; 8 on Turin); undefined for VLEK. */
   readonly hwId: Buffer | undefined;
   readonly rootSha256: string;
-  /** The earliest notAfter along the chain: a cached result must not outlive it. */
+  /** The earliest notAfter along the chain (and nextUpdate of the CRLs applied): a cached result must not outlive it. */
   readonly chainNotAfter: Date;
 }
 
@@ -77,7 +77,7 @@ function describeTcb(t: SnpTcb): string {
  */
 export function verifySnpCrypto(
   evidence: Evidence,
-  opts: { readonly now: Date; readonly crls: readonly Crl[]; readonly simulatedRoots: readonly string[] },
+  opts: { readonly now: Date; readonly crls: readonly Crl[]; readonly requireCrls?: boolean; readonly simulatedRoots: readonly string[] },
 ): SnpCryptoResult {
   const simulated = evidence.platform === 'simulated';
   const report = parseSnpReport(evidence.report);
@@ -113,6 +113,8 @@ export function verifySnpCrypto(
     algorithmAllowed: amdAlgorithm,
     algorithmRule: AMD_ALG_RULE,
     crls: opts.crls,
+    requireCrls: opts.requireCrls === true,
+    leafExtensions: ENDORSEMENT_EXTENSIONS_READ,
   });
   requireAllUsed(certs, chain, 'evidence');
   if (chain.path.length !== 3) {
@@ -180,6 +182,6 @@ export function verifySnpCrypto(
     }
   }
 
-  const chainNotAfter = new Date(Math.min(...chain.path.map((c) => c.notAfter.getTime())));
+  const chainNotAfter = new Date(Math.min(...chain.path.map((c) => c.notAfter.getTime()), chain.crlNextUpdate?.getTime() ?? Infinity));
   return { report, product, signingKey, reportedTcb, hwId, rootSha256: root.sha256, chainNotAfter };
 }

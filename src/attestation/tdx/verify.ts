@@ -4,7 +4,7 @@
  * Order, chosen so that each failure gets the most precise code:
  *   1. quote structure, version, key type, QE vendor      → EVIDENCE_MALFORMED / PLATFORM_UNSUPPORTED
  *   2. PCK chain (inside the quote) to the Intel SGX root,
- *      ECDSA P-256/SHA-256 links, validity, CRLs           → CHAIN_INVALID / ROOT_UNTRUSTED / CERT_EXPIRED / CERT_REVOKED
+ *      ECDSA P-256/SHA-256 links, validity, CRLs           → CHAIN_INVALID / ROOT_UNTRUSTED / CERT_EXPIRED / CERT_REVOKED / REVOCATION_UNKNOWN
  *   3. QE report signed by the PCK key, QE report data =
  *      SHA-256(attestation key ‖ QE auth data), quote
  *      signed by the attestation key                        → SIGNATURE_INVALID
@@ -22,7 +22,7 @@ import { INTEL_SGX_ROOT_CA } from '../roots/intel.ts';
 import type { Evidence } from '../types.ts';
 import { parseCertificate, pemToDer, type Certificate, type SignatureAlgorithm } from '../x509.ts';
 import { parseQeIdentity, parseTdxTcbInfo, splitSignedJson, verifyPcsSignature, type QeIdentity, type TdxTcbInfo } from './collateral.ts';
-import { readPckExtensions, type PckExtensions } from './pck.ts';
+import { SGX_EXTENSIONS_OID, readPckExtensions, type PckExtensions } from './pck.ts';
 import { INTEL_QE_VENDOR_ID, parseTdxQuote, type TdxQuote } from './quote.ts';
 import { evaluateTdxTcb, type TdxTcbVerdict } from './tcb.ts';
 
@@ -83,6 +83,7 @@ function verifyCollateral(
   anchors: readonly TrustAnchor[],
   now: Date,
   crls: readonly Crl[],
+  requireCrls: boolean,
 ): { tcbInfo: TdxTcbInfo; qeIdentity: QeIdentity; notAfter: Date } {
   const c = evidence.collateral;
   if (c?.tdxTcbInfo === undefined || c.tdxQeIdentity === undefined || c.tcbSigningChain === undefined) {
@@ -100,6 +101,7 @@ function verifyCollateral(
     algorithmAllowed: intelAlgorithm,
     algorithmRule: INTEL_ALG_RULE,
     crls,
+    requireCrls,
   });
   requireAllUsed(signing, chain, 'TCB signing chain');
   const key = signing[0]!.publicKey;
@@ -111,7 +113,7 @@ function verifyCollateral(
   const qeIdentity = parseQeIdentity(qeSigned.signed);
   fresh('TCB Info', tcbInfo.issueDate, tcbInfo.nextUpdate, now);
   fresh('QE Identity', qeIdentity.issueDate, qeIdentity.nextUpdate, now);
-  const notAfter = Math.min(tcbInfo.nextUpdate.getTime(), qeIdentity.nextUpdate.getTime(), ...chain.path.map((x) => x.notAfter.getTime()));
+  const notAfter = Math.min(tcbInfo.nextUpdate.getTime(), qeIdentity.nextUpdate.getTime(), ...chain.path.map((x) => x.notAfter.getTime()), chain.crlNextUpdate?.getTime() ?? Infinity);
   return { tcbInfo, qeIdentity, notAfter: new Date(notAfter) };
 }
 
@@ -121,7 +123,7 @@ function verifyCollateral(
  */
 export function verifyTdxCrypto(
   evidence: Evidence,
-  opts: { readonly now: Date; readonly crls: readonly Crl[]; readonly anchors?: readonly TrustAnchor[] },
+  opts: { readonly now: Date; readonly crls: readonly Crl[]; readonly requireCrls?: boolean; readonly anchors?: readonly TrustAnchor[] },
 ): TdxCryptoResult {
   const anchors = opts.anchors ?? intelTrustAnchors();
   const quote = parseTdxQuote(evidence.report);
@@ -142,6 +144,8 @@ export function verifyTdxCrypto(
     algorithmAllowed: intelAlgorithm,
     algorithmRule: INTEL_ALG_RULE,
     crls: opts.crls,
+    requireCrls: opts.requireCrls === true,
+    leafExtensions: [SGX_EXTENSIONS_OID],
   });
   requireAllUsed(pckChain, chain, 'PCK chain');
   if (pckLeaf.publicKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
@@ -159,9 +163,9 @@ export function verifyTdxCrypto(
     throw new ShadowplaneError('SP_ATTEST_SIGNATURE_INVALID', 'the quote is not signed by the attestation key the QE vouches for');
   }
 
-  const collateral = verifyCollateral(evidence, anchors, opts.now, opts.crls);
+  const collateral = verifyCollateral(evidence, anchors, opts.now, opts.crls, opts.requireCrls === true);
   const pck = readPckExtensions(pckLeaf);
   const tcb = evaluateTdxTcb({ tcbInfo: collateral.tcbInfo, qeIdentity: collateral.qeIdentity, pck, body: quote.body, qeReport: quote.qeReport });
-  const notAfter = new Date(Math.min(collateral.notAfter.getTime(), ...chain.path.map((x) => x.notAfter.getTime())));
+  const notAfter = new Date(Math.min(collateral.notAfter.getTime(), ...chain.path.map((x) => x.notAfter.getTime()), chain.crlNextUpdate?.getTime() ?? Infinity));
   return { quote, pck, tcb, rootSha256: chain.anchor.cert.sha256, notAfter };
 }

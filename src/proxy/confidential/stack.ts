@@ -10,7 +10,7 @@
  * a generated key changes every hashed value.
  */
 import { randomBytes } from 'node:crypto';
-import { createVerificationCache, type AttestedCertificateResult, type EvidenceIssuer } from '../../attestation/index.ts';
+import { createVerificationCache, type AttestedCertificateResult, type EvidenceIssuer, type RevocationPolicy } from '../../attestation/index.ts';
 import { startRenewingCredentials } from '../../channel/attested-credentials.ts';
 import { AgentPool } from '../../channel/agent-pool.ts';
 import { proxyClaims, raTlsAgentVerifier } from '../../channel/ra-tls-trust.ts';
@@ -46,6 +46,8 @@ export async function createConfidentialStack(opts: {
   readonly manifest: Manifest;
   readonly issuer: EvidenceIssuer;
   readonly allowSimulatedAgents: boolean;
+  /** CRLs the proxy applies to agents' chains, and whether they are required. Default: only CRLs in the evidence. */
+  readonly revocation?: RevocationPolicy;
   readonly channelCertValidityMs?: number;
   readonly agentConnectTimeoutMs?: number;
   readonly accept?: AcceptOptions;
@@ -71,6 +73,7 @@ export async function createConfidentialStack(opts: {
       raTlsAgentVerifier({
         referenceFor: (id) => workloadFor(manifest, id.namespace, id.pod)?.referenceValues,
         allowSimulated: opts.allowSimulatedAgents,
+        ...(opts.revocation === undefined ? {} : { revocation: opts.revocation }),
         cache: createVerificationCache<AttestedCertificateResult>(),
         logger,
       }),

@@ -216,6 +216,26 @@ describe('agent process with simulated RA-TLS', () => {
     impostor.close();
   });
 
+  it('with proxy.requireCrls, refuses a proxy whose chain it holds no current CRL for (the simulated one has none)', async () => {
+    agent(['sleep', '30'], { proxy: { referenceValuesFile: referenceFile, allowSimulated: true, requireCrls: true } });
+    const conn = await connectWhenReady(pool, port);
+    const result = await conn.exec({ container: 'app', command: ['touch', join(root.path, 'must-not-exist-crl')], stdin: false, stdout: true, stderr: true, tty: false }, commandStreams());
+    expect(result).toMatchObject({ kind: 'error', error: { code: 'SP_AGENT_REFUSED' } });
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(root.path, 'must-not-exist-crl'))).toBe(false);
+  });
+
+  it('does not start with a CRL file it cannot read or parse', async () => {
+    const bad = join(root.path, 'not-a.crl');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bad, 'garbage');
+    for (const file of [bad, join(root.path, 'missing.crl')]) {
+      const a = agent(['sleep', '30'], { proxy: { referenceValuesFile: referenceFile, allowSimulated: true, crlFiles: [file] } });
+      expect((await a.exit).code).toBe(1);
+      expect(a.stderr()).toContain('agent failed: SP_CONFIG_INVALID');
+    }
+  });
+
   it('refuses an agent whose evidence is not among the workload reference values', async () => {
     agent(['sleep', '30']);
     await connectWhenReady(pool, port);

@@ -56,7 +56,8 @@ describe('optional vendor services on loopback', () => {
     const e = await withVcekFromKds({ platform: 'sev-snp', report, certificates: [] }, 'Milan', { baseUrl: base });
     expect(e.certificates[0]!.equals(vcek)).toBe(true);
     expect(seen.at(-1)).toBe(`/vcek/v1/Milan/${MILAN.chipId}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`);
-    const reference = parseReferenceValues([{ platform: 'sev-snp', measurements: [MILAN.measurement] }], 'test');
+    // The sample's HOST_DATA is zero (no pod policy was bound), hence the explicit opt-out.
+    const reference = parseReferenceValues([{ platform: 'sev-snp', measurements: [MILAN.measurement], unboundIdentity: true }], 'test');
     await expectCode(() => verifyEvidence(e, { reportData: MILAN.reportData, reference, now: MILAN.now }), 'SP_ATTEST_DEBUG_ENABLED');
   });
 
@@ -75,7 +76,8 @@ describe('optional vendor services on loopback', () => {
     expect(collateral.tcbSigningChain).toHaveLength(2);
     expect(collateral.crls).toHaveLength(2);
     const q = parseTdxQuote(quote);
-    const reference = parseReferenceValues([{ platform: 'tdx', mrtd: [q.body.mrtd.toString('hex')] }], 'test');
+    // The sample's MRCONFIGID is zero (no pod policy was bound), hence the explicit opt-out.
+    const reference = parseReferenceValues([{ platform: 'tdx', mrtd: [q.body.mrtd.toString('hex')], unboundIdentity: true }], 'test');
     // Every signature, chain, CRL and collateral check passes; the sample platform is older than the sample TCB Info.
     await expectCode(() => verifyEvidence({ ...e, collateral }, { reportData: q.body.reportData, reference, now: new Date('2023-07-01T00:00:00Z') }), 'SP_ATTEST_TCB_STATUS');
   });

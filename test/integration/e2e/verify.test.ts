@@ -113,6 +113,30 @@ describe('shadowplane verify', () => {
     expect(r.stderr).toContain('SP_ATTEST_MANIFEST_MISMATCH');
   });
 
+  it('with --require-crls, refuses a proxy whose chain has no current CRL anywhere (SP_ATTEST_REVOCATION_UNKNOWN), writing no kubeconfig', async () => {
+    const out = join(bed.dir, 'kc-require-crls');
+    const r = await bed.cli([...verifyArgs({ out }), '--require-crls']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('SP_ATTEST_REVOCATION_UNKNOWN');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('reads --crl files before connecting: a bad one fails with SP_CONFIG_INVALID, a stale one of another issuer is warned about and does not apply', async () => {
+    const out = join(bed.dir, 'kc-bad-crl');
+    const bad = join(bed.dir, 'bad.crl');
+    writeFileSync(bad, 'not a CRL');
+    const r = await bed.cli([...verifyArgs({ out, server: 'https://127.0.0.1:1' }), '--crl', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('SP_CONFIG_INVALID');
+    expect(r.stderr).toContain(`--crl ${bad}`);
+    const intel = join(bed.dir, 'pckcrl.der');
+    writeFileSync(intel, readFileSync(new URL('../../fixtures/attestation/tdx/pckcrl', import.meta.url)));
+    const ok = await bed.cli([...verifyArgs({ out }), '--crl', intel]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain("configured CRL 0 (issuer 'Intel SGX PCK Platform CA') was due for replacement");
+    expect(existsSync(out)).toBe(true);
+  });
+
   it('refuses evidence replayed for an earlier nonce', async () => {
     const recorded = await attest(bed.proxy.url, randomBytes(32));
     const replay = await impostor(() => Promise.resolve(recorded));
@@ -156,5 +180,30 @@ describe('shadowplane verify', () => {
     } finally {
       await relay.close();
     }
+  });
+});
+
+describe('shadowplane proxy start-up', () => {
+  it('stops with SP_CONFIG_INVALID for a --crl file it cannot parse, before anything listens', async () => {
+    const bad = join(bed.dir, 'proxy-bad.crl');
+    writeFileSync(bad, 'not a CRL');
+    const r = await bed.cli(['proxy', '--manifest', bed.manifestPath, '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', join(bed.dir, 'sim'), '--crl', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('SP_CONFIG_INVALID');
+    expect(r.stderr).not.toContain('"listen"');
+  });
+
+  it('warns loudly about a workload entry with unboundIdentity and about accepting a real platform without CRLs', async () => {
+    const doc = parse(readFileSync(bed.manifestPath, 'utf8')) as { workloads: { referenceValues: Record<string, unknown>[] }[] };
+    const { hostData: _pinned, ...rest } = doc.workloads[0]!.referenceValues[0]!;
+    const simulated = { ...rest, name: 'open', unboundIdentity: true };
+    doc.workloads[0]!.referenceValues = [simulated, { name: 'snp', platform: 'sev-snp', measurements: ['ab'.repeat(48)], hostData: ['cd'.repeat(32)] }];
+    const manifest = join(bed.dir, 'unbound-manifest.yaml');
+    writeFileSync(manifest, stringify(doc));
+    // It starts and keeps running; the warnings are written before it listens.
+    const r = await bed.cli(['proxy', '--manifest', manifest, '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', join(bed.dir, 'sim'), '--allow-simulated-agents'], { timeoutMs: 5000 });
+    expect(r.stderr).toContain("reference entry 'open' of manifest workloads[0].referenceValues sets unboundIdentity: hostData not pinned");
+    expect(r.stderr).toContain('no CRL source is configured');
+    expect(r.stderr).toContain('--crl FILE and --require-crls');
   });
 });

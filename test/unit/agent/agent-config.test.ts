@@ -21,7 +21,7 @@ describe('agent configuration', () => {
       shareDir: '/run/shadowplane/share',
       logs: { dir: '/run/shadowplane/logs/app', memoryBytes: 16 << 20, fileBytes: 8 << 20, files: 2, maxLineBytes: 16384, requireMemoryBacked: true },
       attach: { stdin: false, stdinOnce: false },
-      proxy: { referenceValues: null, referenceValuesFile: null, allowedManifestDigests: [], allowSimulated: false },
+      proxy: { referenceValues: null, referenceValuesFile: null, allowedManifestDigests: [], allowSimulated: false, crlFiles: [], requireCrls: false },
       attestation: { tee: 'auto', simulatedDir: null, simulatedMeasurement: null, certValidityMs: 86_400_000 },
       metrics: { port: null, path: '/metrics' },
       limits: { maxConcurrentOperations: 2048, handshakeTimeoutMs: 10_000, verifyTimeoutMs: 10_000 },
@@ -66,6 +66,16 @@ describe('agent configuration', () => {
     expect(config.proxy.referenceValues).toEqual({ version: 1, entries: [] });
     expect(config.proxy.allowedManifestDigests).toEqual(['a'.repeat(64)]);
     expect(config.attestation).toMatchObject({ tee: 'simulated', simulatedDir: '/sim' });
+  });
+
+  it('reads the CRL files the agent applies to the proxy\'s chain, and whether it requires CRLs', () => {
+    const file = ['container: app', 'proxy:', '  crlFiles: [ /etc/shadowplane/crl/amd-milan.crl, /etc/shadowplane/crl/intel-root.pem ]', '  requireCrls: true'].join('\n');
+    const config = load(['--config', '/etc/agent.yaml', '--', 'server'], ENV, file);
+    expect(config.proxy).toMatchObject({ crlFiles: ['/etc/shadowplane/crl/amd-milan.crl', '/etc/shadowplane/crl/intel-root.pem'], requireCrls: true });
+    expect(Object.isFrozen(config.proxy.crlFiles)).toBe(true);
+    const tooMany = `container: app\nproxy: { crlFiles: [ ${Array.from({ length: 17 }, (_, i) => `/c${i}`).join(', ')} ] }`;
+    expect(codeOf(() => load(['--config', 'f', '--', 'x'], ENV, tooMany))).toBe('SP_CONFIG_INVALID');
+    expect(codeOf(() => load(['--config', 'f', '--', 'x'], ENV, 'container: app\nproxy: { requireCrls: yes please }'))).toBe('SP_CONFIG_INVALID');
   });
 
   it('refuses what it cannot use', () => {

@@ -19,7 +19,7 @@ import { parseCertificate, pemToDer } from '../../../src/attestation/x509.ts';
 import { SIMULATED_DEFAULT_MEASUREMENT, signSimulatedReport } from '../../../src/attestation/simulated.ts';
 import { verifyWithTrust } from '../../../src/attestation/verify.ts';
 import { chainFor, fixture, MILAN, simulatedReference } from './support.ts';
-import { MRTD, forgeEvidence, forgeTdxPlatform } from './tdx-forge.ts';
+import { FORGED_IDENTITY, MRTD, forgeEvidence, forgeTdxPlatform } from './tdx-forge.ts';
 import { seededRandom as rng } from '../../support/testing.ts';
 
 /** Everything security-relevant in a quote, as one string. */
@@ -159,7 +159,7 @@ describe('fuzzing the attestation parsers (seeded, bounded)', () => {
     const now = new Date();
     const forge = forgeTdxPlatform({ now });
     const forged = forgeEvidence(forge, { reportData: RD });
-    const tdxReference = parseReferenceValues([{ platform: 'tdx', mrtd: [MRTD.toString('hex')] }], 'fuzz');
+    const tdxReference = parseReferenceValues([{ platform: 'tdx', mrtd: [MRTD.toString('hex')], ...FORGED_IDENTITY }], 'fuzz');
     // Sanity: the originals verify.
     verifyWithTrust({ platform: 'simulated', report: simReport, certificates: [chain.vcek.der, chain.ask.der, chain.ark.der] }, { reportData: RD, reference, allowSimulated: true }, {});
     verifyWithTrust(forged, { reportData: RD, reference: tdxReference, now }, { intel: forge.anchors });

@@ -4,6 +4,7 @@ import {
   RA_TLS_EXTENSION_OID,
   createAttestedCredentials,
   createVerificationCache,
+  revocationPolicy,
   verifyAttestedCertificate,
   verifyAttestedCertificateSync,
   type AttestedCertificateResult,
@@ -12,7 +13,9 @@ import {
   type SimulatedChain,
 } from '../../../src/attestation/index.ts';
 import { signSimulatedReport, SIMULATED_DEFAULT_MEASUREMENT } from '../../../src/attestation/simulated.ts';
-import { basicConstraints, buildCertificate, dn } from '../../../src/attestation/x509-build.ts';
+import { basicConstraints, buildCertificate, dn, keyUsage, type ExtensionSpec } from '../../../src/attestation/x509-build.ts';
+import { canonicalClaimsJson, raTlsReportData } from '../../../src/attestation/binding.ts';
+import { derNull, octets, seq, uint, utf8 } from '../../../src/attestation/der.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
 import { chainFor, expectCode, simulatedReference } from './support.ts';
 
@@ -101,6 +104,39 @@ describe('RA-TLS certificates', () => {
     await expectCode(() => verifyAttestedCertificateSync(cred.certDer, { reference }), 'SP_ATTEST_SIMULATED_REFUSED');
   });
 
+  describe('X.509 rules on the RA-TLS certificate itself', () => {
+    /** An RA-TLS certificate made the way createAttestedCredentials makes it, with other extensions. */
+    async function raTlsWith(extensions: ExtensionSpec[]): Promise<Buffer> {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+      const spki = publicKey.export({ type: 'spki', format: 'der' });
+      const claims = { role: 'agent' };
+      const evidence = await issuerFor(chain).issue(raTlsReportData({ spkiDer: spki, claims }));
+      const ext = seq(uint(1), utf8(evidence.platform), octets(evidence.report), seq(...evidence.certificates.map((c) => octets(c))), utf8(canonicalClaimsJson(claims)));
+      const name = dn([['CN', 'shadowplane RA-TLS']]);
+      return buildCertificate({
+        issuer: name,
+        subject: name,
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: new Date(Date.now() + 3_600_000),
+        spki,
+        extensions: [...extensions, { oid: RA_TLS_EXTENSION_OID, value: ext }],
+        signWith: { key: privateKey, alg: 'ecdsa-sha384' },
+      });
+    }
+
+    it('refuses an otherwise valid RA-TLS certificate that carries an unknown critical extension', async () => {
+      const base = [basicConstraints(false), keyUsage(['digitalSignature'])];
+      expect((await verifyAttestedCertificate(await raTlsWith(base), { reference, allowSimulated: true })).claims).toEqual({ role: 'agent' });
+      const withCritical = await raTlsWith([...base, { oid: '1.3.6.1.4.1.55555.9', critical: true, value: derNull() }]);
+      const err = await expectCode(() => verifyAttestedCertificateSync(withCritical, { reference, allowSimulated: true }), 'SP_ATTEST_CHAIN_INVALID');
+      expect(err.message).toContain('critical extension 1.3.6.1.4.1.55555.9');
+    });
+
+    it('refuses an RA-TLS certificate whose keyUsage does not let its key sign', async () => {
+      await expectCode(async () => verifyAttestedCertificateSync(await raTlsWith([keyUsage(['keyCertSign'])]), { reference, allowSimulated: true }), 'SP_ATTEST_CHAIN_INVALID');
+    });
+  });
+
   it('refuses garbage and oversized input without crashing', async () => {
     await expectCode(() => verifyAttestedCertificateSync(Buffer.from('not a certificate'), { reference }), 'SP_ATTEST_EVIDENCE_MALFORMED');
     await expectCode(() => verifyAttestedCertificateSync(Buffer.alloc(300 * 1024), { reference }), 'SP_ATTEST_EVIDENCE_MALFORMED');
@@ -115,9 +151,13 @@ describe('RA-TLS certificates', () => {
       expect(second).toBe(first);
       expect(cache.size).toBe(1);
       // A different reference-values document is a different question: not answered from the cache.
-      const other = simulatedReference(chain, M, { hostData: ['00'.repeat(32)] });
+      const other = simulatedReference(chain, M, { hostData: ['00'.repeat(32), '01'.repeat(32)] });
       expect(verifyAttestedCertificateSync(cred.certDer, { reference: other, allowSimulated: true, cache })).not.toBe(first);
       expect(cache.size).toBe(2);
+      // So is a different revocation policy: a success without CRLs never answers a caller that has some.
+      expect(verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true, cache, revocation: revocationPolicy({}) })).not.toBe(first);
+      expect(cache.size).toBe(3);
+      await expectCode(() => verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true, cache, revocation: revocationPolicy({ requireCrls: true }) }), 'SP_ATTEST_REVOCATION_UNKNOWN');
       // The allowance is part of the key too: a cached simulated success never answers a strict caller.
       await expectCode(() => verifyAttestedCertificateSync(cred.certDer, { reference, cache }), 'SP_ATTEST_SIMULATED_REFUSED');
     });

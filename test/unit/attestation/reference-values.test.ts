@@ -3,23 +3,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { loadReferenceValues, parseReferenceValues, MAX_REFERENCE_VALUES_BYTES } from '../../../src/attestation/index.ts';
+import { loadReferenceValues, parseReferenceValues, unboundIdentityWarnings, MAX_REFERENCE_VALUES_BYTES } from '../../../src/attestation/index.ts';
 import { expectCode } from './support.ts';
 
 const M = 'AB'.repeat(48);
+/** A pod policy digest (SNP HOST_DATA). */
+const H = 'CD'.repeat(32);
+/** A TDX entry's identity pins: MRCONFIGID and RTMR0–2. */
+const TDX_PINS = { mrConfigId: 'C1'.repeat(48), rtmr0: 'A0'.repeat(48), rtmr1: 'A1'.repeat(48), rtmr2: 'A2'.repeat(48) };
+const snp = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ platform: 'sev-snp', measurements: [M], hostData: [H], ...extra });
 
 describe('reference values', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sp-ref-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('normalises hex, fills documented defaults and freezes the result', () => {
-    const r = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [`0x${M}`, M.toLowerCase()] }] }, 'test');
+    const r = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [`0x${M}`, M.toLowerCase()], hostData: H }] }, 'test');
     expect(r.entries).toEqual([
       {
         name: 'sev-snp-0',
         platform: 'sev-snp',
         measurements: ['ab'.repeat(48)],
-        hostData: undefined,
+        hostData: ['cd'.repeat(32)],
         minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0, fmc: 0 },
         policy: { migrationAgent: false, smt: true, singleSocket: false },
         vmpl: undefined,
@@ -27,6 +32,7 @@ describe('reference values', () => {
         products: ['Milan', 'Genoa', 'Turin'],
         signingKeys: ['vcek', 'vlek'],
         simulatedRootSha256: undefined,
+        unboundIdentity: false,
       },
     ]);
     expect(Object.isFrozen(r.entries[0])).toBe(true);
@@ -34,16 +40,16 @@ describe('reference values', () => {
   });
 
   it('gives the same digest for the same content and a different one for different content', () => {
-    const a = parseReferenceValues([{ platform: 'sev-snp', measurements: [M] }], 'a');
-    const b = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M.toLowerCase()] }] }, 'b');
-    const c = parseReferenceValues([{ platform: 'sev-snp', measurements: [M], hostData: '00'.repeat(32) }], 'c');
+    const a = parseReferenceValues([snp()], 'a');
+    const b = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M.toLowerCase()], hostData: [H.toLowerCase()] }] }, 'b');
+    const c = parseReferenceValues([snp({ hostData: 'ef'.repeat(32) })], 'c');
     expect(a.digest).toBe(b.digest);
     expect(c.digest).not.toBe(a.digest);
   });
 
   it('parses TDX entries with their defaults', () => {
-    const r = parseReferenceValues([{ platform: 'tdx', name: 'agent', mrtd: [M], rtmr1: M, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] }], 'test');
-    expect(r.entries[0]).toMatchObject({ platform: 'tdx', name: 'agent', rtmr1: ['ab'.repeat(48)], rtmr0: undefined, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] });
+    const r = parseReferenceValues([{ platform: 'tdx', name: 'agent', mrtd: [M], ...TDX_PINS, rtmr1: M, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] }], 'test');
+    expect(r.entries[0]).toMatchObject({ platform: 'tdx', name: 'agent', rtmr1: ['ab'.repeat(48)], rtmr3: undefined, mrOwner: undefined, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'], unboundIdentity: false });
   });
 
   const cases: Array<[string, unknown, string]> = [
@@ -52,13 +58,13 @@ describe('reference values', () => {
     ['an unknown platform', [{ platform: 'sgx', measurements: [M] }], 'entries[0].platform: expected one of'],
     ['a short measurement', [{ platform: 'sev-snp', measurements: ['abcd'] }], 'entries[0].measurements[0]: expected 96 hex digits'],
     ['a missing measurement list', [{ platform: 'sev-snp' }], 'entries[0].measurements: is required'],
-    ['an unknown field', [{ platform: 'sev-snp', measurements: [M], measurment: [M] }], 'entries[0].measurment: unknown field'],
+    ['an unknown field', [snp({ measurment: [M] })], 'entries[0].measurment: unknown field'],
     ['a debug setting', [{ platform: 'sev-snp', measurements: [M], policy: { debug: true } }], 'entries[0].policy.debug: debug must be off, always'],
     ['a TCB component out of range', [{ platform: 'sev-snp', measurements: [M], minimumTcb: { snp: 256 } }], 'entries[0].minimumTcb.snp: expected an integer'],
     ['an unknown product', [{ platform: 'sev-snp', measurements: [M], products: ['Rome'] }], 'entries[0].products[0]: expected one of'],
     ['a simulated entry without a pinned root', [{ platform: 'simulated', measurements: [M] }], 'entries[0].simulatedRootSha256: is required'],
     ['a pinned root on a sev-snp entry', [{ platform: 'sev-snp', measurements: [M], simulatedRootSha256: 'aa'.repeat(32) }], 'entries[0].simulatedRootSha256: only a simulated entry'],
-    ['duplicate names', [{ name: 'x', platform: 'sev-snp', measurements: [M] }, { name: 'x', platform: 'sev-snp', measurements: [M] }], "entries[1].name: duplicate entry name 'x'"],
+    ['duplicate names', [snp({ name: 'x' }), snp({ name: 'x' })], "entries[1].name: duplicate entry name 'x'"],
     ['Revoked as an acceptable TDX status', [{ platform: 'tdx', mrtd: [M], acceptableTcbStatuses: ['Revoked'] }], 'entries[0].acceptableTcbStatuses[0]: expected one of'],
     ['a bad chip ID', [{ platform: 'sev-snp', measurements: [M], chipIds: ['abc'] }], 'entries[0].chipIds[0]: expected 128 or 16 hex digits'],
   ];
@@ -69,12 +75,65 @@ describe('reference values', () => {
     });
   }
 
+  describe('identity binding', () => {
+    // Regression: hostData (SNP) and MRCONFIGID/RTMRs (TDX) used to be optional, so an entry
+    // that pinned only the launch measurement accepted every pod of the same image, under
+    // any pod policy, as the same identity.
+    it('refuses an SEV-SNP or simulated entry that does not pin hostData, naming the field and the opt-out', async () => {
+      for (const entry of [{ platform: 'sev-snp', measurements: [M] }, { platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: [M] }]) {
+        const err = await expectCode(() => parseReferenceValues([entry], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+        expect(err.message).toContain('entries[0].hostData: must be pinned');
+        expect(err.message).toContain('unboundIdentity: true');
+      }
+    });
+
+    it('refuses an all-zero hostData on sev-snp (no policy was bound), and accepts it on simulated, whose reports carry zero host data', async () => {
+      const err = await expectCode(() => parseReferenceValues([snp({ hostData: ['00'.repeat(32), H] })], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(err.message).toContain('entries[0].hostData: must be pinned to a non-zero value');
+      expect(parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: [M], hostData: ['00'.repeat(32)] }], 'test').entries[0]).toMatchObject({ unboundIdentity: false });
+    });
+
+    it('refuses a TDX entry that does not pin MRCONFIGID and RTMR0–2 (RTMR3, extended at run time, stays optional)', async () => {
+      for (const [missing, field] of [['mrConfigId', 'mrConfigId'], ['rtmr0', 'rtmr0'], ['rtmr1', 'rtmr1'], ['rtmr2', 'rtmr2']] as const) {
+        const { [missing]: _dropped, ...rest } = TDX_PINS;
+        const err = await expectCode(() => parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...rest }], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+        expect(err.message).toContain(`entries[0].${field}: must be pinned`);
+      }
+      await expectCode(() => parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...TDX_PINS, mrConfigId: '00'.repeat(48) }], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...TDX_PINS }], 'test').entries[0]).toMatchObject({ rtmr3: undefined, unboundIdentity: false });
+    });
+
+    it('accepts an unpinned entry only with unboundIdentity: true, and names what it leaves open in a loud warning', () => {
+      const r = parseReferenceValues(
+        [
+          { name: 'pinned', ...snp() },
+          { name: 'open-snp', platform: 'sev-snp', measurements: [M], unboundIdentity: true },
+          { name: 'open-tdx', platform: 'tdx', mrtd: [M], rtmr0: TDX_PINS.rtmr0, unboundIdentity: true },
+        ],
+        'ref.yaml',
+      );
+      expect(r.entries.map((e) => e.unboundIdentity)).toEqual([false, true, true]);
+      const lines = unboundIdentityWarnings(r);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toContain("reference entry 'open-snp' of ref.yaml sets unboundIdentity: hostData not pinned");
+      expect(lines[1]).toContain("'open-tdx'");
+      expect(lines[1]).toContain('mrConfigId, rtmr1, rtmr2 not pinned');
+      expect(unboundIdentityWarnings(parseReferenceValues([snp()], 'x'))).toEqual([]);
+    });
+
+    it('refuses unboundIdentity on an entry that pins everything, and a non-boolean opt-out', async () => {
+      const err = await expectCode(() => parseReferenceValues([snp({ unboundIdentity: true })], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(err.message).toContain('entries[0].unboundIdentity: every identity field is pinned');
+      await expectCode(() => parseReferenceValues([{ platform: 'sev-snp', measurements: [M], unboundIdentity: 'yes' }], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+    });
+  });
+
   it('loads YAML and JSON files', () => {
     const yamlPath = join(dir, 'ref.yaml');
-    writeFileSync(yamlPath, `version: 1\nentries:\n  - platform: sev-snp\n    measurements: [${M}]\n    minimumTcb: { snp: 8 }\n`);
+    writeFileSync(yamlPath, `version: 1\nentries:\n  - platform: sev-snp\n    measurements: [${M}]\n    hostData: [${H}]\n    minimumTcb: { snp: 8 }\n`);
     expect(loadReferenceValues(yamlPath).entries[0]).toMatchObject({ minimumTcb: { snp: 8 } });
     const jsonPath = join(dir, 'ref.json');
-    writeFileSync(jsonPath, JSON.stringify({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M] }] }));
+    writeFileSync(jsonPath, JSON.stringify({ version: 1, entries: [snp()] }));
     expect(loadReferenceValues(jsonPath).source).toBe(jsonPath);
   });
 
@@ -84,7 +143,7 @@ describe('reference values', () => {
     writeFileSync(bad, 'version: [1\n');
     await expectCode(() => loadReferenceValues(bad), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
     const alias = join(dir, 'alias.yaml');
-    writeFileSync(alias, `m: &m ${M}\nversion: 1\nentries: [{ platform: sev-snp, measurements: [*m] }]\n`);
+    writeFileSync(alias, `m: &m ${M}\nversion: 1\nentries: [{ platform: sev-snp, measurements: [*m], hostData: [${H}] }]\n`);
     await expectCode(() => loadReferenceValues(alias), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
     const big = join(dir, 'big.yaml');
     writeFileSync(big, `# ${'x'.repeat(MAX_REFERENCE_VALUES_BYTES)}\n`);

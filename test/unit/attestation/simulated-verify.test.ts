@@ -14,15 +14,19 @@ import {
   parseReferenceValues,
   signSimulatedReport,
   simulateInit,
+  revocationPolicy,
   verifyEvidence,
   type Evidence,
+  type RevocationPolicy,
   type SimulatedChain,
   type SnpTcb,
 } from '../../../src/attestation/index.ts';
-import { buildCrl, dn } from '../../../src/attestation/x509-build.ts';
+import { derNull } from '../../../src/attestation/der.ts';
+import { AMD_EXT, endorsementExtensionSpecs } from '../../../src/attestation/snp/endorsement.ts';
+import { basicConstraints, buildCertificate, buildCrl, dn, keyUsage, type ExtensionSpec } from '../../../src/attestation/x509-build.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
 import { createLogger } from '../../../src/log.ts';
-import { chainFor, expectCode, simulatedReference } from './support.ts';
+import { SIMULATED_HOST_DATA, chainFor, expectCode, simulatedReference } from './support.ts';
 
 const M = SIMULATED_DEFAULT_MEASUREMENT;
 const RD = Buffer.alloc(64, 0xab);
@@ -72,7 +76,7 @@ describe('simulate init and the simulated issuer', () => {
 
   it('refuses simulated evidence relabelled as sev-snp: its ARK is not an AMD root', async () => {
     const evidence = await createSimulatedIssuer({ dir, measurement: M }).issue(RD);
-    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M] }] }, 'test');
+    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M], hostData: ['ee'.repeat(32)] }] }, 'test');
     await expectCode(() => verifyEvidence({ ...evidence, platform: 'sev-snp' }, { reportData: RD, reference }), 'SP_ATTEST_ROOT_UNTRUSTED');
   });
 
@@ -102,7 +106,7 @@ describe('verification of SNP-shaped evidence', () => {
 
   it('only trusts the pinned simulated ARK, not whichever root the evidence carries', async () => {
     const other = await chainFor({ product: 'Genoa' });
-    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [M] }] }, 'test');
+    const reference = simulatedReference(chain, M);
     await expectCode(() => verifyEvidence(evidenceFrom(other), { reportData: RD, reference, allowSimulated: true }), 'SP_ATTEST_ROOT_UNTRUSTED');
   });
 
@@ -167,7 +171,7 @@ describe('verification of SNP-shaped evidence', () => {
       {
         version: 1,
         entries: [
-          { name: 'old-image', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: ['00'.repeat(48)] },
+          { name: 'old-image', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: ['00'.repeat(48)], hostData: [SIMULATED_HOST_DATA] },
           { name: 'new-image', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [M], hostData: ['22'.repeat(32)] },
         ],
       },
@@ -180,8 +184,8 @@ describe('verification of SNP-shaped evidence', () => {
   it('accepts through the second of several entries', async () => {
     const reference = parseReferenceValues(
       [
-        { name: 'a', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: ['00'.repeat(48)] },
-        { name: 'b', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [M] },
+        { name: 'a', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: ['00'.repeat(48)], hostData: [SIMULATED_HOST_DATA] },
+        { name: 'b', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [M], hostData: [SIMULATED_HOST_DATA] },
       ],
       'test',
     );
@@ -189,7 +193,7 @@ describe('verification of SNP-shaped evidence', () => {
   });
 
   it('refuses evidence of a platform the reference values do not list', async () => {
-    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M] }] }, 'test');
+    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M], hostData: ['ee'.repeat(32)] }] }, 'test');
     await expectCode(() => verifyEvidence(evidenceFrom(chain), { reportData: RD, reference, allowSimulated: true }), 'SP_ATTEST_PLATFORM_UNSUPPORTED');
   });
 
@@ -208,42 +212,135 @@ describe('verification of SNP-shaped evidence', () => {
   });
 
   describe('revocation', () => {
-    const crlOf = (c: SimulatedChain, revoked: string[], thisUpdate = new Date(Date.now() - 3_600_000), nextUpdate = new Date(Date.now() + 86_400_000)) =>
-      buildCrl({ issuer: parseCertificate(c.ask.der, 'ask').subject, thisUpdate, nextUpdate, revoked: revoked.map((serial) => ({ serial, date: thisUpdate })), signWith: { key: c.ask.key, alg: 'rsa-pss-sha384' } });
+    const HOUR = 3_600_000;
+    const DAY = 86_400_000;
+    // AMD's model, which the simulated chain copies: the ARK signs the CRL (keyUsage cRLSign)
+    // and it lists revoked ASKs/ASVKs; the ASK may sign certificates only, so no CRL can
+    // revoke a VCEK (AMD retires those by raising the TCB).
+    const arkCrl = (c: SimulatedChain, revoked: string[], thisUpdate = new Date(Date.now() - HOUR), nextUpdate = new Date(Date.now() + DAY)) =>
+      buildCrl({ issuer: parseCertificate(c.ark.der, 'ark').subject, thisUpdate, nextUpdate, revoked: revoked.map((serial) => ({ serial, date: thisUpdate })), signWith: { key: c.ark.key, alg: 'rsa-pss-sha384' } });
+    const askSerial = (c: SimulatedChain): string => parseCertificate(c.ask.der, 'ask').serial;
+    const verifyWith = (e: Evidence, revocation: RevocationPolicy) =>
+      verifyEvidence(e, { reportData: RD, reference: simulatedReference(chain, M), allowSimulated: true, revocation });
 
-    it('gives SP_ATTEST_CERT_REVOKED when a supplied CRL revokes the VCEK', async () => {
-      const serial = parseCertificate(chain.vcek.der, 'vcek').serial;
-      const crl = crlOf(chain, [serial]);
+    it('gives SP_ATTEST_CERT_REVOKED when a CRL the verifier holds revokes the ASK, though the evidence carries no CRL', async () => {
+      const crl = arkCrl(chain, [askSerial(chain)]);
+      const err = await expectCode(() => verifyWith(evidenceFrom(chain), revocationPolicy({ crls: [crl] })), 'SP_ATTEST_CERT_REVOKED');
+      expect(err.message).toContain('the ASK certificate');
+      // The same CRL carried by the prover counts too; leaving it out only works against a verifier without its own.
+      await expectCode(() => verify({ ...evidenceFrom(chain), collateral: { crls: [crl] } }), 'SP_ATTEST_CERT_REVOKED');
+      expect((await verify(evidenceFrom(chain))).simulated).toBe(true);
+    });
+
+    it('accepts when the CRL lists other serials only, and keeps a result no longer than the CRL is current', async () => {
+      const nextUpdate = new Date(Math.floor(Date.now() / 1000) * 1000 + 2 * HOUR); // CRL times have whole seconds
+      const v = await verifyWith(evidenceFrom(chain), revocationPolicy({ crls: [arkCrl(chain, ['1234'], undefined, nextUpdate)] }));
+      expect(v.simulated).toBe(true);
+      expect(v.notAfter).toBe(nextUpdate.toISOString());
+    });
+
+    it('with CRLs required, refuses a chain whose issuer has no current CRL (SP_ATTEST_REVOCATION_UNKNOWN), and accepts one that has', async () => {
+      const err = await expectCode(() => verifyWith(evidenceFrom(chain), revocationPolicy({ requireCrls: true })), 'SP_ATTEST_REVOCATION_UNKNOWN');
+      expect(err.message).toContain("'ARK-Simulated-Milan'");
+      const current = arkCrl(chain, ['1234']);
+      expect((await verifyWith(evidenceFrom(chain), revocationPolicy({ crls: [current], requireCrls: true }))).simulated).toBe(true);
+      // A current CRL in the evidence satisfies it as well: it is signed by the ARK all the same.
+      expect((await verifyWith({ ...evidenceFrom(chain), collateral: { crls: [current] } }, revocationPolicy({ requireCrls: true }))).simulated).toBe(true);
+      // The VCEK's issuer (the ASK) may not sign CRLs, so nothing is required for that link.
+    });
+
+    it('with CRLs required, refuses a stale CRL, including one whose nextUpdate is exactly now', async () => {
+      const stale = arkCrl(chain, [], new Date(Date.now() - 10 * DAY), new Date(Date.now() - DAY));
+      await expectCode(() => verifyWith(evidenceFrom(chain), revocationPolicy({ crls: [stale], requireCrls: true })), 'SP_ATTEST_COLLATERAL_INVALID');
+      const now = new Date();
+      const endsNow = arkCrl(chain, [], new Date(now.getTime() - DAY), now);
       await expectCode(
-        () => verifyEvidence(evidenceFrom(chain), { reportData: RD, reference: simulatedReference(chain, M), allowSimulated: true, crls: [crl] }),
-        'SP_ATTEST_CERT_REVOKED',
+        () => verifyEvidence(evidenceFrom(chain), { reportData: RD, reference: simulatedReference(chain, M), allowSimulated: true, now, revocation: revocationPolicy({ crls: [endsNow], requireCrls: true }) }),
+        'SP_ATTEST_COLLATERAL_INVALID',
       );
-      const inCollateral = { ...evidenceFrom(chain), collateral: { crls: [crl] } };
-      await expectCode(() => verify(inCollateral), 'SP_ATTEST_CERT_REVOKED');
+      const notYet = arkCrl(chain, [], new Date(Date.now() + HOUR), new Date(Date.now() + DAY));
+      await expectCode(() => verifyWith(evidenceFrom(chain), revocationPolicy({ crls: [notYet] })), 'SP_ATTEST_COLLATERAL_INVALID');
     });
 
-    it('accepts when the CRL lists other serials only', async () => {
-      const crl = crlOf(chain, ['1234']);
-      expect((await verifyEvidence(evidenceFrom(chain), { reportData: RD, reference: simulatedReference(chain, M), allowSimulated: true, crls: [crl] })).simulated).toBe(true);
-    });
-
-    it('refuses a stale CRL and a CRL that is not signed by the issuer it names', async () => {
-      const stale = crlOf(chain, [], new Date(Date.now() - 10 * 86_400_000), new Date(Date.now() - 86_400_000));
-      await expectCode(() => verify({ ...evidenceFrom(chain), collateral: { crls: [stale] } }), 'SP_ATTEST_COLLATERAL_INVALID');
+    it('refuses a CRL that is not signed by the issuer it names, and one naming an issuer whose keyUsage forbids signing CRLs', async () => {
       const other = await chainFor({ product: 'Genoa' });
       const forged = buildCrl({
-        issuer: parseCertificate(chain.ask.der, 'ask').subject,
+        issuer: parseCertificate(chain.ark.der, 'ark').subject,
         thisUpdate: new Date(Date.now() - 1000),
-        nextUpdate: new Date(Date.now() + 86_400_000),
+        nextUpdate: new Date(Date.now() + DAY),
         revoked: [],
-        signWith: { key: other.ask.key, alg: 'rsa-pss-sha384' },
+        signWith: { key: other.ark.key, alg: 'rsa-pss-sha384' },
       });
       await expectCode(() => verify({ ...evidenceFrom(chain), collateral: { crls: [forged] } }), 'SP_ATTEST_COLLATERAL_INVALID');
+      const byAsk = buildCrl({
+        issuer: parseCertificate(chain.ask.der, 'ask').subject,
+        thisUpdate: new Date(Date.now() - 1000),
+        nextUpdate: new Date(Date.now() + DAY),
+        revoked: [{ serial: parseCertificate(chain.vcek.der, 'vcek').serial, date: new Date() }],
+        signWith: { key: chain.ask.key, alg: 'rsa-pss-sha384' },
+      });
+      const err = await expectCode(() => verify({ ...evidenceFrom(chain), collateral: { crls: [byAsk] } }), 'SP_ATTEST_COLLATERAL_INVALID');
+      expect(err.message).toContain('does not allow signing CRLs');
     });
 
     it('ignores a CRL of an unrelated issuer', async () => {
       const unrelated = buildCrl({ issuer: dn([['CN', 'someone else']]), thisUpdate: new Date(0), nextUpdate: new Date(1000), revoked: [], signWith: { key: chain.ask.key, alg: 'rsa-pss-sha384' } });
       expect((await verify({ ...evidenceFrom(chain), collateral: { crls: [unrelated] } })).simulated).toBe(true);
+    });
+  });
+
+  describe('X.509 rules on every certificate of the chain', () => {
+    const UNKNOWN = '1.3.6.1.4.1.55555.7';
+    /** The chain's VCEK (same key, same names) re-issued by its ASK with `extra` extensions. */
+    const vcekWith = (c: SimulatedChain, extra: ExtensionSpec[]): Buffer => {
+      const v = parseCertificate(c.vcek.der, 'vcek');
+      return buildCertificate({
+        serial: Buffer.from(v.serial.padStart(2, '0'), 'hex'),
+        issuer: v.issuer,
+        subject: v.subject,
+        notBefore: v.notBefore,
+        notAfter: v.notAfter,
+        spki: v.spki,
+        extensions: [...endorsementExtensionSpecs(`${c.product}-B0`, c.tcb, c.hwId, c.product), ...extra],
+        signWith: { key: c.ask.key, alg: 'rsa-pss-sha384' },
+      });
+    };
+    /** The chain's ASK re-issued by its ARK with other extensions. */
+    const askWith = (c: SimulatedChain, extensions: ExtensionSpec[]): Buffer => {
+      const a = parseCertificate(c.ask.der, 'ask');
+      return buildCertificate({ issuer: a.issuer, subject: a.subject, notBefore: a.notBefore, notAfter: a.notAfter, spki: a.spki, extensions, signWith: { key: c.ark.key, alg: 'rsa-pss-sha384' } });
+    };
+
+    // Regression: RFC 5280 §4.2 says a certificate with a critical extension the verifier does
+    // not process must be refused; these were accepted.
+    it('refuses a VCEK carrying an unknown critical extension, and accepts the same extension non-critical', async () => {
+      const critical = vcekWith(chain, [{ oid: UNKNOWN, critical: true, value: derNull() }]);
+      const err = await expectCode(() => verify(evidenceFrom(chain, {}, [critical, chain.ask.der, chain.ark.der])), 'SP_ATTEST_CHAIN_INVALID');
+      expect(err.message).toContain(`the VCEK certificate ('SEV-VCEK') carries the critical extension ${UNKNOWN}`);
+      const plain = vcekWith(chain, [{ oid: UNKNOWN, value: derNull() }]);
+      expect((await verify(evidenceFrom(chain, {}, [plain, chain.ask.der, chain.ark.der]))).simulated).toBe(true);
+    });
+
+    it('refuses an ASK carrying an unknown critical extension', async () => {
+      const ask = askWith(chain, [basicConstraints(true, 0), keyUsage(['keyCertSign']), { oid: UNKNOWN, critical: true, value: derNull() }]);
+      const err = await expectCode(() => verify(evidenceFrom(chain, {}, [chain.vcek.der, ask, chain.ark.der])), 'SP_ATTEST_CHAIN_INVALID');
+      expect(err.message).toContain('the ASK certificate');
+    });
+
+    it('accepts an AMD extension marked critical on the VCEK: the verifier reads and checks it', async () => {
+      const exts = endorsementExtensionSpecs(`${chain.product}-B0`, chain.tcb, chain.hwId, chain.product).map((x) => (x.oid === AMD_EXT.hwId ? { ...x, critical: true } : x));
+      const v = parseCertificate(chain.vcek.der, 'vcek');
+      const vcek = buildCertificate({ issuer: v.issuer, subject: v.subject, notBefore: v.notBefore, notAfter: v.notAfter, spki: v.spki, extensions: exts, signWith: { key: chain.ask.key, alg: 'rsa-pss-sha384' } });
+      expect((await verify(evidenceFrom(chain, {}, [vcek, chain.ask.der, chain.ark.der]))).chipId).toBe(chain.hwId.toString('hex'));
+    });
+
+    it('refuses an ASK whose keyUsage does not allow signing certificates, and a VCEK whose keyUsage does not allow signing', async () => {
+      const ask = askWith(chain, [basicConstraints(true, 0), keyUsage(['cRLSign'])]);
+      const err = await expectCode(() => verify(evidenceFrom(chain, {}, [chain.vcek.der, ask, chain.ark.der])), 'SP_ATTEST_CHAIN_INVALID');
+      expect(err.message).toContain('without keyCertSign');
+      const vcek = vcekWith(chain, [keyUsage(['keyCertSign'])]);
+      await expectCode(() => verify(evidenceFrom(chain, {}, [vcek, chain.ask.der, chain.ark.der])), 'SP_ATTEST_CHAIN_INVALID');
+      expect((await verify(evidenceFrom(chain, {}, [vcekWith(chain, [keyUsage(['digitalSignature'])]), chain.ask.der, chain.ark.der]))).simulated).toBe(true);
     });
   });
 

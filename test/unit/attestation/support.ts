@@ -33,9 +33,15 @@ export function chainFor(opts: SimulatedChainOptions = {}): Promise<SimulatedCha
   return c;
 }
 
-/** Reference values with one simulated entry pinned to `chain`, plus any overrides. */
+/** The host data simulated reports carry unless told otherwise (zero). */
+export const SIMULATED_HOST_DATA = '00'.repeat(32);
+
+/** Reference values with one simulated entry pinned to `chain` (and to zero host data), plus any overrides. */
 export function simulatedReference(chain: SimulatedChain, measurement: string, extra: Record<string, unknown> = {}): ReferenceValues {
-  return parseReferenceValues({ version: 1, entries: [{ name: 'sim', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [measurement], ...extra }] }, 'test');
+  return parseReferenceValues(
+    { version: 1, entries: [{ name: 'sim', platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [measurement], hostData: [SIMULATED_HOST_DATA], ...extra }] },
+    'test',
+  );
 }
 
 /** Asserts that `fn` throws (or rejects with) a ShadowplaneError with `code`; returns it. */

@@ -35,6 +35,10 @@ export interface ForgeOptions {
   readonly now: Date;
   readonly platform?: PlatformTcb;
   readonly pckValidDays?: number;
+  /** Extra extensions of the PCK certificate (after the SGX one). */
+  readonly pckExtensions?: ExtensionSpec[];
+  /** pathLenConstraint of the root. Default none. */
+  readonly rootPathLen?: number;
 }
 
 export interface TdxForge {
@@ -73,20 +77,20 @@ export function forgeTdxPlatform(opts: ForgeOptions): TdxForge {
   const [rootK, caK, pckK, tcbK] = [p256(), p256(), p256(), p256()];
   const before = new Date(now.getTime() - DAY);
   const far = new Date(now.getTime() + 3650 * DAY);
-  const cert = (issuer: string, subject: string, k: KeyObject, signer: KeyObject, ca: boolean, extra: ExtensionSpec[] = [], notAfter = far): Buffer =>
+  const cert = (issuer: string, subject: string, k: KeyObject, signer: KeyObject, ca: boolean, extra: ExtensionSpec[] = [], notAfter = far, pathLen?: number): Buffer =>
     buildCertificate({
       issuer: name(issuer),
       subject: name(subject),
       notBefore: before,
       notAfter,
       spki: spki(k),
-      extensions: [basicConstraints(ca), keyUsage(ca ? ['keyCertSign', 'cRLSign'] : ['digitalSignature']), ...extra],
+      extensions: [basicConstraints(ca, pathLen), keyUsage(ca ? ['keyCertSign', 'cRLSign'] : ['digitalSignature']), ...extra],
       signWith: { key: signer, alg: 'ecdsa-sha256' },
     });
-  const root = { der: cert('Test SGX Root CA', 'Test SGX Root CA', rootK.publicKey, rootK.privateKey, true), key: rootK.privateKey };
+  const root = { der: cert('Test SGX Root CA', 'Test SGX Root CA', rootK.publicKey, rootK.privateKey, true, [], far, opts.rootPathLen), key: rootK.privateKey };
   const pckCa = { der: cert('Test SGX Root CA', 'Test SGX PCK Platform CA', caK.publicKey, rootK.privateKey, true), key: caK.privateKey };
   const pck = {
-    der: cert('Test SGX PCK Platform CA', 'Test SGX PCK Certificate', pckK.publicKey, caK.privateKey, false, [sgxExtension(platform)], new Date(now.getTime() + (opts.pckValidDays ?? 3650) * DAY)),
+    der: cert('Test SGX PCK Platform CA', 'Test SGX PCK Certificate', pckK.publicKey, caK.privateKey, false, [sgxExtension(platform), ...(opts.pckExtensions ?? [])], new Date(now.getTime() + (opts.pckValidDays ?? 3650) * DAY)),
     key: pckK.privateKey,
   };
   const tcbSigning = { der: cert('Test SGX Root CA', 'Test SGX TCB Signing', tcbK.publicKey, rootK.privateKey, false), key: tcbK.privateKey };
@@ -113,6 +117,8 @@ export interface QuoteOptions extends BodyFields {
 }
 
 export const MRTD = Buffer.alloc(48, 0x11);
+/** MRCONFIGID and RTMR0–2 of a forged quote's default body, as reference values pin them. */
+export const FORGED_IDENTITY = { mrConfigId: ['40'.repeat(48)], rtmr0: ['30'.repeat(48)], rtmr1: ['31'.repeat(48)], rtmr2: ['32'.repeat(48)] } as const;
 
 function body(f: BodyFields, v15: boolean): Buffer {
   const b = Buffer.alloc(v15 ? 648 : 584);
@@ -123,7 +129,7 @@ function body(f: BodyFields, v15: boolean): Buffer {
   (f.tdAttributes ?? Buffer.from('0000001000000000', 'hex')).copy(b, 120);
   Buffer.from('e702060000000000', 'hex').copy(b, 128);
   (f.mrtd ?? MRTD).copy(b, 136);
-  (f.mrConfigId ?? Buffer.alloc(48)).copy(b, 184);
+  (f.mrConfigId ?? Buffer.alloc(48, 0x40)).copy(b, 184);
   (f.mrOwner ?? Buffer.alloc(48)).copy(b, 232);
   (f.mrOwnerConfig ?? Buffer.alloc(48)).copy(b, 280);
   (f.rtmr ?? [0, 1, 2, 3].map((i) => Buffer.alloc(48, 0x30 + i))).forEach((r, i) => r.copy(b, 328 + i * 48));
@@ -240,13 +246,24 @@ export function forgeEvidence(forge: TdxForge, q: QuoteOptions, c: CollateralOpt
   return { platform: 'tdx', report: forgeQuote(forge, q), certificates: [], collateral: forgeCollateral(forge, c) };
 }
 
-/** A CRL by the PCK CA revoking `serials`. */
-export function forgePckCrl(forge: TdxForge, serials: string[]): Buffer {
+/** A CRL by the PCK CA revoking `serials`, current at `forge.now` unless told otherwise. */
+export function forgePckCrl(forge: TdxForge, serials: string[], window: { thisUpdate?: Date; nextUpdate?: Date } = {}): Buffer {
   return buildCrl({
     issuer: parseCertificate(forge.pckCa.der, 'pck ca').subject,
+    thisUpdate: window.thisUpdate ?? new Date(forge.now.getTime() - DAY),
+    nextUpdate: window.nextUpdate ?? new Date(forge.now.getTime() + DAY),
+    revoked: serials.map((serial) => ({ serial, date: forge.now })),
+    signWith: { key: forge.pckCa.key, alg: 'ecdsa-sha256' },
+  });
+}
+
+/** A CRL by the test root (covering the PCK CA and the TCB signing certificate) revoking `serials`. */
+export function forgeRootCrl(forge: TdxForge, serials: string[] = []): Buffer {
+  return buildCrl({
+    issuer: parseCertificate(forge.root.der, 'root').subject,
     thisUpdate: new Date(forge.now.getTime() - DAY),
     nextUpdate: new Date(forge.now.getTime() + DAY),
     revoked: serials.map((serial) => ({ serial, date: forge.now })),
-    signWith: { key: forge.pckCa.key, alg: 'ecdsa-sha256' },
+    signWith: { key: forge.root.key, alg: 'ecdsa-sha256' },
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseReferenceValues, verifyEvidence, type Evidence, type ReferenceValues } from '../../../src/attestation/index.ts';
+import { parseReferenceValues, revocationPolicy, verifyEvidence, type Evidence, type ReferenceValues } from '../../../src/attestation/index.ts';
 import { parseCrl } from '../../../src/attestation/crl.ts';
 import { parseQeIdentity, parseTdxTcbInfo, splitSignedJson } from '../../../src/attestation/tdx/collateral.ts';
 import { readPckExtensions } from '../../../src/attestation/tdx/pck.ts';
@@ -7,9 +7,11 @@ import { parseTdxQuote } from '../../../src/attestation/tdx/quote.ts';
 import { evaluateTdxTcb } from '../../../src/attestation/tdx/tcb.ts';
 import { verifyTdxCrypto } from '../../../src/attestation/tdx/verify.ts';
 import { parseCertificate, pemToDer } from '../../../src/attestation/x509.ts';
+import { buildCrl } from '../../../src/attestation/x509-build.ts';
+import { derNull, seq, uint } from '../../../src/attestation/der.ts';
 import { verifyEvidenceWithAnchors } from './tdx-support.ts';
 import { expectCode, fixture } from './support.ts';
-import { MRTD, forgeEvidence, forgePckCrl, forgeTdxPlatform } from './tdx-forge.ts';
+import { FORGED_IDENTITY, MRTD, forgeEvidence, forgePckCrl, forgeRootCrl, forgeTdxPlatform } from './tdx-forge.ts';
 
 const v4 = fixture('tdx/tdx_prod_quote_SPR_E4.dat');
 const v5 = fixture('tdx/quote_v5_sample.dat');
@@ -66,8 +68,12 @@ describe('TDX quote parser', () => {
 describe('real Intel TDX evidence', () => {
   const q4 = parseTdxQuote(v4);
   const evidence: Evidence = { platform: 'tdx', report: v4, certificates: [], collateral: realCollateral };
+  // The sample's RTMR0–2 are pinned; its MRCONFIGID is zero (no pod policy), hence the opt-out.
   const reference = (extra: Record<string, unknown> = {}): ReferenceValues =>
-    parseReferenceValues([{ platform: 'tdx', mrtd: [q4.body.mrtd.toString('hex')], acceptableTcbStatuses: ALL, ...extra }], 'test');
+    parseReferenceValues(
+      [{ platform: 'tdx', mrtd: [q4.body.mrtd.toString('hex')], rtmr0: q4.body.rtmr[0].toString('hex'), rtmr1: q4.body.rtmr[1].toString('hex'), rtmr2: q4.body.rtmr[2].toString('hex'), unboundIdentity: true, acceptableTcbStatuses: ALL, ...extra }],
+      'test',
+    );
 
   it('verifies the v4 quote, QE report, PCK chain to the shipped Intel root, CRLs and signed collateral, then finds its platform TCB older than every level Intel lists', async () => {
     const err = await expectCode(() => verifyEvidence(evidence, { reportData: q4.body.reportData, reference: reference(), now: NOW_V4 }), 'SP_ATTEST_TCB_STATUS');
@@ -118,6 +124,35 @@ describe('real Intel TDX evidence', () => {
     );
   });
 
+  describe('verifier-held CRLs (the real PCK and root CRLs)', () => {
+    const withoutCrls: Evidence = { ...evidence, collateral: { ...realCollateral, crls: [] } };
+    const real = { pck: fixture('tdx/pckcrl'), root: fixture('tdx/rootcrl.der') };
+    const verifyAt = (e: Evidence, crls: Buffer[], requireCrls: boolean, now = NOW_V4) =>
+      verifyEvidence(e, { reportData: q4.body.reportData, reference: reference(), now, revocation: revocationPolicy({ crls, requireCrls }) });
+
+    // Regression: CRLs were checked only when the prover shipped them, so a revoked PCK could
+    // simply leave them out. Required CRLs must come from somewhere: the verifier or the evidence.
+    it('with CRLs required, refuses a quote whose evidence carries no CRL and the verifier holds none (SP_ATTEST_REVOCATION_UNKNOWN)', async () => {
+      const err = await expectCode(() => verifyAt(withoutCrls, [], true), 'SP_ATTEST_REVOCATION_UNKNOWN');
+      expect(err.message).toContain("'Intel SGX PCK Platform CA'");
+      // The PCK CRL alone does not cover the PCK CA (the root's CRL does).
+      const err2 = await expectCode(() => verifyAt(withoutCrls, [real.pck], true), 'SP_ATTEST_REVOCATION_UNKNOWN');
+      expect(err2.message).toContain("'Intel SGX Root CA'");
+    });
+
+    it('with CRLs required, gets through revocation to the TCB verdict with the real CRLs held by the verifier, or carried in the evidence', async () => {
+      await expectCode(() => verifyAt(withoutCrls, [real.pck, real.root], true), 'SP_ATTEST_TCB_STATUS');
+      await expectCode(() => verifyAt(evidence, [], true), 'SP_ATTEST_TCB_STATUS');
+    });
+
+    it('with CRLs required, refuses the real PCK CRL once it is stale (nextUpdate 2023-07-08)', async () => {
+      const late = new Date('2023-07-09T00:00:00Z');
+      // The collateral is stale by then too, but the chain (and its CRLs) is checked first.
+      const err = await expectCode(() => verifyAt(withoutCrls, [real.pck, real.root], true, late), 'SP_ATTEST_COLLATERAL_INVALID');
+      expect(err.message).toContain("the CRL of 'Intel SGX PCK Platform CA'");
+    });
+  });
+
   it('verifies the v5 quote signatures and PCK chain; its sample collateral is signed by a TCB signing certificate that had expired', async () => {
     const q5 = parseTdxQuote(v5);
     const e5: Evidence = { platform: 'tdx', report: v5, certificates: [], collateral: { ...realCollateral, crls: [], tdxTcbInfo: fixture('tdx/sample_tcbinfo_response_v5').toString('utf8') } };
@@ -143,9 +178,13 @@ describe('TDX verification with an Intel-shaped test chain', () => {
   const now = new Date();
   const forge = forgeTdxPlatform({ now });
   const RD = Buffer.alloc(64, 0x42);
-  const reference = (extra: Record<string, unknown> = {}): ReferenceValues => parseReferenceValues([{ platform: 'tdx', mrtd: [MRTD.toString('hex')], ...extra }], 'test');
-  const verify = (e: Evidence, extra: Record<string, unknown> = {}, opts: { crls?: Buffer[]; now?: Date } = {}) =>
-    verifyEvidenceWithAnchors(e, { reportData: RD, reference: reference(extra), now: opts.now ?? now, ...(opts.crls !== undefined ? { crls: opts.crls } : {}) }, forge.anchors);
+  const reference = (extra: Record<string, unknown> = {}): ReferenceValues => parseReferenceValues([{ platform: 'tdx', mrtd: [MRTD.toString('hex')], ...FORGED_IDENTITY, ...extra }], 'test');
+  const verify = (e: Evidence, extra: Record<string, unknown> = {}, opts: { crls?: Buffer[]; requireCrls?: boolean; now?: Date } = {}) =>
+    verifyEvidenceWithAnchors(
+      e,
+      { reportData: RD, reference: reference(extra), now: opts.now ?? now, revocation: revocationPolicy({ crls: opts.crls ?? [], requireCrls: opts.requireCrls === true }) },
+      forge.anchors,
+    );
 
   it('accepts a quote whose chain, signatures, collateral and claims all match', () => {
     const v = verify(forgeEvidence(forge, { reportData: RD }));
@@ -165,10 +204,10 @@ describe('TDX verification with an Intel-shaped test chain', () => {
   it('gives SP_ATTEST_REPORT_DATA_MISMATCH, MEASUREMENT_MISMATCH, HOST_DATA_MISMATCH and POLICY_MISMATCH for the matching claims', async () => {
     await expectCode(() => verify(forgeEvidence(forge, { reportData: Buffer.alloc(64) })), 'SP_ATTEST_REPORT_DATA_MISMATCH');
     await expectCode(() => verify(forgeEvidence(forge, { reportData: RD, mrtd: Buffer.alloc(48, 9) })), 'SP_ATTEST_MEASUREMENT_MISMATCH');
-    await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), { rtmr1: ['00'.repeat(48)] }), 'SP_ATTEST_MEASUREMENT_MISMATCH');
+    await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), { rtmr1: ['01'.repeat(48)] }), 'SP_ATTEST_MEASUREMENT_MISMATCH');
     await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), { mrConfigId: ['01'.repeat(48)] }), 'SP_ATTEST_HOST_DATA_MISMATCH');
     await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), { mrOwner: ['01'.repeat(48)] }), 'SP_ATTEST_POLICY_MISMATCH');
-    expect(verify(forgeEvidence(forge, { reportData: RD }), { rtmr1: ['31'.repeat(48)], mrConfigId: ['00'.repeat(48)] }).referenceName).toBe('tdx-0');
+    expect(verify(forgeEvidence(forge, { reportData: RD }), { rtmr1: ['31'.repeat(48)], mrConfigId: ['40'.repeat(48)] }).referenceName).toBe('tdx-0');
   });
 
   it('judges the TCB status against the acceptable statuses, and never accepts Revoked', async () => {
@@ -228,6 +267,82 @@ describe('TDX verification with an Intel-shaped test chain', () => {
     const serial = parseCertificate(forge.pck.der, 'pck').serial;
     await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), {}, { crls: [forgePckCrl(forge, [serial])] }), 'SP_ATTEST_CERT_REVOKED');
     expect(verify(forgeEvidence(forge, { reportData: RD }), {}, { crls: [forgePckCrl(forge, ['abcdef'])] }).platform).toBe('tdx');
+  });
+
+  describe('verifier-side revocation', () => {
+    const pckSerial = (): string => parseCertificate(forge.pck.der, 'pck').serial;
+
+    it('refuses a revoked PCK from the verifier\'s own CRL although the evidence carries no CRL', async () => {
+      const e = forgeEvidence(forge, { reportData: RD });
+      expect(e.collateral?.crls).toBeUndefined();
+      await expectCode(() => verify(e, {}, { crls: [forgePckCrl(forge, [pckSerial()])] }), 'SP_ATTEST_CERT_REVOKED');
+      await expectCode(() => verify(e, {}, { crls: [forgePckCrl(forge, [pckSerial()]), forgeRootCrl(forge)], requireCrls: true }), 'SP_ATTEST_CERT_REVOKED');
+    });
+
+    it('refuses a revoked PCK CA through the root CRL, and a revoked TCB signing certificate', async () => {
+      const e = forgeEvidence(forge, { reportData: RD });
+      await expectCode(() => verify(e, {}, { crls: [forgeRootCrl(forge, [parseCertificate(forge.pckCa.der, 'ca').serial])] }), 'SP_ATTEST_CERT_REVOKED');
+      const err = await expectCode(() => verify(e, {}, { crls: [forgeRootCrl(forge, [parseCertificate(forge.tcbSigning.der, 'tcb').serial])] }), 'SP_ATTEST_CERT_REVOKED');
+      expect(err.message).toContain('TCB signing');
+    });
+
+    it('with CRLs required: refuses without them, accepts with a current CRL from each issuer, refuses a stale one', async () => {
+      const e = forgeEvidence(forge, { reportData: RD });
+      await expectCode(() => verify(e, {}, { requireCrls: true }), 'SP_ATTEST_REVOCATION_UNKNOWN');
+      await expectCode(() => verify(e, {}, { crls: [forgePckCrl(forge, [])], requireCrls: true }), 'SP_ATTEST_REVOCATION_UNKNOWN');
+      const v = verify(e, {}, { crls: [forgePckCrl(forge, []), forgeRootCrl(forge)], requireCrls: true });
+      expect(v.platform).toBe('tdx');
+      // A result that relied on the CRLs is not to be reused past their nextUpdate.
+      expect(Date.parse(v.notAfter)).toBeLessThanOrEqual(now.getTime() + 86_400_000);
+      const stale = forgePckCrl(forge, [], { thisUpdate: new Date(now.getTime() - 3 * 86_400_000), nextUpdate: new Date(now.getTime() - 86_400_000) });
+      await expectCode(() => verify(e, {}, { crls: [stale, forgeRootCrl(forge)], requireCrls: true }), 'SP_ATTEST_COLLATERAL_INVALID');
+    });
+
+    it('refuses a CRL that carries a critical extension it does not process (a delta CRL, say), even if it revokes nothing', async () => {
+      const delta = buildCrl({
+        issuer: parseCertificate(forge.pckCa.der, 'ca').subject,
+        thisUpdate: new Date(now.getTime() - 3_600_000),
+        nextUpdate: new Date(now.getTime() + 3_600_000),
+        revoked: [],
+        signWith: { key: forge.pckCa.key, alg: 'ecdsa-sha256' },
+        extensions: [{ oid: '2.5.29.27', critical: true, value: uint(1) }],
+      });
+      const err = await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), {}, { crls: [delta] }), 'SP_ATTEST_COLLATERAL_INVALID');
+      expect(err.message).toContain('2.5.29.27');
+      const entryExt = buildCrl({
+        issuer: parseCertificate(forge.pckCa.der, 'ca').subject,
+        thisUpdate: new Date(now.getTime() - 3_600_000),
+        nextUpdate: new Date(now.getTime() + 3_600_000),
+        revoked: [{ serial: 'abcdef', date: now, extensions: [{ oid: '2.5.29.29', critical: true, value: seq() }] }],
+        signWith: { key: forge.pckCa.key, alg: 'ecdsa-sha256' },
+      });
+      await expectCode(() => verify(forgeEvidence(forge, { reportData: RD }), {}, { crls: [entryExt] }), 'SP_ATTEST_COLLATERAL_INVALID');
+    });
+  });
+
+  describe('X.509 rules on the PCK chain', () => {
+    it('refuses a PCK certificate carrying an unknown critical extension, and accepts the same extension non-critical', async () => {
+      const unknown = { oid: '1.3.6.1.4.1.55555.1', value: derNull() };
+      const critical = forgeTdxPlatform({ now, pckExtensions: [{ ...unknown, critical: true }] });
+      const err = await expectCode(
+        () => verifyEvidenceWithAnchors(forgeEvidence(critical, { reportData: RD }), { reportData: RD, reference: reference(), now }, critical.anchors),
+        'SP_ATTEST_CHAIN_INVALID',
+      );
+      expect(err.message).toContain('critical extension 1.3.6.1.4.1.55555.1');
+      const plain = forgeTdxPlatform({ now, pckExtensions: [unknown] });
+      expect(verifyEvidenceWithAnchors(forgeEvidence(plain, { reportData: RD }), { reportData: RD, reference: reference(), now }, plain.anchors).platform).toBe('tdx');
+    });
+
+    it('refuses a path longer than the root\'s pathLenConstraint allows', async () => {
+      const tight = forgeTdxPlatform({ now, rootPathLen: 0 });
+      const err = await expectCode(
+        () => verifyEvidenceWithAnchors(forgeEvidence(tight, { reportData: RD }), { reportData: RD, reference: reference(), now }, tight.anchors),
+        'SP_ATTEST_CHAIN_INVALID',
+      );
+      expect(err.message).toContain('allows 0 intermediate certificates');
+      const fits = forgeTdxPlatform({ now, rootPathLen: 1 });
+      expect(verifyEvidenceWithAnchors(forgeEvidence(fits, { reportData: RD }), { reportData: RD, reference: reference(), now }, fits.anchors).platform).toBe('tdx');
+    });
   });
 
   it('refuses collateral signed by a key other than the TCB signing certificate, and collateral for another FMSPC', async () => {

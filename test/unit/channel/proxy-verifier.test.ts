@@ -4,22 +4,25 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAttestedCredentials, type EvidenceIssuer, type ReferenceValues } from '../../../src/attestation/index.ts';
-import { agentClaims, proxyClaims, raTlsProxyVerifier } from '../../../src/channel/ra-tls-trust.ts';
+import { createAttestedCredentials, revocationPolicy, type EvidenceIssuer, type ReferenceValues, type RevocationPolicy, type SimulatedChain } from '../../../src/attestation/index.ts';
+import { buildCrl } from '../../../src/attestation/x509-build.ts';
+import { parseCertificate } from '../../../src/attestation/x509.ts';
+import { agentClaims, proxyClaims, raTlsAgentVerifier, raTlsProxyVerifier } from '../../../src/channel/ra-tls-trust.ts';
 import { isShadowplaneError } from '../../../src/errors.ts';
 import { simulatedTrust } from './support/simulated-trust.ts';
 
 let issuer: EvidenceIssuer;
 let reference: ReferenceValues;
+let chain: SimulatedChain;
 
 beforeAll(async () => {
-  ({ issuer, reference } = await simulatedTrust());
+  ({ issuer, reference, chain } = await simulatedTrust());
 }, 60_000);
 
-async function outcome(claims: Record<string, string>, allowedManifestDigests: string[]): Promise<string> {
+async function outcome(claims: Record<string, string>, allowedManifestDigests: string[], revocation?: RevocationPolicy): Promise<string> {
   const { certDer } = await createAttestedCredentials({ issuer, claims });
   const x509 = new X509Certificate(certDer);
-  const verify = raTlsProxyVerifier({ reference, allowedManifestDigests, allowSimulated: true });
+  const verify = raTlsProxyVerifier({ reference, allowedManifestDigests, allowSimulated: true, ...(revocation === undefined ? {} : { revocation }) });
   return verify({ x509, raw: certDer, fingerprint256: x509.fingerprint256 }).then(
     (r) => `ok ${r.manifestDigest ?? '-'}`,
     (err: unknown) => (isShadowplaneError(err) ? err.code : 'other'),
@@ -39,5 +42,52 @@ describe('the agent\'s check of a proxy', () => {
     expect(await outcome(agentClaims({ namespace: 'ns', pod: 'p', container: 'c' }), [])).toBe('SP_AGENT_REFUSED');
     // Unpinned (warned at the agent's start): any manifest.
     expect(await outcome(proxyClaims('ee'.repeat(32)), [])).toBe(`ok ${'ee'.repeat(32)}`);
+  });
+});
+
+describe('the agent\'s own CRLs', () => {
+  const mine = 'ab'.repeat(32);
+  /** A CRL by the simulated ARK (which, like AMD's, is the only CRL signer of the chain). */
+  const arkCrl = (revoked: string[], nextUpdate = new Date(Date.now() + 86_400_000)): Buffer =>
+    buildCrl({
+      issuer: parseCertificate(chain.ark.der, 'ark').subject,
+      thisUpdate: new Date(Date.now() - 60_000),
+      nextUpdate,
+      revoked: revoked.map((serial) => ({ serial, date: new Date() })),
+      signWith: { key: chain.ark.key, alg: 'rsa-pss-sha384' },
+    });
+
+  it('refuses a proxy whose ASK the agent\'s CRL revokes, though the proxy sends no CRL', async () => {
+    const askSerial = parseCertificate(chain.ask.der, 'ask').serial;
+    expect(await outcome(proxyClaims(mine), [mine], revocationPolicy({ crls: [arkCrl([askSerial])] }))).toBe('SP_ATTEST_CERT_REVOKED');
+    expect(await outcome(proxyClaims(mine), [mine], revocationPolicy({ crls: [arkCrl(['1234'])] }))).toBe(`ok ${mine}`);
+  });
+
+  it('with CRLs required, refuses a proxy when the agent holds no current CRL for its chain', async () => {
+    expect(await outcome(proxyClaims(mine), [mine], revocationPolicy({ requireCrls: true }))).toBe('SP_ATTEST_REVOCATION_UNKNOWN');
+    expect(await outcome(proxyClaims(mine), [mine], revocationPolicy({ crls: [arkCrl([])], requireCrls: true }))).toBe(`ok ${mine}`);
+  });
+});
+
+describe('the proxy\'s own CRLs, for agents', () => {
+  it('refuses an agent whose chain its CRL revokes, and with CRLs required one it holds no CRL for', async () => {
+    const { certDer } = await createAttestedCredentials({ issuer, claims: agentClaims({ namespace: 'ns', pod: 'p', container: 'c' }) });
+    const x509 = new X509Certificate(certDer);
+    const peer = { x509, raw: certDer, fingerprint256: x509.fingerprint256 };
+    const crl = buildCrl({
+      issuer: parseCertificate(chain.ark.der, 'ark').subject,
+      thisUpdate: new Date(Date.now() - 60_000),
+      nextUpdate: new Date(Date.now() + 86_400_000),
+      revoked: [{ serial: parseCertificate(chain.ask.der, 'ask').serial, date: new Date() }],
+      signWith: { key: chain.ark.key, alg: 'rsa-pss-sha384' },
+    });
+    const codeOf = (revocation: RevocationPolicy): Promise<string> =>
+      raTlsAgentVerifier({ referenceFor: () => reference, allowSimulated: true, revocation })(peer, { namespace: 'ns', pod: 'p' }).then(
+        () => 'ok',
+        (err: unknown) => (isShadowplaneError(err) ? err.code : 'other'),
+      );
+    expect(await codeOf(revocationPolicy({ crls: [crl] }))).toBe('SP_ATTEST_CERT_REVOKED');
+    expect(await codeOf(revocationPolicy({ requireCrls: true }))).toBe('SP_ATTEST_REVOCATION_UNKNOWN');
+    expect(await codeOf(revocationPolicy({}))).toBe('ok');
   });
 });

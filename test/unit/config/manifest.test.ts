@@ -13,7 +13,7 @@ function doc(): Record<string, unknown> {
     kind: 'Manifest',
     metadata: { name: 'payments-prod' },
     confidential: [{ namespace: 'payments', pods: ['api-*'] }],
-    workloads: [{ name: 'api', namespace: 'payments', pods: ['api-*'], referenceValues: [{ platform: 'simulated', simulatedRootSha256: 'a'.repeat(64), measurements: ['b'.repeat(96)] }] }],
+    workloads: [{ name: 'api', namespace: 'payments', pods: ['api-*'], referenceValues: [{ platform: 'simulated', simulatedRootSha256: 'a'.repeat(64), measurements: ['b'.repeat(96)], hostData: ['c'.repeat(64)] }] }],
     users: [
       { name: 'alice', groups: ['payments-devs'], publicKey: key, permissions: [{ namespaces: ['payments'], verbs: ['exec', 'logs'] }] },
       { name: 'bob', publicKey: key2 },

@@ -1,7 +1,8 @@
 /**
  * A simulated attestation setup for channel tests: an issuer whose evidence chains to a
  * fresh simulated root, and reference values that accept exactly that root and the
- * default measurement. (Verifiers must still be told to allow simulated evidence.)
+ * default measurement, and the chain itself (its ARK key signs CRLs in revocation tests).
+ * (Verifiers must still be told to allow simulated evidence.)
  */
 import {
   SIMULATED_DEFAULT_MEASUREMENT,
@@ -10,9 +11,10 @@ import {
   signSimulatedReport,
   type EvidenceIssuer,
   type ReferenceValues,
+  type SimulatedChain,
 } from '../../../../src/attestation/index.ts';
 
-export async function simulatedTrust(): Promise<{ issuer: EvidenceIssuer; reference: ReferenceValues }> {
+export async function simulatedTrust(): Promise<{ issuer: EvidenceIssuer; reference: ReferenceValues; chain: SimulatedChain }> {
   const chain = await createSimulatedChain({ rsaBits: 2048 });
   const issuer: EvidenceIssuer = {
     platform: 'simulated',
@@ -23,6 +25,10 @@ export async function simulatedTrust(): Promise<{ issuer: EvidenceIssuer; refere
         certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
       }),
   };
-  const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT] }] }, 'test');
-  return { issuer, reference };
+  // Simulated reports carry zero host data: that is the value this identity pins.
+  const reference = parseReferenceValues(
+    { version: 1, entries: [{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [SIMULATED_DEFAULT_MEASUREMENT], hostData: ['00'.repeat(32)] }] },
+    'test',
+  );
+  return { issuer, reference, chain };
 }

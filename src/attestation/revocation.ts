@@ -1,0 +1,120 @@
+/**
+ * Verifier-side revocation: CRLs the verifier holds itself (files named in configuration,
+ * read and parsed once at start), and the switch that makes a current CRL from every CRL
+ * issuer on a chain mandatory.
+ *
+ * Why: CRLs carried in the evidence collateral are chosen by the prover, and a prover whose
+ * VCEK, ASK or PCK is revoked simply leaves out the CRL that says so. CRLs configured here
+ * are applied to every chain whatever the evidence carries; with `requireCrls` a chain
+ * whose issuer has no current CRL (configured or carried) is refused
+ * (SP_ATTEST_REVOCATION_UNKNOWN). Both sources are signature-checked against the issuer
+ * on the verified chain (crl.ts), so a CRL file needs no protection beyond availability.
+ *
+ * Invariant: a policy is frozen and carries `digest` (over the CRLs' DER and the switch),
+ * which verification caches key on.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { ShadowplaneError } from '../errors.ts';
+import { MAX_CRL_BYTES, parseCrl, type Crl } from './crl.ts';
+import type { ReferenceValues } from './reference-values.ts';
+import { commonName, pemToDer } from './x509.ts';
+
+/** At most this many CRL files, and this many CRLs over all of them (a PEM file may hold several). */
+export const MAX_CRL_FILES = 16;
+export const MAX_CRLS = 32;
+/** A PEM CRL file is base64 with line breaks: allow for the expansion over MAX_CRL_BYTES. */
+const MAX_CRL_FILE_BYTES = Math.ceil((MAX_CRL_BYTES * 4) / 3) + 64 * 1024;
+
+export interface RevocationPolicy {
+  /** CRLs the verifier holds, applied in addition to any carried in the evidence. */
+  readonly crls: readonly Crl[];
+  /** Require a current CRL from every CRL issuer on the chain. */
+  readonly requireCrls: boolean;
+  /** SHA-256 over the switch and the CRLs' DER, lowercase hex: part of verification cache keys. */
+  readonly digest: string;
+}
+
+function freeze(crls: Crl[], requireCrls: boolean): RevocationPolicy {
+  const h = createHash('sha256').update(requireCrls ? 'require\0' : 'apply\0');
+  for (const c of crls) h.update(createHash('sha256').update(c.der).digest());
+  return Object.freeze({ crls: Object.freeze(crls), requireCrls, digest: h.digest('hex') });
+}
+
+/** No configured CRLs, nothing required: only CRLs carried in the evidence are applied. */
+export const NO_REVOCATION_POLICY: RevocationPolicy = freeze([], false);
+
+/**
+ * A policy from DER CRLs in memory (tests, embedding). A malformed CRL gives
+ * SP_ATTEST_COLLATERAL_INVALID.
+ */
+export function revocationPolicy(input: { readonly crls?: readonly Buffer[]; readonly requireCrls?: boolean }): RevocationPolicy {
+  const ders = input.crls ?? [];
+  if (ders.length > MAX_CRLS) throw new ShadowplaneError('SP_CONFIG_INVALID', `at most ${MAX_CRLS} CRLs`);
+  return freeze(
+    ders.map((d, i) => parseCrl(d, `configured CRL ${i}`)),
+    input.requireCrls === true,
+  );
+}
+
+/**
+ * Reads CRL files (DER, or PEM with one or more `X509 CRL` blocks), at most
+ * MAX_CRL_FILES files and MAX_CRLS CRLs, each CRL at most MAX_CRL_BYTES. Any file that
+ * cannot be read or parsed fails with SP_CONFIG_INVALID naming `option` and the file, so
+ * a bad file stops start-up instead of every later verification.
+ */
+export function loadRevocationPolicy(input: { readonly files: readonly string[]; readonly requireCrls: boolean; readonly option: string }): RevocationPolicy {
+  const { files, option } = input;
+  if (files.length > MAX_CRL_FILES) throw new ShadowplaneError('SP_CONFIG_INVALID', `${option}: at most ${MAX_CRL_FILES} CRL files`);
+  const crls: Crl[] = [];
+  for (const path of files) {
+    const fail = (why: string, cause?: unknown): never => {
+      throw new ShadowplaneError('SP_CONFIG_INVALID', `${option} ${path}: ${why}`, cause === undefined ? undefined : { cause });
+    };
+    let bytes: Buffer;
+    try {
+      if (statSync(path).size > MAX_CRL_FILE_BYTES) fail(`larger than ${MAX_CRL_FILE_BYTES} bytes`);
+      bytes = readFileSync(path);
+    } catch (err) {
+      if (err instanceof ShadowplaneError) throw err;
+      return fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
+    }
+    const isPem = bytes.subarray(0, 64).toString('latin1').trimStart().startsWith('-----BEGIN');
+    const ders = isPem ? pemToDer(bytes.toString('latin1'), 'X509 CRL') : [bytes];
+    if (ders.length === 0) fail('a PEM file must hold -----BEGIN X509 CRL----- blocks');
+    if (crls.length + ders.length > MAX_CRLS) fail(`more than ${MAX_CRLS} CRLs in all`);
+    ders.forEach((der, i) => {
+      try {
+        crls.push(parseCrl(der, ders.length > 1 ? `CRL ${i}` : 'CRL'));
+      } catch (err) {
+        fail(`not a DER or PEM X.509 CRL shadowplane accepts (${err instanceof ShadowplaneError ? (err.detail ?? err.code) : 'parse error'})`, err);
+      }
+    });
+  }
+  return freeze(crls, input.requireCrls);
+}
+
+/**
+ * What a verifier should say loudly at start about its revocation set-up, one line each:
+ * no CRL source while real (non-simulated) platforms are accepted; CRLs required but none
+ * configured; configured CRLs already past their nextUpdate. `hint` names the settings
+ * in the caller's words ("--crl FILE and --require-crls").
+ */
+export function revocationWarnings(policy: RevocationPolicy, references: readonly ReferenceValues[], hint: string, now: Date = new Date()): string[] {
+  const out: string[] = [];
+  const real = references.some((r) => r.entries.some((e) => e.platform !== 'simulated'));
+  if (real && policy.crls.length === 0 && !policy.requireCrls) {
+    out.push(
+      `*** no CRL source is configured: a revoked vendor certificate (VCEK/VLEK issuer, ASK, PCK, PCK CA) is refused only when the peer itself sends the CRL that revokes it. Configure the vendors' CRLs and require them (${hint}; docs/attestation.md, revocation). ***`,
+    );
+  }
+  if (real && policy.crls.length === 0 && policy.requireCrls) {
+    out.push('*** current CRLs are required but none is configured: only CRLs the peer sends in its evidence can satisfy the requirement ***');
+  }
+  policy.crls.forEach((c, i) => {
+    if (c.nextUpdate !== undefined && c.nextUpdate.getTime() <= now.getTime()) {
+      out.push(`*** configured CRL ${i} (issuer '${commonName(c.issuer, 'SP_CONFIG_INVALID')}') was due for replacement at ${c.nextUpdate.toISOString()}: every chain it covers is refused until a current one is configured ***`);
+    }
+  });
+  return out;
+}

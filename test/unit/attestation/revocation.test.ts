@@ -1,0 +1,100 @@
+/**
+ * The verifier's own CRLs: files read and parsed at start (a bad one stops start-up), and
+ * the start-up warnings about revocation. How the CRLs are applied to chains is shown in
+ * simulated-verify.test.ts and tdx-verify.test.ts.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadRevocationPolicy, parseReferenceValues, revocationPolicy, revocationWarnings, MAX_CRL_FILES } from '../../../src/attestation/index.ts';
+import { MAX_CRL_BYTES } from '../../../src/attestation/crl.ts';
+import { buildCrl, dn } from '../../../src/attestation/x509-build.ts';
+import { derToPem } from '../../../src/attestation/x509.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { expectCode, fixture } from './support.ts';
+
+const pckCrl = fixture('tdx/pckcrl');
+const rootCrl = fixture('tdx/rootcrl.der');
+
+describe('CRL files held by the verifier', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-crl-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: Buffer | string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it('reads DER files and PEM files (one or several X509 CRL blocks), in order', () => {
+    const der = file('pck.crl', pckCrl);
+    const pem = file('both.pem', derToPem(rootCrl, 'X509 CRL') + derToPem(pckCrl, 'X509 CRL'));
+    const p = loadRevocationPolicy({ files: [der, pem], requireCrls: true, option: '--crl' });
+    expect(p.crls.map((c) => c.der.equals(pckCrl) ? 'pck' : c.der.equals(rootCrl) ? 'root' : '?')).toEqual(['pck', 'root', 'pck']);
+    expect(p.requireCrls).toBe(true);
+    expect(p.crls[0]!.revoked.has('6fc34e5023e728923435d61aa4b83c618166ad35')).toBe(true);
+    expect(Object.isFrozen(p) && Object.isFrozen(p.crls)).toBe(true);
+  });
+
+  it('keys caches on what it holds: the same CRLs and switch give the same digest, anything else another', () => {
+    const a = revocationPolicy({ crls: [pckCrl, rootCrl], requireCrls: true });
+    expect(revocationPolicy({ crls: [pckCrl, rootCrl], requireCrls: true }).digest).toBe(a.digest);
+    expect(revocationPolicy({ crls: [pckCrl, rootCrl] }).digest).not.toBe(a.digest);
+    expect(revocationPolicy({ crls: [pckCrl], requireCrls: true }).digest).not.toBe(a.digest);
+  });
+
+  it('stops start-up with SP_CONFIG_INVALID naming the option and the file for anything it cannot use', async () => {
+    const load = (files: string[]) => () => loadRevocationPolicy({ files, requireCrls: false, option: '--crl' });
+    const missing = join(dir, 'missing.crl');
+    const err = await expectCode(load([missing]), 'SP_CONFIG_INVALID');
+    expect(err.message).toContain(`--crl ${missing}: cannot be read (ENOENT)`);
+    await expectCode(load([file('garbage.crl', 'not a crl at all')]), 'SP_CONFIG_INVALID');
+    await expectCode(load([file('cert.pem', '-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n')]), 'SP_CONFIG_INVALID');
+    const truncated = await expectCode(load([file('truncated.crl', pckCrl.subarray(0, 100))]), 'SP_CONFIG_INVALID');
+    expect(truncated.message).toContain('not a DER or PEM X.509 CRL');
+    await expectCode(load([file('huge.crl', Buffer.alloc(2 * MAX_CRL_BYTES))]), 'SP_CONFIG_INVALID');
+    await expectCode(load(Array.from({ length: MAX_CRL_FILES + 1 }, () => file('pck.crl', pckCrl))), 'SP_CONFIG_INVALID');
+    const many = file('many.pem', Array.from({ length: 33 }, () => derToPem(pckCrl, 'X509 CRL')).join(''));
+    await expectCode(load([many]), 'SP_CONFIG_INVALID');
+  });
+
+  it('refuses, at start, a CRL with a critical extension it does not process', async () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const idp = buildCrl({
+      issuer: dn([['CN', 'Some CA']]),
+      thisUpdate: new Date(),
+      nextUpdate: new Date(Date.now() + 86_400_000),
+      revoked: [],
+      signWith: { key: privateKey, alg: 'ecdsa-sha256' },
+      extensions: [{ oid: '2.5.29.28', critical: true, value: Buffer.from([0x30, 0]) }],
+    });
+    const err = await expectCode(() => loadRevocationPolicy({ files: [file('idp.crl', idp)], requireCrls: false, option: 'proxy.crlFiles' }), 'SP_CONFIG_INVALID');
+    expect(err.message).toContain('proxy.crlFiles');
+    expect(err.message).toContain('2.5.29.28');
+  });
+});
+
+describe('revocation warnings at start', () => {
+  const real = parseReferenceValues([{ platform: 'sev-snp', measurements: ['ab'.repeat(48)], hostData: ['cd'.repeat(32)] }], 'ref.yaml');
+  const simulated = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: ['ab'.repeat(48)], hostData: ['00'.repeat(32)] }], 'sim.yaml');
+  const HINT = '--crl FILE and --require-crls';
+
+  it('warns loudly when real platforms are accepted with no CRL source, naming the settings', () => {
+    const lines = revocationWarnings(revocationPolicy({}), [real], HINT);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('no CRL source is configured');
+    expect(lines[0]).toContain(HINT);
+  });
+
+  it('says nothing for the simulated development path, which has no CRLs', () => {
+    expect(revocationWarnings(revocationPolicy({}), [simulated], HINT)).toEqual([]);
+  });
+
+  it('warns when CRLs are required but none is configured, and when a configured CRL is already stale', () => {
+    expect(revocationWarnings(revocationPolicy({ requireCrls: true }), [real], HINT)[0]).toContain('required but none is configured');
+    const stale = revocationWarnings(revocationPolicy({ crls: [pckCrl, rootCrl], requireCrls: true }), [real], HINT, new Date('2024-01-01T00:00:00Z'));
+    expect(stale).toHaveLength(1);
+    expect(stale[0]).toContain("issuer 'Intel SGX PCK Platform CA'");
+    expect(revocationWarnings(revocationPolicy({ crls: [pckCrl, rootCrl], requireCrls: true }), [real], HINT, new Date('2023-07-01T00:00:00Z'))).toEqual([]);
+  });
+});
