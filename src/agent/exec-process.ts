@@ -151,6 +151,16 @@ function masterFd(pty: IPty): number {
   return fd;
 }
 
+/** node-pty's `close` event (its UnixTerminal is an EventEmitter; the IPty typings leave it out). */
+function onPtyClose(pty: IPty, listener: () => void): void {
+  const on = (pty as IPty & { readonly on?: unknown }).on;
+  if (typeof on !== 'function') {
+    pty.kill('SIGKILL');
+    throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty');
+  }
+  (on as (event: 'close', listener: () => void) => void).call(pty, 'close', listener);
+}
+
 /** Starts a process on a new pseudo-terminal of the given size. Its input has backpressure (pty-input.ts). */
 export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; readonly height: number }): ExecProcess {
   const file = resolveExecutable(spec.command, spec.env, spec.cwd);
@@ -171,6 +181,9 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
   }
   let alive = true;
   const input = new PtyInput(masterFd(pty));
+  // node-pty gives the descriptor up when the program's side of the terminal closes, which
+  // may be long before the program exits (pty-input.ts): no input after that.
+  onPtyClose(pty, () => input.close());
   const exited = new Promise<number>((done) =>
     pty.onExit(({ exitCode, signal }) => {
       alive = false;

@@ -8,13 +8,26 @@
  * into a program that is busy grew the agent's memory by the size of the paste and kept
  * it on about a fifth of a core until the program read.
  *
- * Here a full terminal (EAGAIN on the non-blocking master) is retried after a delay that
+ * The descriptor is node-pty's, and node-pty closes it on its own schedule: when the
+ * program's side of the terminal closes (`nohup`, a daemon), well before the program
+ * exits. A write to that number afterwards would land in whatever reuses it, such as the
+ * next session's terminal. So:
+ * - the owner calls close() on node-pty's own `close` event, which it emits as it gives
+ *   the descriptor up;
+ * - every write is synchronous (no write waits in the thread pool while the descriptor
+ *   changes hands) and preceded by a check that the descriptor still names the same
+ *   terminal: its fstat identity and, where the kernel reports it (/proc/self/fdinfo,
+ *   Linux 4.8 and later), the terminal's index, which tells one terminal master from
+ *   another (all share the inode of /dev/ptmx). Only this thread closes descriptors, and
+ *   none of its code runs between the check and the write. Any other answer (EBADF,
+ *   another file, another terminal) ends input for good.
+ *
+ * A full terminal (EAGAIN: the master is non-blocking) is retried after a delay that
  * doubles from 1 ms to 50 ms and resets when a write goes through. Writing stops for good
- * at close() (the terminal's process exited: its descriptor is about to be closed) and on
- * any other write error; what is still queued is dropped, and waiting writers are
- * released.
+ * at close() and on any write error; what is still queued is dropped, and a waiting
+ * writer is released.
  */
-import { write as fsWrite } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 
 /** Queued bytes above which the writer is told to wait. */
 export const PTY_INPUT_HIGH_WATER = 64 * 1024;
@@ -22,12 +35,13 @@ const MAX_RETRY_MS = 50;
 
 export class PtyInput {
   readonly #fd: number;
+  /** The terminal the descriptor named at start (see terminalIdentity). */
+  readonly #identity: string;
   readonly #highWater: number;
   readonly #queue: Buffer[] = [];
   /** Bytes of `#queue[0]` already written. */
   #offset = 0;
   #queued = 0;
-  #writing = false;
   #retryMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -35,8 +49,10 @@ export class PtyInput {
   #full = false;
   readonly #drainListeners: (() => void)[] = [];
 
+  /** `fd`: the terminal's master, open now (fstat throws otherwise). */
   constructor(fd: number, highWater = PTY_INPUT_HIGH_WATER) {
     this.#fd = fd;
+    this.#identity = terminalIdentity(fd);
     this.#highWater = highWater;
   }
 
@@ -72,16 +88,20 @@ export class PtyInput {
     this.#drained();
   }
 
+  /** Writes what the terminal takes now; schedules a retry when it is full. */
   #next(): void {
-    if (this.#writing || this.#timer !== undefined || this.#closed) return;
-    const head = this.#queue[0];
-    if (head === undefined) return;
-    this.#writing = true;
-    fsWrite(this.#fd, head, this.#offset, head.length - this.#offset, (err, written) => {
-      this.#writing = false;
-      if (this.#closed) return;
-      if (err !== null) {
-        if (err.code === 'EAGAIN') {
+    while (!this.#closed && this.#timer === undefined) {
+      const head = this.#queue[0];
+      if (head === undefined) return;
+      let written: number;
+      try {
+        if (!this.#sameTerminal()) {
+          this.close();
+          return;
+        }
+        written = writeSync(this.#fd, head, this.#offset, head.length - this.#offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
           this.#retryMs = Math.min(MAX_RETRY_MS, Math.max(1, this.#retryMs * 2));
           this.#timer = setTimeout(() => {
             this.#timer = undefined;
@@ -89,7 +109,7 @@ export class PtyInput {
           }, this.#retryMs);
           return;
         }
-        // EIO and the like: the terminal is gone. Nothing more can be written.
+        // EIO, EBADF and the like: the terminal is gone. Nothing more can be written.
         this.close();
         return;
       }
@@ -101,8 +121,12 @@ export class PtyInput {
         this.#offset = 0;
       }
       if (this.#full && this.#queued < this.#highWater / 2) this.#drained();
-      this.#next();
-    });
+    }
+  }
+
+  /** Whether the descriptor still names the terminal it named at start (throws EBADF when closed). */
+  #sameTerminal(): boolean {
+    return terminalIdentity(this.#fd) === this.#identity;
   }
 
   #drained(): void {
@@ -110,4 +134,18 @@ export class PtyInput {
     this.#full = false;
     for (const listener of this.#drainListeners) listener();
   }
+}
+
+const TTY_INDEX = /^tty-index:\s*(\d{1,10})$/m;
+
+/** What names the terminal behind `fd`: its fstat device and inode, and its index where /proc reports it. Throws when `fd` is closed. */
+function terminalIdentity(fd: number): string {
+  const st = fstatSync(fd);
+  let index = '';
+  try {
+    index = TTY_INDEX.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1] ?? '';
+  } catch {
+    // No /proc: the fstat identity and the close event remain.
+  }
+  return `${st.dev}:${st.ino}:${st.rdev}:${index}`;
 }

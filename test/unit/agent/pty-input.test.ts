@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startPtyProcess, type ExecProcess } from '../../../src/agent/exec-process.ts';
 import { PTY_INPUT_HIGH_WATER } from '../../../src/agent/pty-input.ts';
@@ -70,5 +73,31 @@ describe('terminal input', () => {
     await p.exited;
     await drained;
     expect(p.write(CHUNK)).toBe(true);
+  });
+
+  // Bug (review of f0f79c8): input went on to node-pty's descriptor after node-pty had
+  // closed it (the program closed its terminal: nohup), and the next exec -t session got
+  // the same descriptor number: one user's keystrokes were read by another's shell.
+  it('sends no input on after the program closed its terminal, even when another terminal takes the descriptor number', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sp-pty-'));
+    try {
+      const a = startPtyProcess({ command: '/usr/bin/nohup', args: ['/bin/sleep', '3'], env, cwd: dir, stdin: true, stdout: true, stderr: false }, { width: 80, height: 24 });
+      a.onOutput(() => undefined);
+      let aExited = false;
+      void a.exited.then(() => (aExited = true));
+      // nohup takes its input from /dev/null and its output to nohup.out: the terminal closes.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const { p: b, output } = await tty('read line; echo "B read: $line"');
+      a.write(Buffer.from('typed by A\n'));
+      b.write(Buffer.from('typed by B\n'));
+      expect(await b.exited).toBe(0);
+      expect(aExited).toBe(false);
+      expect(output()).toContain('B read: typed by B');
+      expect(output()).not.toContain('typed by A');
+      a.kill('SIGKILL');
+      await a.exited;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
