@@ -183,7 +183,11 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
   const input = new PtyInput(masterFd(pty));
   // node-pty gives the descriptor up when the program's side of the terminal closes, which
   // may be long before the program exits (pty-input.ts): no input after that.
-  onPtyClose(pty, () => input.close());
+  let terminalOpen = true;
+  onPtyClose(pty, () => {
+    terminalOpen = false;
+    input.close();
+  });
   const exited = new Promise<number>((done) =>
     pty.onExit(({ exitCode, signal }) => {
       alive = false;
@@ -207,7 +211,8 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
       if (alive) input.write(EOT);
     },
     resize(width, height) {
-      if (alive && width > 0 && height > 0) pty.resize(width, height);
+      // node-pty resizes by descriptor number: not once it gave the descriptor up.
+      if (alive && terminalOpen && width > 0 && height > 0) pty.resize(width, height);
     },
     pauseOutput() {
       if (alive) pty.pause();
