@@ -15,7 +15,7 @@
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { CHANNEL_ALPN, peerCertificateOf, proxyTlsOptions, runVerifier, type AgentIdentity, type AgentVerifier, type ChannelCredentials, type VerifiedAgent } from './trust.ts';
+import { CHANNEL_ALPN, peerCertificateOf, proxyTlsOptions, runVerifier, trustedUntil, type AgentIdentity, type AgentVerifier, type ChannelCredentials, type VerifiedAgent } from './trust.ts';
 
 export interface DialOptions {
   readonly credentials: ChannelCredentials;
@@ -101,7 +101,7 @@ export async function dialAgent(target: DialTarget, options: DialOptions): Promi
     if (socket.destroyed) throw new ShadowplaneError('SP_AGENT_UNREACHABLE', 'connection closed during verification');
     socket.off('error', swallow);
     options.logger.debug({ fingerprint: peer.fingerprint256 }, 'agent verified');
-    return { socket, agent, fingerprint256: peer.fingerprint256, notAfterMs: Date.parse(peer.x509.validTo) };
+    return { socket, agent, fingerprint256: peer.fingerprint256, notAfterMs: trustedUntil(peer.x509.validTo, agent.notAfterMs) };
   } catch (err) {
     socket.destroy();
     throw err;

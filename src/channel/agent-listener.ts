@@ -16,7 +16,7 @@ import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CONNECTION_WINDOW_BYTES, agentH2Options } from './h2-options.ts';
 import { respondError } from './stream-util.ts';
-import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
+import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, trustedUntil, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
 export type OperationHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, proxy: VerifiedProxy) => void;
 
@@ -106,7 +106,7 @@ export class AgentListener {
     try {
       if (peer === undefined) throw new ShadowplaneError('SP_AGENT_REFUSED', 'no client certificate');
       const proxy = await runVerifier(() => this.#options.verifyProxy(peer), this.#options.verifyTimeoutMs ?? 10_000, 'SP_AGENT_REFUSED');
-      state = { ok: true, proxy, notAfterMs: Date.parse(peer.x509.validTo) };
+      state = { ok: true, proxy, notAfterMs: trustedUntil(peer.x509.validTo, proxy.notAfterMs) };
       logger.info({ fingerprint: peer.fingerprint256 }, 'proxy verified');
     } catch (err) {
       const code = err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL';

@@ -70,7 +70,7 @@ export function raTlsAgentVerifier(options: RaTlsAgentVerifierOptions): AgentVer
     const namespace = claims[CLAIM.namespace];
     const pod = claims[CLAIM.pod];
     if (namespace === undefined || pod === undefined) throw new ShadowplaneError('SP_AGENT_ATTESTATION_FAILED', 'the certificate names no pod');
-    return { identity: { namespace, pod }, platform: result.evidence.platform };
+    return { identity: { namespace, pod }, platform: result.evidence.platform, notAfterMs: Date.parse(result.evidence.notAfter) };
   };
 }
 
@@ -115,6 +115,6 @@ export function raTlsProxyVerifier(options: RaTlsProxyVerifierOptions): ProxyVer
     if (options.allowedManifestDigests.length > 0 && !digestAllowed(digest.toLowerCase(), options.allowedManifestDigests)) {
       throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH');
     }
-    return { manifestDigest: digest };
+    return { manifestDigest: digest, notAfterMs: Date.parse(result.evidence.notAfter) };
   };
 }

@@ -46,12 +46,20 @@ export interface VerifiedAgent {
   readonly identity: AgentIdentity;
   /** The platform of the verified evidence, when the verifier reports it (for counting). */
   readonly platform?: 'sev-snp' | 'tdx' | 'simulated';
+  /**
+   * When the verified evidence stops vouching for the agent (epoch ms): the earliest end of
+   * the vendor certificates, collateral and CRLs it was verified with. The session takes
+   * no new work after it (nor after the certificate's own end).
+   */
+  readonly notAfterMs?: number;
 }
 
 /** What the agent learned from the proxy's verified evidence. */
 export interface VerifiedProxy {
   /** The manifest digest the proxy's evidence binds, when it carries one. */
   readonly manifestDigest?: string;
+  /** When the verified evidence stops vouching for the proxy (epoch ms; see VerifiedAgent). */
+  readonly notAfterMs?: number;
 }
 
 /**
@@ -124,6 +132,16 @@ export async function runVerifier<T>(verify: () => Promise<T>, timeoutMs: number
 
 /** How long a session takes new work by default: a new one is verified again (expiry, revocation, new reference values). */
 export const MAX_SESSION_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * The end of a session's trust (epoch ms): the peer certificate's `validTo`, or earlier when
+ * its evidence says so (vendor certificates, collateral or CRLs that end sooner); NaN when
+ * unknown, which ends the session at once.
+ */
+export function trustedUntil(validTo: string, evidenceNotAfterMs: number | undefined): number {
+  const certificate = Date.parse(validTo);
+  return evidenceNotAfterMs === undefined ? certificate : Math.min(certificate, evidenceNotAfterMs);
+}
 
 /**
  * A timer, unref'd, that fires when a session verified once at its handshake may take no
