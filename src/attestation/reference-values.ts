@@ -18,8 +18,8 @@
  * whose reports carry zero host data unless told otherwise.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { PLATFORMS, SNP_PRODUCTS, type SnpProduct, type SnpTcb } from './types.ts';
 
@@ -328,13 +328,9 @@ export function parseReferenceValues(obj: unknown, source: string): ReferenceVal
 export function loadReferenceValues(path: string): ReferenceValues {
   let text: string;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_REFERENCE_VALUES_BYTES) {
-      throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: larger than ${MAX_REFERENCE_VALUES_BYTES} bytes`);
-    }
-    text = readFileSync(path, 'utf8');
+    text = readBoundedFile(path, MAX_REFERENCE_VALUES_BYTES).toString('utf8');
   } catch (err) {
-    if (err instanceof ShadowplaneError) throw err;
+    if (err instanceof FileRefused) throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: ${err.detail}`);
     throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: cannot be read`, { cause: err });
   }
   let doc: unknown;

@@ -14,7 +14,7 @@
  * which verification caches key on.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { MAX_CRL_BYTES, parseCrl, type Crl } from './crl.ts';
 import type { ReferenceValues } from './reference-values.ts';
@@ -73,10 +73,9 @@ export function loadRevocationPolicy(input: { readonly files: readonly string[];
     };
     let bytes: Buffer;
     try {
-      if (statSync(path).size > MAX_CRL_FILE_BYTES) fail(`larger than ${MAX_CRL_FILE_BYTES} bytes`);
-      bytes = readFileSync(path);
+      bytes = readBoundedFile(path, MAX_CRL_FILE_BYTES);
     } catch (err) {
-      if (err instanceof ShadowplaneError) throw err;
+      if (err instanceof FileRefused) return fail(err.detail);
       return fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
     }
     const isPem = bytes.subarray(0, 64).toString('latin1').trimStart().startsWith('-----BEGIN');

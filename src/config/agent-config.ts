@@ -10,13 +10,13 @@
  * the image or the pod policy): it holds the reference values the agent checks the
  * proxy against.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { MAX_CRL_FILES } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
+import { FileRefused, readBoundedFile } from './bounded-file.ts';
 import { FieldReader, deepFreeze } from './validate.ts';
 
 export interface AgentConfig {
@@ -132,7 +132,7 @@ export interface AgentConfigSources {
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
-  /** Injected for tests; default fs.readFileSync. */
+  /** Injected for tests; default: read within the configuration's size bound (bounded-file.ts). */
   readonly readFile?: (path: string) => Buffer;
 }
 
@@ -180,6 +180,7 @@ function readDocument(path: string, readFile: (path: string) => Buffer): unknown
   try {
     bytes = readFile(path);
   } catch (err) {
+    if (err instanceof FileRefused) return invalid(`configuration file: ${err.detail}`);
     return invalid(`configuration file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   if (bytes.length > MAX_CONFIG_BYTES) invalid(`configuration file exceeds ${MAX_CONFIG_BYTES} bytes`);
@@ -200,7 +201,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
   const { values: flags, command } = parseFlags(sources.argv);
   const env = sources.env;
   const configPath = flags.config ?? env['SHADOWPLANE_AGENT_CONFIG'];
-  const doc = configPath === undefined ? {} : readDocument(configPath, sources.readFile ?? readFileSync);
+  const doc = configPath === undefined ? {} : readDocument(configPath, sources.readFile ?? ((path) => readBoundedFile(path, MAX_CONFIG_BYTES)));
   const root = new FieldReader(doc ?? {}, '', 'SP_CONFIG_INVALID').object(FILE_KEYS);
 
   const podField = root.optional('pod')?.object(['namespace', 'name']);

@@ -7,7 +7,7 @@
  * interpreted, every error names the field, and the result is deep-frozen.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { FileRefused, readBoundedFile } from './bounded-file.ts';
 import { parseDocument } from 'yaml';
 import { parseReferenceValues, type ReferenceValues } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
@@ -118,13 +118,9 @@ export interface Manifest {
 export function loadManifest(path: string): Manifest {
   let text: string;
   try {
-    const buf = readFileSync(path);
-    if (buf.length > MANIFEST_MAX_BYTES) {
-      throw new ShadowplaneError('SP_MANIFEST_UNREADABLE', `${path}: larger than ${MANIFEST_MAX_BYTES} bytes`);
-    }
-    text = buf.toString('utf8');
+    text = readBoundedFile(path, MANIFEST_MAX_BYTES).toString('utf8');
   } catch (err) {
-    if (err instanceof ShadowplaneError) throw err;
+    if (err instanceof FileRefused) throw new ShadowplaneError('SP_MANIFEST_UNREADABLE', `${path}: ${err.detail}`);
     throw new ShadowplaneError('SP_MANIFEST_UNREADABLE', `${path}: ${(err as NodeJS.ErrnoException).code ?? 'read error'}`);
   }
   return parseManifestText(text, path);
