@@ -1,10 +1,12 @@
 /**
- * A bounded cache of successful verifications, keyed by what was verified (certificate
- * fingerprint, reference-values digest, whether simulated evidence was allowed).
+ * A bounded cache of successful verifications, keyed by what was verified and under what
+ * rules (certificate fingerprint, reference-values digest, revocation-policy digest,
+ * whether simulated evidence was allowed).
  *
  * Invariants: at most `maxEntries` entries (least recently used evicted first); an entry is
  * never returned at or after its expiry, which the caller sets to the earliest of the
- * certificate's notAfter, the evidence chain's notAfter and now + `ttlMs`. Failures are
+ * certificate's notAfter, the evidence's notAfter (its chain, collateral and CRLs) and
+ * now + `ttlMs`. Failures are
  * never cached, so a peer that fixes its evidence is re-checked at once.
  */
 
