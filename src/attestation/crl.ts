@@ -28,6 +28,11 @@ export interface Crl {
   readonly nextUpdate: Date | undefined;
   /** Revoked serial numbers, lowercase hex without leading zeros. */
   readonly revoked: ReadonlySet<string>;
+  /**
+   * Held by the verifier (configured), not carried in the peer's evidence: only such a
+   * CRL satisfies a requirement for current CRLs (revocation.ts).
+   */
+  readonly heldByVerifier?: boolean;
 }
 
 const CODE = 'SP_ATTEST_COLLATERAL_INVALID';
@@ -128,14 +133,16 @@ export function checkRevocation(cert: Certificate, certLabel: string, issuer: Ce
       throw new ShadowplaneError('SP_ATTEST_CERT_REVOKED', `the ${certLabel} certificate (serial ${cert.serial}) is revoked by '${issuer.subjectName}'`);
     }
     if (crl.nextUpdate !== undefined) {
-      current = true;
+      // A CRL the peer carries only adds revocations: it chose which one to send, and an
+      // older one still within its validity can predate its own revocation.
+      if (crl.heldByVerifier === true) current = true;
       if (earliest === undefined || crl.nextUpdate.getTime() < earliest.getTime()) earliest = crl.nextUpdate;
     }
   }
   if (require && !current && mayIssueCrls(issuer)) {
     throw new ShadowplaneError(
       'SP_ATTEST_REVOCATION_UNKNOWN',
-      `current CRLs are required, and none from '${issuer.subjectName}' (with a nextUpdate) covers the ${certLabel} certificate: configure that issuer's CRL`,
+      `current CRLs are required, and none held by this verifier from '${issuer.subjectName}' (with a nextUpdate) covers the ${certLabel} certificate: configure that issuer's CRL`,
     );
   }
   return earliest;

@@ -6,8 +6,8 @@
  * Why: CRLs carried in the evidence collateral are chosen by the prover, and a prover whose
  * VCEK, ASK or PCK is revoked simply leaves out the CRL that says so. CRLs configured here
  * are applied to every chain whatever the evidence carries; with `requireCrls` a chain
- * whose issuer has no current CRL (configured or carried) is refused
- * (SP_ATTEST_REVOCATION_UNKNOWN). Both sources are signature-checked against the issuer
+ * whose issuer has no current CRL held here is refused (SP_ATTEST_REVOCATION_UNKNOWN):
+ * carried CRLs only add revocations, since the prover picks which one to send. Both sources are signature-checked against the issuer
  * on the verified chain (crl.ts), so a CRL file needs no protection beyond availability.
  *
  * Invariant: a policy is frozen and carries `digest` (over the CRLs' DER and the switch),
@@ -38,7 +38,8 @@ export interface RevocationPolicy {
 function freeze(crls: Crl[], requireCrls: boolean): RevocationPolicy {
   const h = createHash('sha256').update(requireCrls ? 'require\0' : 'apply\0');
   for (const c of crls) h.update(createHash('sha256').update(c.der).digest());
-  return Object.freeze({ crls: Object.freeze(crls), requireCrls, digest: h.digest('hex') });
+  const held = crls.map((c): Crl => Object.freeze({ ...c, heldByVerifier: true }));
+  return Object.freeze({ crls: Object.freeze(held), requireCrls, digest: h.digest('hex') });
 }
 
 /** No configured CRLs, nothing required: only CRLs carried in the evidence are applied. */
@@ -108,7 +109,7 @@ export function revocationWarnings(policy: RevocationPolicy, references: readonl
     );
   }
   if (real && policy.crls.length === 0 && policy.requireCrls) {
-    out.push('*** current CRLs are required but none is configured: only CRLs the peer sends in its evidence can satisfy the requirement ***');
+    out.push('*** current CRLs are required but none is configured: every chain of a real platform will be refused (CRLs the peer sends are applied, but do not count) ***');
   }
   policy.crls.forEach((c, i) => {
     if (c.nextUpdate !== undefined && c.nextUpdate.getTime() <= now.getTime()) {

@@ -20,7 +20,7 @@ export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
                                 repeatable, at most 16, read at start (default none: only
                                 CRLs the agent sends are applied, and that is warned about)
   --require-crls                refuse an agent unless every CRL issuer on its chain has a
-                                current CRL (default off; docs/attestation.md, revocation)
+                                current CRL among --crl (default off; docs/attestation.md)
   --in-cluster-dir DIR          service-account mount (credential source in-cluster)
   --upstream-connect-timeout D  default 5s
   --serving-cert-validity D     default 720h

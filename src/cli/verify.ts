@@ -44,7 +44,7 @@ writes only the Prometheus scrape configuration.
                              at most 16 (default none: only CRLs the proxy sends are applied,
                              which is warned about)
   --require-crls             refuse the proxy unless every CRL issuer on its chain has a current
-                             CRL (default off; docs/attestation.md, revocation)
+                             CRL among --crl (default off; docs/attestation.md, revocation)
 
 Prometheus (docs/metrics.md): also write a scrape configuration pinned to the same certificate
   --prometheus-config FILE        write the Prometheus scrape configuration here
