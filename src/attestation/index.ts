@@ -43,11 +43,16 @@ export { verifyEvidence, verifyEvidenceSync } from './verify.ts';
 export {
   MAX_CRLS,
   MAX_CRL_FILES,
+  CRL_RELOAD_INTERVAL_MS,
   NO_REVOCATION_POLICY,
+  currentRevocation,
   loadRevocationPolicy,
   revocationPolicy,
   revocationWarnings,
+  watchRevocationFiles,
   type RevocationPolicy,
+  type RevocationSetting,
+  type RevocationSource,
 } from './revocation.ts';
 export {
   SIMULATED_DEFAULT_MEASUREMENT,

@@ -14,8 +14,10 @@
  * which verification caches key on.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { ShadowplaneError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { MAX_CRL_BYTES, parseCrl, type Crl } from './crl.ts';
 import type { ReferenceValues } from './reference-values.ts';
 import { commonName, pemToDer } from './x509.ts';
@@ -117,4 +119,89 @@ export function revocationWarnings(policy: RevocationPolicy, references: readonl
     }
   });
   return out;
+}
+
+/**
+ * Where a long-running verifier (the proxy, an agent) gets its revocation policy at each
+ * verification: a fixed one, or one that follows its files (watchRevocationFiles).
+ */
+export type RevocationSetting = RevocationPolicy | RevocationSource;
+
+export interface RevocationSource {
+  /** The policy to verify with now. */
+  current(): RevocationPolicy;
+}
+
+/** The policy a setting gives now (undefined stays undefined). */
+export function currentRevocation(setting: RevocationSetting | undefined): RevocationPolicy | undefined {
+  return setting === undefined || !('current' in setting) ? setting : setting.current();
+}
+
+/** How often a watched set of CRL files is looked at (by stat) for a change. */
+export const CRL_RELOAD_INTERVAL_MS = 60_000;
+
+/**
+ * CRL files a long-running verifier follows, so that refreshing them (a new file in place,
+ * a ConfigMap update) takes effect without a restart: CRLs are due again at their
+ * nextUpdate, days to weeks after issue, and a due CRL refuses every chain it covers.
+ *
+ * Loaded once now like loadRevocationPolicy (a bad file stops start-up). Afterwards, at most
+ * every `intervalMs`, on a verification, the files are looked at (device, inode, size,
+ * modification time) and, when any changed, loaded again. A set that no longer loads
+ * (unreadable, malformed, too many) is not used: the previous one stays, which every
+ * verification still checks for currency, and the failure is logged without file
+ * content. A configured CRL found past its nextUpdate is logged once per loaded set.
+ */
+export function watchRevocationFiles(input: {
+  readonly files: readonly string[];
+  readonly requireCrls: boolean;
+  readonly option: string;
+  readonly logger: Logger;
+  readonly intervalMs?: number;
+  readonly now?: () => number;
+}): RevocationSource & { readonly initial: RevocationPolicy } {
+  const now = input.now ?? Date.now;
+  const intervalMs = input.intervalMs ?? CRL_RELOAD_INTERVAL_MS;
+  const initial = loadRevocationPolicy(input);
+  let policy = initial;
+  let stamp = fileStamp(input.files);
+  let checkedAt = now();
+  let warnedDue = '';
+  return {
+    initial,
+    current(): RevocationPolicy {
+      if (input.files.length === 0 || now() - checkedAt < intervalMs) return policy;
+      checkedAt = now();
+      const next = fileStamp(input.files);
+      if (next !== stamp) {
+        stamp = next;
+        try {
+          policy = loadRevocationPolicy(input);
+          input.logger.info({ option: input.option, crls: policy.crls.length }, 'CRL files changed: loaded again');
+        } catch (err) {
+          input.logger.warn({ option: input.option, code: err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL' }, 'CRL files changed but do not load: the previous CRLs stay in use');
+        }
+      }
+      const due = policy.crls.filter((c) => c.nextUpdate !== undefined && c.nextUpdate.getTime() <= now()).length;
+      if (due > 0 && warnedDue !== policy.digest) {
+        warnedDue = policy.digest;
+        input.logger.warn({ option: input.option, due }, '*** configured CRLs are past their nextUpdate: every chain they cover is refused until current ones replace them ***');
+      }
+      return policy;
+    },
+  };
+}
+
+/** What identifies the files' present contents cheaply: device, inode, size and modification time of each (a missing one noted as such). */
+function fileStamp(files: readonly string[]): string {
+  return files
+    .map((path) => {
+      try {
+        const st = statSync(path);
+        return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      } catch (err) {
+        return `error:${(err as NodeJS.ErrnoException).code ?? ''}`;
+      }
+    })
+    .join('|');
 }

@@ -16,7 +16,7 @@
  * where both run the same measured image.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { verifyAttestedCertificate, type AttestedCertificateResult, type ReferenceValues, type RevocationPolicy, type VerificationCache } from '../attestation/index.ts';
+import { currentRevocation, verifyAttestedCertificate, type AttestedCertificateResult, type ReferenceValues, type RevocationSetting, type VerificationCache } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AgentIdentity, AgentVerifier, ProxyVerifier } from './trust.ts';
@@ -44,7 +44,7 @@ export interface RaTlsAgentVerifierOptions {
   readonly referenceFor: (expected: AgentIdentity) => ReferenceValues | undefined;
   readonly allowSimulated?: boolean;
   /** The proxy's own CRLs and whether they are required (docs/attestation.md, revocation). */
-  readonly revocation?: RevocationPolicy;
+  readonly revocation?: RevocationSetting;
   readonly cache?: VerificationCache<AttestedCertificateResult>;
   readonly logger?: Logger;
 }
@@ -61,7 +61,7 @@ export function raTlsAgentVerifier(options: RaTlsAgentVerifierOptions): AgentVer
     const result = await verifyAttestedCertificate(peer.raw, {
       reference,
       ...(options.allowSimulated === undefined ? {} : { allowSimulated: options.allowSimulated }),
-      ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
+      ...(options.revocation === undefined ? {} : { revocation: currentRevocation(options.revocation) }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
@@ -81,7 +81,7 @@ export interface RaTlsProxyVerifierOptions {
   readonly allowedManifestDigests: readonly string[];
   readonly allowSimulated?: boolean;
   /** The agent's own CRLs and whether they are required (docs/attestation.md, revocation). */
-  readonly revocation?: RevocationPolicy;
+  readonly revocation?: RevocationSetting;
   readonly cache?: VerificationCache<AttestedCertificateResult>;
   readonly logger?: Logger;
 }
@@ -103,7 +103,7 @@ export function raTlsProxyVerifier(options: RaTlsProxyVerifierOptions): ProxyVer
     const result = await verifyAttestedCertificate(peer.raw, {
       reference: options.reference,
       ...(options.allowSimulated === undefined ? {} : { allowSimulated: options.allowSimulated }),
-      ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
+      ...(options.revocation === undefined ? {} : { revocation: currentRevocation(options.revocation) }),
       ...(options.cache === undefined ? {} : { cache: options.cache }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });

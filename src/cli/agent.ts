@@ -8,10 +8,10 @@
 import {
   createVerificationCache,
   loadReferenceValues,
-  loadRevocationPolicy,
   parseReferenceValues,
   revocationWarnings,
   unboundIdentityWarnings,
+  watchRevocationFiles,
   type AttestedCertificateResult,
   type ReferenceValues,
 } from '../attestation/index.ts';
@@ -52,8 +52,9 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
     logger.warn({ allowSimulated: true }, '*** accepting a proxy with SIMULATED attestation: this pod is not protected. Development only. ***');
   }
   const reference = proxyReferenceValues(config);
-  const revocation = loadRevocationPolicy({ files: config.proxy.crlFiles, requireCrls: config.proxy.requireCrls, option: 'proxy.crlFiles' });
-  for (const line of [...unboundIdentityWarnings(reference), ...revocationWarnings(revocation, [reference], 'proxy.crlFiles and proxy.requireCrls')]) logger.warn(line);
+  // Followed afterwards: refreshed CRL files take effect without a restart.
+  const revocation = watchRevocationFiles({ files: config.proxy.crlFiles, requireCrls: config.proxy.requireCrls, option: 'proxy.crlFiles', logger });
+  for (const line of [...unboundIdentityWarnings(reference), ...revocationWarnings(revocation.initial, [reference], 'proxy.crlFiles and proxy.requireCrls')]) logger.warn(line);
   const credentials = await startRenewingCredentials({
     issuer,
     claims: agentClaims({ namespace: config.pod.namespace, pod: config.pod.name, container: config.container }),

@@ -1,6 +1,6 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
 import { readFileSync } from 'node:fs';
-import { loadRevocationPolicy, revocationWarnings, unboundIdentityWarnings } from '../attestation/index.ts';
+import { revocationWarnings, unboundIdentityWarnings, watchRevocationFiles } from '../attestation/index.ts';
 import { loadManifest } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { parseProxyOptions } from '../config/proxy-options.ts';
@@ -39,9 +39,10 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   const logger = createLogger({ level: options.logLevel, name: 'shadowplane-proxy' });
   const manifest = loadManifest(options.manifestPath);
   // Before the issuer: a bad CRL file or an unannounced weakening stops or warns at start.
-  const revocation = loadRevocationPolicy({ files: options.crlFiles, requireCrls: options.requireCrls, option: '--crl' });
+  // The files are followed afterwards: refreshed CRLs take effect without a restart.
+  const revocation = watchRevocationFiles({ files: options.crlFiles, requireCrls: options.requireCrls, option: '--crl', logger });
   const references = manifest.workloads.map((w) => w.referenceValues);
-  for (const line of [...references.flatMap((r) => unboundIdentityWarnings(r)), ...revocationWarnings(revocation, references, '--crl FILE and --require-crls')]) {
+  for (const line of [...references.flatMap((r) => unboundIdentityWarnings(r)), ...revocationWarnings(revocation.initial, references, '--crl FILE and --require-crls')]) {
     logger.warn(line);
   }
   const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });

@@ -3,7 +3,7 @@
  * directory, audit, metrics) composed with the listener in one place, for the CLI and for
  * anything that embeds the proxy (the test bed, the demo).
  */
-import type { EvidenceIssuer, RevocationPolicy } from '../attestation/index.ts';
+import type { EvidenceIssuer, RevocationSetting } from '../attestation/index.ts';
 import type { Manifest } from '../config/manifest.ts';
 import type { Logger } from '../log.ts';
 import { createAuditEndpoint } from './audit.ts';
@@ -16,7 +16,7 @@ export interface ShadowplaneProxyOptions extends Omit<StartProxyOptions, 'confid
   /** Accept agents whose evidence is simulated (development only). */
   readonly allowSimulatedAgents: boolean;
   /** CRLs applied to agents' chains, and whether they are required. Default: only CRLs in the evidence. */
-  readonly revocation?: RevocationPolicy;
+  readonly revocation?: RevocationSetting;
   /** The metrics hash key; default 32 random bytes for this process. */
   readonly metricsHashKey?: Buffer;
   readonly agentConnectTimeoutMs?: number;

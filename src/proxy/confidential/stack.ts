@@ -10,7 +10,7 @@
  * a generated key changes every hashed value.
  */
 import { randomBytes } from 'node:crypto';
-import { createVerificationCache, type AttestedCertificateResult, type EvidenceIssuer, type RevocationPolicy } from '../../attestation/index.ts';
+import { createVerificationCache, type AttestedCertificateResult, type EvidenceIssuer, type RevocationSetting } from '../../attestation/index.ts';
 import { startRenewingCredentials } from '../../channel/attested-credentials.ts';
 import { AgentPool } from '../../channel/agent-pool.ts';
 import { proxyClaims, raTlsAgentVerifier } from '../../channel/ra-tls-trust.ts';
@@ -47,7 +47,7 @@ export async function createConfidentialStack(opts: {
   readonly issuer: EvidenceIssuer;
   readonly allowSimulatedAgents: boolean;
   /** CRLs the proxy applies to agents' chains, and whether they are required. Default: only CRLs in the evidence. */
-  readonly revocation?: RevocationPolicy;
+  readonly revocation?: RevocationSetting;
   readonly channelCertValidityMs?: number;
   readonly agentConnectTimeoutMs?: number;
   readonly accept?: AcceptOptions;

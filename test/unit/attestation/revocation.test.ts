@@ -3,11 +3,12 @@
  * the start-up warnings about revocation. How the CRLs are applied to chains is shown in
  * simulated-verify.test.ts and tdx-verify.test.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRevocationPolicy, parseReferenceValues, revocationPolicy, revocationWarnings, MAX_CRL_FILES } from '../../../src/attestation/index.ts';
+import { loadRevocationPolicy, parseReferenceValues, revocationPolicy, revocationWarnings, watchRevocationFiles, MAX_CRL_FILES } from '../../../src/attestation/index.ts';
+import { createLogger } from '../../../src/log.ts';
 import { MAX_CRL_BYTES } from '../../../src/attestation/crl.ts';
 import { buildCrl, dn } from '../../../src/attestation/x509-build.ts';
 import { derToPem } from '../../../src/attestation/x509.ts';
@@ -34,6 +35,39 @@ describe('CRL files held by the verifier', () => {
     expect(p.requireCrls).toBe(true);
     expect(p.crls[0]!.revoked.has('6fc34e5023e728923435d61aa4b83c618166ad35')).toBe(true);
     expect(Object.isFrozen(p) && Object.isFrozen(p.crls)).toBe(true);
+  });
+
+  it('follows its files: a refreshed CRL is used after the next look, one that no longer loads is not, and a due one is said once', () => {
+    const lines: { level: number; msg: string; code?: string }[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) } });
+    let clock = Date.parse('2023-06-10T00:00:00Z');
+    const path = file('followed.crl', pckCrl);
+    const source = watchRevocationFiles({ files: [path], requireCrls: true, option: '--crl', logger, intervalMs: 60_000, now: () => clock });
+    const first = source.current();
+    expect(first).toBe(source.initial);
+    expect(first.crls[0]!.der.equals(pckCrl)).toBe(true);
+    // Replaced in place, as a ConfigMap update does (a new file renamed over the old).
+    writeFileSync(join(dir, 'followed.next'), rootCrl);
+    renameSync(join(dir, 'followed.next'), path);
+    expect(source.current()).toBe(first); // not looked at again before the interval
+    clock += 60_000;
+    const second = source.current();
+    expect(second.crls[0]!.der.equals(rootCrl)).toBe(true);
+    expect(second.digest).not.toBe(first.digest);
+    expect(lines.some((l) => l.msg === 'CRL files changed: loaded again')).toBe(true);
+    // A broken refresh: the previous CRLs stay, and the failure is logged by code only.
+    writeFileSync(path, 'not a crl');
+    clock += 60_000;
+    expect(source.current()).toBe(second);
+    const refused = lines.find((l) => l.msg.startsWith('CRL files changed but do not load'));
+    expect(refused?.code).toBe('SP_CONFIG_INVALID');
+    expect(JSON.stringify(lines)).not.toContain('not a crl');
+    // Past the root CRL's nextUpdate, said once for this set.
+    clock = (second.crls[0]!.nextUpdate?.getTime() ?? 0) + 1;
+    source.current();
+    clock += 60_000;
+    source.current();
+    expect(lines.filter((l) => l.msg.includes('past their nextUpdate'))).toHaveLength(1);
   });
 
   it('keys caches on what it holds: the same CRLs and switch give the same digest, anything else another', () => {
