@@ -180,7 +180,13 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
     throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty', { cause: err });
   }
   let alive = true;
-  const input = new PtyInput(masterFd(pty));
+  let input: PtyInput;
+  try {
+    input = new PtyInput(masterFd(pty));
+  } catch {
+    pty.kill('SIGKILL');
+    throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty');
+  }
   // node-pty gives the descriptor up when the program's side of the terminal closes, which
   // may be long before the program exits (pty-input.ts): no input after that.
   let terminalOpen = true;
@@ -211,8 +217,14 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
       if (alive) input.write(EOT);
     },
     resize(width, height) {
-      // node-pty resizes by descriptor number: not once it gave the descriptor up.
-      if (alive && terminalOpen && width > 0 && height > 0) pty.resize(width, height);
+      // node-pty resizes by descriptor number: only while the number still names this
+      // terminal, checked at once before (pty-input.ts).
+      if (!alive || !terminalOpen || width <= 0 || height <= 0 || !input.sameTerminal()) return;
+      try {
+        pty.resize(width, height);
+      } catch {
+        // The terminal is gone (EBADF): nothing to resize.
+      }
     },
     pauseOutput() {
       if (alive) pty.pause();

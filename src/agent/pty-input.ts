@@ -10,17 +10,18 @@
  *
  * The descriptor is node-pty's, and node-pty closes it on its own schedule: when the
  * program's side of the terminal closes (`nohup`, a daemon), well before the program
- * exits. A write to that number afterwards would land in whatever reuses it, such as the
- * next session's terminal. So:
- * - the owner calls close() on node-pty's own `close` event, which it emits as it gives
- *   the descriptor up;
- * - every write is synchronous (no write waits in the thread pool while the descriptor
- *   changes hands) and preceded by a check that the descriptor still names the same
- *   terminal: its fstat identity and, where the kernel reports it (/proc/self/fdinfo,
- *   Linux 4.8 and later), the terminal's index, which tells one terminal master from
- *   another (all share the inode of /dev/ptmx). Only this thread closes descriptors, and
- *   none of its code runs between the check and the write. Any other answer (EBADF,
- *   another file, another terminal) ends input for good.
+ * exits, or 200 ms after the program exits while something else still holds the
+ * terminal. Its `close` event may come only at the end of that event-loop turn, after
+ * other sessions' I/O. A write to that number afterwards would land in whatever reuses
+ * it, such as the next session's terminal. So every use of the descriptor (a write here;
+ * a resize by the owner, see `sameTerminal`) is synchronous and preceded by a check that
+ * the descriptor still names the same terminal: its fstat identity and the terminal's
+ * index from /proc/self/fdinfo (Linux 4.8 and later), which tells one terminal master
+ * from another (all share the inode of /dev/ptmx). node-pty closes the descriptor on
+ * this thread, and none of this thread's code runs between the check and the use. A
+ * terminal whose index cannot be read is refused at start (the check would not tell
+ * terminals apart); any failed check (EBADF, another file, another terminal) ends input
+ * for good. The owner also closes input on node-pty's `close` event.
  *
  * A full terminal (EAGAIN: the master is non-blocking) is retried after a delay that
  * doubles from 1 ms to 50 ms and resets when a write goes through. Writing stops for good
@@ -49,11 +50,32 @@ export class PtyInput {
   #full = false;
   readonly #drainListeners: (() => void)[] = [];
 
-  /** `fd`: the terminal's master, open now (fstat throws otherwise). */
+  /**
+   * `fd`: the terminal's master, open now. Throws when it is not, or when the kernel does
+   * not report the terminal's index (terminals could not be told apart).
+   */
   constructor(fd: number, highWater = PTY_INPUT_HIGH_WATER) {
     this.#fd = fd;
-    this.#identity = terminalIdentity(fd);
+    const identity = terminalIdentity(fd);
+    if (identity === undefined) throw new Error('the terminal index is not reported in /proc/self/fdinfo');
+    this.#identity = identity;
     this.#highWater = highWater;
+  }
+
+  /**
+   * Whether the descriptor still names this terminal, checked now: true means the caller
+   * may use the descriptor synchronously (as resize does). False ends input for good.
+   */
+  sameTerminal(): boolean {
+    if (this.#closed) return false;
+    let same = false;
+    try {
+      same = terminalIdentity(this.#fd) === this.#identity;
+    } catch {
+      // EBADF: closed.
+    }
+    if (!same) this.close();
+    return same;
   }
 
   /** Queues `chunk`; false: stop until a drain. Ignored once closed. */
@@ -95,10 +117,7 @@ export class PtyInput {
       if (head === undefined) return;
       let written: number;
       try {
-        if (!this.#sameTerminal()) {
-          this.close();
-          return;
-        }
+        if (!this.sameTerminal()) return;
         written = writeSync(this.#fd, head, this.#offset, head.length - this.#offset);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
@@ -124,11 +143,6 @@ export class PtyInput {
     }
   }
 
-  /** Whether the descriptor still names the terminal it named at start (throws EBADF when closed). */
-  #sameTerminal(): boolean {
-    return terminalIdentity(this.#fd) === this.#identity;
-  }
-
   #drained(): void {
     if (!this.#full) return;
     this.#full = false;
@@ -138,14 +152,17 @@ export class PtyInput {
 
 const TTY_INDEX = /^tty-index:\s*(\d{1,10})$/m;
 
-/** What names the terminal behind `fd`: its fstat device and inode, and its index where /proc reports it. Throws when `fd` is closed. */
-function terminalIdentity(fd: number): string {
+/**
+ * What names the terminal behind `fd`: its fstat device and inode and its index from
+ * /proc/self/fdinfo; undefined when no index is reported. Throws when `fd` is closed.
+ */
+function terminalIdentity(fd: number): string | undefined {
   const st = fstatSync(fd);
-  let index = '';
+  let index: string | undefined;
   try {
-    index = TTY_INDEX.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1] ?? '';
+    index = TTY_INDEX.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
   } catch {
-    // No /proc: the fstat identity and the close event remain.
+    // No /proc: no index.
   }
-  return `${st.dev}:${st.ino}:${st.rdev}:${index}`;
+  return index === undefined ? undefined : `${st.dev}:${st.ino}:${st.rdev}:${index}`;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -99,5 +99,49 @@ describe('terminal input', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  // Bug (review of 02531ca): node-pty closes its descriptor 200 ms after the program exits
+  // while a background job still holds the terminal, and says `close` only at the end of
+  // that event-loop turn: a resize in between went to the terminal that took the number.
+  it('sends no resize to a terminal that took the descriptor number before node-pty said close', async () => {
+    const masters = (): Set<number> => {
+      const found = new Set<number>();
+      for (const n of readdirSync('/proc/self/fd')) {
+        try {
+          if (readlinkSync(`/proc/self/fd/${n}`).endsWith('ptmx')) found.add(Number(n));
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      return found;
+    };
+    const before = masters();
+    const a = startPtyProcess({ command: '/bin/sh', args: ['-c', "trap '' HUP; sleep 3 & exit 0"], env, stdin: true, stdout: true, stderr: false }, { width: 80, height: 24 });
+    a.onOutput(() => undefined);
+    const fdA = [...masters()].find((n) => !before.has(n))!;
+    // The turn in which node-pty closes the descriptor, before its close event.
+    await new Promise<void>((resolve) => {
+      const poll = (): void => {
+        try {
+          fstatSync(fdA);
+          setImmediate(poll);
+        } catch {
+          resolve();
+        }
+      };
+      setImmediate(poll);
+    });
+    const b = startPtyProcess({ command: '/bin/sh', args: ['-c', 'sleep 0.5; echo "size $(stty size)"'], env, stdin: true, stdout: true, stderr: false }, { width: 80, height: 24 });
+    let out = '';
+    b.onOutput((_which, chunk) => (out += chunk.toString()));
+    expect(masters().has(fdA)).toBe(true); // B has A's old number
+    a.resize(132, 50);
+    a.write(Buffer.from('typed by A\n'));
+    await b.exited;
+    expect(out).toContain('size 24 80');
+    expect(out).not.toContain('typed by A');
+    a.kill('SIGKILL');
+    await a.exited;
   });
 });
