@@ -1,7 +1,7 @@
 /**
  * Verifier-side revocation: CRLs the verifier holds itself (files named in configuration,
- * read and parsed once at start), and the switch that makes a current CRL from every CRL
- * issuer on a chain mandatory.
+ * read at start, then followed by long-running verifiers: watchRevocationFiles), and the
+ * switch that makes a current CRL from every CRL issuer on a chain mandatory.
  *
  * Why: CRLs carried in the evidence collateral are chosen by the prover, and a prover whose
  * VCEK, ASK or PCK is revoked simply leaves out the CRL that says so. CRLs configured here
@@ -147,10 +147,19 @@ export const CRL_RELOAD_INTERVAL_MS = 60_000;
  *
  * Loaded once now like loadRevocationPolicy (a bad file stops start-up). Afterwards, at most
  * every `intervalMs`, on a verification, the files are looked at (device, inode, size,
- * modification time) and, when any changed, loaded again. A set that no longer loads
+ * modification time) and, when any changed, loaded again. A set that does not load
  * (unreadable, malformed, too many) is not used: the previous one stays, which every
- * verification still checks for currency, and the failure is logged without file
- * content. A configured CRL found past its nextUpdate is logged once per loaded set.
+ * verification still checks for currency, the failure is logged without file content,
+ * and the files are tried again at the next look.
+ *
+ * CRLs only move forward while the process runs: whoever writes the files (a ConfigMap
+ * comes through the untrusted control plane) could otherwise swap a CRL that revokes a
+ * key for an older one of the same issuer, still within its validity, and undo the
+ * revocation at run time. So a reloaded set is refused, and the previous kept, when for
+ * any issuer its newest CRL is older (thisUpdate) than the newest held so far, or when it
+ * has none for an issuer it had. (At start nothing older is known: the files given then
+ * are trusted to be recent.) A configured CRL found past its nextUpdate is logged once
+ * per loaded set.
  */
 export function watchRevocationFiles(input: {
   readonly files: readonly string[];
@@ -174,11 +183,18 @@ export function watchRevocationFiles(input: {
       checkedAt = now();
       const next = fileStamp(input.files);
       if (next !== stamp) {
-        stamp = next;
         try {
-          policy = loadRevocationPolicy(input);
-          input.logger.info({ option: input.option, crls: policy.crls.length }, 'CRL files changed: loaded again');
+          const loaded = loadRevocationPolicy(input);
+          const older = rollback(policy, loaded);
+          if (older !== undefined) {
+            input.logger.warn({ option: input.option, reason: older }, '*** CRL files changed to an older set: refused, the previous CRLs stay in use ***');
+          } else {
+            policy = loaded;
+            input.logger.info({ option: input.option, crls: policy.crls.length }, 'CRL files changed: loaded again');
+          }
+          stamp = next;
         } catch (err) {
+          // The stamp stays: the files are tried again at the next look.
           input.logger.warn({ option: input.option, code: err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL' }, 'CRL files changed but do not load: the previous CRLs stay in use');
         }
       }
@@ -190,6 +206,29 @@ export function watchRevocationFiles(input: {
       return policy;
     },
   };
+}
+
+/**
+ * Why `next` would take revocations back from `held`: an issuer whose newest CRL in `next`
+ * is older than in `held`, or that `held` covers and `next` does not; undefined when it
+ * does neither.
+ */
+function rollback(held: RevocationPolicy, next: RevocationPolicy): string | undefined {
+  const newest = (p: RevocationPolicy): Map<string, number> => {
+    const out = new Map<string, number>();
+    for (const c of p.crls) {
+      const key = c.issuer.toString('hex');
+      out.set(key, Math.max(out.get(key) ?? -Infinity, c.thisUpdate.getTime()));
+    }
+    return out;
+  };
+  const after = newest(next);
+  for (const [issuer, time] of newest(held)) {
+    const t = after.get(issuer);
+    if (t === undefined) return 'an issuer\'s CRL is missing';
+    if (t < time) return 'an issuer\'s CRL is older than the one held';
+  }
+  return undefined;
 }
 
 /** What identifies the files' present contents cheaply: device, inode, size and modification time of each (a missing one noted as such). */

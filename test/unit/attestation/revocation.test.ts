@@ -37,37 +37,77 @@ describe('CRL files held by the verifier', () => {
     expect(Object.isFrozen(p) && Object.isFrozen(p.crls)).toBe(true);
   });
 
-  it('follows its files: a refreshed CRL is used after the next look, one that no longer loads is not, and a due one is said once', () => {
-    const lines: { level: number; msg: string; code?: string }[] = [];
+  it('follows its files: a refreshed CRL is used after the next look, one that does not load is not (and is tried again), and a due one is said once', () => {
+    const lines: { level: number; msg: string; code?: string; reason?: string }[] = [];
     const logger = createLogger({ destination: { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) } });
-    let clock = Date.parse('2023-06-10T00:00:00Z');
-    const path = file('followed.crl', pckCrl);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const DAY = 86_400_000;
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const crl = (cn: string, issuedDay: number, revoked: string[] = []): Buffer =>
+      buildCrl({ issuer: dn([['CN', cn]]), thisUpdate: new Date(t0 + issuedDay * DAY), nextUpdate: new Date(t0 + (issuedDay + 30) * DAY), revoked: revoked.map((serial) => ({ serial, date: new Date(t0) })), signWith: { key: privateKey, alg: 'ecdsa-sha256' } });
+    // Replaced in place, as a ConfigMap update does (a new file renamed over the old).
+    const path = file('followed.crl', crl('CA', 1));
+    const replace = (content: Buffer | string): void => {
+      writeFileSync(join(dir, 'followed.next'), content);
+      renameSync(join(dir, 'followed.next'), path);
+    };
+    let clock = t0 + 2 * DAY;
     const source = watchRevocationFiles({ files: [path], requireCrls: true, option: '--crl', logger, intervalMs: 60_000, now: () => clock });
     const first = source.current();
     expect(first).toBe(source.initial);
-    expect(first.crls[0]!.der.equals(pckCrl)).toBe(true);
-    // Replaced in place, as a ConfigMap update does (a new file renamed over the old).
-    writeFileSync(join(dir, 'followed.next'), rootCrl);
-    renameSync(join(dir, 'followed.next'), path);
+    replace(crl('CA', 2, ['abcd']));
     expect(source.current()).toBe(first); // not looked at again before the interval
     clock += 60_000;
     const second = source.current();
-    expect(second.crls[0]!.der.equals(rootCrl)).toBe(true);
+    expect(second.crls[0]!.revoked.has('abcd')).toBe(true);
     expect(second.digest).not.toBe(first.digest);
     expect(lines.some((l) => l.msg === 'CRL files changed: loaded again')).toBe(true);
-    // A broken refresh: the previous CRLs stay, and the failure is logged by code only.
-    writeFileSync(path, 'not a crl');
+    // A broken refresh: the previous CRLs stay, the failure is logged by code only, and it
+    // is tried again at the next look.
+    replace('not a crl');
     clock += 60_000;
     expect(source.current()).toBe(second);
-    const refused = lines.find((l) => l.msg.startsWith('CRL files changed but do not load'));
-    expect(refused?.code).toBe('SP_CONFIG_INVALID');
-    expect(JSON.stringify(lines)).not.toContain('not a crl');
-    // Past the root CRL's nextUpdate, said once for this set.
-    clock = (second.crls[0]!.nextUpdate?.getTime() ?? 0) + 1;
+    expect(lines.find((l) => l.msg.startsWith('CRL files changed but do not load'))?.code).toBe('SP_CONFIG_INVALID');
+    clock += 60_000;
     source.current();
+    expect(lines.filter((l) => l.msg.startsWith('CRL files changed but do not load'))).toHaveLength(2);
+    expect(JSON.stringify(lines)).not.toContain('not a crl');
+    // Past the CRL's nextUpdate, said once for this set.
+    replace(crl('CA', 2, ['abcd']));
+    clock = t0 + 40 * DAY;
+    expect(source.current().crls[0]!.revoked.has('abcd')).toBe(true);
     clock += 60_000;
     source.current();
     expect(lines.filter((l) => l.msg.includes('past their nextUpdate'))).toHaveLength(1);
+  });
+
+  // Bug (review of d515299): a reload took any valid CRL in the file, so whoever writes it
+  // (a ConfigMap comes through the untrusted control plane) could swap the CRL that revokes
+  // a key for an older one of the same issuer and undo the revocation at run time.
+  it('refuses a refreshed set that goes back: an older CRL of an issuer, or none for an issuer it had', () => {
+    const lines: { msg: string; reason?: string }[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) } });
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const DAY = 86_400_000;
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const crl = (cn: string, issuedDay: number, revoked: string[] = []): Buffer =>
+      buildCrl({ issuer: dn([['CN', cn]]), thisUpdate: new Date(t0 + issuedDay * DAY), nextUpdate: new Date(t0 + (issuedDay + 30) * DAY), revoked: revoked.map((serial) => ({ serial, date: new Date(t0) })), signWith: { key: privateKey, alg: 'ecdsa-sha256' } });
+    const path = file('forward.crl', crl('CA', 5, ['abcd']));
+    let clock = t0 + 6 * DAY;
+    const source = watchRevocationFiles({ files: [path], requireCrls: true, option: '--crl', logger, intervalMs: 1000, now: () => clock });
+    const held = source.current();
+    const refusedWith = (content: Buffer): string | undefined => {
+      writeFileSync(path, content);
+      clock += 1000;
+      expect(source.current()).toBe(held);
+      return lines.at(-1)?.reason;
+    };
+    expect(refusedWith(crl('CA', 3))).toBe("an issuer's CRL is older than the one held");
+    expect(refusedWith(crl('Other CA', 6))).toBe("an issuer's CRL is missing");
+    // Forward is fine, and another issuer may be added.
+    writeFileSync(path, Buffer.concat([Buffer.from(derToPem(crl('CA', 6, ['abcd', 'ef01']), 'X509 CRL')), Buffer.from(derToPem(crl('Other CA', 6), 'X509 CRL'))]));
+    clock += 1000;
+    expect(source.current().crls.map((c) => c.revoked.size)).toEqual([2, 0]);
   });
 
   it('keys caches on what it holds: the same CRLs and switch give the same digest, anything else another', () => {
