@@ -1,6 +1,6 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
-import { readFileSync } from 'node:fs';
 import { revocationWarnings, unboundIdentityWarnings, watchRevocationFiles } from '../attestation/index.ts';
+import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { loadManifest } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { parseProxyOptions } from '../config/proxy-options.ts';
@@ -71,14 +71,15 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   return 0;
 }
 
-/** The delivered metrics hash key: raw bytes, bounded before reading further. */
+/** The delivered metrics hash key: raw bytes of a regular file, read to at most the bound (bounded-file.ts). */
 function readHashKey(path: string): Buffer {
   let key: Buffer;
   try {
-    key = readFileSync(path);
+    key = readBoundedFile(path, 1024);
   } catch (err) {
+    if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `--metrics-hash-key-file: ${err.detail}`);
     throw new ShadowplaneError('SP_USAGE', `--metrics-hash-key-file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  if (key.length < 32 || key.length > 1024) throw new ShadowplaneError('SP_USAGE', '--metrics-hash-key-file must hold 32 to 1024 bytes');
+  if (key.length < 32) throw new ShadowplaneError('SP_USAGE', '--metrics-hash-key-file must hold 32 to 1024 bytes');
   return key;
 }
