@@ -357,7 +357,7 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       const cc = spawnSync('gcc', ['-static', '-nostdlib', '-no-pie', '-O2', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns', '-fno-stack-protector', '-o', join(scratch, 'workload'), join(REPO, 'test/fixtures/rootfs/workload.c')], { encoding: 'utf8' });
       expect(cc.stderr).toBe('');
       expect(listFiles(scratch)).toEqual(['workload']);
-      for (const d of ['shadowplane', 'run/shadowplane', 'dev', 'sim']) mkdirSync(join(scratch, d), { recursive: true });
+      for (const d of ['shadowplane', 'run/shadowplane', 'dev', 'proc', 'sim']) mkdirSync(join(scratch, d), { recursive: true });
       cpSync(bed.simulatedDir, join(scratch, 'sim'), { recursive: true });
       expect(spawnSync('chown', ['-R', '1000:1000', join(scratch, 'sim')], { env: SYSTEM_PATH }).status).toBe(0);
 
@@ -388,7 +388,9 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       expect(statSync(join(volume, 'etc', 'agent.json')).mode & 0o777).toBe(0o444);
 
       bed.api.addPod({ namespace: CONFIDENTIAL_NS, name: 'conf-img', containers: [{ name: 'app' }], podIP });
-      const mounts = 'mount --bind "$1" "$3/shadowplane" && mount -o remount,bind,ro "$3/shadowplane" && mount --bind "$2" "$3/run/shadowplane" && mount --rbind /dev "$3/dev" && root="$3" && shift 3 && exec chroot --userspec=1000:1000 "$root" "$@"';
+      // As every OCI runtime does, the container gets /dev and its own /proc (the agent's
+      // terminals need /proc/self/fdinfo).
+      const mounts = 'mount --bind "$1" "$3/shadowplane" && mount -o remount,bind,ro "$3/shadowplane" && mount --bind "$2" "$3/run/shadowplane" && mount --rbind /dev "$3/dev" && mount -t proc proc "$3/proc" && root="$3" && shift 3 && exec chroot --userspec=1000:1000 "$root" "$@"';
       // The container's NODE_OPTIONS, LD_PRELOAD and LD_AUDIT are the workload's: were the agent's
       // own Node to apply them, this --require of a missing file would stop it at start.
       const nodeOptions = '--require=/no/such/preload.js';
