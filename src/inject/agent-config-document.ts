@@ -29,6 +29,10 @@ export interface AgentConfigInput {
   /** Accept a proxy with simulated evidence (development only). */
   readonly allowSimulatedProxy: boolean;
   readonly logLevel: string | undefined;
+  /** Paths of CRL files in the pod the agent applies to the proxy's chain (`proxy.crlFiles`). */
+  readonly crlFiles: readonly string[];
+  /** Refuse a proxy without a current CRL from each CRL issuer (`proxy.requireCrls`). */
+  readonly requireCrls: boolean;
 }
 
 /** The configuration document as plain values, in the order it is written. */
@@ -47,6 +51,8 @@ export function agentConfigDocument(input: AgentConfigInput): Record<string, unk
     allowedManifestDigests: [...new Set(input.allowedManifestDigests)].sort(),
   };
   if (input.allowSimulatedProxy) proxy['allowSimulated'] = true;
+  if (input.crlFiles.length > 0) proxy['crlFiles'] = [...input.crlFiles];
+  if (input.requireCrls) proxy['requireCrls'] = true;
   const attestation: Record<string, unknown> = { tee: input.tee };
   if (input.simulatedDir !== undefined) attestation['simulatedDir'] = input.simulatedDir;
   const doc: Record<string, unknown> = {

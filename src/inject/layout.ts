@@ -32,6 +32,10 @@ export const RUN_MOUNT = '/run/shadowplane';
 /** The agents' share directory (unix sockets between the pod's agents), inside RUN_MOUNT. */
 export const SHARE_DIR = `${RUN_MOUNT}/share`;
 
+/** The ConfigMap of vendor CRLs (`--crl-configmap`), mounted read-only where the agent reads them. */
+export const CRL_VOLUME = 'shadowplane-crls';
+export const CRL_MOUNT = '/run/shadowplane-crls';
+
 /** The init container that copies the runtime and writes the agent configuration. */
 export const INSTALL_CONTAINER = 'shadowplane-install';
 /** The agent configuration, written by the install step. */

@@ -8,10 +8,11 @@
 import { parseFlags } from '../config/flags.ts';
 import { parseConfigText, parseManifestText } from '../config/manifest.ts';
 import { MAX_REFERENCE_VALUES_BYTES } from '../attestation/reference-values.ts';
+import { MAX_CRL_FILES } from '../attestation/revocation.ts';
 import { deepFreeze } from '../config/validate.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { agentConfigText, type InjectTee } from './agent-config-document.ts';
-import { DEFAULT_AGENT_PORT } from './layout.ts';
+import { CRL_MOUNT, DEFAULT_AGENT_PORT } from './layout.ts';
 import type { PodSpecPlan } from './pod-spec.ts';
 
 export const INJECT_USAGE = `shadowplane inject -f FILE [-f FILE...] --agent-image REF --proxy-reference-values FILE [options]
@@ -34,6 +35,11 @@ pod's policy. See docs/inject.md.
                                   the command of a container that has none in the spec: a path,
                                   or a JSON array ('["/entrypoint.sh","serve"]'); repeatable
   --log-level LEVEL               the agents' log level
+  --crl-configmap NAME=KEY[,KEY]  vendor CRLs for the agents: the ConfigMap NAME (in each
+                                  pod's namespace) mounted read-only, its KEYs applied to the
+                                  proxy's chain (default none: warned at agent start)
+  --require-crls                  the agents refuse a proxy without a current CRL from each
+                                  CRL issuer among them (needs --crl-configmap)
   --tee simulated --simulated-dir DIR --allow-simulated-proxy
                                   development only: simulated attestation, proves nothing
 
@@ -52,6 +58,8 @@ export interface InjectOptions {
   /** True when no manifest digest is pinned. */
   readonly anyManifest: boolean;
   readonly simulated: boolean;
+  /** The ConfigMap of vendor CRLs mounted into injected containers, if any. */
+  readonly crlConfigMap: string | undefined;
 }
 
 const TEES: readonly InjectTee[] = ['auto', 'sev-snp', 'tdx', 'simulated'];
@@ -103,6 +111,8 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     'log-level': { type: 'string' },
     'simulated-dir': { type: 'string' },
     'allow-simulated-proxy': { type: 'boolean' },
+    'crl-configmap': { type: 'string' },
+    'require-crls': { type: 'boolean' },
   });
   const files = values.filename ?? [];
   if (files.length === 0) usage('inject needs at least one -f FILE (- for stdin)');
@@ -144,6 +154,9 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     entrypoints.set(selector, command);
   }
 
+  const crls = crlConfigMapOf(values['crl-configmap']);
+  if (values['require-crls'] === true && crls === undefined) usage('--require-crls needs --crl-configmap: the agents must have CRLs to require');
+
   const agentConfig = agentConfigText({
     proxyReferenceValues: referenceValues,
     allowedManifestDigests: digests,
@@ -152,6 +165,8 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     simulatedDir: values['simulated-dir'],
     allowSimulatedProxy: values['allow-simulated-proxy'] ?? false,
     logLevel,
+    crlFiles: crls === undefined ? [] : crls.keys.map((k) => `${CRL_MOUNT}/${k}`),
+    requireCrls: values['require-crls'] ?? false,
   });
   return deepFreeze({
     files,
@@ -163,7 +178,26 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     entrypoints,
     anyManifest: digests.length === 0,
     simulated,
+    crlConfigMap: crls?.name,
   });
+}
+
+/** ConfigMap keys: what Kubernetes allows (a file name in the mounted volume). */
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+
+/** `NAME=KEY[,KEY…]` of `--crl-configmap`: a ConfigMap name and its keys, at most MAX_CRL_FILES. */
+function crlConfigMapOf(value: string | undefined): { name: string; keys: string[] } | undefined {
+  if (value === undefined) return undefined;
+  const eq = value.indexOf('=');
+  const name = eq === -1 ? '' : value.slice(0, eq);
+  const keys = eq === -1 ? [] : value.slice(eq + 1).split(',');
+  if (!DNS_SUBDOMAIN.test(name) || keys.length === 0) usage('--crl-configmap must be NAME=KEY[,KEY...] (a ConfigMap name and the keys that hold CRLs)');
+  if (keys.length > MAX_CRL_FILES) usage(`--crl-configmap names at most ${MAX_CRL_FILES} keys`);
+  for (const k of keys) {
+    if (!CONFIGMAP_KEY.test(k) || k === '.' || k === '..' || k.startsWith('..')) usage('--crl-configmap keys must be ConfigMap keys (letters, digits, - _ .)');
+  }
+  if (new Set(keys).size !== keys.length) usage('--crl-configmap names a key twice');
+  return { name, keys };
 }
 
 /** The `--entrypoint` lookup (object-qualified first), remembering which selectors matched. */
@@ -194,6 +228,7 @@ export function podSpecPlan(options: InjectOptions, entrypointFor: (objectName: 
     agentConfigText: options.agentConfigText,
     port: options.port,
     runtimeClassName: options.runtimeClassName,
+    crlConfigMap: options.crlConfigMap,
     entrypointFor,
   };
 }

@@ -24,6 +24,8 @@ import { ShadowplaneError } from '../errors.ts';
 import {
   AGENT_CONFIG_PATH,
   AGENT_PORT_NAME,
+  CRL_MOUNT,
+  CRL_VOLUME,
   DOWNWARD_ENV,
   IMAGE_RUNTIME_DIR,
   IMAGE_USER,
@@ -45,6 +47,8 @@ export interface PodSpecPlan {
   readonly agentConfigText: string;
   readonly port: number;
   readonly runtimeClassName: string | undefined;
+  /** The ConfigMap of vendor CRLs to mount read-only at CRL_MOUNT in wrapped containers, if any. */
+  readonly crlConfigMap: string | undefined;
   /** Looks up `--entrypoint` for a container without a command; records use. */
   readonly entrypointFor: (objectName: string, container: string) => readonly string[] | undefined;
 }
@@ -105,7 +109,7 @@ function ensureEnv(doc: Document, container: YAMLMap, where: string): void {
   }
 }
 
-function ensureMounts(doc: Document, container: YAMLMap, where: string): void {
+function ensureMounts(doc: Document, container: YAMLMap, where: string, plan: PodSpecPlan): void {
   let mounts = seqAt(container, 'volumeMounts', where);
   if (mounts === undefined) {
     mounts = new YAMLSeq(doc.schema);
@@ -116,6 +120,7 @@ function ensureMounts(doc: Document, container: YAMLMap, where: string): void {
   const wanted = [
     { name: RUNTIME_VOLUME, mountPath: RUNTIME_MOUNT, readOnly: true },
     { name: RUN_VOLUME, mountPath: RUN_MOUNT },
+    ...(plan.crlConfigMap === undefined ? [] : [{ name: CRL_VOLUME, mountPath: CRL_MOUNT, readOnly: true }]),
   ];
   for (const w of wanted) {
     const items = mapsOf(mounts, where, 'volumeMounts');
@@ -130,26 +135,27 @@ function ensureMounts(doc: Document, container: YAMLMap, where: string): void {
   }
 }
 
-function ensureVolumes(doc: Document, spec: YAMLMap, where: string): void {
+function ensureVolumes(doc: Document, spec: YAMLMap, where: string, plan: PodSpecPlan): void {
   let volumes = seqAt(spec, 'volumes', where);
   if (volumes === undefined) {
     volumes = new YAMLSeq(doc.schema);
     spec.set('volumes', volumes);
   }
-  const wanted = [
-    { name: RUNTIME_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: RUNTIME_VOLUME_SIZE } },
-    { name: RUN_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: RUN_VOLUME_SIZE } },
+  const wanted: { readonly name: string; readonly kind: 'emptyDir' | 'configMap'; readonly volume: Record<string, unknown> }[] = [
+    { name: RUNTIME_VOLUME, kind: 'emptyDir', volume: { name: RUNTIME_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: RUNTIME_VOLUME_SIZE } } },
+    { name: RUN_VOLUME, kind: 'emptyDir', volume: { name: RUN_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: RUN_VOLUME_SIZE } } },
+    ...(plan.crlConfigMap === undefined ? [] : [{ name: CRL_VOLUME, kind: 'configMap' as const, volume: { name: CRL_VOLUME, configMap: { name: plan.crlConfigMap } } }]),
   ];
   for (const w of wanted) {
     const items = mapsOf(volumes, where, 'volumes');
     const i = indexByName(items, w.name);
     if (i === -1) {
-      volumes.items.push(blockNode(doc, w));
+      volumes.items.push(blockNode(doc, w.volume));
       continue;
     }
     const existing = plain(items[i]) as Record<string, unknown>;
-    if (Object.keys(existing).some((k) => k !== 'name' && k !== 'emptyDir')) conflict(where, `volume ${JSON.stringify(w.name)} exists and is not an emptyDir; inject needs that name`);
-    volumes.items[i] = blockNode(doc, w);
+    if (Object.keys(existing).some((k) => k !== 'name' && k !== w.kind)) conflict(where, `volume ${JSON.stringify(w.name)} exists and is not a ${w.kind}; inject needs that name`);
+    volumes.items[i] = blockNode(doc, w.volume);
   }
 }
 
@@ -256,9 +262,9 @@ export function injectPodSpec(doc: Document, spec: YAMLMap, where: string, objec
     const cwhere = `${where}, container ${JSON.stringify(name)}`;
     c.set('command', stringSeq(doc, commands[i] as string[]));
     ensureEnv(doc, c, cwhere);
-    ensureMounts(doc, c, cwhere);
+    ensureMounts(doc, c, cwhere, plan);
   });
-  ensureVolumes(doc, spec, where);
+  ensureVolumes(doc, spec, where, plan);
   const regular = targets.filter((c) => containers.includes(c));
   ensurePort(doc, regular.length > 0 ? regular : targets, where, plan.port);
   if (plan.runtimeClassName !== undefined) spec.set('runtimeClassName', plan.runtimeClassName);

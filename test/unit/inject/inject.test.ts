@@ -119,7 +119,8 @@ describe('shadowplane inject', () => {
   });
 
   it('produces objects that validate against the Kubernetes schemas (inputs too)', async () => {
-    for (const [name, args] of [['app.yaml', APP_ARGS], ['workloads.yaml', WORKLOADS_ARGS]] as const) {
+    const withCrls = [...APP_ARGS, '--crl-configmap', 'vendor-crls=amd.crl', '--require-crls'];
+    for (const [name, args] of [['app.yaml', APP_ARGS], ['workloads.yaml', WORKLOADS_ARGS], ['app.yaml', withCrls]] as const) {
       expect(await validateKubernetesObjects(objects(fixture(name)))).toEqual([]);
       const out = inject([{ name, text: fixture(name) }], args).output;
       const objs = objects(out);
@@ -201,6 +202,34 @@ describe('shadowplane inject', () => {
     for (const v of spec.volumes.filter((x) => x.name.startsWith('shadowplane'))) expect(v.emptyDir?.medium).toBe('Memory');
   });
 
+  it('mounts a ConfigMap of vendor CRLs read-only where the pinned configuration has the agent read them, and requires them when asked', () => {
+    const out = inject([{ name: 'app.yaml', text: fixture('app.yaml') }], [...APP_ARGS, '--crl-configmap', 'vendor-crls=amd-milan.crl,intel-pck.crl', '--require-crls']).output;
+    type Mount = { name: string; mountPath: string; readOnly?: boolean };
+    type Spec = { initContainers: { command: string[] }[]; containers: { command: string[]; volumeMounts: Mount[] }[]; volumes: { name: string; configMap?: { name: string } }[] };
+    const spec = (objects(out)[0] as { spec: { template: { spec: Spec } } }).spec.template.spec;
+    for (const c of spec.containers) expect(c.volumeMounts).toContainEqual({ name: 'shadowplane-crls', mountPath: '/run/shadowplane-crls', readOnly: true });
+    expect(spec.volumes).toContainEqual({ name: 'shadowplane-crls', configMap: { name: 'vendor-crls' } });
+    const install = spec.initContainers[0]!;
+    const configText = install.command[install.command.indexOf('--agent-config') + 1]!;
+    const config = loadAgentConfig({
+      argv: spec.containers[0]!.command.slice(2),
+      env: { POD_NAME: 'payments-api-7d9f-x2', POD_NAMESPACE: 'payments', POD_IP: '10.1.2.3' },
+      cwd: '/',
+      readFile: () => Buffer.from(configText),
+    });
+    expect(config.proxy.crlFiles).toEqual(['/run/shadowplane-crls/amd-milan.crl', '/run/shadowplane-crls/intel-pck.crl']);
+    expect(config.proxy.requireCrls).toBe(true);
+    // Without the flags, nothing of it: the golden outputs above have neither volume nor setting.
+    expect(inject([{ name: 'app.yaml', text: fixture('app.yaml') }], APP_ARGS).output).not.toContain('crl');
+  });
+
+  it('refuses a malformed --crl-configmap, and --require-crls without CRLs to require', () => {
+    for (const bad of ['vendor-crls', 'vendor-crls=', 'Bad_Name=a.crl', 'x=../etc/passwd', 'x=..data', 'x=a.crl,a.crl']) {
+      expectCode(() => inject([{ name: 'app.yaml', text: fixture('app.yaml') }], [...APP_ARGS, '--crl-configmap', bad]), 'SP_USAGE');
+    }
+    expectCode(() => inject([{ name: 'app.yaml', text: fixture('app.yaml') }], [...APP_ARGS, '--require-crls']), 'SP_USAGE');
+  });
+
   it('takes the agent port and the manifest digest from --manifest', () => {
     const { publicKey } = generateKeyPairSync('ed25519');
     const doc = {
@@ -245,6 +274,13 @@ describe('shadowplane inject', () => {
 
     it('refuses a volume named shadowplane that is not an emptyDir', () => {
       expectCode(() => inject([{ name: 'd.yaml', text: deployment({ command: ['/web'] }, { volumes: [{ name: 'shadowplane', persistentVolumeClaim: { claimName: 'x' } }] }) }]), 'SP_INJECT_CONFLICT');
+    });
+
+    it('refuses a volume named shadowplane-crls that is not a ConfigMap, when CRLs are mounted', () => {
+      expectCode(
+        () => inject([{ name: 'd.yaml', text: deployment({ command: ['/web'] }, { volumes: [{ name: 'shadowplane-crls', emptyDir: {} }] }) }], ['--crl-configmap', 'vendor-crls=a.crl']),
+        'SP_INJECT_CONFLICT',
+      );
     });
 
     it('refuses another volume mounted where the runtime goes', () => {
