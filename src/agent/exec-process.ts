@@ -144,20 +144,14 @@ const EOT = Buffer.from([4]);
  */
 function masterFd(pty: IPty): number {
   const fd = (pty as IPty & { readonly fd?: unknown }).fd;
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    pty.kill('SIGKILL');
-    throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty');
-  }
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw new Error('node-pty gives no master descriptor');
   return fd;
 }
 
 /** node-pty's `close` event (its UnixTerminal is an EventEmitter; the IPty typings leave it out). */
 function onPtyClose(pty: IPty, listener: () => void): void {
   const on = (pty as IPty & { readonly on?: unknown }).on;
-  if (typeof on !== 'function') {
-    pty.kill('SIGKILL');
-    throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty');
-  }
+  if (typeof on !== 'function') throw new Error('node-pty has no close event');
   (on as (event: 'close', listener: () => void) => void).call(pty, 'close', listener);
 }
 
@@ -183,17 +177,13 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
   let input: PtyInput;
   try {
     input = new PtyInput(masterFd(pty));
+    // node-pty gives the descriptor up when the program's side of the terminal closes,
+    // which may be long before the program exits (pty-input.ts): no input after that.
+    onPtyClose(pty, () => input.close());
   } catch {
     pty.kill('SIGKILL');
     throw new ShadowplaneError('SP_EXEC_START_FAILED', 'pty');
   }
-  // node-pty gives the descriptor up when the program's side of the terminal closes, which
-  // may be long before the program exits (pty-input.ts): no input after that.
-  let terminalOpen = true;
-  onPtyClose(pty, () => {
-    terminalOpen = false;
-    input.close();
-  });
   const exited = new Promise<number>((done) =>
     pty.onExit(({ exitCode, signal }) => {
       alive = false;
@@ -210,16 +200,17 @@ export function startPtyProcess(spec: ExecSpec, size: { readonly width: number; 
       input.onDrain(listener);
     },
     write(chunk) {
-      return alive ? input.write(chunk) : true;
+      // Input is closed when the program exits or the terminal goes: then this takes nothing.
+      return input.write(chunk);
     },
     endInput() {
       // A terminal has no half-close: end of input is the EOF character (^D), after what is queued.
-      if (alive) input.write(EOT);
+      input.write(EOT);
     },
     resize(width, height) {
       // node-pty resizes by descriptor number: only while the number still names this
-      // terminal, checked at once before (pty-input.ts).
-      if (!alive || !terminalOpen || width <= 0 || height <= 0 || !input.sameTerminal()) return;
+      // terminal, checked at once before (pty-input.ts; false once input is closed).
+      if (width <= 0 || height <= 0 || !input.sameTerminal()) return;
       try {
         pty.resize(width, height);
       } catch {
