@@ -94,11 +94,6 @@ export class PtyInput {
     this.#drainListeners.push(listener);
   }
 
-  /** Bytes queued and not yet taken by the terminal. */
-  get queued(): number {
-    return this.#queued;
-  }
-
   /** Stops writing (the terminal is going away): drops the queue and releases waiting writers. */
   close(): void {
     if (this.#closed) return;

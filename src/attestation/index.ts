@@ -43,7 +43,6 @@ export { verifyEvidence, verifyEvidenceSync } from './verify.ts';
 export {
   MAX_CRLS,
   MAX_CRL_FILES,
-  CRL_RELOAD_INTERVAL_MS,
   NO_REVOCATION_POLICY,
   currentRevocation,
   loadRevocationPolicy,

@@ -138,7 +138,7 @@ export function currentRevocation(setting: RevocationSetting | undefined): Revoc
 }
 
 /** How often a watched set of CRL files is looked at (by stat) for a change. */
-export const CRL_RELOAD_INTERVAL_MS = 60_000;
+const CRL_RELOAD_INTERVAL_MS = 60_000;
 
 /**
  * CRL files a long-running verifier follows, so that refreshing them (a new file in place,
