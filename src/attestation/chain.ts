@@ -54,8 +54,11 @@ export interface VerifiedChain {
   /** Leaf first, anchor last. */
   readonly path: readonly Certificate[];
   readonly anchor: TrustAnchor;
-  /** The earliest nextUpdate of the CRLs applied along the path, if any: do not reuse the result past it. */
-  readonly crlNextUpdate: Date | undefined;
+  /**
+   * Until when the path vouches: the earliest notAfter of its certificates and nextUpdate
+   * of the CRLs applied along it. Do not reuse the result past it.
+   */
+  readonly notAfter: Date;
 }
 
 /**
@@ -181,7 +184,8 @@ export function verifyChain(req: ChainRequest): VerifiedChain {
       if (next !== undefined && (crlNextUpdate === undefined || next.getTime() < crlNextUpdate.getTime())) crlNextUpdate = next;
     }
   }
-  return { ...found, crlNextUpdate };
+  const notAfter = Math.min(...found.path.map((c) => c.notAfter.getTime()), crlNextUpdate?.getTime() ?? Infinity);
+  return { ...found, notAfter: new Date(notAfter) };
 }
 
 /**

@@ -182,6 +182,5 @@ export function verifySnpCrypto(
     }
   }
 
-  const chainNotAfter = new Date(Math.min(...chain.path.map((c) => c.notAfter.getTime()), chain.crlNextUpdate?.getTime() ?? Infinity));
-  return { report, product, signingKey, reportedTcb, hwId, rootSha256: root.sha256, chainNotAfter };
+  return { report, product, signingKey, reportedTcb, hwId, rootSha256: root.sha256, chainNotAfter: chain.notAfter };
 }

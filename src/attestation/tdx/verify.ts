@@ -113,7 +113,7 @@ function verifyCollateral(
   const qeIdentity = parseQeIdentity(qeSigned.signed);
   fresh('TCB Info', tcbInfo.issueDate, tcbInfo.nextUpdate, now);
   fresh('QE Identity', qeIdentity.issueDate, qeIdentity.nextUpdate, now);
-  const notAfter = Math.min(tcbInfo.nextUpdate.getTime(), qeIdentity.nextUpdate.getTime(), ...chain.path.map((x) => x.notAfter.getTime()), chain.crlNextUpdate?.getTime() ?? Infinity);
+  const notAfter = Math.min(tcbInfo.nextUpdate.getTime(), qeIdentity.nextUpdate.getTime(), chain.notAfter.getTime());
   return { tcbInfo, qeIdentity, notAfter: new Date(notAfter) };
 }
 
@@ -166,6 +166,6 @@ export function verifyTdxCrypto(
   const collateral = verifyCollateral(evidence, anchors, opts.now, opts.crls, opts.requireCrls === true);
   const pck = readPckExtensions(pckLeaf);
   const tcb = evaluateTdxTcb({ tcbInfo: collateral.tcbInfo, qeIdentity: collateral.qeIdentity, pck, body: quote.body, qeReport: quote.qeReport });
-  const notAfter = new Date(Math.min(collateral.notAfter.getTime(), ...chain.path.map((x) => x.notAfter.getTime()), chain.crlNextUpdate?.getTime() ?? Infinity));
+  const notAfter = new Date(Math.min(collateral.notAfter.getTime(), chain.notAfter.getTime()));
   return { quote, pck, tcb, rootSha256: chain.anchor.cert.sha256, notAfter };
 }
