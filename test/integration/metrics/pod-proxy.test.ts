@@ -205,13 +205,14 @@ describe('pods/proxy', () => {
     const plain = await bed.request(`${podBase()}/upgrade-required`, { as: bed.users.alice });
     expect(plain.status).toBe(426);
     expect(plain.headers.upgrade).toBe('websocket');
-    expect(plain.body.toString()).toBe('use a WebSocket');
+    expect(plain.body.toString()).toBe(`use a WebSocket ${canary}`);
     const ws = new WebSocket(`wss://127.0.0.1:${bed.proxy.port}${podBase()}/upgrade-required`, { ca: bed.proxy.servingCertPem, cert: bed.users.alice.certPem, key: bed.users.alice.keyPem });
     const answer = await new Promise<{ status: number; upgrade: unknown; connection: unknown }>((resolve) => {
       ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, upgrade: res.headers.upgrade, connection: res.headers.connection }));
       ws.once('error', () => resolve({ status: -1, upgrade: undefined, connection: undefined }));
     });
     expect(answer).toEqual({ status: 426, upgrade: 'websocket-v2', connection: 'close' });
+    expectNoLeak(`use a WebSocket ${canary}`);
   });
 
   it('reports a port nothing listens on as SP_PORT_FORWARD_FAILED', async () => {
