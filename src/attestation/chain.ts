@@ -17,7 +17,7 @@
  */
 import { ShadowplaneError } from '../errors.ts';
 import { shortHex } from './bytes.ts';
-import { checkRevocation, type Crl } from './crl.ts';
+import { checkRevocation, mayIssueCrls, type Crl } from './crl.ts';
 import { OID, describeAlgorithm, isSignedBy, type Certificate, type SignatureAlgorithm } from './x509.ts';
 
 /** The extensions this module acts on, so any certificate may mark them critical. */
@@ -48,6 +48,8 @@ export interface ChainRequest {
   readonly requireCrls?: boolean;
   /** OIDs of leaf extensions the caller reads and acts on after this returns; the leaf may mark them critical. */
   readonly leafExtensions?: readonly string[];
+  /** What the leaf's key is used for: signatures (default: keyUsage must allow digitalSignature) or CRLs (cRLSign). */
+  readonly leafUse?: 'signature' | 'crl';
 }
 
 export interface VerifiedChain {
@@ -167,7 +169,8 @@ export function verifyChain(req: ChainRequest): VerifiedChain {
     }
     refuseUnprocessedCritical(c, label(i), i === 0 ? (req.leafExtensions ?? []) : []);
     if (i === 0) {
-      requireKeyUsage(c, label(i), 'digitalSignature');
+      if (req.leafUse !== 'crl') requireKeyUsage(c, label(i), 'digitalSignature');
+      else if (!mayIssueCrls(c)) throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', `the ${label(i)} certificate's keyUsage does not allow signing CRLs`);
     } else {
       // The walk only links through cA issuers; the number of certificates between this
       // issuer and the leaf must fit its pathLenConstraint.

@@ -102,6 +102,26 @@ export function mayIssueCrls(issuer: Certificate): boolean {
 }
 
 /**
+ * Refuses (SP_ATTEST_COLLATERAL_INVALID) `crl` unless it names `issuer`, is signed by its
+ * key, which may sign CRLs, and is inside its update window at `now`.
+ */
+export function requireIssuedBy(crl: Crl, issuer: Certificate, now: Date): void {
+  if (!crl.issuer.equals(issuer.subject)) throw new ShadowplaneError(CODE, `a CRL expected from '${issuer.subjectName}' names another issuer`);
+  if (!mayIssueCrls(issuer)) {
+    throw new ShadowplaneError(CODE, `a CRL names '${issuer.subjectName}' as issuer, whose keyUsage does not allow signing CRLs`);
+  }
+  if (!verifySignature(crl.signatureAlgorithm, issuer.publicKey, crl.tbs, crl.signature)) {
+    throw new ShadowplaneError(CODE, `a CRL naming '${issuer.subjectName}' as issuer is not signed by it`);
+  }
+  if (crl.thisUpdate.getTime() > now.getTime() || (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() <= now.getTime())) {
+    throw new ShadowplaneError(
+      CODE,
+      `the CRL of '${issuer.subjectName}' is valid from ${crl.thisUpdate.toISOString()} until ${crl.nextUpdate?.toISOString() ?? 'unspecified'}, not at ${now.toISOString()}: fetch a current one`,
+    );
+  }
+}
+
+/**
  * Checks `cert` against every CRL issued by `issuer`. A CRL that names the issuer but is
  * not signed by it (or by a key that may not sign CRLs), or is outside its update window
  * at `now`, is refused (SP_ATTEST_COLLATERAL_INVALID): a stale or forged CRL must not
@@ -117,18 +137,7 @@ export function checkRevocation(cert: Certificate, certLabel: string, issuer: Ce
   let current = false;
   for (const crl of crls) {
     if (!crl.issuer.equals(issuer.subject)) continue;
-    if (!mayIssueCrls(issuer)) {
-      throw new ShadowplaneError(CODE, `a CRL names '${issuer.subjectName}' as issuer, whose keyUsage does not allow signing CRLs`);
-    }
-    if (!verifySignature(crl.signatureAlgorithm, issuer.publicKey, crl.tbs, crl.signature)) {
-      throw new ShadowplaneError(CODE, `a CRL naming '${issuer.subjectName}' as issuer is not signed by it`);
-    }
-    if (crl.thisUpdate.getTime() > now.getTime() || (crl.nextUpdate !== undefined && crl.nextUpdate.getTime() <= now.getTime())) {
-      throw new ShadowplaneError(
-        CODE,
-        `the CRL of '${issuer.subjectName}' is valid from ${crl.thisUpdate.toISOString()} until ${crl.nextUpdate?.toISOString() ?? 'unspecified'}, not at ${now.toISOString()}: fetch a current one`,
-      );
-    }
+    requireIssuedBy(crl, issuer, now);
     if (crl.revoked.has(cert.serial)) {
       throw new ShadowplaneError('SP_ATTEST_CERT_REVOKED', `the ${certLabel} certificate (serial ${cert.serial}) is revoked by '${issuer.subjectName}'`);
     }

@@ -16,6 +16,7 @@ commands:
   agent -- CMD...  run CMD as a confidential pod's workload, behind the in-pod agent
   verify           verify a proxy's attestation and write the dedicated kubeconfig
   keygen           make a user key and client certificate
+  crl fetch        fetch and check the vendors' CRLs, for verifiers to hold (--crl)
   simulate init    create a simulated attestation platform (development only)
   manifest digest  print a manifest's digest (what the proxy's attestation binds)
   inject -f FILE   add the agent to the pod specs of FILE (client-side, deterministic)
@@ -33,6 +34,7 @@ const commands: Readonly<Record<string, () => Promise<Command>>> = {
     const { runKeygen } = await import('./keygen.ts');
     return (argv) => runKeygen(argv, process.stdout);
   },
+  crl: async () => (await import('./crl.ts')).runCrlCommand,
   simulate: async () => (await import('./simulate.ts')).runSimulateCommand,
   manifest: async () => (await import('./manifest.ts')).runManifestCommand,
   inject: async () => (await import('./inject.ts')).runInjectCommand,

@@ -27,7 +27,7 @@ export interface PcsOptions {
   readonly timeoutMs?: number;
 }
 
-function issuerChain(headers: Headers, name: string): Buffer[] {
+export function issuerChain(headers: Headers, name: string): Buffer[] {
   const raw = headers.get(name);
   if (raw === null || raw.length > 32 * 1024) throw new ShadowplaneError('SP_ATTEST_COLLATERAL_INVALID', `the PCS answer has no usable ${name} header`);
   let pem: string;
