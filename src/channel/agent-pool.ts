@@ -119,7 +119,7 @@ export class AgentPool {
       // Bounded: expired entries go whenever the map grows large.
       if (this.#failures.size >= 1024) for (const [k, f] of this.#failures) if (f.until <= now) this.#failures.delete(k);
       this.#failures.set(key, { code: error.code, detail: error.detail, until: now + (options.negativeCacheMs ?? 2000) });
-      options.logger.warn({ namespace: target.identity.namespace, pod: target.identity.pod, code: error.code }, 'agent connection failed');
+      options.logger.warn({ namespace: target.identity.namespace, pod: target.identity.pod, code: error.code, detail: error.detail }, 'agent connection failed');
       throw error;
     } finally {
       this.#dialing.delete(key);

@@ -20,7 +20,7 @@ import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT, simulateInit } from '../../src/attestation/index.ts';
+import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT, simulateInit, watchRevocationFiles } from '../../src/attestation/index.ts';
 import { parseManifest, type Manifest } from '../../src/config/manifest.ts';
 import { createLogger } from '../../src/log.ts';
 import { startShadowplaneProxy } from '../../src/proxy/assemble.ts';
@@ -72,6 +72,8 @@ export interface BedOptions {
   readonly upstreamFront?: (api: FakeApiServer) => Promise<UpstreamFront>;
   /** The metrics hash key the proxy gets (in-process, or with --metrics-hash-key-file). Default random. */
   readonly metricsHashKey?: Buffer;
+  /** The proxy's own CRLs for agents' chains (`--crl FILE`, repeated) and `--require-crls`. Default none. */
+  readonly proxyCrls?: { readonly files: readonly string[]; readonly requireCrls?: boolean };
 }
 
 /** A recorded hop in front of the API server stand-in. */
@@ -222,11 +224,15 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const proxyLog = new Capture();
   const logger = createLogger({ level: 'debug', destination: proxyLog });
   const issuer = createSimulatedIssuer({ dir: simulatedDir, measurement: SIMULATED_DEFAULT_MEASUREMENT });
+  const crlFiles = opts.proxyCrls?.files ?? [];
+  const requireCrls = opts.proxyCrls?.requireCrls ?? false;
   const startInProcess = async (port: number): Promise<BedProxy> => {
     const running = await startShadowplaneProxy({
       manifest,
       issuer,
       allowSimulatedAgents: true,
+      // What `shadowplane proxy --crl … --require-crls` passes on.
+      ...(opts.proxyCrls === undefined ? {} : { revocation: watchRevocationFiles({ files: crlFiles, requireCrls, option: '--crl', logger }) }),
       agentConnectTimeoutMs: 2000,
       metricsHashKey,
       listen: { host: '127.0.0.1', port },
@@ -239,7 +245,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const startChildProxy = async (port: number): Promise<BedProxy> => {
     const keyFile = join(dir, 'metrics-hash.key');
     writeFileSync(keyFile, metricsHashKey, { mode: 0o600 });
-    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), opts.proxyCli ?? CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, '--log-level', 'debug'], {
+    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), opts.proxyCli ?? CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, ...crlFiles.flatMap((f) => ['--crl', f]), ...(requireCrls ? ['--require-crls'] : []), '--log-level', 'debug'], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
