@@ -69,8 +69,8 @@ export type CrlWrite = 'written' | 'unchanged' | 'kept-newer';
 const MAX_PCK_ISSUER_CHAIN = 3;
 
 /**
- * Fetches every CRL `opts` names, each checked against its issuer at `now`. Never throws
- * for one CRL: each result is ok or carries the code and reason it was refused.
+ * Fetches every CRL `opts` names, one after the other, each checked against its issuer at
+ * `now`. Never throws for one CRL: each result is ok or carries the code and reason it was refused.
  */
 export async function fetchVendorCrls(opts: FetchCrlsOptions): Promise<FetchedCrl[]> {
   const now = opts.now ?? new Date();
@@ -120,18 +120,21 @@ export async function fetchVendorCrls(opts: FetchCrlsOptions): Promise<FetchedCr
       },
     });
   }
-  return Promise.all(
-    targets.map(async ({ file, label, get: fetchOne }): Promise<FetchedCrl> => {
-      try {
-        const crl = await fetchOne();
-        return { ok: true, file, label, crl, issuer: commonName(crl.issuer, 'SP_ATTEST_COLLATERAL_INVALID') };
-      } catch (err) {
-        return isShadowplaneError(err)
+  // One request at a time: AMD KDS answers 429 to bursts, and a scheduled job has time.
+  const results: FetchedCrl[] = [];
+  for (const { file, label, get: fetchOne } of targets) {
+    try {
+      const crl = await fetchOne();
+      results.push({ ok: true, file, label, crl, issuer: commonName(crl.issuer, 'SP_ATTEST_COLLATERAL_INVALID') });
+    } catch (err) {
+      results.push(
+        isShadowplaneError(err)
           ? { ok: false, file, label, code: err.code, reason: err.detail ?? err.message }
-          : { ok: false, file, label, code: 'SP_INTERNAL', reason: 'unexpected error' };
-      }
-    }),
-  );
+          : { ok: false, file, label, code: 'SP_INTERNAL', reason: 'unexpected error' },
+      );
+    }
+  }
+  return results;
 }
 
 function shippedArk(product: SnpProduct): Certificate {
