@@ -3,7 +3,7 @@
  *
  * Every exec, attach, logs, port-forward and proxy operation on a confidential pod gets
  * one record: who, which pod and container, what, when, how many bytes each way, how it
- * ended. Records hold no command arguments and no payload. They stay in memory (a bounded
+ * ended, including operations refused before they began (with the refusal's code). Records hold no command arguments and no payload. They stay in memory (a bounded
  * ring) and are readable only by users with the `audit` verb, through
  * `GET /.well-known/shadowplane/audit`, for the namespaces they may audit.
  */
@@ -36,6 +36,9 @@ export interface AuditRecord {
   error: ErrorCode | undefined;
 }
 
+/** What an operation needs of the log: open its record, then finish it. */
+export type AuditWriter = Pick<AuditLog, 'begin' | 'finish'>;
+
 export class AuditLog {
   readonly #records: AuditRecord[] = [];
   readonly #max: number;
@@ -52,6 +55,14 @@ export class AuditLog {
     this.#records.push(record);
     if (this.#records.length > this.#max) this.#records.splice(0, this.#records.length - this.#max);
     return record;
+  }
+
+  /**
+   * Records an operation refused before it began (not authorised, agent unreachable or
+   * not attested, a bad request): opened and finished at once with the refusal's code.
+   */
+  refused(fields: { user: string; namespace: string; pod: string; container: string | undefined; operation: AuditOperation; protocol: string }, error: ErrorCode): void {
+    this.finish(this.begin(fields), { error });
   }
 
   finish(record: AuditRecord, outcome: { bytesIn?: number; bytesOut?: number; exitCode?: number; error?: ErrorCode }): void {

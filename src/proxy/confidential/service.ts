@@ -21,7 +21,7 @@ import type { Manifest, Verb } from '../../config/manifest.ts';
 import { userMay } from '../../config/scope.ts';
 import { isShadowplaneError, ShadowplaneError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog, AuditOperation, AuditRecord, AuditWriter } from '../audit.ts';
 import type { Caller } from '../identity.ts';
 import type { AnyRequest } from '../request.ts';
 import { respondError, type AnyResponse } from '../respond.ts';
@@ -57,7 +57,7 @@ export interface OperationContext {
   readonly route: ConfidentialRoute;
   readonly query: URLSearchParams;
   readonly connection: AgentConnection;
-  readonly audit: AuditLog;
+  readonly audit: AuditWriter;
   readonly accept: AcceptOptions;
   readonly track: RequestTracker;
   readonly logger: Logger;
@@ -100,9 +100,9 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
     return port !== -1 && opts.podMetrics.isMetricsPort(route.namespace, route.name, port);
   }
 
-  function context(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, connection: AgentConnection, track: RequestTracker): OperationContext {
+  function context(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, connection: AgentConnection, audit: AuditWriter, track: RequestTracker): OperationContext {
     const query = new URL(req.url ?? '/', 'https://proxy.invalid').searchParams;
-    return { caller, route, query, connection, audit: opts.audit, accept, track, logger: logger.child({ op: route.op, namespace: route.namespace, pod: route.name }) };
+    return { caller, route, query, connection, audit, accept, track, logger: logger.child({ op: route.op, namespace: route.namespace, pod: route.name }) };
   }
 
   function callerAuthOf(req: AnyRequest | IncomingMessage, caller: MetricsCaller): OutgoingHttpHeaders {
@@ -118,7 +118,7 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
   }
 
   /** Runs a proxy exchange on the first target whose agent answers, and audits it. */
-  async function serveProxy(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, run: (target: ProxyTarget) => Promise<ProxyOutcome>): Promise<void> {
+  async function serveProxy(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, audit: AuditWriter, run: (target: ProxyTarget) => Promise<ProxyOutcome>): Promise<void> {
     const targets = await proxyTargets(req, caller, route);
     let lastError: unknown;
     for (const t of targets) {
@@ -130,12 +130,12 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
         if (route.op === 'service-proxy' && (isShadowplaneError(err, 'SP_AGENT_UNREACHABLE') || isShadowplaneError(err, 'SP_POD_NOT_FOUND'))) continue;
         throw err;
       }
-      const record = opts.audit.begin({ user: caller.user.name, namespace: route.namespace, pod: t.pod, container: undefined, operation: route.op === 'pod-proxy' ? 'pod-proxy' : 'service-proxy', protocol: protocolOf(req) });
+      const record = audit.begin({ user: caller.user.name, namespace: route.namespace, pod: t.pod, container: undefined, operation: route.op === 'pod-proxy' ? 'pod-proxy' : 'service-proxy', protocol: protocolOf(req) });
       const outcome = await run({ connection, port: t.port, tls: t.tls, url: req.url ?? '/' }).catch((err: unknown) => {
-        opts.audit.finish(record, { error: asError(err).code });
+        audit.finish(record, { error: asError(err).code });
         throw err;
       });
-      opts.audit.finish(record, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, ...(outcome.error === undefined ? {} : { error: outcome.error.code }) });
+      audit.finish(record, { bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, ...(outcome.error === undefined ? {} : { error: outcome.error.code }) });
       logger.info({ op: route.op, namespace: route.namespace, pod: t.pod, port: t.port, status: outcome.status, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, code: outcome.error?.code }, 'proxy exchange ended');
       return;
     }
@@ -144,6 +144,7 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
 
   return {
     async handleRequest(req: AnyRequest, res: AnyResponse, caller: MetricsCaller, route: ConfidentialRoute, track: RequestTracker = NO_TRACKING): Promise<void> {
+      const audit = new OperationAudit(opts.audit);
       try {
         if (isMetricsRequest(req, caller, route)) {
           track.reclassify('metrics');
@@ -154,45 +155,80 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
         if (isScraper(caller)) throw new ShadowplaneError('SP_FORBIDDEN', `${callerName(caller)} may only read metrics`);
         authorize(caller, route);
         if (route.op === 'pod-proxy' || route.op === 'service-proxy') {
-          await serveProxy(req, caller, route, (target) => proxyHttp(req, res, target, track));
+          await serveProxy(req, caller, route, audit, (target) => proxyHttp(req, res, target, track));
           return;
         }
         if (route.op !== 'log') throw new ShadowplaneError('SP_UPGRADE_REQUIRED', `${route.op} needs a WebSocket or SPDY upgrade`);
         if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'logs are read with GET');
         const connection = await agents.connect(route.namespace, route.name, callerAuthOf(req, caller));
-        await serveLogs(context(req, caller, route, connection, track), req, res);
+        await serveLogs(context(req, caller, route, connection, audit, track), req, res);
       } catch (err) {
-        fail(err, route, track);
+        // A metrics request is a scrape, not an operation on the pod: counted, not audited.
+        fail(err, req, caller, route, track, isMetricsRequest(req, caller, route) ? undefined : audit);
         respondError(res, asError(err));
       }
     },
 
     async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, caller: Caller, route: ConfidentialRoute, track: RequestTracker = NO_TRACKING): Promise<void> {
+      const audit = new OperationAudit(opts.audit);
       try {
         authorize(caller, route);
         if (route.op === 'pod-proxy' || route.op === 'service-proxy') {
-          await serveProxy(req, caller, route, (target) => proxyUpgrade(req, socket, head, target, track));
+          await serveProxy(req, caller, route, audit, (target) => proxyUpgrade(req, socket, head, target, track));
           return;
         }
         if (route.op !== 'exec' && route.op !== 'attach' && route.op !== 'portforward') {
           throw new ShadowplaneError('SP_BAD_REQUEST', `${route.op} is not served as an upgrade`);
         }
         const connection = await agents.connect(route.namespace, route.name, callerAuthOf(req, caller));
-        const ctx = context(req, caller, route, connection, track);
+        const ctx = context(req, caller, route, connection, audit, track);
         if (route.op === 'portforward') await servePortForward(ctx, req, socket, head);
         else await serveCommand(ctx, route.op, req, socket, head);
       } catch (err) {
-        fail(err, route, track);
+        fail(err, req, caller, route, track, audit);
         // Idempotent: a terminator that refused the upgrade has already answered and ended the socket.
         rejectUpgrade(socket, asError(err));
       }
     },
   };
 
-  function fail(err: unknown, route: ConfidentialRoute, track: RequestTracker): void {
+  /** A failed request: counted, logged, and audited unless its operation's own record says how it ended. */
+  function fail(err: unknown, req: AnyRequest | IncomingMessage, caller: MetricsCaller, route: ConfidentialRoute, track: RequestTracker, audit: OperationAudit | undefined): void {
     const e = asError(err);
     track.fail(e.code);
-    logger.warn({ op: route.op, namespace: route.namespace, pod: route.name, code: e.code }, 'confidential operation refused');
+    const user = callerName(caller);
+    logger.warn({ op: route.op, namespace: route.namespace, pod: route.name, user, code: e.code }, 'confidential operation refused');
+    if (audit !== undefined && !audit.opened) {
+      opts.audit.refused({ user, namespace: route.namespace, pod: route.name, container: undefined, operation: AUDIT_OPERATION[route.op], protocol: protocolOf(req) }, e.code);
+    }
+  }
+}
+
+const AUDIT_OPERATION: Readonly<Record<ConfidentialOp, AuditOperation>> = {
+  exec: 'exec',
+  attach: 'attach',
+  portforward: 'portforward',
+  log: 'logs',
+  'pod-proxy': 'pod-proxy',
+  'service-proxy': 'service-proxy',
+};
+
+/** One request's view of the audit log: whether the operation opened its own record. */
+class OperationAudit implements AuditWriter {
+  opened = false;
+  readonly #audit: AuditLog;
+
+  constructor(audit: AuditLog) {
+    this.#audit = audit;
+  }
+
+  begin(fields: Parameters<AuditLog['begin']>[0]): AuditRecord {
+    this.opened = true;
+    return this.#audit.begin(fields);
+  }
+
+  finish(record: AuditRecord, outcome: Parameters<AuditLog['finish']>[1]): void {
+    this.#audit.finish(record, outcome);
   }
 }
 

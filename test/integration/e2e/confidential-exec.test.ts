@@ -191,4 +191,36 @@ describe('audit', () => {
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain('SP_FORBIDDEN');
   });
+
+  it('records refused operations too, with the refusal code and without their arguments', async () => {
+    const s = secret();
+    const bob = await bed.verifiedHome(bed.users.bob);
+    // Not authorised (bob has no permissions), over SPDY and WebSocket.
+    for (const version of ['1.27', '1.33'] as const) {
+      const r = await runKubectl(version, bob, ['-n', CONFIDENTIAL_NS, 'exec', 'conf-exec', '--', 'echo', s], { timeoutMs: 30_000 });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('SP_FORBIDDEN');
+    }
+    // Authorised, but nothing answers at the pod's address.
+    bed.api.addPod({ namespace: CONFIDENTIAL_NS, name: 'conf-no-agent', containers: [{ name: 'app' }], podIP: '127.0.3.9' });
+    const gone = await runKubectl('1.33', home, ['-n', CONFIDENTIAL_NS, 'logs', 'conf-no-agent'], { timeoutMs: 30_000 });
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toContain('SP_AGENT_UNREACHABLE');
+    const auditor = await bed.verifiedHome(bed.users.auditor);
+    const r = await runKubectl('1.33', auditor, ['get', '--raw', '/.well-known/shadowplane/audit']);
+    expect(r.code).toBe(0);
+    const items = (JSON.parse(r.stdout.toString()) as { items: { user: string; operation: string; pod: string; protocol: string; error?: string; end?: string }[] }).items;
+    const refused = items.filter((i) => i.user === 'bob');
+    // 1.27 asks once over SPDY; 1.33 over WebSocket, then again over SPDY (its fallback).
+    expect(refused.map((i) => [i.operation, i.pod, i.error])).toEqual(Array(3).fill(['exec', 'conf-exec', 'SP_FORBIDDEN']));
+    expect(refused.map((i) => i.protocol)).toEqual([expect.stringContaining('spdy'), expect.stringContaining('websocket'), expect.stringContaining('spdy')]);
+    for (const i of refused) expect(i.end).toBeDefined();
+    const lost = items.filter((i) => i.user === 'alice' && i.pod === 'conf-no-agent');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ operation: 'logs', protocol: 'h2', error: 'SP_AGENT_UNREACHABLE' });
+    expect(r.stdout.toString()).not.toContain(s);
+    expectNoLeak(s);
+    // The proxy's log names who was refused, and not what they asked to run.
+    expect(bed.proxyLog.text()).toMatch(/"user":"bob"[^\n]*confidential operation refused|confidential operation refused[^\n]*"user":"bob"/);
+  });
 });
