@@ -124,6 +124,12 @@ export class Upstream {
       }, timeoutMs);
       session.once('connect', () => {
         clearTimeout(timer);
+        if (this.#closed) {
+          // Closed while connecting: nothing may use, or keep the process alive with, this session.
+          session.destroy();
+          reject(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', 'the proxy is shutting down'));
+          return;
+        }
         if (session.alpnProtocol !== 'h2') {
           session.destroy();
           reject(new ShadowplaneError('SP_UPSTREAM_PROTOCOL', 'the API server did not negotiate HTTP/2'));
