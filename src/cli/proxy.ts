@@ -17,13 +17,16 @@ export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
   --simulated-dir DIR           from 'shadowplane simulate init' (with --tee simulated)
   --allow-simulated-agents      accept agents with simulated evidence (development only)
   --crl FILE                    a vendor CRL (DER or PEM) applied to every agent's chain;
-                                repeatable, at most 16, read at start (default none: only
-                                CRLs the agent sends are applied, and that is warned about)
+                                repeatable, at most 16; read at start and followed (a
+                                changed file is loaded again within a minute, only forward)
+                                (default none: only CRLs the agent sends are applied, and
+                                that is warned about; 'shadowplane crl fetch' gets them)
   --require-crls                refuse an agent unless every CRL issuer on its chain has a
                                 current CRL among --crl (default off; docs/attestation.md)
   --in-cluster-dir DIR          service-account mount (credential source in-cluster)
   --upstream-connect-timeout D  default 5s
-  --serving-cert-validity D     default 720h
+  --serving-cert-validity D     default 720h; the proxy exits (status 1) when it ends, and
+                                users verify the restarted proxy again
   --max-header-bytes N          default 65536
   --metrics-hash-key-file FILE  key for hashed metric label values (32..1024 raw bytes, from
                                 attested key release or sealed storage); default: 32 random
@@ -47,6 +50,7 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   }
   const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
   const metricsHashKey = options.metricsHashKeyFile === undefined ? undefined : readHashKey(options.metricsHashKeyFile);
+  let expired = (): void => undefined;
   const proxy = await startShadowplaneProxy({
     manifest,
     issuer,
@@ -59,16 +63,21 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
     inClusterDir: options.inClusterDir,
     upstreamConnectTimeoutMs: options.upstreamConnectTimeoutMs,
     maxHeaderBytes: options.maxHeaderBytes,
+    // No client accepts an expired certificate: exit, so that the orchestrator starts a new
+    // proxy (new key, new attestation), which users then verify again.
+    onServingCertExpired: () => expired(),
     logger,
   });
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
+  const reason = await new Promise<'signal' | 'expired'>((resolve) => {
+    const stop = (): void => resolve('signal');
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    expired = () => resolve('expired');
   });
-  logger.info('shutting down');
+  logger.info({ reason }, 'shutting down');
   await proxy.close();
-  return 0;
+  // Expired: logged above as an error; the exit status tells the orchestrator to restart it.
+  return reason === 'expired' ? 1 : 0;
 }
 
 /** The delivered metrics hash key: raw bytes of a regular file, read to at most the bound (bounded-file.ts). */

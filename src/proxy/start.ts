@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { EvidenceIssuer } from '../attestation/index.ts';
 import type { Manifest } from '../config/manifest.ts';
+import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { createSelfSigned } from '../tls/certificates.ts';
 import { createAttestEndpoint } from './attest-endpoint.ts';
@@ -37,6 +38,11 @@ export interface StartProxyOptions {
   readonly metricsEndpoints?: MetricsEndpoints;
   /** shadowplane's own request metrics. */
   readonly requestMetrics?: RequestMetrics;
+  /**
+   * Called when the serving certificate expires: no client accepts it any more, and only a
+   * new process (new key, new attestation, users verify again) can serve. Default: logged only.
+   */
+  readonly onServingCertExpired?: () => void;
   readonly logger: Logger;
 }
 
@@ -46,9 +52,16 @@ export interface RunningProxy {
   readonly port: number;
   readonly servingCertPem: string;
   readonly servingKeySha256: string;
+  /** When the serving certificate expires (--serving-cert-validity after start). */
+  readonly servingCertNotAfter: Date;
   readonly upstream: Upstream;
   close(): Promise<void>;
 }
+
+/** setTimeout's largest delay (about 24.8 days); longer waits are re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long before the serving certificate expires the proxy starts saying so. */
+const EXPIRY_WARNING_MS = 24 * 3_600_000;
 
 export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy> {
   const { manifest, logger } = opts;
@@ -59,7 +72,9 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     validityMs: opts.servingCertValidityMs ?? 30 * 86_400_000,
     usage: 'server',
   });
-  const servingSpkiDer = new X509Certificate(serving.certDer).publicKey.export({ type: 'spki', format: 'der' });
+  const servingCert = new X509Certificate(serving.certDer);
+  const servingSpkiDer = servingCert.publicKey.export({ type: 'spki', format: 'der' });
+  const servingCertNotAfter = new Date(servingCert.validTo);
 
   const credentials = await loadUpstreamCredentials(manifest.upstream, { inClusterDir: opts.inClusterDir ?? '/var/run/secrets/kubernetes.io/serviceaccount' });
   const upstream = new Upstream({
@@ -92,13 +107,21 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     s.once('close', () => openSockets.delete(s));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.listen.port, opts.listen.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.listen.port, opts.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    upstream.close();
+    server.close();
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code;
+    throw new ShadowplaneError('SP_CONFIG_INVALID', `--listen ${opts.listen.host}:${opts.listen.port}: cannot listen (${why})`, { cause: err });
+  }
   const port = (server.address() as AddressInfo).port;
   const host = opts.listen.host === '0.0.0.0' || opts.listen.host === '::' ? '127.0.0.1' : opts.listen.host;
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -106,20 +129,50 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
     { listen: `${opts.listen.host}:${port}`, manifest: manifest.name, manifestDigest: manifest.digestHex, platform: opts.issuer.platform, servingKeySha256: serving.spkiSha256, upstream: manifest.upstream.server, auth: manifest.upstream.auth },
     'proxy listening',
   );
+  logger.info({ servingCertNotAfter: servingCertNotAfter.toISOString() }, 'serving certificate valid until then: restart the proxy before, and users verify again');
+  const validityMs = servingCertNotAfter.getTime() - Date.now();
+  const expiryTimers = [
+    callAt(servingCertNotAfter.getTime() - Math.min(EXPIRY_WARNING_MS, validityMs / 10), () =>
+      logger.warn({ servingCertNotAfter: servingCertNotAfter.toISOString() }, '*** the serving certificate expires soon: restart the proxy (a new key and attestation), then users run shadowplane verify again ***'),
+    ),
+    callAt(servingCertNotAfter.getTime(), () => {
+      logger.error({ servingCertNotAfter: servingCertNotAfter.toISOString() }, '*** the serving certificate has expired: no client accepts it; restart the proxy, then users run shadowplane verify again ***');
+      opts.onServingCertExpired?.();
+    }),
+  ];
 
   return {
     url,
     port,
     servingCertPem: serving.certPem,
     servingKeySha256: serving.spkiSha256,
+    servingCertNotAfter,
     upstream,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const t of expiryTimers) t.cancel();
         upstream.close();
         server.close(() => resolve());
         for (const s of openSockets) s.destroy();
       }),
   };
+}
+
+/** Runs `fn` once at the time `atMs` (ms since the epoch), however far ahead; the timer does not keep the process alive. */
+function callAt(atMs: number, fn: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const left = atMs - Date.now();
+    if (left <= 0) {
+      timer = undefined;
+      fn();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
 }
 
 function isIpAddress(name: string): boolean {

@@ -193,6 +193,29 @@ describe('shadowplane proxy start-up', () => {
     expect(r.stderr).not.toContain('"listen"');
   });
 
+  it('stops with SP_CONFIG_INVALID naming --listen when the address is in use, and exits', async () => {
+    const taken = new URL(bed.proxy.url);
+    const started = Date.now();
+    const r = await bed.cli(['proxy', '--manifest', bed.manifestPath, '--listen', `${taken.hostname}:${taken.port}`, '--tee', 'simulated', '--simulated-dir', join(bed.dir, 'sim'), '--allow-simulated-agents'], { timeoutMs: 20_000 });
+    // Killed by the timeout, the code would be null.
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.stderr).toContain(`shadowplane: SP_CONFIG_INVALID: a configuration value is invalid: --listen ${taken.hostname}:${taken.port}: cannot listen (the address is in use)`);
+  });
+
+  it('says when its serving certificate expires, and exits with status 1 when it has', async () => {
+    const started = Date.now();
+    const r = await bed.cli(['proxy', '--manifest', bed.manifestPath, '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', join(bed.dir, 'sim'), '--allow-simulated-agents', '--serving-cert-validity', '4s'], { timeoutMs: 25_000 });
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; servingCertNotAfter?: string; reason?: string });
+    const announced = lines.find((l) => l.msg.startsWith('serving certificate valid until then'));
+    expect(Date.parse(announced?.servingCertNotAfter ?? '')).toBeGreaterThan(started);
+    expect(lines.some((l) => l.level === 40 && l.msg.includes('expires soon'))).toBe(true);
+    expect(lines.some((l) => l.level === 50 && l.msg.includes('has expired'))).toBe(true);
+    expect(lines.find((l) => l.msg === 'shutting down')?.reason).toBe('expired');
+  });
+
   it('warns loudly about a workload entry with unboundIdentity and about accepting a real platform without CRLs', async () => {
     const doc = parse(readFileSync(bed.manifestPath, 'utf8')) as { workloads: { referenceValues: Record<string, unknown>[] }[] };
     const { hostData: _pinned, ...rest } = doc.workloads[0]!.referenceValues[0]!;
