@@ -7,7 +7,7 @@
  */
 import { parseFlags } from '../config/flags.ts';
 import { parseConfigText, parseManifestText } from '../config/manifest.ts';
-import { MAX_REFERENCE_VALUES_BYTES } from '../attestation/reference-values.ts';
+import { MAX_REFERENCE_VALUES_BYTES, parseReferenceValues } from '../attestation/reference-values.ts';
 import { MAX_CRL_FILES } from '../attestation/revocation.ts';
 import { deepFreeze } from '../config/validate.ts';
 import { ShadowplaneError } from '../errors.ts';
@@ -146,6 +146,11 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
   const runtimeClassName = values['runtime-class'];
   if (runtimeClassName !== undefined && !DNS_SUBDOMAIN.test(runtimeClassName)) usage('--runtime-class must be a DNS subdomain');
   const simulated = tee === 'simulated' || values['allow-simulated-proxy'] === true;
+  // Every agent would refuse every proxy: say so now, not in each pod's log.
+  const proxyPlatforms = new Set(parseReferenceValues(referenceValues, rvPath).entries.map((e) => e.platform));
+  if (proxyPlatforms.size === 1 && proxyPlatforms.has('simulated') && values['allow-simulated-proxy'] !== true) {
+    usage(`${rvPath} accepts only a simulated proxy, which the agents refuse without --allow-simulated-proxy (development only); for a real proxy give its reference values`);
+  }
 
   const entrypoints = new Map<string, readonly string[]>();
   for (const e of values.entrypoint ?? []) {

@@ -349,6 +349,14 @@ describe('shadowplane inject', () => {
       expectCode(() => parseInjectOptions(['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml', '--tee', 'simulated'], read), 'SP_USAGE');
     });
 
+    it('refuses proxy reference values that accept only a simulated proxy unless simulated proxies are allowed', () => {
+      const simulatedOnly = files({ 'sim.yaml': `version: 1\nentries: [{platform: simulated, simulatedRootSha256: '${'ab'.repeat(32)}', measurements: ['${'cd'.repeat(48)}'], unboundIdentity: true}]\n` });
+      const base = ['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'sim.yaml'];
+      const err = expectCode(() => parseInjectOptions(base, simulatedOnly), 'SP_USAGE');
+      expect(err.message).toContain('accepts only a simulated proxy');
+      expect(parseInjectOptions([...base, '--allow-simulated-proxy'], simulatedOnly).simulated).toBe(true);
+    });
+
     it('says when no manifest is pinned and when attestation is simulated', () => {
       const read = files();
       const base = ['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml'];
