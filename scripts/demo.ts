@@ -8,10 +8,16 @@
  *
  * Exit code 0 when every step worked, 1 when one failed. `--keep` leaves everything
  * running for hands-on use (Ctrl-C ends it).
+ *
+ * However it ends (a signal, an uncaught exception, a failed step), the bed is closed:
+ * the agents run as detached process groups and would otherwise outlive the demo with
+ * the secret in their workload's argv, and the bed's directories hold the users' private
+ * keys and the agents' logs.
  */
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createBed, CONFIDENTIAL_NS, type Bed } from '../test/support/bed.ts';
 import { kubectlDirectory, runKubectl, startKubectl, type KubectlHome, type KubectlVersion } from '../test/support/kubectl.ts';
@@ -23,7 +29,52 @@ const APP = fileURLToPath(new URL('./demo-app.mjs', import.meta.url));
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const ok = (s: string): void => void process.stdout.write(`  ${process.stdout.isTTY ? '\x1b[32m✓\x1b[0m' : 'ok'} ${s}\n`);
 
+/** Longest wait for the bed to close after a signal or a crash before the demo exits anyway. */
+const CLOSE_TIMEOUT_MS = 15_000;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 let failures = 0;
+/** The running bed, once created: what every way out must close. */
+let running: Bed | undefined;
+let closing: Promise<void> | undefined;
+/** Set while `--keep` waits: a signal then ends the demo the ordinary way. */
+let stopKeeping: (() => void) | undefined;
+
+/** Closes the bed once, however many ways out ask for it. */
+function closeBed(): Promise<void> {
+  if (running === undefined) return Promise.resolve();
+  closing ??= running.close();
+  return closing;
+}
+
+/** Closes the bed (bounded) and exits: the way out after a signal or a crash. */
+async function abandon(code: number): Promise<never> {
+  const timer = setTimeout(() => {
+    process.stderr.write('demo: the bed did not close in time; exiting anyway\n');
+    process.exit(code);
+  }, CLOSE_TIMEOUT_MS);
+  try {
+    await closeBed();
+  } catch (err) {
+    process.stderr.write(`demo: closing the bed failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  clearTimeout(timer);
+  process.exit(code);
+}
+
+for (const signal of SIGNALS) {
+  process.on(signal, () => {
+    if (stopKeeping !== undefined) return stopKeeping();
+    if (closing !== undefined) return;
+    process.stderr.write(`\ndemo: ${signal}, stopping\n`);
+    void abandon(128 + constants.signals[signal]);
+  });
+}
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`demo crashed: ${err.stack ?? String(err)}\n`);
+  void abandon(1);
+});
+
 async function step(title: string, fn: () => Promise<string | undefined>): Promise<void> {
   process.stdout.write(`\n${bold(title)}\n`);
   try {
@@ -53,6 +104,7 @@ async function main(): Promise<number> {
   const appPort = await freePort();
   await step('1. start the API server stand-in, a simulated TEE platform and the attested proxy', async () => {
     bed = await createBed();
+    running = bed;
     return `API server stand-in ${bed.api.url}; proxy ${bed.proxy.url} (simulated SEV-SNP, manifest ${bed.manifest.name})`;
   });
   if (failures > 0) return 1;
@@ -68,7 +120,7 @@ async function main(): Promise<number> {
     home = await bed.verifiedHome(bed.users.alice);
     return `evidence verified (chain, signature, key binding, nonce, measurement, manifest digest); kubeconfig ${home.kubeconfig}`;
   });
-  if (failures > 0) return finish(bed, 1);
+  if (failures > 0) return finish(1);
 
   const kubectl = (args: string[], stdin?: string) => runKubectl(version, home, args, { timeoutMs: 20_000, ...(stdin === undefined ? {} : { stdin }) });
 
@@ -135,22 +187,23 @@ async function main(): Promise<number> {
   });
 
   if (keep) {
+    const auditor = await bed.verifiedHome(bed.users.auditor);
     process.stdout.write(
       `\n${bold('Everything keeps running. Try it by hand:')}\n` +
         `  export KUBECONFIG=${home.kubeconfig}\n` +
         `  kubectl -n ${CONFIDENTIAL_NS} exec -it conf-app -- sh\n` +
         `  kubectl -n ${CONFIDENTIAL_NS} logs -f conf-app\n` +
         `  kubectl -n ${CONFIDENTIAL_NS} port-forward pod/conf-app 8080:${appPort}   # then curl localhost:8080\n` +
-        `  kubectl get --raw /.well-known/shadowplane/audit --kubeconfig <auditor kubeconfig>\n` +
+        `  kubectl get --raw /.well-known/shadowplane/audit --kubeconfig ${auditor.kubeconfig}   # the audit record, as the auditor\n` +
         'Ctrl-C to stop.\n',
     );
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    await new Promise<void>((resolve) => (stopKeeping = resolve));
   }
-  return finish(bed, failures === 0 ? 0 : 1);
+  return finish(failures === 0 ? 0 : 1);
 }
 
-async function finish(bed: Bed, code: number): Promise<number> {
-  await bed.close();
+async function finish(code: number): Promise<number> {
+  await closeBed();
   process.stdout.write(code === 0 ? `\n${bold('demo passed')}: every step worked\n` : `\n${bold('demo FAILED')}: ${failures} step(s) failed\n`);
   return code;
 }
@@ -171,6 +224,6 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`demo crashed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
+    void abandon(1);
   },
 );

@@ -403,13 +403,19 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
     },
 
     async close() {
+      // What must not outlive the bed goes first, before anything that could hang: the
+      // pods (detached process groups, the workload's argv may hold a test's secret), then
+      // the directories with the users' private keys and the agents' logs.
       for (const a of agents) killPod(a.child);
-      await Promise.all(agents.map((a) => a.exited));
+      try {
+        await Promise.all(agents.map((a) => a.exited));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(shmDir, { recursive: true, force: true });
+      }
       await proxy.close();
       await front?.close();
       await api.close();
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(shmDir, { recursive: true, force: true });
     },
   };
   return bed;

@@ -192,5 +192,7 @@ function forwardTo(connection: ForwardedConnection, podIP: string): void {
     if (connected) return;
     connection.fail(`error forwarding port ${connection.port} to pod: connection refused`);
     connection.close();
+    // What the client still sends is discarded, so its half-close (or reset) ends the stream.
+    connection.data.resume();
   });
 }

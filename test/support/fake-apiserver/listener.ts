@@ -145,6 +145,9 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     const { identity, presented } = identityFrom(socket);
     const info: ConnectionInfo = { id: nextId++, alpn, clientCertificate: identity, presentedCertificate: presented };
     const handed: Duplex = options.recorder === null ? socket : new RecordingSocket(socket, options.recorder.openConnection(alpn));
+    // node:http drops its own 'error' listener when it hands the socket to 'upgrade'; a
+    // client that resets before a stream route listens must not crash the process.
+    if (handed !== socket) handed.on('error', () => handed.destroy());
     infoBySocket.set(handed, info);
     if (alpn === 'h2') {
       pendingSessionInfo = info;

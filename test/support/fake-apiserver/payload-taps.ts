@@ -3,6 +3,12 @@
  * session (decoded headers as text, bodies, stdin/stdout/stderr). They observe, and never
  * change what flows or how fast: writes are forwarded as they come and honour the inner
  * stream's backpressure.
+ *
+ * Like the streams they wrap (src/kube-streams/spdy-stream.ts, ws-channel-mux.ts), every
+ * tap stage keeps an 'error' listener: a client's reset or a lost connection destroys the
+ * stage with an error, and one nobody consumes (the data of a connection the pod refused,
+ * a TTY session's stdin read with 'data' events) must not become an uncaught exception
+ * in the process that runs the stand-in. The failure still ends both sides.
  */
 import { Duplex, Transform, Writable, pipeline, type Readable } from 'node:stream';
 import type { CommandResult, ForwardedConnection, RemoteCommandSession } from '../../../src/proxy/streams/types.ts';
@@ -15,6 +21,8 @@ export function headerText(rawHeaders: readonly string[], firstLine: string): Bu
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i] ?? ''}: ${rawHeaders[i + 1] ?? ''}`);
   return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'utf8');
 }
+
+function ignoreError(): void {}
 
 const toBuffer = (chunk: string | Buffer): Buffer => (typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
 
@@ -57,18 +65,27 @@ export function tapReadable(source: Readable, record: (chunk: Buffer) => void): 
       callback(null, chunk);
     },
   });
+  tapped.on('error', ignoreError);
+  // A failure of either stage destroys both.
   pipeline(source, tapped, () => undefined);
   return tapped;
 }
 
 /** A writable that reports each chunk and forwards it to `inner`, waiting for its 'drain'. */
 class TapWritable extends Writable {
-  readonly #inner: NodeJS.WritableStream;
+  readonly #inner: Writable;
   readonly #record: (chunk: Buffer) => void;
-  constructor(inner: NodeJS.WritableStream, record: (chunk: Buffer) => void) {
+  constructor(inner: Writable, record: (chunk: Buffer) => void) {
     super();
     this.#inner = inner;
     this.#record = record;
+    this.on('error', ignoreError);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Failed (not just finished): the inner stream goes with it.
+    if (error !== null && !this.#inner.destroyed) this.#inner.destroy();
+    callback(error);
   }
   override _final(callback: (error?: Error | null) => void): void {
     this.#inner.end(() => callback());
@@ -132,6 +149,8 @@ export function tapForwardedConnection(connection: ForwardedConnection, tap: Rec
   const readable = tapReadable(connection.data, (c) => tap.record('received', c));
   const writable = new TapWritable(connection.data, (c) => tap.record('sent', c));
   const data = Duplex.from({ readable, writable });
+  // Nobody consumes `data` of a connection the pod refused; a client reset then errors it.
+  data.on('error', () => connection.data.destroy());
   data.once('close', () => {
     if (!connection.data.destroyed && (readable.destroyed || writable.destroyed)) connection.data.destroy();
   });
