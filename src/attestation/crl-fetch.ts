@@ -19,9 +19,9 @@
  *
  * Invariant: nothing here logs or reports CRL bytes; results name files, issuers and times.
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
+import { writeOutputFile } from '../config/output-file.ts';
 import { isShadowplaneError, ShadowplaneError, type ErrorCode } from '../errors.ts';
 import { verifyChain, type TrustAnchor } from './chain.ts';
 import { MAX_CRL_BYTES, parseCrl, requireIssuedBy, type Crl } from './crl.ts';
@@ -172,18 +172,7 @@ export function writeCrlFile(dir: string, file: string, crl: Crl): CrlWrite {
   const held = heldCrl(path);
   if (held !== undefined && held.der.equals(crl.der)) return 'unchanged';
   if (held !== undefined && held.issuer.equals(crl.issuer) && held.thisUpdate.getTime() > crl.thisUpdate.getTime()) return 'kept-newer';
-  const temporary = join(dir, `.${file}.${process.pid}.tmp`);
-  const fd = openSync(temporary, 'w', 0o644);
-  try {
-    writeSync(fd, crl.der);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(temporary);
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(temporary, path);
+  writeOutputFile(path, crl.der, { mode: 0o644 });
   return 'written';
 }
 

@@ -9,9 +9,10 @@
  * the reference values pin. Every name in the chain says "Simulated" / "NOT A TEE".
  */
 import { createHash, generateKeyPair, randomBytes, sign, createPrivateKey, type KeyObject } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { writeOutputFile } from '../config/output-file.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { SNP_OFFSET, SNP_REPORT_SIZE, SNP_SIGNED_LENGTH, encodeTcb } from './snp/report.ts';
 import { AMD_EXT, endorsementExtensionSpecs } from './snp/endorsement.ts';
@@ -178,6 +179,8 @@ export function signSimulatedReport(f: SimulatedReportFields, key: KeyObject): B
 export interface SimulateInitOptions extends SimulatedChainOptions {
   /** The measurement written into the sample reference values. Default SIMULATED_DEFAULT_MEASUREMENT. */
   readonly measurement?: string;
+  /** Replace a simulated platform already in the directory. Default false: refuse (SP_USAGE). */
+  readonly replace?: boolean;
 }
 
 export interface SimulateInitResult {
@@ -200,19 +203,24 @@ const FILES = {
  * `shadowplane simulate init DIR`: creates a simulated chain and writes DIR/ark.pem,
  * ask.pem, vcek.pem, vcek-key.pem (mode 0600), simulated.json and a sample
  * reference-values.yaml that pins this ARK. The ARK and ASK private keys are discarded
- * once they have signed: run init again for a new chain.
+ * once they have signed: run init again for a new chain. A directory that already holds a
+ * platform is refused unless `replace` is set, because a new ARK invalidates every
+ * reference value already made from the old one.
  */
 export async function simulateInit(dir: string, opts: SimulateInitOptions = {}): Promise<SimulateInitResult> {
   const measurement = (opts.measurement ?? SIMULATED_DEFAULT_MEASUREMENT).toLowerCase();
   if (!/^[0-9a-f]{96}$/.test(measurement)) throw new ShadowplaneError('SP_USAGE', 'the measurement is 96 hex digits');
+  const held = Object.values(FILES).filter((f) => existsSync(join(dir, f)));
+  if (held.length > 0 && opts.replace !== true) {
+    throw new ShadowplaneError('SP_USAGE', `${dir} already holds a simulated platform (${held.join(', ')}): reference values made from it stop verifying when it is replaced; pass --force to replace it, or choose another directory`);
+  }
   const chain = await createSimulatedChain(opts);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, FILES.ark), derToPem(chain.ark.der));
     writeFileSync(join(dir, FILES.ask), derToPem(chain.ask.der));
     writeFileSync(join(dir, FILES.vcek), derToPem(chain.vcek.der));
-    writeFileSync(join(dir, FILES.vcekKey), chain.vcek.key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    chmodSync(join(dir, FILES.vcekKey), 0o600);
+    writeOutputFile(join(dir, FILES.vcekKey), chain.vcek.key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const meta = { version: 1, product: chain.product, signingKey: chain.signingKey, tcb: chain.tcb, hwId: chain.hwId.toString('hex'), arkSha256: chain.arkSha256 };
     writeFileSync(join(dir, FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
     const t = chain.tcb;

@@ -2,8 +2,8 @@
  * `shadowplane verify`: verify a proxy's attestation, then write the dedicated kubeconfig
  * that pins the very certificate that was verified.
  */
-import { createPublicKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, unboundIdentityWarnings } from '../attestation/index.ts';
 import { type Manifest, type ManifestUser, loadManifest } from '../config/manifest.ts';
@@ -11,10 +11,12 @@ import { scraperByKey, scraperByToken, userByKey } from '../config/scope.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { renderKubeconfig } from '../kubeconfig/kubeconfig.ts';
 import { renderPrometheusConfig } from '../kubeconfig/prometheus-config.ts';
-import { verifyProxy } from '../kubeconfig/verify-proxy.ts';
+import { servingCertificateExpiry } from '../kubeconfig/serving-certificate.ts';
+import { parseProxyServer, verifyProxy } from '../kubeconfig/verify-proxy.ts';
 import { spkiSha256Hex } from '../tls/certificates.ts';
 import { SIMULATED_BANNER } from './issuer.ts';
 import { parseFlags } from '../config/flags.ts';
+import { writeOutputFile } from '../config/output-file.ts';
 
 export const VERIFY_USAGE = `shadowplane verify --server URL --manifest FILE --reference-values FILE
                    --client-cert FILE --client-key FILE [options]
@@ -34,7 +36,8 @@ writes only the Prometheus scrape configuration.
   --client-cert FILE         your certificate (shadowplane keygen)
   --client-key FILE          your key
   --token-file FILE          upstream token to include (forward-token mode)
-  --tls-server-name NAME     name to ask for on the proxy's certificate
+  --tls-server-name NAME     name to ask for on the proxy's certificate (default the --server host;
+                             the certificate must name it: the proxy's --san)
   --namespace NS             default namespace of the context
   --context NAME             context and cluster name (default shadowplane-<manifest name>)
   --out FILE                 write the kubeconfig here (mode 0600; default: stdout)
@@ -87,7 +90,8 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
     if (v === undefined || v === '') throw new ShadowplaneError('SP_USAGE', `--${name} is required\n\n${VERIFY_USAGE}`);
     return v;
   };
-  const server = need('server');
+  // Canonical (scheme, host, port only): what the kubeconfig and Prometheus configuration name.
+  const server = parseProxyServer(need('server')).origin;
   const manifest = loadManifest(need('manifest'));
   const reference = loadReferenceValues(need('reference-values'));
   const crlFiles = values.crl ?? [];
@@ -105,7 +109,8 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
     const certPem = readText(need('client-cert'), 'client certificate');
     const keyPem = readText(need('client-key'), 'client key');
     const token = values['token-file'] === undefined ? undefined : readText(values['token-file'], 'token').trim();
-    const user = userByKey(manifest, spkiSha256Hex(createPublicKey(certPem)));
+    const certKey = matchingKeyPair(certPem, keyPem, need('client-cert'), need('client-key'));
+    const user = userByKey(manifest, spkiSha256Hex(certKey));
     if (user === undefined) throw new ShadowplaneError('SP_USAGE', 'your client certificate\'s key is not a user of this manifest: ask its owner to add your public key');
     if (manifest.upstream.auth === 'forward-token' && token === undefined) {
       process.stderr.write('note: the proxy forwards your upstream token (forward-token mode) but no --token-file was given\n');
@@ -140,14 +145,16 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
       verified,
       manifestDigestHex: manifest.digestHex,
     });
+    // It holds the client key (and maybe a token): 0600 whatever file it replaces.
     if (values.out === undefined) process.stdout.write(kubeconfig);
-    else writeFileSync(values.out, kubeconfig, { mode: 0o600 });
+    else writeOutput(values.out, kubeconfig, 0o600, '--out');
   }
-  if (values['evidence-out'] !== undefined) writeFileSync(values['evidence-out'], `${JSON.stringify(verified.response, null, 2)}\n`);
+  if (values['evidence-out'] !== undefined) writeOutput(values['evidence-out'], `${JSON.stringify(verified.response, null, 2)}\n`, 0o644, '--evidence-out');
   if (prometheusConfig !== undefined && scraper !== undefined) {
     const caFile = resolve(values['prometheus-ca-file'] ?? `${prometheusConfig}.ca.pem`);
-    writeFileSync(caFile, verified.certificate.toString());
-    writeFileSync(
+    // The pinned certificate is public; the configuration names the scraper's credential files and is kept private.
+    writeOutput(caFile, verified.certificate.toString(), 0o644, '--prometheus-ca-file');
+    writeOutput(
       prometheusConfig,
       renderPrometheusConfig({
         server,
@@ -159,10 +166,13 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
         verified,
         manifestDigestHex: manifest.digestHex,
       }),
+      0o600,
+      '--prometheus-config',
     );
   }
 
   const e = verified.evidence;
+  const expiry = servingCertificateExpiry(verified.certificate, new Date());
   process.stderr.write(
     [
       `verified shadowplane proxy at ${server}`,
@@ -171,6 +181,7 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
       `  reference      entry ${JSON.stringify(e.referenceName)} of ${reference.source}`,
       `  manifest       ${verified.manifestName} sha256:${manifest.digestHex}`,
       `  serving key    sha256:${verified.servingKeySha256} (pinned in the ${userAndKeys === undefined ? 'Prometheus configuration' : 'kubeconfig'})`,
+      `  valid until    ${expiry.notAfter.toISOString()} (the serving certificate's notAfter: verify again after the proxy restarts)`,
       `  freshness      answered a fresh 32-byte nonce on this connection`,
       userAndKeys === undefined ? '' : `  you are        ${userAndKeys.user.name}${userAndKeys.user.groups.length > 0 ? ` (groups ${userAndKeys.user.groups.join(', ')})` : ''}`,
       scraperName === undefined ? '' : `  scraper        ${scraperName}`,
@@ -179,7 +190,44 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
       '',
     ].join('\n'),
   );
+  if (expiry.expiresSoon) {
+    process.stderr.write(`warning: the proxy's serving certificate expires at ${expiry.notAfter.toISOString()}: the proxy must be restarted and verified again before then\n`);
+  }
   return 0;
+}
+
+/**
+ * The public key of the client certificate, once the client key is known to be its
+ * private half: kubectl would otherwise fail only later ("private key does not match
+ * public key"). Nothing of either file is quoted in the errors.
+ */
+function matchingKeyPair(certPem: string, keyPem: string, certFile: string, keyFile: string): KeyObject {
+  let certKey: KeyObject;
+  try {
+    certKey = createPublicKey(certPem);
+  } catch {
+    throw new ShadowplaneError('SP_USAGE', `--client-cert ${certFile} is not a PEM certificate`);
+  }
+  let publicOfKey: KeyObject;
+  try {
+    publicOfKey = createPublicKey(createPrivateKey(keyPem));
+  } catch {
+    throw new ShadowplaneError('SP_USAGE', `--client-key ${keyFile} is not an unencrypted PEM private key`);
+  }
+  const spki = (k: KeyObject): Buffer => k.export({ type: 'spki', format: 'der' });
+  if (!spki(certKey).equals(spki(publicOfKey))) {
+    throw new ShadowplaneError('SP_USAGE', `--client-key ${keyFile} is not the key of --client-cert ${certFile} (their public keys differ): pass the key made with that certificate (shadowplane keygen writes NAME.key beside NAME.crt)`);
+  }
+  return certKey;
+}
+
+/** Writes one output file whole with `mode` (src/config/output-file.ts); a failure names the option and the errno code. */
+function writeOutput(path: string, data: string, mode: number, option: string): void {
+  try {
+    writeOutputFile(path, data, { mode });
+  } catch (err) {
+    throw new ShadowplaneError('SP_USAGE', `cannot write ${option} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { attestReportData, decodeEvidence, verifyEvidence, type ReferenceValues, type RevocationPolicy, type VerifiedEvidence } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { ATTEST_PATH } from '../proxy/attest-endpoint.ts';
+import { checkServingCertificate } from './serving-certificate.ts';
 
 const MAX_RESPONSE_BYTES = 512 * 1024;
 
@@ -43,9 +44,25 @@ export interface VerifiedProxy {
   readonly response: unknown;
 }
 
+/**
+ * `--server` as a URL: https, a host, an optional port, nothing else. The proxy serves the
+ * Kubernetes API at its root, so a path (or query, fragment, user name) would only be
+ * written into the kubeconfig for kubectl to fail on later. SP_USAGE names the form.
+ */
+export function parseProxyServer(server: string): URL {
+  const shown = JSON.stringify(server.slice(0, 200));
+  const url = URL.parse(server);
+  if (url === null || url.protocol !== 'https:' || url.hostname === '') {
+    throw new ShadowplaneError('SP_USAGE', `--server ${shown} is not of the form https://host:port (the shadowplane proxy's address, scheme included)`);
+  }
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(server) || url.username !== '' || url.password !== '') {
+    throw new ShadowplaneError('SP_USAGE', `--server ${shown} must be just https://host:port: the proxy serves the Kubernetes API at its root, so no path, query, fragment or user name`);
+  }
+  return url;
+}
+
 export async function verifyProxy(opts: VerifyProxyOptions): Promise<VerifiedProxy> {
-  const url = new URL(opts.server);
-  if (url.protocol !== 'https:') throw new ShadowplaneError('SP_USAGE', '--server must be an https:// URL');
+  const url = parseProxyServer(opts.server);
   const nonce = opts.nonce ?? randomBytes(32);
   const timeoutMs = opts.timeoutMs ?? 15_000;
 
@@ -80,6 +97,8 @@ export async function verifyProxy(opts: VerifyProxyOptions): Promise<VerifiedPro
       ...(opts.revocation === undefined ? {} : { revocation: opts.revocation }),
       ...(opts.now === undefined ? {} : { now: opts.now }),
     });
+    // Attested, so the certificate is the proxy's own: now what kubectl will check of it.
+    checkServingCertificate(certificate, opts.tlsServerName ?? url.hostname, opts.tlsServerName === undefined ? '--server' : '--tls-server-name', opts.now ?? new Date());
     return { certificate, servingKeySha256, manifestName: answer.manifestName, evidence: verified, response };
   } finally {
     socket.destroy();
@@ -128,7 +147,7 @@ function openTls(url: URL, servername: string | undefined, timeoutMs: number): P
     });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', `no TLS connection to ${url.host} within ${timeoutMs} ms`));
+      reject(new ShadowplaneError('SP_ATTEST_UNAVAILABLE', `no TLS connection to the shadowplane proxy at ${url.origin} within ${timeoutMs} ms: check --server and that the proxy is running and reachable from here`));
     }, timeoutMs);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
@@ -141,7 +160,7 @@ function openTls(url: URL, servername: string | undefined, timeoutMs: number): P
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', `cannot connect to ${url.host}: ${err.code ?? 'TLS error'}`));
+      reject(new ShadowplaneError('SP_ATTEST_UNAVAILABLE', `the shadowplane proxy at ${url.origin} cannot be reached (${err.code ?? 'TLS error'}): check --server and that the proxy is running and reachable from here`));
     });
   });
 }
@@ -156,8 +175,9 @@ function postOverSocket(socket: TLSSocket, url: URL, body: string, timeoutMs: nu
       if (err !== undefined) reject(err);
       else resolve(value);
     };
-    const timer = setTimeout(() => done(new ShadowplaneError('SP_UPSTREAM_TIMEOUT', `no attestation answer within ${timeoutMs} ms`)), timeoutMs);
-    session.on('error', () => done(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', 'the attestation request failed')));
+    const timer = setTimeout(() => done(new ShadowplaneError('SP_ATTEST_UNAVAILABLE', `the shadowplane proxy at ${url.origin} gave no attestation answer within ${timeoutMs} ms`)), timeoutMs);
+    const lost = (): void => done(new ShadowplaneError('SP_ATTEST_UNAVAILABLE', `the connection to the shadowplane proxy at ${url.origin} failed during the attestation request`));
+    session.on('error', lost);
     const req = session.request({ ':method': 'POST', ':path': ATTEST_PATH, 'content-type': 'application/json' });
     let status = 0;
     const chunks: Buffer[] = [];
@@ -189,7 +209,7 @@ function postOverSocket(socket: TLSSocket, url: URL, body: string, timeoutMs: nu
       }
       done(undefined, parsed);
     });
-    req.on('error', () => done(new ShadowplaneError('SP_UPSTREAM_UNAVAILABLE', 'the attestation request failed')));
+    req.on('error', lost);
     req.end(body);
   });
 }

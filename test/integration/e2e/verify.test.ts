@@ -4,14 +4,17 @@
  * kubeconfig.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulatedIssuer, SIMULATED_DEFAULT_MEASUREMENT } from '../../../src/attestation/index.ts';
+import { createLogger } from '../../../src/log.ts';
+import { startShadowplaneProxy } from '../../../src/proxy/assemble.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
-import { createBed, type Bed } from '../../support/bed.ts';
+import { Capture, createBed, type Bed } from '../../support/bed.ts';
 import { runKubectl } from '../../support/kubectl.ts';
 
 let bed: Bed;
@@ -20,6 +23,7 @@ beforeAll(async () => {
   bed = await createBed();
   writeFileSync(join(bed.dir, 'alice.crt'), bed.users.alice.certPem);
   writeFileSync(join(bed.dir, 'alice.key'), bed.users.alice.keyPem);
+  writeFileSync(join(bed.dir, 'bob.key'), bed.users.bob.keyPem);
 }, 60_000);
 
 afterAll(async () => {
@@ -37,6 +41,24 @@ function verifyArgs(over: { server?: string; manifest?: string; reference?: stri
     '--out', over.out ?? join(bed.dir, `kc-${randomBytes(4).toString('hex')}`),
     ...(over.simulated === false ? [] : ['--allow-simulated']),
   ];
+}
+
+/**
+ * Another real proxy for the bed's manifest and simulated platform, with its own serving
+ * certificate names and validity (the proxy's --san and --serving-cert-validity).
+ */
+async function proxyWith(serving: { subjectAltNames: string[]; validityMs: number }): Promise<{ url: string; port: number; close: () => Promise<void> }> {
+  const running = await startShadowplaneProxy({
+    manifest: bed.manifest,
+    issuer: createSimulatedIssuer({ dir: bed.simulatedDir, measurement: SIMULATED_DEFAULT_MEASUREMENT }),
+    allowSimulatedAgents: true,
+    listen: { host: '127.0.0.1', port: 0 },
+    subjectAltNames: serving.subjectAltNames,
+    servingCertValidityMs: serving.validityMs,
+    inClusterDir: join(bed.dir, 'serviceaccount'),
+    logger: createLogger({ level: 'warn', destination: new Capture() }),
+  });
+  return { url: running.url, port: running.port, close: () => running.close() };
 }
 
 /** Asks the real proxy for evidence, as anyone on the network can. */
@@ -79,6 +101,8 @@ describe('shadowplane verify', () => {
     expect(r.stderr).toContain('SIMULATED');
     expect(r.stderr).toContain('measurement');
     expect(r.stderr).toContain(`sha256:${bed.proxy.servingKeySha256}`);
+    expect(r.stderr).toMatch(/valid until {4}\d{4}-\d\d-\d\dT[\d:.]+Z/);
+    expect(r.stderr).not.toContain('warning: the proxy\'s serving certificate expires');
     const kc = parse(readFileSync(out, 'utf8')) as { clusters: { cluster: { 'certificate-authority-data': string; server: string } }[] };
     expect(Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'], 'base64').toString()).toBe(bed.proxy.servingCertPem);
     const k = await runKubectl('1.33', { dir: bed.dir, kubeconfig: out, dispose: () => undefined }, ['get', 'ns', '-o', 'name']);
@@ -179,6 +203,128 @@ describe('shadowplane verify', () => {
       expect(r.stderr).toContain('SP_ATTEST_REPORT_DATA_MISMATCH');
     } finally {
       await relay.close();
+    }
+  });
+});
+
+describe('shadowplane verify: what kubectl will need of the kubeconfig', () => {
+  // Bug (review finding 3): `--out FILE` kept an existing FILE's mode (0644) although it
+  // then held the client key.
+  it('writes --out with mode 0600 even over an existing world-readable file', async () => {
+    const out = join(bed.dir, 'kc-existing');
+    writeFileSync(out, 'old\n');
+    chmodSync(out, 0o644);
+    const r = await bed.cli(verifyArgs({ out }));
+    expect(r.code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const kc = parse(readFileSync(out, 'utf8')) as { users: { user: { 'client-key-data': string } }[] };
+    expect(Buffer.from(kc.users[0]!.user['client-key-data'], 'base64').toString()).toBe(bed.users.alice.keyPem);
+  });
+
+  // Bug (review finding 8a): `--server 127.0.0.1:8443` failed with "SP_INTERNAL: unexpected TypeError".
+  it('refuses a --server without its https:// scheme with SP_USAGE naming the form, before connecting', async () => {
+    for (const server of [bed.proxy.url.replace('https://', ''), `localhost:${bed.proxy.port}`, `http://127.0.0.1:${bed.proxy.port}`]) {
+      const out = join(bed.dir, 'kc-no-scheme');
+      const r = await bed.cli(verifyArgs({ server, out }));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('SP_USAGE');
+      expect(r.stderr).toContain('https://host:port');
+      expect(r.stderr).not.toContain('SP_INTERNAL');
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  // Bug (review finding 8c): a path was accepted and written into the kubeconfig, where kubectl got NotFound.
+  it('refuses a --server with a path, query or fragment', async () => {
+    for (const server of [`${bed.proxy.url}/foo`, `${bed.proxy.url}/?a=b`, `${bed.proxy.url}#x`, `https://user@127.0.0.1:${bed.proxy.port}`]) {
+      const out = join(bed.dir, 'kc-path');
+      const r = await bed.cli(verifyArgs({ server, out }));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('SP_USAGE');
+      expect(r.stderr).toContain('no path, query, fragment');
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  // Bug (review finding 8b): an unreachable proxy was "the upstream API server cannot be reached".
+  it('reports a proxy it cannot reach as the shadowplane proxy at --server, not the upstream API server', async () => {
+    const r = await bed.cli(verifyArgs({ server: 'https://127.0.0.1:1' }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('SP_ATTEST_UNAVAILABLE');
+    expect(r.stderr).toContain('the shadowplane proxy at https://127.0.0.1:1 cannot be reached (ECONNREFUSED)');
+    expect(r.stderr).not.toContain('upstream');
+  });
+
+  // Bug (review finding 8d): a key of another certificate was written; kubectl then failed "private key does not match public key".
+  it('refuses a --client-key that is not the key of --client-cert, before connecting', async () => {
+    const out = join(bed.dir, 'kc-wrong-key');
+    const args = verifyArgs({ out });
+    args[args.indexOf('--client-key') + 1] = join(bed.dir, 'bob.key');
+    const r = await bed.cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('SP_USAGE');
+    expect(r.stderr).toContain('is not the key of --client-cert');
+    expect(r.stderr).not.toContain('PRIVATE KEY');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  // Bug (review finding 8e): verify accepted a proxy whose certificate does not name the host
+  // the user connects to; kubectl then failed "x509: certificate is valid for …, not …".
+  it('refuses a proxy whose serving certificate does not name the --server host or --tls-server-name, saying what to pass', async () => {
+    const named = await proxyWith({ subjectAltNames: ['localhost', 'shadowplane-proxy.shadowplane.svc'], validityMs: 720 * 3_600_000 });
+    try {
+      const out = join(bed.dir, 'kc-san');
+      const byIp = await bed.cli(verifyArgs({ server: named.url, out }));
+      expect(byIp.code).toBe(2);
+      expect(byIp.stderr).toContain('SP_USAGE');
+      expect(byIp.stderr).toContain("the proxy's serving certificate does not name 127.0.0.1 (from --server)");
+      expect(byIp.stderr).toContain('localhost, shadowplane-proxy.shadowplane.svc');
+      expect(byIp.stderr).toContain('--tls-server-name NAME');
+      expect(byIp.stderr).toContain("the proxy's --san");
+      expect(existsSync(out)).toBe(false);
+
+      const wrongName = await bed.cli([...verifyArgs({ server: named.url, out }), '--tls-server-name', 'elsewhere.example']);
+      expect(wrongName.code).toBe(2);
+      expect(wrongName.stderr).toContain('does not name elsewhere.example (from --tls-server-name)');
+      expect(existsSync(out)).toBe(false);
+
+      // The name it does have works, and kubectl agrees.
+      const ok = await bed.cli([...verifyArgs({ server: named.url, out }), '--tls-server-name', 'shadowplane-proxy.shadowplane.svc']);
+      expect(ok.code).toBe(0);
+      const k = await runKubectl('1.33', { dir: bed.dir, kubeconfig: out, dispose: () => undefined }, ['get', 'ns', '-o', 'name']);
+      expect(k.code).toBe(0);
+    } finally {
+      await named.close();
+    }
+  });
+
+  // Bug (review finding 2): the serving certificate is never renewed, and verify pinned an expired one.
+  it('refuses a proxy whose serving certificate has expired, saying it must be restarted', async () => {
+    const expiring = await proxyWith({ subjectAltNames: ['127.0.0.1'], validityMs: 1000 });
+    try {
+      // Validity is in whole seconds: wait past notAfter.
+      await new Promise((r) => setTimeout(r, 2500));
+      const out = join(bed.dir, 'kc-expired');
+      const r = await bed.cli(verifyArgs({ server: expiring.url, out }));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('SP_ATTEST_CERT_EXPIRED');
+      expect(r.stderr).toMatch(/the proxy's serving certificate expired at \d{4}-\d\d-\d\dT[\d:.]+Z: .*restart it/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      await expiring.close();
+    }
+  });
+
+  it('warns when the serving certificate expires within 7 days, and still writes the kubeconfig', async () => {
+    const soon = await proxyWith({ subjectAltNames: ['127.0.0.1'], validityMs: 72 * 3_600_000 });
+    try {
+      const out = join(bed.dir, 'kc-soon');
+      const r = await bed.cli(verifyArgs({ server: soon.url, out }));
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/warning: the proxy's serving certificate expires at \d{4}-\d\d-\d\dT[\d:.]+Z: the proxy must be restarted and verified again before then/);
+      expect(existsSync(out)).toBe(true);
+    } finally {
+      await soon.close();
     }
   });
 });

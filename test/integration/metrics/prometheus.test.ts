@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +106,9 @@ beforeAll(async () => {
   // Prometheus operator who is no user (the Prometheus configuration only).
   const render = async (name: string, credential: string[], asUser: boolean): Promise<Record<string, unknown>> => {
     const out = join(workDir, `${name}.yml`);
+    // Bug (review finding 3): an existing file kept its mode; it must end up 0600 (asserted below).
+    writeFileSync(out, 'old\n');
+    chmodSync(out, 0o644);
     const user = asUser ? ['--client-cert', join(verifyHome, 'user.crt'), '--client-key', join(verifyHome, 'user.key'), '--out', join(verifyHome, `${name}.kubeconfig`)] : [];
     const r = await bed.cli([
       'verify', '--server', bed.proxy.url, '--manifest', bed.manifestPath, '--reference-values', bed.referenceValuesPath, '--allow-simulated', ...user,
@@ -186,6 +189,14 @@ describe('a real Prometheus scraping the proxy', () => {
     const text = r.body.toString();
     expect(text).toMatch(/shadowplane_metrics_scrapes_total\{code="ok"\} [1-9]\d*/);
     expect(text).not.toContain(canary);
+  });
+
+  it('writes the configuration with mode 0600 over an existing world-readable file, the pinned certificate 0644', () => {
+    for (const name of ['cert', 'token']) {
+      expect(statSync(join(workDir, `${name}.yml`)).mode & 0o777).toBe(0o600);
+      expect(readFileSync(join(workDir, `${name}.yml`), 'utf8')).toContain('scrape_configs');
+      expect(statSync(join(workDir, `${name}.yml.ca.pem`)).mode & 0o777).toBe(0o644);
+    }
   });
 
   it('renders the configuration for a Prometheus operator who is no user of the manifest, naming the scraper it checked', () => {
