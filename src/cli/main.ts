@@ -19,6 +19,7 @@ commands:
   crl fetch        fetch and check the vendors' CRLs, for verifiers to hold (--crl)
   simulate init    create a simulated attestation platform (development only)
   manifest digest  print a manifest's digest (what the proxy's attestation binds)
+  manifest check   validate a manifest (errors name the field) and summarise it
   inject -f FILE   add the agent to the pod specs of FILE (client-side, deterministic)
   version          print the version
 
