@@ -31,7 +31,7 @@ import { amdTrustAnchors } from './snp/verify.ts';
 import { INTEL_PCS, INTEL_ROOT_CRL, issuerChain } from './tdx/pcs.ts';
 import { intelTrustAnchors } from './tdx/verify.ts';
 import type { SnpProduct } from './types.ts';
-import { commonName, parseCertificate, type Certificate } from './x509.ts';
+import { commonName, parseCertificate, pemToDer, type Certificate } from './x509.ts';
 
 export interface FetchCrlsOptions {
   /** AMD products whose ARK CRLs (VCEK and VLEK lists) to fetch. */
@@ -56,15 +56,34 @@ export interface FetchCrlsOptions {
 interface CrlTarget {
   readonly file: string;
   readonly label: string;
-  readonly get: () => Promise<Crl>;
+  /** The CRL, checked, and the certificate that issued it. */
+  readonly get: () => Promise<{ readonly crl: Crl; readonly issuer: Certificate }>;
+  readonly cumulative: boolean;
 }
 
 export type FetchedCrl =
-  | { readonly ok: true; readonly file: string; readonly label: string; readonly crl: Crl; readonly issuer: string }
+  | {
+      readonly ok: true;
+      readonly file: string;
+      readonly label: string;
+      readonly crl: Crl;
+      /** The issuer's common name, for messages. */
+      readonly issuer: string;
+      /** The certificate the CRL was checked against, and when: what a file it would replace must also pass. */
+      readonly issuerCertificate: Certificate;
+      readonly checkedAt: Date;
+      /**
+       * Whether the list only ever grows (AMD's: the ASKs and ASVKs it revokes are valid for
+       * decades, so no entry leaves it). A held list that names a serial the new one lacks is
+       * then kept, whatever its dates: an ARK signs two lists, and a swapped or truncated
+       * answer must not undo a revocation.
+       */
+      readonly cumulative: boolean;
+    }
   | { readonly ok: false; readonly file: string; readonly label: string; readonly code: ErrorCode; readonly reason: string };
 
 /** Where a fetched CRL ended up. */
-export type CrlWrite = 'written' | 'unchanged' | 'kept-newer';
+export type CrlWrite = 'written' | 'unchanged' | 'kept-newer' | 'kept-drops-serial';
 
 const MAX_PCK_ISSUER_CHAIN = 3;
 
@@ -87,10 +106,11 @@ export async function fetchVendorCrls(opts: FetchCrlsOptions): Promise<FetchedCr
       targets.push({
         file: `amd-${product.toLowerCase()}-${kind}.crl`,
         label,
+        cumulative: true,
         get: async () => {
           const { crl } = await get(`${opts.kdsUrl ?? AMD_KDS}/${kind}/v1/${product}/crl`, label);
           requireIssuedBy(crl, ark, now);
-          return crl;
+          return { crl, issuer: ark };
         },
       });
     }
@@ -103,29 +123,32 @@ export async function fetchVendorCrls(opts: FetchCrlsOptions): Promise<FetchedCr
       targets.push({
         file: `intel-pck-${ca}.crl`,
         label,
+        cumulative: false,
         get: async () => {
           const { crl, headers } = await get(`${opts.pcsUrl ?? INTEL_PCS}/sgx/certification/v4/pckcrl?ca=${ca}&encoding=der`, label);
-          requireIssuedBy(crl, pckCaOf(issuerChain(headers, 'SGX-PCK-CRL-Issuer-Chain'), anchors, now), now);
-          return crl;
+          const pckCa = pckCaOf(issuerChain(headers, 'SGX-PCK-CRL-Issuer-Chain'), anchors, now, ca === 'platform' ? 'Intel SGX PCK Platform CA' : 'Intel SGX PCK Processor CA');
+          requireIssuedBy(crl, pckCa, now);
+          return { crl, issuer: pckCa };
         },
       });
     }
     targets.push({
       file: 'intel-root.crl',
       label: 'Intel SGX Root CA CRL',
+      cumulative: false,
       get: async () => {
         const { crl } = await get(opts.intelRootCrlUrl ?? INTEL_ROOT_CRL, 'Intel SGX Root CA CRL');
         requireIssuedBy(crl, root, now);
-        return crl;
+        return { crl, issuer: root };
       },
     });
   }
   // One request at a time: AMD KDS answers 429 to bursts, and a scheduled job has time.
   const results: FetchedCrl[] = [];
-  for (const { file, label, get: fetchOne } of targets) {
+  for (const { file, label, cumulative, get: fetchOne } of targets) {
     try {
-      const crl = await fetchOne();
-      results.push({ ok: true, file, label, crl, issuer: commonName(crl.issuer, 'SP_ATTEST_COLLATERAL_INVALID') });
+      const { crl, issuer } = await fetchOne();
+      results.push({ ok: true, file, label, crl, issuer: commonName(crl.issuer, 'SP_ATTEST_COLLATERAL_INVALID'), issuerCertificate: issuer, checkedAt: now, cumulative });
     } catch (err) {
       results.push(
         isShadowplaneError(err)
@@ -143,8 +166,12 @@ function shippedArk(product: SnpProduct): Certificate {
   return anchor.cert;
 }
 
-/** The PCK CA of a PCS issuer chain (PCK CA first), verified up to the Intel root. */
-function pckCaOf(ders: readonly Buffer[], anchors: readonly TrustAnchor[], now: Date): Certificate {
+/**
+ * The PCK CA of a PCS issuer chain (PCK CA first), verified up to the Intel root: exactly
+ * one certificate below the root, named `expected`. Pinned, so that an answer cannot pass
+ * off another issuer's CRL (the root's, the other PCK CA's) as this file's.
+ */
+function pckCaOf(ders: readonly Buffer[], anchors: readonly TrustAnchor[], now: Date, expected: string): Certificate {
   if (ders.length > MAX_PCK_ISSUER_CHAIN) throw new ShadowplaneError('SP_ATTEST_COLLATERAL_INVALID', 'the PCK CRL issuer chain is too long');
   const certs = ders.map((d, i) => parseCertificate(d, `PCK CRL issuer chain certificate ${i}`, 'SP_ATTEST_COLLATERAL_INVALID'));
   const anchorShas = new Set(anchors.map((a) => a.cert.sha256));
@@ -159,33 +186,79 @@ function pckCaOf(ders: readonly Buffer[], anchors: readonly TrustAnchor[], now: 
     algorithmRule: 'Intel PCK chains use ECDSA/SHA256',
     leafUse: 'crl',
   });
-  return chain.path[0]!;
+  const pckCa = chain.path[0]!;
+  if (chain.path.length !== 2 || commonName(pckCa.subject, 'SP_ATTEST_COLLATERAL_INVALID') !== expected) {
+    throw new ShadowplaneError('SP_ATTEST_COLLATERAL_INVALID', `the PCK CRL issuer chain does not name the ${expected} below the Intel root`);
+  }
+  return pckCa;
 }
 
 /**
- * Writes a fetched CRL to `dir/file` unless the file already holds the same CRL or a newer
- * one (by thisUpdate) from the same issuer. The file is replaced whole: written beside it,
- * flushed, then renamed into place. A present file that is not a CRL is replaced.
+ * Writes a fetched CRL to `dir/<its file>` unless the file already holds the same CRL, or
+ * a newer one (by thisUpdate) that passes the same check the fetched one passed (issued
+ * and signed by the same certificate, current): a newer-looking file that does not (a
+ * forged or future-dated CRL put there by whoever wrote the directory or the ConfigMap it
+ * came from) is replaced, so it cannot hold the file back. The file is replaced whole:
+ * written beside it, flushed, then renamed into place. A present file that is not a CRL is
+ * replaced.
  */
-export function writeCrlFile(dir: string, file: string, crl: Crl): CrlWrite {
-  const path = join(dir, file);
+export function writeCrlFile(dir: string, fetched: Extract<FetchedCrl, { ok: true }>): CrlWrite {
+  const { crl } = fetched;
+  const path = join(dir, fetched.file);
   const held = heldCrl(path);
   if (held !== undefined && held.der.equals(crl.der)) return 'unchanged';
-  if (held !== undefined && held.issuer.equals(crl.issuer) && held.thisUpdate.getTime() > crl.thisUpdate.getTime()) return 'kept-newer';
+  if (held !== undefined && held.issuer.equals(crl.issuer) && held.thisUpdate.getTime() > crl.thisUpdate.getTime() && passes(held, fetched)) return 'kept-newer';
+  if (held !== undefined && fetched.cumulative && [...held.revoked].some((serial) => !crl.revoked.has(serial)) && signedBy(held, fetched.issuerCertificate)) return 'kept-drops-serial';
   writeOutputFile(path, crl.der, { mode: 0o644 });
   return 'written';
 }
 
+/**
+ * Writes `der` to `dir/file` only when no such file exists (a CRL carried over from an
+ * earlier run, before this run fetches: writeCrlFile then decides). True when written.
+ */
+export function seedCrlFile(dir: string, file: string, der: Buffer): boolean {
+  try {
+    writeOutputFile(join(dir, file), der, { mode: 0o644, exclusive: true });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** Whether `crl` was signed by `issuer` (dates aside). */
+function signedBy(crl: Crl, issuer: Certificate): boolean {
+  try {
+    requireIssuedBy(crl, issuer, crl.thisUpdate);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function passes(held: Crl, fetched: Extract<FetchedCrl, { ok: true }>): boolean {
+  try {
+    requireIssuedBy(held, fetched.issuerCertificate, fetched.checkedAt);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The CRL a file holds (DER, or the first CRL of a PEM file, as verifiers read them), or undefined when it holds none. */
 function heldCrl(path: string): Crl | undefined {
   let bytes: Buffer;
   try {
-    bytes = readBoundedFile(path, MAX_CRL_BYTES);
+    bytes = readBoundedFile(path, Math.ceil((MAX_CRL_BYTES * 4) / 3) + 64 * 1024);
   } catch (err) {
     if (err instanceof FileRefused || (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
   try {
-    return parseCrl(bytes, path);
+    const isPem = bytes.subarray(0, 64).toString('latin1').trimStart().startsWith('-----BEGIN');
+    const der = isPem ? pemToDer(bytes.toString('latin1'), 'X509 CRL')[0] : bytes;
+    return der === undefined ? undefined : parseCrl(der, path);
   } catch {
     return undefined;
   }

@@ -103,11 +103,11 @@ describe('crl fetch', () => {
     expect(!processor.ok && processor.reason).toContain('HTTP 503');
 
     const dir = tempDir();
-    for (const r of results) if (r.ok) expect(writeCrlFile(dir, r.file, r.crl)).toBe('written');
+    for (const r of results) if (r.ok) expect(writeCrlFile(dir, r)).toBe('written');
     expect(readFileSync(join(dir, 'intel-pck-platform.crl')).equals(pckCrl)).toBe(true);
     expect(readFileSync(join(dir, 'intel-root.crl')).equals(rootCrl)).toBe(true);
     // The same answer again changes nothing; no temporary file is left behind.
-    for (const r of results) if (r.ok) expect(writeCrlFile(dir, r.file, r.crl)).toBe('unchanged');
+    for (const r of results) if (r.ok) expect(writeCrlFile(dir, r)).toBe('unchanged');
     expect(readdirSync(dir).sort()).toEqual(['intel-pck-platform.crl', 'intel-root.crl']);
   });
 
@@ -127,6 +127,14 @@ describe('crl fetch', () => {
     answers.set('/sgx/certification/v4/pckcrl?ca=platform&encoding=der', { status: 200, body: rootCrl, headers: issuerChainHeader([pckPlatformCa, intelRoot]) });
     const swapped = byFile(await fetchVendorCrls({ amd: [], intel: true, pcsUrl: base, intelRootCrlUrl: `${base}/root.crl`, now: INTEL_NOW }), 'intel-pck-platform.crl');
     expect(!swapped.ok && swapped.reason).toContain('names another issuer');
+    // A chain of the root alone: the root CRL must not pass for the PCK Platform CA's.
+    answers.set('/sgx/certification/v4/pckcrl?ca=platform&encoding=der', { status: 200, body: rootCrl, headers: issuerChainHeader([intelRoot]) });
+    const rootAsPck = byFile(await fetchVendorCrls({ amd: [], intel: true, pcsUrl: base, intelRootCrlUrl: `${base}/root.crl`, now: INTEL_NOW }), 'intel-pck-platform.crl');
+    expect(!rootAsPck.ok && rootAsPck.reason).toContain('does not name the Intel SGX PCK Platform CA below the Intel root');
+    // The Platform CA's list served as the Processor CA's: pinned by name, refused.
+    answers.set('/sgx/certification/v4/pckcrl?ca=processor&encoding=der', { status: 200, body: pckCrl, headers: issuerChainHeader([pckPlatformCa, intelRoot]) });
+    const platformAsProcessor = byFile(await fetchVendorCrls({ amd: [], intel: true, pcsUrl: base, intelRootCrlUrl: `${base}/root.crl`, now: INTEL_NOW }), 'intel-pck-processor.crl');
+    expect(!platformAsProcessor.ok && platformAsProcessor.reason).toContain('does not name the Intel SGX PCK Processor CA');
     // No issuer chain at all.
     answers.set('/sgx/certification/v4/pckcrl?ca=platform&encoding=der', { status: 200, body: pckCrl });
     const bare = byFile(await fetchVendorCrls({ amd: [], intel: true, pcsUrl: base, intelRootCrlUrl: `${base}/root.crl`, now: INTEL_NOW }), 'intel-pck-platform.crl');
@@ -144,25 +152,40 @@ describe('crl fetch', () => {
       ['amd-milan-vcek.crl', true],
       ['amd-milan-vlek.crl', true],
     ]);
-    for (const r of results) if (r.ok) expect(writeCrlFile(dir, r.file, r.crl)).toBe('written');
+    for (const r of results) if (r.ok) expect(writeCrlFile(dir, r)).toBe('written');
 
     // A newer list that revokes the ASK replaces the file.
     const newer = arkCrl(milan, new Date(now.getTime() - HOUR), [parseCertificate(milan.ask.der, 'ASK').serial]);
     answers.set('/vcek/v1/Milan/crl', { status: 200, body: newer });
     const second = byFile(await fetchAmd(now), 'amd-milan-vcek.crl');
-    expect(second.ok && writeCrlFile(dir, second.file, second.crl)).toBe('written');
+    expect(second.ok && writeCrlFile(dir, second)).toBe('written');
     expect(readFileSync(join(dir, 'amd-milan-vcek.crl')).equals(newer)).toBe(true);
 
     // The older one served again (a stale cache, or someone undoing the revocation): kept out.
     answers.set('/vcek/v1/Milan/crl', { status: 200, body: first });
     const third = byFile(await fetchAmd(now), 'amd-milan-vcek.crl');
-    expect(third.ok && writeCrlFile(dir, third.file, third.crl)).toBe('kept-newer');
+    expect(third.ok && writeCrlFile(dir, third)).toBe('kept-newer');
     expect(readFileSync(join(dir, 'amd-milan-vcek.crl')).equals(newer)).toBe(true);
+
+    // The ARK's other list (or a truncated one), newer but without the ASK's serial, served
+    // for this file: AMD's lists only grow, so the file keeps the revocation.
+    const other = arkCrl(milan, new Date(now.getTime() - HOUR / 2));
+    answers.set('/vcek/v1/Milan/crl', { status: 200, body: other });
+    const swapped = byFile(await fetchAmd(now), 'amd-milan-vcek.crl');
+    expect(swapped.ok && writeCrlFile(dir, swapped)).toBe('kept-drops-serial');
+    expect(readFileSync(join(dir, 'amd-milan-vcek.crl')).equals(newer)).toBe(true);
+
+    // A file that holds the newer list as PEM (as verifiers accept it) is read as such.
+    const pemDir = tempDir();
+    writeFileSync(join(pemDir, 'amd-milan-vcek.crl'), derToPem(newer, 'X509 CRL'));
+    answers.set('/vcek/v1/Milan/crl', { status: 200, body: first });
+    const older = byFile(await fetchAmd(now), 'amd-milan-vcek.crl');
+    expect(older.ok && writeCrlFile(pemDir, older)).toBe('kept-newer');
 
     // A file that holds no CRL (a broken earlier write by something else) is replaced.
     writeFileSync(join(dir, 'amd-milan-vlek.crl'), 'garbage');
     const vlek = byFile(await fetchAmd(now), 'amd-milan-vlek.crl');
-    expect(vlek.ok && writeCrlFile(dir, vlek.file, vlek.crl)).toBe('written');
+    expect(vlek.ok && writeCrlFile(dir, vlek)).toBe('written');
   });
 
   it('refuses an AMD CRL the ARK did not sign, one not yet valid, and an answer larger than a CRL may be', async () => {

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { rfc3339 } from './age.ts';
 import { isObject } from './json.ts';
 import { LogStore, type LogStream } from './log-store.ts';
+import { configMapType } from './configmaps.ts';
 import { namespaceType } from './namespaces.ts';
 import { kubeletStatus, podType, type PodPhase } from './pods.ts';
 import type { ResourceType, StrategyContext } from './resource-type.ts';
@@ -52,7 +53,7 @@ export interface ClusterOptions {
   readonly maxLogLinesPerContainer: number;
 }
 
-export const RESOURCE_TYPES: readonly ResourceType[] = [namespaceType, podType];
+export const RESOURCE_TYPES: readonly ResourceType[] = [namespaceType, podType, configMapType];
 
 export class Cluster {
   readonly store: ObjectStore;
