@@ -185,14 +185,16 @@ export function watchRevocationFiles(input: {
       if (next !== stamp) {
         try {
           const loaded = loadRevocationPolicy(input);
-          const older = rollback(policy, loaded);
+          const older = rollback(policy, loaded, now());
           if (older !== undefined) {
+            // The stamp stays: looked at again next time (a dropped serial is accepted once
+            // every held CRL naming it is past its nextUpdate).
             input.logger.warn({ option: input.option, reason: older }, '*** CRL files changed to an older set: refused, the previous CRLs stay in use ***');
           } else {
             policy = loaded;
+            stamp = next;
             input.logger.info({ option: input.option, crls: policy.crls.length }, 'CRL files changed: loaded again');
           }
-          stamp = next;
         } catch (err) {
           // The stamp stays: the files are tried again at the next look.
           input.logger.warn({ option: input.option, code: err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL' }, 'CRL files changed but do not load: the previous CRLs stay in use');
@@ -210,10 +212,14 @@ export function watchRevocationFiles(input: {
 
 /**
  * Why `next` would take revocations back from `held`: an issuer whose newest CRL in `next`
- * is older than in `held`, or that `held` covers and `next` does not; undefined when it
- * does neither.
+ * is older than in `held`, or that `held` covers and `next` does not, or a serial that a
+ * held CRL still current at `nowMs` revokes and no CRL of that issuer in `next` does (an
+ * issuer may sign several lists, AMD's ARK two: a newer list of one must not stand in for
+ * the other); undefined when it does none of these. (An issuer drops a serial from its
+ * list only once the certificate expired; the held list naming it then ends at its
+ * nextUpdate, and the new set is taken at the next look.)
  */
-function rollback(held: RevocationPolicy, next: RevocationPolicy): string | undefined {
+function rollback(held: RevocationPolicy, next: RevocationPolicy, nowMs: number): string | undefined {
   const newest = (p: RevocationPolicy): Map<string, number> => {
     const out = new Map<string, number>();
     for (const c of p.crls) {
@@ -227,6 +233,22 @@ function rollback(held: RevocationPolicy, next: RevocationPolicy): string | unde
     const t = after.get(issuer);
     if (t === undefined) return 'an issuer\'s CRL is missing';
     if (t < time) return 'an issuer\'s CRL is older than the one held';
+  }
+  const revokedBy = (crls: readonly Crl[], current: boolean): Map<string, Set<string>> => {
+    const out = new Map<string, Set<string>>();
+    for (const c of crls) {
+      if (current && c.nextUpdate !== undefined && c.nextUpdate.getTime() <= nowMs) continue;
+      const key = c.issuer.toString('hex');
+      const set = out.get(key) ?? new Set<string>();
+      for (const serial of c.revoked) set.add(serial);
+      out.set(key, set);
+    }
+    return out;
+  };
+  const nextRevoked = revokedBy(next.crls, false);
+  for (const [issuer, serials] of revokedBy(held.crls, true)) {
+    const kept = nextRevoked.get(issuer);
+    for (const serial of serials) if (kept?.has(serial) !== true) return 'a serial a current CRL revokes is missing from the new set';
   }
   return undefined;
 }

@@ -110,6 +110,35 @@ describe('CRL files held by the verifier', () => {
     expect(source.current().crls.map((c) => c.revoked.size)).toEqual([2, 0]);
   });
 
+  // Review finding (crl fetch): an ARK signs two lists (revoked ASKs, revoked ASVKs). A
+  // newer copy of one served in place of the other passed the issuer-only check above, and
+  // undid the ASK's revocation in a running proxy.
+  it("refuses a set in which a current CRL's revoked serial is gone for its issuer, and takes it once that CRL is due", () => {
+    const lines: { msg: string; reason?: string }[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) } });
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const DAY = 86_400_000;
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const crl = (issuedDay: number, revoked: string[]): Buffer =>
+      buildCrl({ issuer: dn([['CN', 'ARK-Test']]), thisUpdate: new Date(t0 + issuedDay * DAY), nextUpdate: new Date(t0 + (issuedDay + 30) * DAY), revoked: revoked.map((serial) => ({ serial, date: new Date(t0) })), signWith: { key: privateKey, alg: 'ecdsa-sha256' } });
+    const vcek = file('ark-vcek.crl', crl(5, ['a5c']));
+    const vlek = file('ark-vlek.crl', crl(5, ['b0b']));
+    let clock = t0 + 6 * DAY;
+    const source = watchRevocationFiles({ files: [vcek, vlek], requireCrls: true, option: '--crl', logger, intervalMs: 1000, now: () => clock });
+    const held = source.current();
+    // The VLEK list, newer, in place of the VCEK list.
+    writeFileSync(vcek, crl(6, ['b0b']));
+    clock += 1000;
+    expect(source.current()).toBe(held);
+    expect(lines.at(-1)?.reason).toBe('a serial a current CRL revokes is missing from the new set');
+    // Still refused while the held list naming the serial is current; taken, without another
+    // change to the files, once it is due (its certificate expired, the issuer dropped it).
+    clock += 1000;
+    expect(source.current()).toBe(held);
+    clock = t0 + 35 * DAY + 1000;
+    expect(source.current().crls.flatMap((c) => [...c.revoked])).toEqual(['b0b', 'b0b']);
+  });
+
   it('keys caches on what it holds: the same CRLs and switch give the same digest, anything else another', () => {
     const a = revocationPolicy({ crls: [pckCrl, rootCrl], requireCrls: true });
     expect(revocationPolicy({ crls: [pckCrl, rootCrl], requireCrls: true }).digest).toBe(a.digest);
