@@ -41,11 +41,15 @@ export type AuditWriter = Pick<AuditLog, 'begin' | 'finish'>;
 
 export class AuditLog {
   readonly #records: AuditRecord[] = [];
+  /** Refusals, in a ring of their own: a flood of refused requests cannot push out the records of operations. */
+  readonly #refusals: AuditRecord[] = [];
   readonly #max: number;
+  readonly #maxRefusals: number;
   readonly #now: () => Date;
 
-  constructor(opts: { maxRecords?: number; now?: () => Date } = {}) {
+  constructor(opts: { maxRecords?: number; maxRefusals?: number; now?: () => Date } = {}) {
     this.#max = opts.maxRecords ?? 100_000;
+    this.#maxRefusals = opts.maxRefusals ?? 10_000;
     this.#now = opts.now ?? (() => new Date());
   }
 
@@ -62,7 +66,9 @@ export class AuditLog {
    * not attested, a bad request): opened and finished at once with the refusal's code.
    */
   refused(fields: { user: string; namespace: string; pod: string; container: string | undefined; operation: AuditOperation; protocol: string }, error: ErrorCode): void {
-    this.finish(this.begin(fields), { error });
+    const at = this.#now().toISOString();
+    this.#refusals.push({ id: randomUUID(), ...fields, start: at, end: at, bytesIn: 0, bytesOut: 0, exitCode: undefined, error });
+    if (this.#refusals.length > this.#maxRefusals) this.#refusals.splice(0, this.#refusals.length - this.#maxRefusals);
   }
 
   finish(record: AuditRecord, outcome: { bytesIn?: number; bytesOut?: number; exitCode?: number; error?: ErrorCode }): void {
@@ -77,9 +83,20 @@ export class AuditLog {
   /** Records (oldest first) of the given namespaces, optionally only since a time. */
   query(filter: { namespaces: (ns: string) => boolean; since?: Date; limit?: number }): AuditRecord[] {
     const since = filter.since?.toISOString();
-    const out = this.#records.filter((r) => filter.namespaces(r.namespace) && (since === undefined || r.start >= since));
+    const keep = (r: AuditRecord): boolean => filter.namespaces(r.namespace) && (since === undefined || r.start >= since);
+    // Both rings are in start order; merged, the result is too.
+    const out = mergeByStart(this.#records.filter(keep), this.#refusals.filter(keep));
     return filter.limit === undefined ? out : out.slice(-filter.limit);
   }
+}
+
+function mergeByStart(a: readonly AuditRecord[], b: readonly AuditRecord[]): AuditRecord[] {
+  if (b.length === 0) return [...a];
+  const out: AuditRecord[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]!.start <= b[j]!.start) ? a[i++]! : b[j++]!);
+  return out;
 }
 
 /** `GET /.well-known/shadowplane/audit[?namespace=NS&since=RFC3339&limit=N]`. */

@@ -117,7 +117,7 @@ function routeCoreV1(s: readonly string[], manifest: Manifest): Route {
 
   if (resource === 'services' && s[4] === 'proxy' && isConfidentialNamespace(manifest, namespace)) {
     const target = parseProxyTarget(s[3]);
-    if (target === undefined) return deny('SP_BAD_REQUEST', 'malformed service proxy target');
+    if (target === undefined || !DNS_LABEL.test(namespace) || !DNS_LABEL.test(target.name)) return deny('SP_BAD_REQUEST', 'malformed service proxy target');
     return confidential('service-proxy', namespace, target, s.slice(5));
   }
 
@@ -127,6 +127,8 @@ function routeCoreV1(s: readonly string[], manifest: Manifest): Route {
   const target = parseProxyTarget(s[3]);
   if (target === undefined) return deny('SP_BAD_REQUEST', 'malformed pod name');
   if (!isConfidentialPod(manifest, namespace, target.name)) return PASSTHROUGH;
+  // No such pod can exist; bounded before it reaches a log, an audit record or a lookup.
+  if (!DNS_LABEL.test(namespace) || target.name.length > 253 || !DNS_SUBDOMAIN.test(target.name)) return deny('SP_BAD_REQUEST', 'malformed pod name');
 
   const op = POD_SUBRESOURCES[sub];
   if (op !== undefined) {
@@ -171,6 +173,10 @@ function confidential(
 }
 
 /** `name`, `name:port` or `scheme:name:port` (the API server's proxy target syntax). */
+/** Kubernetes object names: namespaces and services are DNS labels, pods DNS subdomains (checked for length apart). */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
 function parseProxyTarget(segment: string): { name: string; port: string | undefined; scheme: string | undefined } | undefined {
   const parts = segment.split(':');
   if (parts.length === 1) return { name: segment, port: undefined, scheme: undefined };

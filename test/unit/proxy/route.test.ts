@@ -73,6 +73,12 @@ describe('route', () => {
     ['ephemeral containers', '/api/v1/namespaces/payments/pods/api-0/ephemeralcontainers', denied('SP_CONFIDENTIAL_FORBIDDEN_ROUTE')],
     ['exec with an extra segment', '/api/v1/namespaces/payments/pods/api-0/exec/more', denied('SP_BAD_REQUEST')],
     ['exec with a port', '/api/v1/namespaces/payments/pods/api-0:80/exec', denied('SP_BAD_REQUEST')],
+    // Names no object can have are bounded here, before a log line, an audit record or a lookup holds them.
+    ['a 60,000-character confidential pod name', `/api/v1/namespaces/payments/pods/api-${'x'.repeat(60_000)}/exec`, denied('SP_BAD_REQUEST')],
+    ['a pod name with capitals', '/api/v1/namespaces/payments/pods/api-X/exec', denied('SP_BAD_REQUEST')],
+    ['a 254-character pod name', `/api/v1/namespaces/vault/pods/${'a'.repeat(254)}/log`, denied('SP_BAD_REQUEST')],
+    ['a 253-character pod name', `/api/v1/namespaces/vault/pods/${'a'.repeat(253)}/log`, conf('log', 'vault', 'a'.repeat(253))],
+    ['a 64-character service name', `/api/v1/namespaces/vault/services/${'s'.repeat(64)}/proxy/`, denied('SP_BAD_REQUEST')],
 
     // shadowplane's own endpoints
     ['attestation endpoint', '/.well-known/shadowplane/attest', { kind: 'shadowplane', endpoint: 'attest' }],
