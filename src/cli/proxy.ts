@@ -50,7 +50,11 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   }
   const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });
   const metricsHashKey = options.metricsHashKeyFile === undefined ? undefined : readHashKey(options.metricsHashKeyFile);
-  let expired = (): void => undefined;
+  // Set before the proxy starts: a certificate already expired then is noticed too.
+  let expiredEarly = false;
+  let expired = (): void => {
+    expiredEarly = true;
+  };
   const proxy = await startShadowplaneProxy({
     manifest,
     issuer,
@@ -73,6 +77,7 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     expired = () => resolve('expired');
+    if (expiredEarly) resolve('expired');
   });
   logger.info({ reason }, 'shutting down');
   await proxy.close();

@@ -23,7 +23,8 @@ const MAX_NAMES_SHOWN = 8;
  *
  * `name` is what kubectl will verify: `--tls-server-name` when given, else the host of
  * `--server` (`via` says which). Names are matched as Go's crypto/x509 does for kubectl:
- * IP addresses against IP SANs, host names against DNS SANs with wildcards, never the
+ * IP addresses against IP SANs, host names against DNS SANs with whole-label wildcards
+ * only (`*.example.com`, not `f*.example.com`), never the
  * subject CN (which node:tls checkServerIdentity would still fall back to).
  */
 export function checkServingCertificate(certificate: X509Certificate, name: string, via: '--server' | '--tls-server-name', now: Date): void {
@@ -37,7 +38,7 @@ export function checkServingCertificate(certificate: X509Certificate, name: stri
     );
   }
   const host = name.replace(/^\[|\]$/g, '');
-  const named = isIP(host) === 0 ? certificate.checkHost(host, { subject: 'never' }) : certificate.checkIP(host);
+  const named = isIP(host) === 0 ? certificate.checkHost(host, { subject: 'never', partialWildcards: false }) : certificate.checkIP(host);
   if (named === undefined) {
     const names = (certificate.subjectAltName ?? '').split(', ').filter((n) => n !== '').map((n) => n.replace(/^(DNS|IP Address):/, ''));
     const shown = names.length === 0 ? 'no names' : `${names.slice(0, MAX_NAMES_SHOWN).join(', ')}${names.length > MAX_NAMES_SHOWN ? ', …' : ''}`;

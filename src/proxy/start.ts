@@ -158,7 +158,11 @@ export async function startProxy(opts: StartProxyOptions): Promise<RunningProxy>
   };
 }
 
-/** Runs `fn` once at the time `atMs` (ms since the epoch), however far ahead; the timer does not keep the process alive. */
+/**
+ * Runs `fn` once at the time `atMs` (ms since the epoch), however far ahead, and never
+ * before this call returned (a time already past runs on a later turn, when the caller's
+ * handlers are in place); the timer does not keep the process alive.
+ */
 function callAt(atMs: number, fn: () => void): { cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
@@ -171,7 +175,8 @@ function callAt(atMs: number, fn: () => void): { cancel(): void } {
     timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
     timer.unref();
   };
-  arm();
+  timer = setTimeout(arm, 0);
+  timer.unref();
   return { cancel: () => clearTimeout(timer) };
 }
 

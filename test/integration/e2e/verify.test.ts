@@ -362,6 +362,12 @@ describe('shadowplane proxy start-up', () => {
     expect(lines.find((l) => l.msg === 'shutting down')?.reason).toBe('expired');
   });
 
+  it('exits with status 1 also when its serving certificate has expired by the time it listens', async () => {
+    const r = await bed.cli(['proxy', '--manifest', bed.manifestPath, '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', join(bed.dir, 'sim'), '--allow-simulated-agents', '--serving-cert-validity', '0s'], { timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('has expired');
+  });
+
   it('warns loudly about a workload entry with unboundIdentity and about accepting a real platform without CRLs', async () => {
     const doc = parse(readFileSync(bed.manifestPath, 'utf8')) as { workloads: { referenceValues: Record<string, unknown>[] }[] };
     const { hostData: _pinned, ...rest } = doc.workloads[0]!.referenceValues[0]!;

@@ -57,6 +57,11 @@ describe("the proxy's serving certificate as kubectl will check it", () => {
     }
   });
 
+  it('never accepts a partial-label wildcard (f*.example), as Go (kubectl) never does', async () => {
+    const cert = await serving({ dns: ['f*.svc.example'] });
+    expect(thrown(() => checkServingCertificate(cert, 'foo.svc.example', '--tls-server-name', at(HOUR)))?.code).toBe('SP_USAGE');
+  });
+
   it('never accepts a name only in the subject CN, as Go (kubectl) never does', async () => {
     const cert = await serving({ ip: ['127.0.0.1'] }, 720 * HOUR, 'proxy.example');
     expect(thrown(() => checkServingCertificate(cert, 'proxy.example', '--tls-server-name', at(HOUR)))?.code).toBe('SP_USAGE');
