@@ -90,6 +90,29 @@ describe('deploy/', () => {
     }
   });
 
+  it('renders the CRL refresh job: the proxy image runs crl fetch daily into the ConfigMap, whose service account may read, replace and create ConfigMaps in its namespace only', async () => {
+    type Role = { rules: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[] };
+    type Job = { spec: { schedule: string; concurrencyPolicy: string; jobTemplate: { spec: { template: { spec: { serviceAccountName: string; containers: { image: string; command: string[]; args: string[]; securityContext: { readOnlyRootFilesystem: boolean } }[] } } } } } };
+    const objs = kustomize('examples/crl-refresh');
+    expect(await validateKubernetesObjects(objs)).toEqual([]);
+    const role = find(objs, 'Role', 'shadowplane-crl-refresh') as unknown as Role & Obj;
+    expect(role.metadata.namespace).toBe('shadowplane');
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['shadowplane-crls'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+    ]);
+    // No cluster-wide rights beyond the proxy's own.
+    expect(objs.filter((o) => o.kind === 'ClusterRoleBinding').flatMap((o) => (o as unknown as { subjects: { name: string }[] }).subjects.map((x) => x.name))).not.toContain('shadowplane-crl-refresh');
+    const job = find(objs, 'CronJob', 'shadowplane-crl-refresh') as unknown as Job & Obj;
+    expect(job.spec.concurrencyPolicy).toBe('Forbid');
+    const pod = job.spec.jobTemplate.spec.template.spec;
+    expect(pod.serviceAccountName).toBe('shadowplane-crl-refresh');
+    const [c] = pod.containers;
+    expect(c!.image).toBe('registry.example/shadowplane/proxy:0.1.0');
+    expect([...c!.command, ...c!.args]).toEqual(['/opt/shadowplane/bin/shadowplane', 'crl', 'fetch', '--out', '/work', '--amd', 'all', '--intel', '--configmap', 'shadowplane/shadowplane-crls']);
+    expect(c!.securityContext.readOnlyRootFilesystem).toBe(true);
+  });
+
   it('runs the proxy as non-root with a read-only root filesystem and the manifest mounted read-only', () => {
     const deployment = find(kustomize('overlays/tdx'), 'Deployment', 'shadowplane-proxy') as unknown as {
       spec: { replicas: number; template: { spec: { securityContext: { runAsNonRoot: boolean; runAsUser: number }; containers: { args: string[]; securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean }; volumeMounts: { readOnly: boolean; mountPath: string }[] }[] } } };
