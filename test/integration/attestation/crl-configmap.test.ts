@@ -6,11 +6,8 @@
  * fetch fails, and cannot be used to hold back a newer CRL with a forged one.
  */
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +18,7 @@ import { createSimulatedChain, type SimulatedChain } from '../../../src/attestat
 import { buildCrl } from '../../../src/attestation/x509-build.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
 import { startFakeApiServer, type FakeApiServer } from '../../support/fake-apiserver/index.ts';
+import { startVendorStandIn, type VendorStandIn } from '../../support/vendor-stand-in.ts';
 
 const execFileAsync = promisify(execFile);
 const HOUR = 3_600_000;
@@ -31,7 +29,7 @@ const REFRESH_USER = 'system:serviceaccount:shadowplane:crl-refresh';
 
 describe('crl fetch --configmap', () => {
   let api: FakeApiServer;
-  let kds: Server;
+  let kds: VendorStandIn;
   let kdsUrl: string;
   const served = new Map<string, Buffer>();
   let milan: SimulatedChain;
@@ -77,14 +75,12 @@ describe('crl fetch --configmap', () => {
       authorization: { [REFRESH_USER]: [{ verbs: ['get', 'update', 'create'], resources: ['configmaps'], namespaces: [NS] }], nobody: [{ verbs: ['get'], resources: ['pods'] }] },
     });
     api.createNamespace(NS);
-    kds = createServer((req, res) => {
+    kds = await startVendorStandIn((req, res) => {
       const body = served.get(req.url ?? '');
       res.writeHead(body === undefined ? 404 : 200);
       res.end(body ?? 'not found');
     });
-    kds.listen(0, '127.0.0.1');
-    await once(kds, 'listening');
-    kdsUrl = `http://127.0.0.1:${(kds.address() as AddressInfo).port}`;
+    kdsUrl = kds.base;
     dir = mkdtempSync(join(tmpdir(), 'sp-crl-cm-'));
     writeFileSync(join(dir, 'token'), 'crl-refresh-token\n');
     writeFileSync(join(dir, 'nobody'), 'nobody-token');
@@ -93,7 +89,6 @@ describe('crl fetch --configmap', () => {
   }, 60_000);
 
   afterAll(async () => {
-    kds.closeAllConnections();
     kds.close();
     await api.close();
     rmSync(dir, { recursive: true, force: true });

@@ -7,10 +7,7 @@
  * names each failure.
  */
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +19,7 @@ import { buildCrl } from '../../../src/attestation/x509-build.ts';
 import { derToPem, parseCertificate, pemToDer, type Certificate } from '../../../src/attestation/x509.ts';
 import { INTEL_SGX_ROOT_CA } from '../../../src/attestation/roots/intel.ts';
 import { fixture } from '../../unit/attestation/support.ts';
+import { startVendorStandIn, type VendorStandIn } from '../../support/vendor-stand-in.ts';
 
 const execFileAsync = promisify(execFile);
 const HOUR = 3_600_000;
@@ -39,7 +37,7 @@ interface Answer {
 }
 
 describe('crl fetch', () => {
-  let server: Server;
+  let server: VendorStandIn;
   let base: string;
   /** What the stand-in answers per path; tests change it. */
   const answers = new Map<string, Answer>();
@@ -71,17 +69,14 @@ describe('crl fetch', () => {
   beforeAll(async () => {
     [milan, otherArk] = await Promise.all([createSimulatedChain({ product: 'Milan', rsaBits: 2048 }), createSimulatedChain({ product: 'Milan', rsaBits: 2048 })]);
     ark = parseCertificate(milan.ark.der, 'simulated ARK');
-    server = createServer((req, res) => {
+    server = await startVendorStandIn((req, res) => {
       const answer = answers.get(req.url ?? '') ?? { status: 404, body: Buffer.from('not found') };
       res.writeHead(answer.status, answer.headers ?? {});
       res.end(answer.body);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = server.base;
   });
   afterAll(() => {
-    server.closeAllConnections();
     server.close();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });

@@ -3,9 +3,7 @@
  * sample data. Verification never needs them; these show that what they fetch verifies,
  * and that a misbehaving service is bounded and refused.
  */
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReferenceValues, verifyEvidence } from '../../../src/attestation/index.ts';
 import { fetchAmdCrl, vcekUrl, withVcekFromKds } from '../../../src/attestation/snp/kds.ts';
@@ -14,6 +12,7 @@ import { parseTdxQuote } from '../../../src/attestation/tdx/quote.ts';
 import { derToPem, pemToDer } from '../../../src/attestation/x509.ts';
 import { INTEL_SGX_ROOT_CA } from '../../../src/attestation/roots/intel.ts';
 import { expectCode, fixture, MILAN } from '../../unit/attestation/support.ts';
+import { startVendorStandIn, type VendorStandIn } from '../../support/vendor-stand-in.ts';
 
 const report = fixture('sev-snp/milan-report.bin');
 const vcek = fixture('sev-snp/milan-vcek.der');
@@ -21,11 +20,11 @@ const quote = fixture('tdx/tdx_prod_quote_SPR_E4.dat');
 const signingChain = encodeURIComponent(derToPem(pemToDer(fixture('tdx/tcb_signing_cert.pem').toString('latin1'))[0]!) + INTEL_SGX_ROOT_CA);
 
 describe('optional vendor services on loopback', () => {
-  let server: Server;
+  let server: VendorStandIn;
   let base: string;
   const seen: string[] = [];
   beforeAll(async () => {
-    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    server = await startVendorStandIn((req: IncomingMessage, res: ServerResponse) => {
       const url = req.url ?? '';
       seen.push(url);
       const send = (status: number, body: Buffer | string, headers: Record<string, string> = {}): void => {
@@ -43,12 +42,9 @@ describe('optional vendor services on loopback', () => {
       if (url === '/redirect') return send(302, '', { location: '/root.crl' });
       return send(404, 'not found');
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = server.base;
   });
   afterAll(() => {
-    server.closeAllConnections();
     server.close();
   });
 
