@@ -4,7 +4,10 @@
  * pod's attested agent to its loopback and never through the API server; the `proxy`
  * verb governs it, and the metrics path is the scrubbed endpoint for metrics readers.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import WebSocket from 'ws';
@@ -324,6 +327,56 @@ describe('services/proxy', () => {
     expect(published.body.toString()).not.toContain('SP_SERVICE_NO_ENDPOINTS');
     expect(published.body.toString()).toMatch(/SP_AGENT_[A-Z_]+/);
   });
+});
+
+describe('clients that leave a download', () => {
+  // Review finding (SRE, high): an HTTP/2 client that left while its flow-control window was
+  // full left the exchange open for good (Node emitted no 'close'): one stream of the agent's
+  // session and one connection in the pod each, until the pod answered nothing more.
+  it('ends the exchange, in the proxy and in the pod, when an HTTP/2 client stops reading and leaves', async () => {
+    const dir = mkdtempSync(join(bed.dir, 'curl-'));
+    writeFileSync(join(dir, 'ca.pem'), bed.proxy.servingCertPem);
+    writeFileSync(join(dir, 'alice.crt'), bed.users.alice.certPem);
+    writeFileSync(join(dir, 'alice.key'), bed.users.alice.keyPem, { mode: 0o600 });
+    const openProxySessions = async (): Promise<number> => {
+      const families = parseExposition((await bed.request('/.well-known/shadowplane/metrics', { as: bed.users.alice })).body, 'text').families;
+      const sample = families.find((f) => f.name === 'shadowplane_open_sessions')!.samples.find((x) => labelValue(x.labels, 'kind') === 'proxy');
+      return Number(sample?.value ?? 0);
+    };
+    const before = await openProxySessions();
+    // Three clients each read 64 KB/s of a 64 MiB answer for 2 s, then exit.
+    const downloads = Array.from({ length: 3 }, () =>
+      new Promise<void>((resolve) => {
+        execFile('curl', ['-s', '--http2', '--limit-rate', '64K', '--max-time', '2', '-o', '/dev/null', '--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'alice.crt'), '--key', join(dir, 'alice.key'), `https://127.0.0.1:${bed.proxy.port}${podBase()}/big?mb=64`], () => resolve());
+      }),
+    );
+    await Promise.all(downloads);
+    // Within a few looks of the stall watch (every 5 s), every exchange is over.
+    const deadline = Date.now() + 20_000;
+    let open = await openProxySessions();
+    while (open > before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      open = await openProxySessions();
+    }
+    expect(open).toBe(before);
+    // And the pod still answers through its agent.
+    const hello = await bed.request(`${podBase()}/hello`, { as: bed.users.alice });
+    expect(hello.status).toBe(200);
+  }, 40_000);
+
+  it('lets a slow HTTP/2 client that keeps reading finish, however long its buffers stay full', async () => {
+    const dir = mkdtempSync(join(bed.dir, 'curl-slow-'));
+    writeFileSync(join(dir, 'ca.pem'), bed.proxy.servingCertPem);
+    writeFileSync(join(dir, 'alice.crt'), bed.users.alice.certPem);
+    writeFileSync(join(dir, 'alice.key'), bed.users.alice.keyPem, { mode: 0o600 });
+    // 5 MiB at 200 KB/s: about 26 s, longer than the stall watch's PING timeout and checks.
+    const code = await new Promise<number | null>((resolve) => {
+      const child = execFile('curl', ['-s', '--http2', '--limit-rate', '200K', '--max-time', '60', '-o', join(dir, 'out'), '--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'alice.crt'), '--key', join(dir, 'alice.key'), `https://127.0.0.1:${bed.proxy.port}${podBase()}/big?mb=5`]);
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(0);
+    expect(statSync(join(dir, 'out')).size).toBe(5 * 1024 * 1024);
+  }, 70_000);
 });
 
 describe('shadowplane\'s own metrics after proxy traffic', () => {
