@@ -7,6 +7,8 @@
  *   lib/*.so*            the shared libraries `ldd` lists for node and node-pty's pty.node,
  *                        copied from the build machine (Debian), with the loader
  *   app/dist/cli/main.mjs   esbuild bundle of src/cli/main.ts (node-pty external)
+ *   app/dist/cli/federation-thread.mjs   bundle of src/proxy/federation-thread.ts, the
+ *                        federation's worker thread, which the CLI starts from beside itself
  *   app/node_modules/node-pty/  its JavaScript and the native pty.node
  *   app/kubeconfig-templates/   read by `verify`
  *   share/licenses/      licence texts that must travel with the binaries: Node's, each
@@ -76,16 +78,16 @@ function gccVersion(): string {
   return execFileSync('gcc', ['-dumpfullversion'], { encoding: 'utf8' }).trim();
 }
 
-/** The bundle of the CLI and the npm packages in it (from esbuild's metafile). */
-async function bundle(repo: string): Promise<{ code: Buffer; packages: string[] }> {
+/** The bundle of `entry` (the CLI, or a worker thread's module) and the npm packages in it (from esbuild's metafile). */
+async function bundle(repo: string, entry: string, outfile: string): Promise<{ code: Buffer; packages: string[] }> {
   const result = await build({
-    entryPoints: ['src/cli/main.ts'],
+    entryPoints: [entry],
     absWorkingDir: repo,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node24',
-    outfile: 'app/dist/cli/main.mjs',
+    outfile,
     write: false,
     metafile: true,
     legalComments: 'eof',
@@ -196,15 +198,18 @@ export async function collectRuntime(options: RuntimeOptions): Promise<Runtime> 
   }
 
   // The bundle and the npm packages in it.
-  const { code, packages } = await bundle(repo);
+  const { code, packages } = await bundle(repo, 'src/cli/main.ts', 'app/dist/cli/main.mjs');
   const bundlePath = add('app/dist/cli/main.mjs', code, 0o644);
+  // The federation's worker thread (src/proxy/federation-worker.ts looks for it beside the CLI's bundle); pure, no npm package.
+  const thread = await bundle(repo, 'src/proxy/federation-thread.ts', 'app/dist/cli/federation-thread.mjs');
+  const threadPath = add('app/dist/cli/federation-thread.mjs', thread.code, 0o644);
   const appPackage = add('app/package.json', Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, license: pkg.license, type: 'module' }, null, 2)}\n`), 0o644);
   const templates = walk(join(repo, 'kubeconfig-templates'), () => true).map((f) => add(`app/kubeconfig-templates/${relative(join(repo, 'kubeconfig-templates'), f)}`, readFileSync(f), 0o644));
   const rootLicenses = [
     add('share/licenses/shadowplane/LICENSE', readFileSync(join(repo, 'LICENSE')), 0o644),
     ...['LICENSE.go-sev-guest', 'LICENSE.go-tdx-guest'].map((l) => add(`share/licenses/shadowplane/${l}`, readFileSync(join(repo, 'src/attestation/roots', l)), 0o644)),
   ];
-  components.push({ id: 'shadowplane', name: pkg.name, version: pkg.version, purl: `pkg:npm/${pkg.name}@${pkg.version}`, license: pkg.license, supplier: 'Organization: shadowplane', files: [bundlePath, appPackage, ...templates, ...rootLicenses] });
+  components.push({ id: 'shadowplane', name: pkg.name, version: pkg.version, purl: `pkg:npm/${pkg.name}@${pkg.version}`, license: pkg.license, supplier: 'Organization: shadowplane', files: [bundlePath, threadPath, appPackage, ...templates, ...rootLicenses] });
   for (const p of packages) {
     const info = lock.packages[p];
     const name = p.slice(p.lastIndexOf('node_modules/') + 'node_modules/'.length);

@@ -9,7 +9,8 @@
  * - Everything is bounded: the request body (1 MiB), the scrape (one deadline, a body
  *   cap), the parse (src/metrics limits), and the number of scrapes running at once.
  * - Any doubt drops the whole scrape: the answer is then the error code that dropped it,
- *   never partial metrics. Logs carry codes and counts, never names or values.
+ *   never partial metrics. Logs carry codes, counts and the error's fixed detail (for a
+ *   parse doubt its line number and reason), never names or values.
  */
 import { createHash } from 'node:crypto';
 import type { ServerHttp2Stream } from 'node:http2';
@@ -77,7 +78,7 @@ export function serveMetrics(stream: ServerHttp2Stream, query: MetricsQuery, ctx
       },
       (err: unknown) => {
         const e = isShadowplaneError(err) ? err : new ShadowplaneError('SP_INTERNAL', undefined, { cause: err });
-        ctx.logger.info({ code: e.code }, 'metrics scrape dropped');
+        ctx.logger.info({ code: e.code, detail: e.detail }, 'metrics scrape dropped');
         respondError(stream, e);
       },
     )
@@ -106,7 +107,9 @@ async function scrubbed(stream: ServerHttp2Stream, query: MetricsQuery, ctx: Met
     });
     const limits = ctx.maxScrapeBytes === undefined ? undefined : { maxBytes: ctx.maxScrapeBytes };
     const outcome = scrubScrapeToBuffer(scraped.body, scraped.contentType, policy, hasher, query.format, limits);
-    if (!outcome.ok) throw new ShadowplaneError(outcome.code, 'the whole scrape was dropped');
+    // The parser's line number and fixed reason (never input bytes: scrub-pipeline.ts
+    // `dropped`), so that the scraper and both logs say why without the exposition.
+    if (!outcome.ok) throw new ShadowplaneError(outcome.code, outcome.detail);
     const body = outcome.body;
     ctx.logger.debug({ keptSeries: outcome.stats.keptSeries, droppedSeries: outcome.stats.droppedSeries, bytes: body.length }, 'metrics scraped and scrubbed');
     return { body, stats: encodeScrubStats(outcome.stats) };

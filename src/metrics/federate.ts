@@ -16,6 +16,8 @@
  *   exposition was valid on its own, but together they cannot be rendered. HELP and UNIT
  *   survive only when every pod that has the family agrees.
  * - A (namespace, pod) pair may appear once; names must be valid Kubernetes names.
+ * - `withPodUp` adds the federation's own series, one per pod asked, saying whether its
+ *   metrics are in the answer.
  */
 import { ShadowplaneError } from '../errors.ts';
 import type { MetricFamily, MetricType, Sample } from './model.ts';
@@ -206,4 +208,41 @@ function markClaimConflicts(families: Iterable<Merged>): void {
       }
     }
   }
+}
+
+/** The federation's own gauge: one series per pod it asked (docs/metrics.md). */
+export const POD_UP_FAMILY = 'shadowplane_federation_pod_up';
+
+export interface PodUp {
+  readonly namespace: string;
+  readonly pod: string;
+  /** True when the pod's metrics are in the federation. */
+  readonly up: boolean;
+}
+
+/**
+ * `families` (a federation) with `shadowplane_federation_pod_up{namespace, pod}` added
+ * for `pods`: 1 for a pod whose metrics are in it, 0 for one that is missing (its agent
+ * down or too slow, its scrape dropped, the budget spent), so that an alert can name the
+ * pod, which the rest of the answer cannot (a missing pod has no series). The labels are
+ * what the federation's own series carry anyway; nothing else about a failed pod (its
+ * error) appears. A workload family that could produce the same sample name is left out,
+ * so that a workload can neither forge another pod's state nor make the answer
+ * unrenderable. No pods: `families` as they are.
+ */
+export function withPodUp(families: readonly MetricFamily[], pods: readonly PodUp[]): readonly MetricFamily[] {
+  if (pods.length === 0) return families;
+  const samples: Sample[] = pods.map(({ namespace, pod, up }, group) => {
+    if (!NAMESPACE.test(namespace) || !POD.test(pod)) throw new ShadowplaneError('SP_METRICS_INVALID', 'pod identity is not a valid Kubernetes name');
+    return { name: POD_UP_FAMILY, labels: ['namespace', namespace, 'pod', pod], value: up ? '1' : '0', timestampMs: undefined, exemplar: undefined, group };
+  });
+  const own: MetricFamily = { name: POD_UP_FAMILY, type: 'gauge', help: 'Whether the pod\'s scrubbed metrics are in this federation (1) or missing from it (0).', unit: undefined, samples };
+  return [...families.filter((f) => !claims(f, POD_UP_FAMILY)), own];
+}
+
+/** True when family `f` could produce sample name `name` in either format. */
+function claims(f: MetricFamily, name: string): boolean {
+  if (f.name === name) return true;
+  for (const format of ['openmetrics', 'text'] as const) for (const suffix of sampleSuffixes(format, f.type)) if (f.name + suffix === name) return true;
+  return false;
 }

@@ -27,7 +27,7 @@ import { renderToBuffer, serializeToBuffer } from './serialize.ts';
 
 export type ScrubBufferOutcome =
   | { readonly ok: true; readonly format: ExpositionFormat; readonly body: Buffer; readonly stats: ScrubStats }
-  | { readonly ok: false; readonly code: ErrorCode; readonly stats: ScrubStats };
+  | { readonly ok: false; readonly code: ErrorCode; readonly detail: string | undefined; readonly stats: ScrubStats };
 
 /** Feeds validated samples into a scrub as the parser produces them. */
 class ScrubSink implements SampleSink {
@@ -60,7 +60,8 @@ class ScrubSink implements SampleSink {
  * kept metrics in `format`: `scrubScrape` then `serializeToBuffer`, in one pass.
  * `format` in the outcome is the scraped body's. Never throws: any error (a parse
  * doubt, a limit, a rendering refusal, a bug) drops the whole scrape, reported as a code
- * with `stats.droppedScrapes = 1`, never as partial metrics.
+ * with `stats.droppedScrapes = 1`, never as partial metrics, and the error's detail (the
+ * parser's line number and fixed reason; none for an error from outside the catalogue).
  */
 export function scrubScrapeToBuffer(
   body: Uint8Array,
@@ -107,8 +108,17 @@ function composed(
   return { ok: true, format: outcome.format, body: serializeToBuffer(outcome.families, format), stats: outcome.stats };
 }
 
+/**
+ * The outcome of a dropped scrape: its code and detail, so that whoever runs the workload
+ * can learn why without reproducing the exposition outside the TEE. Safe to pass on
+ * because every error on this path (parse-*.ts `invalid`/`tooLarge`, decoding, the
+ * Content-Type, limits, the hasher, the scrub and the renderer) is built from fixed text,
+ * a line number and constants, never from input bytes; anything else (a bug) is
+ * SP_INTERNAL without a detail, since its message could quote anything.
+ */
 function dropped(err: unknown): ScrubBufferOutcome {
   const stats = emptyScrubStats();
   stats.droppedScrapes = 1;
-  return { ok: false, code: isShadowplaneError(err) ? err.code : 'SP_INTERNAL', stats };
+  if (!isShadowplaneError(err)) return { ok: false, code: 'SP_INTERNAL', detail: undefined, stats };
+  return { ok: false, code: err.code, detail: err.detail, stats };
 }

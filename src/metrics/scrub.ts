@@ -83,12 +83,12 @@ function countGroups(family: MetricFamily): number {
 
 export type ScrubOutcome =
   | { readonly ok: true; readonly format: ExpositionFormat; readonly families: readonly MetricFamily[]; readonly stats: ScrubStats }
-  | { readonly ok: false; readonly code: ErrorCode; readonly stats: ScrubStats };
+  | { readonly ok: false; readonly code: ErrorCode; readonly detail: string | undefined; readonly stats: ScrubStats };
 
 /**
  * Parses a scraped body by its Content-Type and scrubs it. Never throws: any error
  * (a parse doubt, a limit, a bug) drops the whole scrape and is reported as a code with
- * `stats.droppedScrapes = 1`, never as partial metrics.
+ * `stats.droppedScrapes = 1`, never as partial metrics, and the error's fixed detail.
  */
 export function scrubScrape(
   body: Uint8Array,
@@ -104,6 +104,8 @@ export function scrubScrape(
   } catch (err) {
     const stats = emptyScrubStats();
     stats.droppedScrapes = 1;
-    return { ok: false, code: isShadowplaneError(err) ? err.code : 'SP_INTERNAL', stats };
+    // The detail is fixed text and a line number (scrub-pipeline.ts `dropped`).
+    if (!isShadowplaneError(err)) return { ok: false, code: 'SP_INTERNAL', detail: undefined, stats };
+    return { ok: false, code: err.code, detail: err.detail, stats };
   }
 }

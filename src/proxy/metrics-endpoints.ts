@@ -16,11 +16,9 @@ import { isConfidentialPod } from '../config/scope.ts';
 import { ShadowplaneError, asShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { negotiateFormat } from '../metrics/content-type.ts';
-import { federate, heldBytesEstimate, parseLimitsWithin, type PodMetrics } from '../metrics/federate.ts';
-import { parseExposition } from '../metrics/parse.ts';
 import type { ShadowplaneMetrics } from '../metrics/self.ts';
-import { serializeToBuffer } from '../metrics/serialize.ts';
 import type { PodMetricsScraper } from './confidential/pod-metrics.ts';
+import { FederationWorkers, type FederationJob } from './federation-worker.ts';
 import { isScraper, mayReadMetrics, upstreamAuthOf, type MetricsCaller } from './confidential/scrapers.ts';
 import type { AnyRequest } from './request.ts';
 import { answerBudgetMs, sendMetricsBody } from './metrics-response.ts';
@@ -31,6 +29,8 @@ export type MetricsEndpointHandler = (req: AnyRequest, res: AnyResponse, caller:
 export interface MetricsEndpoints {
   readonly federate: MetricsEndpointHandler;
   readonly metrics: MetricsEndpointHandler;
+  /** Ends the federations' worker threads (those running fail). */
+  close(): Promise<void>;
 }
 
 export interface MetricsEndpointsOptions {
@@ -53,28 +53,37 @@ export interface MetricsEndpointsOptions {
   readonly maxBytes?: number;
   /** Federations served at once; more are refused with SP_METRICS_BUSY. Default 2. */
   readonly maxConcurrent?: number;
+  /** Longest one step of a federation's worker thread may take (federation-worker.ts). Default 60 s. */
+  readonly workerStepTimeoutMs?: number;
   readonly logger: Logger;
 }
 
 export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEndpoints {
   const { manifest, logger } = opts;
   let running = 0;
+  const maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
+  // Parsing, merging and rendering run off the event loop, in a worker per federation.
+  const workers = new FederationWorkers({ maxBytes, logger, ...(opts.workerStepTimeoutMs === undefined ? {} : { stepTimeoutMs: opts.workerStepTimeoutMs }) });
 
   return {
     metrics: serveSelfMetrics,
+    close: () => workers.close(),
     async federate(req, res, caller) {
       // Each federation asks every pod the caller may read: a few at once, the rest refused.
       if (running >= (opts.maxConcurrent ?? 2)) throw new ShadowplaneError('SP_METRICS_BUSY', 'too many federations at once');
+      // Its worker thread starts with its first answer and ends with it, whatever happens.
+      const job = workers.job();
       running++;
       try {
-        await federateOnce(req, res, caller);
+        await federateOnce(req, res, caller, job);
       } finally {
+        await job.end();
         running--;
       }
     },
   };
 
-  async function federateOnce(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): Promise<void> {
+  async function federateOnce(req: AnyRequest, res: AnyResponse, caller: MetricsCaller, job: FederationJob): Promise<void> {
     // Within the scraper's own scrape timeout when it announced one, else deadlineMs,
     // counted from here: listing the pods takes from it too.
     const deadline = Date.now() + answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
@@ -96,34 +105,31 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     if (targets.length > maxPods) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', `more than ${maxPods} pods to federate`);
     targets.sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
 
-    const results: (PodMetrics | undefined)[] = targets.map(() => undefined);
+    const kept: boolean[] = targets.map(() => false);
     let next = 0;
     let failed = 0;
     let answered = false;
-    let held = 0;
-    const maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     const worker = async (): Promise<void> => {
       while (next < targets.length && Date.now() < deadline) {
         const i = next++;
         const t = targets[i]!;
+        let added = false;
         try {
           // OpenMetrics from the agents keeps what the text format cannot (units, counter semantics).
           const scraped = await source.scrape(t.namespace, t.pod, 'openmetrics', undefined, callerAuth, t.ip, Math.max(1, deadline - Date.now()));
           if (answered) continue;
           // What one federation holds is bounded, counted as what the parsed answers cost
           // (heldBytesEstimate: a compact answer expands many times when parsed), not as
-          // their bytes: pods past the budget are left out. The parse itself stops at
-          // limits derived from what is left, before it builds what could not be kept.
-          const limits = parseLimitsWithin(maxBytes - held, t);
-          if (limits === undefined) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', 'the federation is at its size limit');
-          const pod: PodMetrics = { namespace: t.namespace, pod: t.pod, families: parseExposition(scraped.body, 'openmetrics', limits).families };
-          const cost = heldBytesEstimate(pod, scraped.body.length);
-          if (held + cost > maxBytes) throw new ShadowplaneError('SP_METRICS_TOO_LARGE', 'the federation is at its size limit');
-          held += cost;
-          results[i] = pod;
+          // their bytes: pods past the budget are left out. The parse itself, in the
+          // federation's worker thread, stops at limits derived from what is left, before
+          // it builds what could not be kept (FederationJob.add).
+          added = true;
+          await job.add({ index: i, namespace: t.namespace, pod: t.pod }, scraped.body);
+          kept[i] = true;
         } catch (err) {
-          if (!answered) failed++;
-          logger.info({ namespace: t.namespace, pod: t.pod, code: asShadowplaneError(err).code }, 'pod left out of the federation');
+          if (!answered || added) failed++;
+          const e = asShadowplaneError(err);
+          logger.info({ namespace: t.namespace, pod: t.pod, code: e.code, detail: e.detail }, 'pod left out of the federation');
         }
       }
     };
@@ -136,19 +142,17 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     ]);
     clearTimeout(timer);
     answered = true;
-    const done = results.filter((r): r is PodMetrics => r !== undefined);
+    // Answers that came before the deadline are still parsed, in the order they came.
+    await job.settled();
+    // One shadowplane_federation_pod_up series per target, so that a missing pod has a name.
+    const podsUp = targets.map((t, i) => ({ namespace: t.namespace, pod: t.pod, up: kept[i] === true }));
     // Pods the deadline left unasked are counted like pods that timed out; a pod asked in
     // time counts its own outcome (PodMetricsScraper.scrape), whenever it comes.
     const skipped = targets.length - next;
     if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
-    const merged = federate(done);
-    // The parsed answers can go while the federation is rendered: then only the merged
-    // copy and the output are held (heldBytesEstimate counts all three regardless).
-    results.fill(undefined);
-    done.length = 0;
-    const body = serializeToBuffer(merged.families, format);
+    const { body, stats } = await job.finish(format, podsUp);
     await sendMetricsBody(res, req.headers, contentType, body);
-    logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: merged.stats.conflictingFamilies, bytes: body.length }, 'federation served');
+    logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: stats.conflictingFamilies, bytes: body.length }, 'federation served');
   }
 
   async function serveSelfMetrics(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): Promise<void> {

@@ -12,6 +12,10 @@
  * each (default total 16 MiB per shape), parsed as the proxy parses them, merged,
  * let go, rendered as OpenMetrics; each shape in a child process of its own, so that no
  * garbage of another shape blurs its numbers. Not a timed test: it prints numbers.
+ *
+ * Then, for the `typical` shape, how long a federation blocks the event loop: the same
+ * parse, merge and rendering done on the main thread (as the proxy did before it used a
+ * worker thread), against the longest gap of a 5 ms timer while FederationWorkers does it.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +24,8 @@ import { runInNewContext } from 'node:vm';
 import { federate, heldBytesEstimate, type PodMetrics } from '../../src/metrics/federate.ts';
 import { parseExposition } from '../../src/metrics/parse.ts';
 import { serializeToBuffer } from '../../src/metrics/serialize.ts';
+import { silentLogger } from '../../src/log.ts';
+import { FederationWorkers } from '../../src/proxy/federation-worker.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -87,6 +93,7 @@ if (only === undefined) {
   for (const shape of Object.keys(SHAPES)) {
     process.stdout.write(execFileSync(process.execPath, ['--max-old-space-size=8192', fileURLToPath(import.meta.url), String(totalMiB), shape], { encoding: 'utf8' }));
   }
+  await blocking(SHAPES.typical!(), Math.max(1, Math.floor((totalMiB * 2 ** 20) / ANSWER_BYTES)));
 } else {
   const make = SHAPES[only];
   if (make === undefined) throw new Error(`no shape ${only}: ${Object.keys(SHAPES).join(', ')}`);
@@ -128,4 +135,31 @@ function measure(shape: string, body: Buffer): void {
   console.log(
     [shape, pods, mib(wireBytes), samples, samples === 0 ? '-' : (wireBytes / samples).toFixed(1), mib(parsed), mib(mergedBytes), `${mib(rendered)} (${mib(out.length)} out)`, (peak / wireBytes).toFixed(1), mib(estimate), (estimate / peak).toFixed(2)].join('\t'),
   );
+}
+
+/** Main-thread blocking of one federation of `pods` copies of `body`: inline, and through FederationWorkers. */
+async function blocking(body: Buffer, pods: number): Promise<void> {
+  const names = Array.from({ length: pods }, (_, p) => ({ namespace: 'payments', pod: `payments-api-7d9f8b6c5d-${String(p).padStart(5, '0')}` }));
+  let t0 = performance.now();
+  const parsed = names.map((n) => ({ ...n, families: parseExposition(Buffer.from(body), 'openmetrics').families }));
+  const inline = serializeToBuffer(federate(parsed).families, 'openmetrics');
+  const inlineMs = performance.now() - t0;
+  parsed.length = 0;
+  const workers = new FederationWorkers({ maxBytes: 1024 * 2 ** 20, logger: silentLogger() });
+  let last = performance.now();
+  let worstMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worstMs = Math.max(worstMs, now - last);
+    last = now;
+  }, 5);
+  t0 = performance.now();
+  const job = workers.job();
+  await Promise.all(names.map((n, index) => job.add({ index, ...n }, Buffer.from(body))));
+  const out = await job.finish('openmetrics', []);
+  const workerMs = performance.now() - t0;
+  clearInterval(timer);
+  await workers.close();
+  if (!out.body.equals(inline)) throw new Error('the worker rendered other bytes');
+  console.log(`\nevent-loop blocking, typical, ${pods} pods (${mib(body.length * pods)} MiB, ${mib(inline.length)} MiB out): inline ${inlineMs.toFixed(0)} ms blocked; worker thread ${workerMs.toFixed(0)} ms in all, longest event-loop gap ${worstMs.toFixed(0)} ms`);
 }

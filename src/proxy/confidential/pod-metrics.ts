@@ -54,10 +54,17 @@ export class PodMetricsScraper {
     return workloadFor(this.#opts.manifest, namespace, pod)?.metrics !== undefined;
   }
 
-  /** True when `port` (from the request path) names the policy's scrape port, or no port is known here. */
-  isMetricsPort(namespace: string, pod: string, port: number | undefined): boolean {
+  /**
+   * What `port` (from the request path) is to the metrics endpoint: `metrics` for no port
+   * or the policy's scrape port, `other` for another port, and `unknown` for a port named
+   * when the policy has no `scrape` target: the agent configuration names the port, which
+   * only the agent knows (and checks).
+   */
+  metricsPort(namespace: string, pod: string, port: number | undefined): 'metrics' | 'other' | 'unknown' {
+    if (port === undefined) return 'metrics';
     const target = workloadFor(this.#opts.manifest, namespace, pod)?.metrics?.scrape;
-    return port === undefined || target === undefined || target.port === port;
+    if (target === undefined) return 'unknown';
+    return target.port === port ? 'metrics' : 'other';
   }
 
   /**
@@ -70,7 +77,7 @@ export class PodMetricsScraper {
     try {
       const workload = workloadFor(manifest, namespace, pod);
       if (workload?.metrics === undefined) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'the workload of this pod has no metrics policy');
-      if (!this.isMetricsPort(namespace, pod, port)) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'that port is not the workload\'s metrics port');
+      if (this.metricsPort(namespace, pod, port) === 'other') throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'that port is not the workload\'s metrics port');
       const result = await withDeadline(Math.min(this.#opts.timeoutMs ?? 10_000, deadlineMs ?? Infinity), async (signal) => {
         const connection = await untilAborted(this.#opts.agents.connect(namespace, pod, callerAuth, knownAddress), signal);
         return connection.metrics({ format, port }, { policy: workload.metricsDocument, hashKey: this.#opts.hashKey }, { signal });
@@ -153,7 +160,9 @@ export async function servePodMetrics(
     await sendMetricsBody(res, req.headers, contentType, scraped.body);
     logger.info({ format, bytes: scraped.body.length, keptSeries: scraped.stats.keptSeries, droppedSeries: scraped.stats.droppedSeries }, 'pod metrics served');
   } catch (err) {
-    logger.info({ code: asShadowplaneError(err).code }, 'pod metrics not served');
+    const e = asShadowplaneError(err);
+    // The detail is the agent's fixed reason (a parse doubt's line number), never workload data.
+    logger.info({ code: e.code, detail: e.detail }, 'pod metrics not served');
     throw err;
   }
 }

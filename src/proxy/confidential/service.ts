@@ -89,15 +89,21 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
 
   /**
    * Whether a pods/proxy request is the metrics endpoint: `GET …/proxy/metrics` on a pod
-   * whose workload has a metrics policy, at its metrics port (or no port), asked by a
-   * scraper or a user with the `metrics` verb.
+   * whose workload has a metrics policy, asked by a scraper or a user with the `metrics`
+   * verb, with no port or the policy's scrape port. A port the proxy cannot check (the
+   * agent configuration names the scrape port) is the metrics endpoint, checked by the
+   * agent, only for a user without the `proxy` verb; for a user with it, that port is
+   * ordinary pods/proxy, as for a user with `proxy` alone (else another server's
+   * /metrics on the pod would be refused to them).
    */
   function isMetricsRequest(req: AnyRequest, caller: MetricsCaller, route: ConfidentialRoute): boolean {
     if (route.op !== 'pod-proxy' || route.subpath !== '/metrics' || req.method !== 'GET') return false;
     if (isScraper(caller)) return true;
     if (!mayReadMetrics(manifest, caller, route.namespace) || !opts.podMetrics.hasPolicy(route.namespace, route.name)) return false;
     const port = /^[0-9]{1,5}$/.test(route.port ?? '') ? Number(route.port) : route.port === undefined ? undefined : -1;
-    return port !== -1 && opts.podMetrics.isMetricsPort(route.namespace, route.name, port);
+    if (port === -1) return false;
+    const known = opts.podMetrics.metricsPort(route.namespace, route.name, port);
+    return known === 'metrics' || (known === 'unknown' && !userMay(manifest, caller.user, 'proxy', route.namespace));
   }
 
   function context(req: AnyRequest | IncomingMessage, caller: Caller, route: ConfidentialRoute, connection: AgentConnection, audit: AuditWriter, track: RequestTracker): OperationContext {

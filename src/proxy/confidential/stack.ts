@@ -129,6 +129,8 @@ export async function createConfidentialStack(opts: {
       credentials.stop();
       pool.close();
       pods?.close();
+      // Ends the federations' worker threads (never rejects); a running federation fails.
+      void metricsEndpoints.close();
     },
   };
 }

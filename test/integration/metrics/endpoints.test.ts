@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POD_UP_FAMILY } from '../../../src/metrics/federate.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
 import { labelValue } from '../../../src/metrics/model.ts';
 import { createKubectlHome, runKubectl, type KubectlHome } from '../../support/kubectl.ts';
@@ -36,6 +37,22 @@ afterAll(async () => {
 
 function podPath(pod: MetricsPod, port?: number): string {
   return `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}${port === undefined ? '' : `:${port}`}/proxy/metrics`;
+}
+
+/** The pods whose series a federation answer holds (shadowplane_federation_pod_up names every pod asked). */
+function podsIn(body: Buffer): Set<string | undefined> {
+  return new Set(parseExposition(body, 'text').families.filter((f) => f.name !== POD_UP_FAMILY).flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
+}
+
+/** shadowplane_federation_pod_up of a federation answer, by `namespace/pod`. */
+function podUp(body: Buffer): Record<string, string> {
+  const family = parseExposition(body, 'text').families.find((f) => f.name === POD_UP_FAMILY);
+  return Object.fromEntries((family?.samples ?? []).map((s) => [`${labelValue(s.labels, 'namespace')}/${labelValue(s.labels, 'pod')}`, s.value]));
+}
+
+/** The proxy's log records with message `msg`. */
+function proxyLogLines(msg: string): Record<string, unknown>[] {
+  return bed.proxyLog.text().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
 }
 
 function expectNoLeak(secret: string): void {
@@ -137,8 +154,7 @@ describe('hostile workload metrics', () => {
     // The federation leaves them out and still serves the others.
     const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
     expect(fed.status).toBe(200);
-    const pods = new Set(parseExposition(fed.body, 'text').families.flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
-    expect([...pods].sort()).toEqual(['conf-a', 'conf-b']);
+    expect([...podsIn(fed.body)].sort()).toEqual(['conf-a', 'conf-b']);
 
     const self = await bed.request('/.well-known/shadowplane/metrics', { as: bed.scrapers.cert });
     const scrapes = parseExposition(self.body, 'text').families.find((f) => f.name === 'shadowplane_metrics_scrapes_total')!;
@@ -151,6 +167,30 @@ describe('hostile workload metrics', () => {
     bad.agent.kill();
     bed.api.deletePod(NS, 'conf-huge');
     bed.api.deletePod(NS, 'conf-bad');
+  }, 60_000);
+
+  // Regression (SRE review, finding 3): a dropped scrape kept only its code; the parser's
+  // line number and fixed reason were lost, so nobody could learn why without reproducing
+  // the exposition outside the TEE.
+  it('tells the scraper, the agent\'s log and the proxy\'s log on which line and why a scrape was dropped, and nothing of the exposition', async () => {
+    const noInf = await bed.startPod({ name: 'conf-noinf', env: { CANARY: canary, METRICS_MODE: 'no-inf' } });
+    try {
+      const why = 'line 7: histogram without a +Inf bucket';
+      const r = await bed.request(podPath(noInf), { as: bed.scrapers.cert });
+      expect(r.status).toBe(502);
+      const status = JSON.parse(r.body.toString()) as { message: string };
+      expect(status.message).toBe(`SP_METRICS_INVALID: the workload metrics are not a valid exposition, so the whole scrape is dropped: ${why}`);
+      expect(noInf.agent.stdout.text() + noInf.agent.stderr.text()).toContain(why);
+      expect(proxyLogLines('pod metrics not served')).toContainEqual(expect.objectContaining({ code: 'SP_METRICS_INVALID', detail: why }));
+      // The federation leaves it out and its log says why too.
+      await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+      expect(proxyLogLines('pod left out of the federation')).toContainEqual(expect.objectContaining({ pod: 'conf-noinf', code: 'SP_METRICS_INVALID', detail: why }));
+      expectNoLeak(canary);
+    } finally {
+      noInf.agent.kill();
+      await noInf.agent.exited;
+      bed.api.deletePod(NS, 'conf-noinf');
+    }
   }, 60_000);
 });
 
@@ -165,10 +205,37 @@ describe('a pod whose agent is down', () => {
     expect(r.body.toString()).toContain('SP_AGENT_UNREACHABLE');
     const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
     expect(fed.status).toBe(200);
-    const pods = new Set(parseExposition(fed.body, 'text').families.flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
+    const pods = podsIn(fed.body);
     expect(pods.has('conf-down')).toBe(false);
     expect(pods.has('conf-a')).toBe(true);
     bed.api.deletePod(NS, 'conf-down');
+  }, 60_000);
+
+  // Regression (SRE review, finding 6): the federation answered 200 without a failed pod
+  // and nothing in it said which pod was missing (its series just went stale).
+  it('names it in shadowplane_federation_pod_up 0 beside the pods that answered, and says nothing else about it', async () => {
+    const down = await bed.startPod({ name: 'conf-gone', env: { CANARY: canary } });
+    try {
+      const before = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+      expect(podUp(before.body)).toEqual({ [`${NS}/conf-a`]: '1', [`${NS}/conf-b`]: '1', [`${NS}/conf-gone`]: '1' });
+      down.agent.kill();
+      await down.agent.exited;
+      for (const accept of ['text/plain', 'application/openmetrics-text']) {
+        const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert, accept });
+        expect(fed.status).toBe(200);
+        const text = fed.body.toString();
+        expect(text).toContain(`${POD_UP_FAMILY}{namespace="${NS}",pod="conf-gone"} 0\n`);
+        expect(text).toContain(`${POD_UP_FAMILY}{namespace="${NS}",pod="conf-a"} 1\n`);
+        expect(text).not.toMatch(/SP_|unreachable|refused/i);
+        expect(text).not.toContain(canary);
+      }
+      const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert });
+      expect(podUp(fed.body)).toEqual({ [`${NS}/conf-a`]: '1', [`${NS}/conf-b`]: '1', [`${NS}/conf-gone`]: '0' });
+      expect(podsIn(fed.body).has('conf-gone')).toBe(false);
+      expectNoLeak(canary);
+    } finally {
+      bed.api.deletePod(NS, 'conf-gone');
+    }
   }, 60_000);
 });
 
@@ -194,14 +261,15 @@ describe('what a Prometheus asks for', () => {
   it('answers within the scrape timeout Prometheus announces, leaving out a pod too slow for it', async () => {
     const slow = await bed.startPod({ name: 'conf-slow', env: { CANARY: canary, METRICS_MODE: 'slow', SLOW_MS: '3000' } });
     try {
-      const podsOf = (body: Buffer): Set<string | undefined> => new Set(parseExposition(body, 'text').families.flatMap((f) => f.samples.map((s) => labelValue(s.labels, 'pod'))));
       const timeout = { 'x-prometheus-scrape-timeout-seconds': '1.5' };
       let t0 = Date.now();
       const fed = await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert, headers: timeout });
       const fedMs = Date.now() - t0;
       expect(fed.status).toBe(200);
-      expect(podsOf(fed.body).has('conf-a')).toBe(true);
-      expect(podsOf(fed.body).has('conf-slow')).toBe(false);
+      expect(podsIn(fed.body).has('conf-a')).toBe(true);
+      expect(podsIn(fed.body).has('conf-slow')).toBe(false);
+      // A pod too slow for the deadline is named as missing (SRE review, finding 6).
+      expect(podUp(fed.body)[`${NS}/conf-slow`]).toBe('0');
       // Answered before the slow pod could have (3 s), around the 1.25 s budget.
       expect(fedMs).toBeLessThan(2900);
       t0 = Date.now();
@@ -214,7 +282,7 @@ describe('what a Prometheus asks for', () => {
       const three = await Promise.all([0, 1, 2].map(() => bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert })));
       expect(three.map((r) => r.status).sort()).toEqual([200, 200, 503]);
       expect(three.find((r) => r.status === 503)!.body.toString()).toContain('SP_METRICS_BUSY');
-      for (const patient of three.filter((r) => r.status === 200)) expect(podsOf(patient.body).has('conf-slow')).toBe(true);
+      for (const patient of three.filter((r) => r.status === 200)) expect(podsIn(patient.body).has('conf-slow')).toBe(true);
       expect((await bed.request('/.well-known/shadowplane/federate', { as: bed.scrapers.cert, headers: timeout })).status).toBe(200);
       expectNoLeak(canary);
     } finally {

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import WebSocket from 'ws';
@@ -265,6 +266,47 @@ describe('pods/proxy', () => {
     const fam = parseExposition(r.body, 'text').families.find((f) => f.name === 'http_requests_total')!;
     expect(fam.samples.map((s) => labelValue(s.labels, 'user_id'))).toEqual([bed.hashOf(`u-${canary}`)]);
     expect(r.body.toString()).not.toContain(canary);
+  });
+});
+
+describe('pods/proxy/metrics at a port the proxy does not know', () => {
+  // Regression (SRE review, finding 5): with the scrape port in the agent configuration
+  // (the policy names no `scrape`), every port counted as the metrics port, so a user with
+  // `proxy` and `metrics` got 404 SP_METRICS_NOT_CONFIGURED for another server's /metrics
+  // on the pod, which a user with `proxy` alone was served.
+  it('is ordinary pods/proxy for users with the proxy verb, with or without metrics, and the agent-checked metrics endpoint for the others', async () => {
+    const page = `sidecar_up{build="b-${canary}"} 1\n`;
+    const sidecarPort = await freePort();
+    const sidecar = createServer((req, res) => {
+      res.writeHead(req.url === '/metrics' ? 200 : 404, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(req.url === '/metrics' ? page : '');
+    });
+    await new Promise<void>((resolve) => sidecar.listen(sidecarPort, '127.0.0.1', resolve));
+    try {
+      const path = (port?: number): string => `/api/v1/namespaces/${NS}/pods/${web.name}${port === undefined ? '' : `:${port}`}/proxy/metrics`;
+      for (const user of [bed.users.alice, bed.users.pete]) {
+        const r = await bed.request(path(sidecarPort), { as: user });
+        expect(r.status, user.name).toBe(200);
+        expect(r.body.toString(), user.name).toBe(page);
+      }
+      // Without a port it is the scrubbed endpoint for alice, as before.
+      const scrubbed = await bed.request(path(), { as: bed.users.alice });
+      expect(scrubbed.status).toBe(200);
+      expect(scrubbed.body.toString()).toContain(bed.hashOf(`u-${canary}`));
+      expect(scrubbed.body.toString()).not.toContain(canary);
+      // mia (metrics, no proxy) and scrapers still get the metrics endpoint, whose agent checks the port.
+      for (const as of [{ as: bed.users.mia }, { as: bed.scrapers.cert }]) {
+        const other = await bed.request(path(sidecarPort), as);
+        expect(other.status).toBe(404);
+        expect(other.body.toString()).toContain('SP_METRICS_NOT_CONFIGURED');
+        const own = await bed.request(path(web.metricsPort), as);
+        expect(own.status).toBe(200);
+        expect(own.body.toString()).not.toContain(canary);
+      }
+      expectNoLeak(canary);
+    } finally {
+      await new Promise((resolve) => sidecar.close(resolve));
+    }
   });
 });
 

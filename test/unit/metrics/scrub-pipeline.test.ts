@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { federate } from '../../../src/metrics/federate.ts';
 import { createLabelHasher } from '../../../src/metrics/hash.ts';
@@ -27,7 +30,7 @@ function composed(body: Buffer, input: ExpositionFormat, policy: (typeof POLICIE
   try {
     return { ok: true, format: outcome.format, body: serializeToBuffer(outcome.families, output).toString('utf8'), stats: outcome.stats };
   } catch (err) {
-    return { ok: false, code: (err as { code: string }).code, stats: expect.objectContaining({ droppedScrapes: 1 }) as unknown };
+    return { ok: false, code: (err as { code: string }).code, detail: (err as { detail?: string }).detail, stats: expect.objectContaining({ droppedScrapes: 1 }) as unknown };
   }
 }
 
@@ -269,12 +272,78 @@ describe('fused scrub pipeline', () => {
   it('drops the whole scrape with the composed path’s code: bad body, unknown content type, short key, hasher of another length', () => {
     const policy = POLICIES[0]!;
     const bad = Buffer.from('ok 1\nbroken{a="\\q"} 1\n');
-    expect(scrubScrapeToBuffer(bad, CONTENT_TYPE.text, policy, KEY, 'text')).toEqual({ ok: false, code: 'SP_METRICS_INVALID', stats: expect.objectContaining({ droppedScrapes: 1, keptSeries: 0 }) as unknown });
+    expect(scrubScrapeToBuffer(bad, CONTENT_TYPE.text, policy, KEY, 'text')).toEqual({ ok: false, code: 'SP_METRICS_INVALID', detail: 'line 2: invalid escape sequence in a label value', stats: expect.objectContaining({ droppedScrapes: 1, keptSeries: 0 }) as unknown });
     expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), 'application/json', policy, KEY, 'text')).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID' });
     expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), CONTENT_TYPE.text, policy, Buffer.alloc(8), 'text')).toMatchObject({ ok: false, code: 'SP_CONFIG_INVALID' });
     expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), CONTENT_TYPE.text, policy, createLabelHasher(KEY, 32), 'text')).toMatchObject({ ok: false, code: 'SP_CONFIG_INVALID' });
     // A parse doubt is reported before a bad key, as scrubScrape does.
     expect(scrubScrapeToBuffer(bad, CONTENT_TYPE.text, policy, Buffer.alloc(8), 'text')).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID' });
     expect(scrubScrapeToBuffer(Buffer.from('x 1\n'), CONTENT_TYPE.text, policy, KEY, 'text', { maxBytes: 2 })).toMatchObject({ ok: false, code: 'SP_METRICS_TOO_LARGE' });
+  });
+});
+
+/**
+ * Every reason the scrub path can give, as written in src/metrics: each string literal
+ * there, with an interpolation standing for one of the fixed words the code puts in one
+ * (`le`/`quantile`, `sample value`/`exemplar value`, TYPE/HELP/UNIT, a number).
+ */
+function sourceReasons(): RegExp[] {
+  const dir = fileURLToPath(new URL('../../../src/metrics/', import.meta.url));
+  const literals = new Set<string>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    for (const m of text.matchAll(/'((?:[^'\\\n]|\\.)*)'|"((?:[^"\\\n]|\\.)*)"|`((?:[^`\\]|\\.)*)`/g)) literals.add((m[1] ?? m[2] ?? m[3]!).replace(/\\(['"])/g, '$1'));
+  }
+  const word = '(?:le|quantile|sample value|exemplar value|TYPE|HELP|UNIT|[0-9]+)';
+  return [...literals].map((l) => new RegExp(`^(?:cannot render )?${l.split(/\$\{[^}]*\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(word)}$`));
+}
+
+describe('a dropped scrape\'s detail', () => {
+  // Regression (SRE review, finding 3): a dropped scrape kept only its code, so nobody could
+  // learn why without reproducing the exposition outside the TEE. The detail now travels
+  // to the agent's log, the channel, the proxy's log and the Status: it must never carry
+  // input bytes.
+  it('names the line and the parser\'s reason for a histogram without +Inf and for too many series', () => {
+    const policy = POLICIES[0]!;
+    const noInf = Buffer.from('# TYPE g gauge\ng{a="cnry-a"} 1\n# TYPE h histogram\nh_bucket{a="cnry-b",le="1"} 1\nh_sum{a="cnry-b"} 1\nh_count{a="cnry-b"} 1\n');
+    expect(scrubScrapeToBuffer(noInf, CONTENT_TYPE.text, policy, KEY, 'text')).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID', detail: 'line 6: histogram without a +Inf bucket' });
+    expect(scrubScrape(noInf, CONTENT_TYPE.text, policy, KEY)).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID', detail: 'line 6: histogram without a +Inf bucket' });
+    const many = Buffer.from('# TYPE g gauge\ng{a="cnry-1"} 1\ng{a="cnry-2"} 1\ng{a="cnry-3"} 1\n');
+    expect(scrubScrapeToBuffer(many, CONTENT_TYPE.text, policy, KEY, 'text', { maxSeries: 2 })).toMatchObject({ ok: false, code: 'SP_METRICS_TOO_LARGE', detail: 'line 4: more series than the limit' });
+  });
+
+  it('is a line number and a reason written in src/metrics, never input bytes, on 3000 seeded mutations of expositions whose every name and value is a canary (seed 3303)', () => {
+    const reasons = sourceReasons();
+    const canary = 'cnry';
+    const seeds: [ExpositionFormat, string][] = [
+      ['text', `# HELP ${canary}_c_total Help ${canary}.\n# TYPE ${canary}_c_total counter\n${canary}_c_total{${canary}_l="${canary}-v1",a="${canary}-v2"} 271828\n# TYPE ${canary}_h histogram\n${canary}_h_bucket{${canary}_l="${canary}-v3",le="1"} 271828\n${canary}_h_bucket{${canary}_l="${canary}-v3",le="+Inf"} 271828\n${canary}_h_sum{${canary}_l="${canary}-v3"} 271828\n${canary}_h_count{${canary}_l="${canary}-v3"} 271828\n# TYPE ${canary}_s summary\n${canary}_s{quantile="0.5"} 271828\n${canary}_s_sum 271828\n${canary}_s_count 271828\n`],
+      ['openmetrics', `# TYPE ${canary}_c counter\n# HELP ${canary}_c Help ${canary}.\n${canary}_c_total{${canary}_l="${canary}-v1"} 271828 # {${canary}_t="${canary}-x"} 271828\n# TYPE ${canary}_h_seconds histogram\n# UNIT ${canary}_h_seconds seconds\n${canary}_h_seconds_bucket{le="1"} 271828\n${canary}_h_seconds_bucket{le="+Inf"} 271828\n${canary}_h_seconds_count 271828\n${canary}_h_seconds_sum 271828\n# TYPE ${canary}_st stateset\n${canary}_st{${canary}_st="${canary}-s"} 1\n# TYPE ${canary}_i info\n${canary}_i_info{${canary}_l="${canary}-i"} 1\n# EOF\n`],
+    ];
+    const alphabet = ['{', '}', '"', '\\', '\n', ' ', '\t', '#', '=', ',', '_', 'a', '1', '.', 'e', '+', '-', 'I', 'n', 'f', '\u0000', 'é', '# EOF\n', 'le', '_total', '_bucket', canary, '271828'];
+    const random = prng(3303);
+    let dropped = 0;
+    for (let iteration = 0; iteration < 3000; iteration++) {
+      const [format, seed] = seeds[iteration % seeds.length]!;
+      let body = seed;
+      for (let e = 1 + Math.floor(random() * 4); e > 0; e--) {
+        const at = Math.floor(random() * (body.length + 1));
+        const op = random();
+        const piece = alphabet[Math.floor(random() * alphabet.length)]!;
+        if (op < 0.4) body = body.slice(0, at) + piece + body.slice(at);
+        else if (op < 0.7) body = body.slice(0, at) + body.slice(at + 1 + Math.floor(random() * 5));
+        else if (op < 0.85) body = body.slice(0, at) + piece + body.slice(at + 1);
+        else body = body.slice(0, at) + body.slice(at, at + 40) + body.slice(at);
+      }
+      const limits = random() < 0.1 ? { maxSeries: 3, maxFamilies: 2, maxNameLength: 12 } : undefined;
+      const outcome = scrubScrapeToBuffer(Buffer.from(body), CONTENT_TYPE[format], POLICIES[iteration % POLICIES.length]!, KEY, format, limits);
+      if (outcome.ok) continue;
+      dropped++;
+      const detail = outcome.detail ?? '';
+      expect(detail).not.toContain(canary);
+      expect(detail).not.toContain('271828');
+      const reason = detail.replace(/^line [0-9]+: /, '');
+      expect(reasons.some((r) => r.test(reason)), detail).toBe(true);
+    }
+    expect(dropped).toBeGreaterThan(1000);
   });
 });

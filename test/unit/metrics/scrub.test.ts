@@ -262,7 +262,7 @@ describe('scrubber', () => {
   it('drops the whole scrape on any doubt and counts it, never returning partial metrics', () => {
     const body = Buffer.from('ok_metric 1\nbroken{a="\\q"} 1\n');
     const outcome = scrubScrape(body, 'text/plain; version=0.0.4', POLICY, KEY);
-    expect(outcome).toEqual({ ok: false, code: 'SP_METRICS_INVALID', stats: expect.objectContaining({ droppedScrapes: 1, keptSeries: 0 }) as unknown });
+    expect(outcome).toEqual({ ok: false, code: 'SP_METRICS_INVALID', detail: 'line 2: invalid escape sequence in a label value', stats: expect.objectContaining({ droppedScrapes: 1, keptSeries: 0 }) as unknown });
     expect(scrubScrape(Buffer.from('x 1\n'), 'application/json', POLICY, KEY)).toMatchObject({ ok: false, code: 'SP_METRICS_INVALID' });
     expect(scrubScrape(Buffer.from('process_open_fds 3\n'), 'text/plain; version=0.0.4; charset=utf-8', POLICY, KEY)).toMatchObject({
       ok: true,

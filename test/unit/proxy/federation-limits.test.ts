@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../src/config/manifest.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { heldBytesEstimate, parseLimitsWithin } from '../../../src/metrics/federate.ts';
+import { heldBytesEstimate, parseLimitsWithin, POD_UP_FAMILY } from '../../../src/metrics/federate.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
 import { createShadowplaneMetrics } from '../../../src/metrics/self.ts';
 import type { PodMetricsScraper } from '../../../src/proxy/confidential/pod-metrics.ts';
@@ -92,8 +92,11 @@ describe('federation limits', () => {
     const port = await serve({ maxBytes, concurrency: 1 }, pods(5, 10_000));
     const r = await get(port);
     expect(r.status).toBe(200);
-    const served = new Set(parseExposition(r.body, 'text').families.flatMap((f) => f.samples.map((s) => s.labels[3])));
+    const families = parseExposition(r.body, 'text').families;
+    const served = new Set(families.filter((f) => f.name !== POD_UP_FAMILY).flatMap((f) => f.samples.map((s) => s.labels[3])));
     expect([...served].sort()).toEqual(['p0', 'p1']);
+    // The pods left out are named (shadowplane_federation_pod_up 0).
+    expect(families.find((f) => f.name === POD_UP_FAMILY)!.samples.map((s) => `${s.labels[3]} ${s.value}`)).toEqual(['p0 1', 'p1 1', 'p2 0', 'p3 0', 'p4 0']);
   });
 
   it('stops parsing an answer at what is left of the budget, before building what it could not hold', () => {

@@ -56,7 +56,8 @@ export interface MetricsBed {
   readonly proxyLog: Capture;
   /** The metrics hash key the proxy was given (so tests can compute expected hashes). */
   readonly hashKey: Buffer;
-  readonly users: { readonly alice: TestUser; readonly bob: TestUser; readonly mia: TestUser };
+  /** alice: exec, logs, portforward, proxy and metrics in NS; bob: nothing; mia: metrics everywhere; pete: proxy in NS. */
+  readonly users: { readonly alice: TestUser; readonly bob: TestUser; readonly mia: TestUser; readonly pete: TestUser };
   readonly scrapers: { readonly cert: TestUser; readonly token: string; readonly narrow: TestUser };
   readonly pods: MetricsPod[];
   /** The hash the policy gives `value` (16 hex characters of HMAC-SHA-256 under the key). */
@@ -81,6 +82,8 @@ export interface MetricsBedOptions {
    * delivered with --metrics-hash-key-file) instead of in-process. Default false.
    */
   readonly proxyProcess?: boolean;
+  /** The workloads' `metrics` policy in the manifest. Default POLICY. */
+  readonly policy?: Record<string, unknown>;
 }
 
 export interface RequestOptions {
@@ -99,19 +102,20 @@ export async function createMetricsBed(options: MetricsBedOptions = {}): Promise
   const bed = await createBed({
     proxyProcess: options.proxyProcess === true,
     metricsHashKey: hashKey,
-    extraUsers: ['mia', 'prometheus', 'narrow'],
+    extraUsers: ['mia', 'pete', 'prometheus', 'narrow'],
     upstreamFront: (api) => startServiceFront({ url: api.url, caPem: api.caPem }),
     customizeManifest: (doc, { users, reference }) => {
       doc.metadata.name = 'metrics-bed';
       doc.confidential.push({ namespace: OTHER_NS });
       doc.workloads = [
-        { name: 'app', namespace: NS, pods: ['conf-*'], referenceValues: reference, metrics: POLICY },
-        { name: 'vault', namespace: OTHER_NS, referenceValues: reference, metrics: POLICY },
+        { name: 'app', namespace: NS, pods: ['conf-*'], referenceValues: reference, metrics: options.policy ?? POLICY },
+        { name: 'vault', namespace: OTHER_NS, referenceValues: reference, metrics: options.policy ?? POLICY },
       ];
       doc.users = [
         { name: 'alice', publicKey: users.alice!.publicKeyPem, permissions: [{ namespaces: [NS], verbs: ['exec', 'logs', 'portforward', 'proxy', 'metrics'] }] },
         { name: 'bob', publicKey: users.bob!.publicKeyPem, permissions: [] },
         { name: 'mia', publicKey: users.mia!.publicKeyPem, permissions: [{ namespaces: ['*'], verbs: ['metrics'] }] },
+        { name: 'pete', publicKey: users.pete!.publicKeyPem, permissions: [{ namespaces: [NS], verbs: ['proxy'] }] },
       ];
       doc.scrapers = [
         { name: 'prometheus', publicKey: users.prometheus!.publicKeyPem, namespaces: [NS] },
@@ -135,7 +139,7 @@ export async function createMetricsBed(options: MetricsBedOptions = {}): Promise
     proxy,
     proxyLog: bed.proxyLog,
     hashKey,
-    users: { alice: bed.users.alice, bob: bed.users.bob, mia: bed.users.mia! },
+    users: { alice: bed.users.alice, bob: bed.users.bob, mia: bed.users.mia!, pete: bed.users.pete! },
     scrapers: { cert: bed.users.prometheus!, token, narrow: bed.users.narrow! },
     pods,
 
