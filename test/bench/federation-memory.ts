@@ -26,6 +26,7 @@ import { parseExposition } from '../../src/metrics/parse.ts';
 import { serializeToBuffer } from '../../src/metrics/serialize.ts';
 import { silentLogger } from '../../src/log.ts';
 import { FederationWorkers } from '../../src/proxy/federation-worker.ts';
+import { worstGapWhile } from '../support/event-loop.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -146,19 +147,13 @@ async function blocking(body: Buffer, pods: number): Promise<void> {
   const inlineMs = performance.now() - t0;
   parsed.length = 0;
   const workers = new FederationWorkers({ maxBytes: 1024 * 2 ** 20, logger: silentLogger() });
-  let last = performance.now();
-  let worstMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worstMs = Math.max(worstMs, now - last);
-    last = now;
-  }, 5);
   t0 = performance.now();
-  const job = workers.job();
-  await Promise.all(names.map((n, index) => job.add({ index, ...n }, Buffer.from(body))));
-  const out = await job.finish('openmetrics', []);
+  const { result: out, worstMs } = await worstGapWhile(async () => {
+    const job = workers.job();
+    await Promise.all(names.map((n, index) => job.add({ index, ...n }, Buffer.from(body))));
+    return job.finish('openmetrics', []);
+  });
   const workerMs = performance.now() - t0;
-  clearInterval(timer);
   await workers.close();
   if (!out.body.equals(inline)) throw new Error('the worker rendered other bytes');
   console.log(`\nevent-loop blocking, typical, ${pods} pods (${mib(body.length * pods)} MiB, ${mib(inline.length)} MiB out): inline ${inlineMs.toFixed(0)} ms blocked; worker thread ${workerMs.toFixed(0)} ms in all, longest event-loop gap ${worstMs.toFixed(0)} ms`);

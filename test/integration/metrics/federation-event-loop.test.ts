@@ -19,6 +19,7 @@ import { federate } from '../../../src/metrics/federate.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
 import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
 import { createMetricsBed, NS, POLICY, type MetricsBed, type MetricsPod } from './support/metrics-bed.ts';
+import { worstGapWhile } from '../../support/event-loop.ts';
 
 const SERIES = 100_000;
 const FEDERATE = '/.well-known/shadowplane/federate';
@@ -35,23 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await bed?.close();
 });
-
-/** The longest gap between ticks of a 5 ms timer on this thread while `work` runs. */
-async function worstGapWhile<T>(work: () => Promise<T>): Promise<{ result: T; worstMs: number }> {
-  let last = performance.now();
-  let worstMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worstMs = Math.max(worstMs, now - last);
-    last = now;
-  }, 5);
-  try {
-    const result = await work();
-    return { result, worstMs };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 describe('a large federation', () => {
   it('keeps the proxy\'s event loop responsive while it federates 3 pods × 100,000 series', async () => {

@@ -6,7 +6,7 @@ import { DEFAULT_PARSE_LIMITS } from '../../../src/metrics/parse-limits.ts';
 import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { scrub } from '../../../src/metrics/scrub.ts';
 import { serialize } from '../../../src/metrics/serialize.ts';
-import { expectCode, prng } from './helpers.ts';
+import { expectCode, mutateExposition, prng } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -166,17 +166,7 @@ describe('hostile metrics input', () => {
     let refused = 0;
     for (let iteration = 0; iteration < 3000; iteration++) {
       const [format, seed] = seeds[iteration % seeds.length]!;
-      let body = seed;
-      const edits = 1 + Math.floor(random() * 4);
-      for (let e = 0; e < edits; e++) {
-        const at = Math.floor(random() * (body.length + 1));
-        const op = random();
-        const piece = alphabet[Math.floor(random() * alphabet.length)]!;
-        if (op < 0.4) body = body.slice(0, at) + piece + body.slice(at);
-        else if (op < 0.7) body = body.slice(0, at) + body.slice(at + 1 + Math.floor(random() * 5));
-        else if (op < 0.85) body = body.slice(0, at) + piece + body.slice(at + 1);
-        else body = body.slice(0, at) + body.slice(at, at + 40) + body.slice(at);
-      }
+      const body = mutateExposition(seed, random, alphabet);
       let parsed;
       try {
         parsed = parseExposition(body, format);

@@ -10,7 +10,7 @@ import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { scrubScrapeToBuffer } from '../../../src/metrics/scrub-pipeline.ts';
 import { scrubScrape } from '../../../src/metrics/scrub.ts';
 import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
-import { prng } from './helpers.ts';
+import { mutateExposition, prng } from './helpers.ts';
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
 const CONTENT_TYPE: Record<ExpositionFormat, string> = { text: 'text/plain; version=0.0.4', openmetrics: 'application/openmetrics-text; version=1.0.0' };
@@ -324,16 +324,7 @@ describe('a dropped scrape\'s detail', () => {
     let dropped = 0;
     for (let iteration = 0; iteration < 3000; iteration++) {
       const [format, seed] = seeds[iteration % seeds.length]!;
-      let body = seed;
-      for (let e = 1 + Math.floor(random() * 4); e > 0; e--) {
-        const at = Math.floor(random() * (body.length + 1));
-        const op = random();
-        const piece = alphabet[Math.floor(random() * alphabet.length)]!;
-        if (op < 0.4) body = body.slice(0, at) + piece + body.slice(at);
-        else if (op < 0.7) body = body.slice(0, at) + body.slice(at + 1 + Math.floor(random() * 5));
-        else if (op < 0.85) body = body.slice(0, at) + piece + body.slice(at + 1);
-        else body = body.slice(0, at) + body.slice(at, at + 40) + body.slice(at);
-      }
+      const body = mutateExposition(seed, random, alphabet);
       const limits = random() < 0.1 ? { maxSeries: 3, maxFamilies: 2, maxNameLength: 12 } : undefined;
       const outcome = scrubScrapeToBuffer(Buffer.from(body), CONTENT_TYPE[format], POLICIES[iteration % POLICIES.length]!, KEY, format, limits);
       if (outcome.ok) continue;
