@@ -9,7 +9,8 @@
  * metrics text compresses about tenfold, and the compression runs on libuv's thread pool,
  * not on the event loop.
  */
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable, pipeline } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip } from 'node:zlib';
 import type { AnyResponse } from './respond.ts';
@@ -80,51 +81,18 @@ const WRITE_SLICE_BYTES = 256 * 1024;
  * a single `res.end(body)` encrypts the whole body for TLS at once on the event loop
  * (150 ms for a 20 MB federation on a 2-core machine, every user's streams stalled
  * meanwhile). Returns at once, as `res.end(body)` did: the endpoint is done once its
- * answer is handed over, and the slices follow as the client reads. Stops writing when
- * the response closes first (its client left); how long a client may take to read is the
- * connection's business (its timeouts), as for any answer.
+ * answer is handed over, and the slices follow as the client reads. A response that
+ * closes first (its client left) stops the slices and is destroyed; how long a client may
+ * take to read is the connection's business (its timeouts), as for any answer.
  */
 function endInSlices(res: AnyResponse, body: Buffer): void {
   if (body.length <= WRITE_SLICE_BYTES) {
     res.end(body);
     return;
   }
-  writeSlices(res, body).catch(() => (res as ServerResponse).destroy());
+  pipeline(Readable.from(slices(body)), res, () => undefined);
 }
 
-const ignore = (): void => undefined;
-
-async function writeSlices(res: AnyResponse, body: Buffer): Promise<void> {
-  let closed = false;
-  let wake: (() => void) | undefined;
-  const onClose = (): void => {
-    closed = true;
-    wake?.();
-  };
-  res.once('close', onClose);
-  try {
-    for (let offset = 0; offset < body.length && !closed; offset += WRITE_SLICE_BYTES) {
-      const end = Math.min(body.length, offset + WRITE_SLICE_BYTES);
-      if (end === body.length) {
-        res.end(body.subarray(offset, end));
-        return;
-      }
-      // Both response types take a Buffer alone; their write() overloads do not unify.
-      // A write that fails (the client left) is seen as 'close'; its callback keeps the
-      // failure from becoming an 'error' event.
-      if (!(res as ServerResponse).write(body.subarray(offset, end), ignore) && !closed) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            res.off('drain', done);
-            wake = undefined;
-            resolve();
-          };
-          wake = done;
-          res.once('drain', done);
-        });
-      }
-    }
-  } finally {
-    res.off('close', onClose);
-  }
+function* slices(body: Buffer): Generator<Buffer> {
+  for (let offset = 0; offset < body.length; offset += WRITE_SLICE_BYTES) yield body.subarray(offset, offset + WRITE_SLICE_BYTES);
 }
