@@ -47,10 +47,9 @@ export function parseConfigMapRef(value: string, option: string): ConfigMapRef {
   return { namespace, name };
 }
 
-/** What the ConfigMap holds now: its CRLs by key (only keys that name CRLs and parse as one), and its version. */
+/** What the ConfigMap holds now: its CRLs by key (only keys that name CRLs and parse as one), and the object as read (its resourceVersion with it). */
 export interface PublishedCrls {
   readonly exists: boolean;
-  readonly resourceVersion: string | undefined;
   readonly crls: ReadonlyMap<string, Crl>;
   /** Every binaryData entry as served, kept as is when the ConfigMap is replaced. */
   readonly binaryData: Readonly<Record<string, string>>;
@@ -62,9 +61,9 @@ export interface PublishedCrls {
 
 export async function readPublishedCrls(access: ApiAccess, ref: ConfigMapRef): Promise<PublishedCrls> {
   const { status, body } = await call(access, 'GET', pathOf(ref), undefined);
-  if (status === 404) return { exists: false, resourceVersion: undefined, crls: new Map(), binaryData: {}, unreadable: [], object: undefined };
+  if (status === 404) return { exists: false, crls: new Map(), binaryData: {}, unreadable: [], object: undefined };
   if (status !== 200) throw refused(status, 'read', ref);
-  const object = json(body, ref) as { kind?: unknown; metadata?: { resourceVersion?: unknown }; binaryData?: unknown };
+  const object = json(body, ref) as { kind?: unknown; binaryData?: unknown };
   if (typeof object !== 'object' || object === null || object.kind !== 'ConfigMap') throw new ShadowplaneError('SP_UPSTREAM_PROTOCOL', `ConfigMap ${ref.namespace}/${ref.name}: the API server answered something else`);
   const binaryData: Record<string, string> = {};
   const crls = new Map<string, Crl>();
@@ -83,13 +82,12 @@ export async function readPublishedCrls(access: ApiAccess, ref: ConfigMapRef): P
       }
     }
   }
-  const version = object.metadata?.resourceVersion;
-  return { exists: true, resourceVersion: typeof version === 'string' ? version : undefined, crls, binaryData, unreadable, object };
+  return { exists: true, crls, binaryData, unreadable, object };
 }
 
 /**
  * Publishes `files` (key → DER) into the ConfigMap, keeping its other binaryData keys:
- * created when `previous` found none, else replaced at `previous.resourceVersion`, so a
+ * created when `previous` found none, else replaced at the resourceVersion it was read at, so a
  * concurrent change makes this fail (HTTP 409) rather than be overwritten. Returns false
  * when nothing would change.
  */

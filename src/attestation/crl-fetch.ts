@@ -26,7 +26,7 @@ import { isShadowplaneError, ShadowplaneError, type ErrorCode } from '../errors.
 import { verifyChain, type TrustAnchor } from './chain.ts';
 import { MAX_CRL_BYTES, parseCrl, requireIssuedBy, type Crl } from './crl.ts';
 import { httpGet, type FetchLike } from './http.ts';
-import { AMD_KDS } from './snp/kds.ts';
+import { fetchAmdCrl } from './snp/kds.ts';
 import { amdTrustAnchors } from './snp/verify.ts';
 import { INTEL_PCS, INTEL_ROOT_CRL, issuerChain } from './tdx/pcs.ts';
 import { intelTrustAnchors } from './tdx/verify.ts';
@@ -108,7 +108,7 @@ export async function fetchVendorCrls(opts: FetchCrlsOptions): Promise<FetchedCr
         label,
         cumulative: true,
         get: async () => {
-          const { crl } = await get(`${opts.kdsUrl ?? AMD_KDS}/${kind}/v1/${product}/crl`, label);
+          const crl = parseCrl(await fetchAmdCrl(product, kind, { ...(opts.kdsUrl === undefined ? {} : { baseUrl: opts.kdsUrl }), ...common }), label);
           requireIssuedBy(crl, ark, now);
           return { crl, issuer: ark };
         },

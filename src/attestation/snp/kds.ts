@@ -7,6 +7,7 @@
  * (Turin adds `fmcSPL=` and uses the 8-byte hwID), `<base>/{vcek,vlek}/v1/<product>/crl`.
  */
 import { ShadowplaneError } from '../../errors.ts';
+import { MAX_CRL_BYTES } from '../crl.ts';
 import { httpGet, type FetchLike } from '../http.ts';
 import type { Evidence, SnpProduct, SnpTcb } from '../types.ts';
 import { parseCertificate } from '../x509.ts';
@@ -44,7 +45,7 @@ export async function fetchVcek(product: SnpProduct, hwId: Buffer, tcb: SnpTcb, 
 /** Fetches the CRL (DER) that the product's ARK issues for its ASK or ASVK. */
 export async function fetchAmdCrl(product: SnpProduct, kind: 'vcek' | 'vlek', opts: KdsOptions = {}): Promise<Buffer> {
   const { body } = await httpGet(`${opts.baseUrl ?? AMD_KDS}/${kind}/v1/${product}/crl`, {
-    maxBytes: 256 * 1024,
+    maxBytes: MAX_CRL_BYTES,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
   });
