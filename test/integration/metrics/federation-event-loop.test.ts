@@ -13,6 +13,7 @@
  * block it for well under that (a third, or 50 ms on a machine fast enough that a third
  * of it is less).
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { federate } from '../../../src/metrics/federate.ts';
@@ -22,6 +23,7 @@ import { createMetricsBed, NS, POLICY, type MetricsBed, type MetricsPod } from '
 import { worstGapWhile } from '../../support/event-loop.ts';
 
 const SERIES = 100_000;
+const canary = `fed${randomBytes(6).toString('hex')}`;
 const FEDERATE = '/.well-known/shadowplane/federate';
 
 let bed: MetricsBed;
@@ -29,7 +31,7 @@ let pods: MetricsPod[];
 
 beforeAll(async () => {
   bed = await createMetricsBed({ policy: { ...POLICY, maxSeriesPerFamily: 1_000_000, maxSeries: 1_000_000 } });
-  const env = { METRICS_MODE: 'many', SERIES: String(SERIES) };
+  const env = { METRICS_MODE: 'many', SERIES: String(SERIES), CANARY: canary };
   pods = await Promise.all(['conf-a', 'conf-b', 'conf-c'].map((name) => bed.startPod({ name, env })));
 }, 90_000);
 
@@ -45,6 +47,9 @@ describe('a large federation', () => {
 
     const { result: fed, worstMs } = await worstGapWhile(() => bed.request(FEDERATE, { as: bed.scrapers.cert, accept: 'application/openmetrics-text', timeoutMs: 60_000 }));
     expect(fed.status).toBe(200);
+    // The workload's bytes reach the scraper, and neither the API server nor a log.
+    expect(fed.body.toString('utf8')).toContain(canary);
+    expect(bed.leaks(canary)).toEqual({ apiServer: false, front: false, proxyLog: false, agentLogs: false });
     // Every series of every pod is in it.
     expect(parseExposition(fed.body, 'openmetrics', { maxBytes: 2 ** 30, maxSeries: 10 * SERIES }).families.find((f) => f.name === 'app_temperature_celsius')?.samples).toHaveLength(3 * SERIES);
 
