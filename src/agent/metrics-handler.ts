@@ -7,7 +7,9 @@
  *   `scrape`, else this agent's configured `metrics.port`/`metrics.path`. A port named by
  *   the caller must be that target's port.
  * - Everything is bounded: the request body (1 MiB), the scrape (one deadline, a body
- *   cap), the parse (src/metrics limits), and the number of scrapes running at once.
+ *   cap), the parse (src/metrics limits), and the number of scrapes running at once. The
+ *   deadline, the body cap and the sample cap are the policy's `limits` (bounded by
+ *   SCRAPE_LIMIT_BOUNDS), so a workload with a large exposition can raise them.
  * - Any doubt drops the whole scrape: the answer is then the error code that dropped it,
  *   never partial metrics. Logs carry codes, counts and the error's fixed detail (for a
  *   parse doubt its line number and reason), never names or values.
@@ -29,10 +31,6 @@ export interface MetricsContext {
   readonly port: number | null;
   readonly path: string;
   readonly logger: Logger;
-  /** Whole-scrape deadline. Default 5000 ms. */
-  readonly scrapeTimeoutMs?: number;
-  /** Body cap of one scrape. Default 10 MiB (the parser's limit). */
-  readonly maxScrapeBytes?: number;
   /** Scrapes running at once; more are SP_AGENT_BUSY. Default 4. */
   readonly maxConcurrentScrapes?: number;
   /** Hashers by key and length, reused across scrapes (their caches). Create with createMetricsState(). */
@@ -41,12 +39,21 @@ export interface MetricsContext {
 
 export interface MetricsState {
   running: number;
+  /** The body caps (`limits.maxBytes`) of the scrapes running now. */
+  reservedBytes: number;
   readonly hashers: Map<string, LabelHasher>;
 }
 
 export function createMetricsState(): MetricsState {
-  return { running: 0, hashers: new Map() };
+  return { running: 0, reservedBytes: 0, hashers: new Map() };
 }
+
+/**
+ * The scrapes running at once may between them receive at most this many body bytes: four
+ * at the default 10 MiB cap, two at the largest a workload may set (32 MiB). Scrubbing is
+ * synchronous, so one parse at a time adds its peak (about six times its body) to that.
+ */
+export const MAX_SCRAPE_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 
 const MAX_HASHERS = 4;
 
@@ -94,19 +101,17 @@ async function scrubbed(stream: ServerHttp2Stream, query: MetricsQuery, ctx: Met
   if (target === undefined) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'neither the policy nor the agent configuration names a scrape port');
   if (query.port !== undefined && query.port !== target.port) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'the requested port is not the metrics port');
   const hasher = hasherFor(ctx.state, request.hashKey, policy.hashLength);
+  // The workload's own limits (the policy's `limits`, else the defaults): its body cap on
+  // the wire and again in the parse, its sample cap in the parse.
+  const { maxBytes, maxSamples, timeoutMs } = policy.limits;
+  if (ctx.state.reservedBytes + maxBytes > MAX_SCRAPE_BYTES_IN_FLIGHT) throw new ShadowplaneError('SP_AGENT_BUSY', 'too many metrics bytes in flight');
+  ctx.state.reservedBytes += maxBytes;
   const abort = new AbortController();
   const onClose = (): void => abort.abort();
   stream.once('close', onClose);
   try {
-    const scraped = await scrapeMetrics({
-      port: target.port,
-      path: target.path,
-      timeoutMs: ctx.scrapeTimeoutMs ?? 5000,
-      ...(ctx.maxScrapeBytes === undefined ? {} : { maxBytes: ctx.maxScrapeBytes }),
-      signal: abort.signal,
-    });
-    const limits = ctx.maxScrapeBytes === undefined ? undefined : { maxBytes: ctx.maxScrapeBytes };
-    const outcome = scrubScrapeToBuffer(scraped.body, scraped.contentType, policy, hasher, query.format, limits);
+    const scraped = await scrapeMetrics({ port: target.port, path: target.path, timeoutMs, maxBytes, signal: abort.signal });
+    const outcome = scrubScrapeToBuffer(scraped.body, scraped.contentType, policy, hasher, query.format, { maxBytes, maxSeries: maxSamples });
     // The parser's line number and fixed reason (never input bytes: scrub-pipeline.ts
     // `dropped`), so that the scraper and both logs say why without the exposition.
     if (!outcome.ok) throw new ShadowplaneError(outcome.code, outcome.detail);
@@ -114,6 +119,7 @@ async function scrubbed(stream: ServerHttp2Stream, query: MetricsQuery, ctx: Met
     ctx.logger.debug({ keptSeries: outcome.stats.keptSeries, droppedSeries: outcome.stats.droppedSeries, bytes: body.length }, 'metrics scraped and scrubbed');
     return { body, stats: encodeScrubStats(outcome.stats) };
   } finally {
+    ctx.state.reservedBytes -= maxBytes;
     stream.off('close', onClose);
   }
 }

@@ -9,6 +9,7 @@
  */
 import { FieldReader, deepFreeze } from '../config/validate.ts';
 import { isLabelName } from './parse-lexer.ts';
+import { DEFAULT_PARSE_LIMITS } from './parse-limits.ts';
 
 export const LABEL_ACTIONS = ['keep', 'drop', 'hash'] as const;
 export type LabelAction = (typeof LABEL_ACTIONS)[number];
@@ -37,6 +38,30 @@ export interface ScrapeTarget {
   readonly path: string;
 }
 
+/**
+ * Bounds on this workload's raw scrape, applied by the agent inside the pod before and
+ * while it parses (`maxBytes` also on the wire). Past any of them the whole scrape is
+ * dropped (SP_METRICS_TOO_LARGE, SP_METRICS_SCRAPE_TIMEOUT), never truncated. A workload
+ * whose exposition is larger than the defaults raises them here, up to the ceilings in
+ * SCRAPE_LIMIT_BOUNDS, which keep one scrape's memory in the agent bounded (the parse
+ * holds about ten times the body at its peak, docs/metrics.md).
+ */
+export interface ScrapeLimits {
+  /** The raw body in bytes. @default 10 MiB */
+  readonly maxBytes: number;
+  /** Samples (lines with a value) in the raw body, every histogram bucket counted. @default 250,000 */
+  readonly maxSamples: number;
+  /** One deadline for connect, headers and body. @default 5000 */
+  readonly timeoutMs: number;
+}
+
+/** What `limits` may say: a limit may be lowered to the minimum or raised to the maximum. */
+export const SCRAPE_LIMIT_BOUNDS = Object.freeze({
+  maxBytes: { min: 1024, max: 32 * 1024 * 1024 },
+  maxSamples: { min: 1, max: 1_000_000 },
+  timeoutMs: { min: 100, max: 60_000 },
+});
+
 export interface ScrubPolicy {
   readonly families: readonly FamilyRule[];
   /** Label actions for every allowed family, unless the family's rule names the label. */
@@ -50,6 +75,7 @@ export interface ScrubPolicy {
   /** Hex characters of HMAC-SHA-256 kept for a hashed value. @default 16 */
   readonly hashLength: number;
   readonly scrape: ScrapeTarget | undefined;
+  readonly limits: ScrapeLimits;
 }
 
 export const POLICY_DEFAULTS = Object.freeze({
@@ -58,6 +84,7 @@ export const POLICY_DEFAULTS = Object.freeze({
   timestamps: 'drop',
   hashLength: 16,
   scrapePath: '/metrics',
+  limits: Object.freeze({ maxBytes: DEFAULT_PARSE_LIMITS.maxBytes, maxSamples: DEFAULT_PARSE_LIMITS.maxSeries, timeoutMs: 5000 }),
 });
 
 const FAMILY_PATTERN = /^[a-zA-Z_:*?][a-zA-Z0-9_:*?]{0,255}$/;
@@ -84,7 +111,7 @@ function labelActions(reader: FieldReader): Map<string, LabelAction> {
  * @throws ShadowplaneError SP_MANIFEST_INVALID naming the offending field.
  */
 export function parseScrubPolicy(obj: unknown, fieldPath: string): ScrubPolicy {
-  const root = new FieldReader(obj, fieldPath).object(['families', 'labels', 'maxSeriesPerFamily', 'maxSeries', 'timestamps', 'hashLength', 'scrape']);
+  const root = new FieldReader(obj, fieldPath).object(['families', 'labels', 'maxSeriesPerFamily', 'maxSeries', 'timestamps', 'hashLength', 'scrape', 'limits']);
   const maxSeriesPerFamily = root.optional('maxSeriesPerFamily')?.integer({ min: 1, max: 1_000_000 }) ?? POLICY_DEFAULTS.maxSeriesPerFamily;
   const maxSeries = root.optional('maxSeries')?.integer({ min: 1, max: 10_000_000 }) ?? POLICY_DEFAULTS.maxSeries;
   const timestamps = root.optional('timestamps')?.oneOf(TIMESTAMP_POLICIES) ?? POLICY_DEFAULTS.timestamps;
@@ -118,5 +145,15 @@ export function parseScrubPolicy(obj: unknown, fieldPath: string): ScrubPolicy {
       path: s.optional('path')?.string({ maxLength: 1024, pattern: SCRAPE_PATH, patternHint: 'must be an absolute URL path without query' }) ?? POLICY_DEFAULTS.scrapePath,
     };
   }
-  return deepFreeze({ families, labels, maxSeriesPerFamily, maxSeries, timestamps, hashLength, scrape });
+  const limitsReader = root.optional('limits');
+  let limits: ScrapeLimits = POLICY_DEFAULTS.limits;
+  if (limitsReader !== undefined) {
+    const l = limitsReader.object(['maxBytes', 'maxSamples', 'timeoutMs']);
+    limits = {
+      maxBytes: l.optional('maxBytes')?.integer(SCRAPE_LIMIT_BOUNDS.maxBytes) ?? limits.maxBytes,
+      maxSamples: l.optional('maxSamples')?.integer(SCRAPE_LIMIT_BOUNDS.maxSamples) ?? limits.maxSamples,
+      timeoutMs: l.optional('timeoutMs')?.integer(SCRAPE_LIMIT_BOUNDS.timeoutMs) ?? limits.timeoutMs,
+    };
+  }
+  return deepFreeze({ families, labels, maxSeriesPerFamily, maxSeries, timestamps, hashLength, scrape, limits });
 }

@@ -29,10 +29,16 @@ export interface PodMetricsOptions {
   /** The HMAC key for hashed label values: in memory only, sent only to attested agents. */
   readonly hashKey: Buffer;
   readonly metrics: ShadowplaneMetrics | undefined;
-  /** Deadline for one pod's answer (the agent's own scrape deadline is 5 s). Default 10 s. */
-  readonly timeoutMs?: number;
   readonly logger: Logger;
 }
+
+/**
+ * One pod's answer is awaited 10 s, or the workload's own scrape deadline (its policy's
+ * `limits.timeoutMs`, 5 s by default) and 5 s more for reaching the agent and the scrub
+ * if that is longer; a scraper's announced timeout, when shorter, is the deadline.
+ */
+const POD_TIMEOUT_MS = 10_000;
+const AGENT_MARGIN_MS = 5000;
 
 export class PodMetricsScraper {
   readonly #opts: PodMetricsOptions;
@@ -78,7 +84,8 @@ export class PodMetricsScraper {
       const workload = workloadFor(manifest, namespace, pod);
       if (workload?.metrics === undefined) throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'the workload of this pod has no metrics policy');
       if (this.metricsPort(namespace, pod, port) === 'other') throw new ShadowplaneError('SP_METRICS_NOT_CONFIGURED', 'that port is not the workload\'s metrics port');
-      const result = await withDeadline(Math.min(this.#opts.timeoutMs ?? 10_000, deadlineMs ?? Infinity), async (signal) => {
+      const podMs = Math.max(POD_TIMEOUT_MS, workload.metrics.limits.timeoutMs + AGENT_MARGIN_MS);
+      const result = await withDeadline(Math.min(podMs, deadlineMs ?? Infinity), async (signal) => {
         const connection = await untilAborted(this.#opts.agents.connect(namespace, pod, callerAuth, knownAddress), signal);
         return connection.metrics({ format, port }, { policy: workload.metricsDocument, hashKey: this.#opts.hashKey }, { signal });
       });

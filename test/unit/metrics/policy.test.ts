@@ -31,6 +31,16 @@ describe('scrub policy', () => {
     expect(second).toMatchObject({ name: 'process_*', isPattern: true, maxSeries: undefined, help: false, created: false });
     expect(Object.isFrozen(policy)).toBe(true);
     expect(Object.isFrozen(policy.families)).toBe(true);
+    // The scrape limits default to the parser's and the scrape client's.
+    expect(policy.limits).toEqual({ maxBytes: 10 * 1024 * 1024, maxSamples: 250_000, timeoutMs: 5000 });
+  });
+
+  it('reads a workload\'s own scrape limits, each defaulted on its own, up to their ceilings', () => {
+    const read = (limits: unknown) => parseScrubPolicy({ families: [], limits }, 'workloads[0].metrics').limits;
+    expect(read({ maxBytes: 32 * 1024 * 1024, maxSamples: 1_000_000, timeoutMs: 60_000 })).toEqual({ maxBytes: 32 * 1024 * 1024, maxSamples: 1_000_000, timeoutMs: 60_000 });
+    expect(read({ maxSamples: 500 })).toEqual({ maxBytes: 10 * 1024 * 1024, maxSamples: 500, timeoutMs: 5000 });
+    expect(read({ maxBytes: 1024, timeoutMs: 100 })).toEqual({ maxBytes: 1024, maxSamples: 250_000, timeoutMs: 100 });
+    expect(Object.isFrozen(read({ timeoutMs: 1000 }))).toBe(true);
   });
 
   it.each([
@@ -50,6 +60,12 @@ describe('scrub policy', () => {
     [{ families: [], maxSeries: 1.5 }, 'workloads[0].metrics.maxSeries: must be an integer'],
     [{ families: [], scrape: { port: 70_000 } }, 'workloads[0].metrics.scrape.port: must be at most 65535'],
     [{ families: [], scrape: { port: 80, path: 'metrics' } }, 'workloads[0].metrics.scrape.path: must be an absolute URL path'],
+    [{ families: [], limits: { maxBytes: 32 * 1024 * 1024 + 1 } }, 'workloads[0].metrics.limits.maxBytes: must be at most 33554432'],
+    [{ families: [], limits: { maxBytes: 1023 } }, 'workloads[0].metrics.limits.maxBytes: must be at least 1024'],
+    [{ families: [], limits: { maxSamples: 1_000_001 } }, 'workloads[0].metrics.limits.maxSamples: must be at most 1000000'],
+    [{ families: [], limits: { timeoutMs: 60_001 } }, 'workloads[0].metrics.limits.timeoutMs: must be at most 60000'],
+    [{ families: [], limits: { timeoutMs: '5s' } }, 'workloads[0].metrics.limits.timeoutMs: must be an integer'],
+    [{ families: [], limits: { maxSeries: 10 } }, 'workloads[0].metrics.limits: unknown field "maxSeries"'],
     ['families: []', 'workloads[0].metrics: must be an object'],
   ])('refuses %j naming the field', (obj, message) => {
     const err = expectCode(() => parseScrubPolicy(obj, 'workloads[0].metrics'), 'SP_MANIFEST_INVALID');

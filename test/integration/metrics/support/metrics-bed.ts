@@ -84,6 +84,8 @@ export interface MetricsBedOptions {
   readonly proxyProcess?: boolean;
   /** The workloads' `metrics` policy in the manifest. Default POLICY. */
   readonly policy?: Record<string, unknown>;
+  /** Workloads in NS listed before the bed's own (whose pods are `conf-*`), so that their pod patterns win. */
+  readonly extraWorkloads?: ReadonlyArray<{ readonly name: string; readonly pods: readonly string[]; readonly metrics: Record<string, unknown> }>;
 }
 
 export interface RequestOptions {
@@ -103,11 +105,13 @@ export async function createMetricsBed(options: MetricsBedOptions = {}): Promise
     proxyProcess: options.proxyProcess === true,
     metricsHashKey: hashKey,
     extraUsers: ['mia', 'pete', 'prometheus', 'narrow'],
+    ...(options.extraWorkloads === undefined ? {} : { confidentialPods: ['conf-*', ...options.extraWorkloads.flatMap((w) => w.pods)] }),
     upstreamFront: (api) => startServiceFront({ url: api.url, caPem: api.caPem }),
     customizeManifest: (doc, { users, reference }) => {
       doc.metadata.name = 'metrics-bed';
       doc.confidential.push({ namespace: OTHER_NS });
       doc.workloads = [
+        ...(options.extraWorkloads ?? []).map((w) => ({ name: w.name, namespace: NS, pods: [...w.pods], referenceValues: reference, metrics: w.metrics })),
         { name: 'app', namespace: NS, pods: ['conf-*'], referenceValues: reference, metrics: options.policy ?? POLICY },
         { name: 'vault', namespace: OTHER_NS, referenceValues: reference, metrics: options.policy ?? POLICY },
       ];
