@@ -11,7 +11,8 @@ import { ShadowplaneError } from '../errors.ts';
 export const REPORT_DATA_LENGTH = 64;
 
 const ATTEST_LABEL = Buffer.from('shadowplane/v1/attest\0', 'latin1');
-const RA_TLS_LABEL = Buffer.from('shadowplane/v1/ra-tls\0', 'latin1');
+// v2: the certificate's validity period is bound too (v1 bound only the key and the claims).
+const RA_TLS_LABEL = Buffer.from('shadowplane/v2/ra-tls\0', 'latin1');
 
 /** Claims may hold at most this many entries, keys and values of bounded length. */
 export const CLAIMS_LIMITS = { entries: 32, keyLength: 128, valueLength: 1024, totalBytes: 8192 } as const;
@@ -62,13 +63,40 @@ export function canonicalClaimsJson(claims: Readonly<Record<string, string>>): s
 }
 
 /**
- * Report data for RA-TLS certificates (proxy ↔ agent):
- * `SHA-512("shadowplane/v1/ra-tls\0" ‖ SHA-256(SPKI DER) ‖ SHA-256(canonical JSON of the claims))`.
+ * One bound instant as 8 bytes: whole seconds since the Unix epoch, unsigned big-endian.
+ * X.509 times have one-second resolution, so an instant with milliseconds could never equal
+ * a certificate's; such input is a programming error (SP_INTERNAL), never silently rounded.
  */
-export function raTlsReportData(input: { readonly spkiDer: Buffer; readonly claims: Readonly<Record<string, string>> }): Buffer {
+function epochSeconds(name: string, d: Date): Buffer {
+  const ms = d instanceof Date ? d.getTime() : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms % 1000 !== 0) throw new ShadowplaneError('SP_INTERNAL', `${name} must be a whole second at or after 1970`);
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(BigInt(ms / 1000));
+  return out;
+}
+
+/**
+ * Report data for RA-TLS certificates (proxy ↔ agent):
+ * `SHA-512("shadowplane/v2/ra-tls\0" ‖ SHA-256(SPKI DER) ‖ SHA-256(canonical JSON of the claims) ‖ notBefore[8] ‖ notAfter[8])`,
+ * where notBefore and notAfter are the certificate's validity bounds as whole seconds since
+ * the Unix epoch, unsigned 64-bit big-endian. Binding the validity means a holder of the
+ * private key cannot wrap the same evidence in a certificate with another (later, longer)
+ * validity: the evidence vouches for this key during this window only.
+ */
+export function raTlsReportData(input: {
+  readonly spkiDer: Buffer;
+  readonly claims: Readonly<Record<string, string>>;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}): Buffer {
+  const notBefore = epochSeconds('notBefore', input.notBefore);
+  const notAfter = epochSeconds('notAfter', input.notAfter);
+  if (input.notAfter.getTime() <= input.notBefore.getTime()) throw new ShadowplaneError('SP_INTERNAL', 'notAfter must be later than notBefore');
   return createHash('sha512')
     .update(RA_TLS_LABEL)
     .update(sha256(input.spkiDer))
     .update(sha256(Buffer.from(canonicalClaimsJson(input.claims), 'utf8')))
+    .update(notBefore)
+    .update(notAfter)
     .digest();
 }

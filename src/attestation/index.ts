@@ -70,6 +70,7 @@ export {
 export {
   MAX_RA_TLS_CERT_BYTES,
   RA_TLS_EXTENSION_OID,
+  MAX_RA_TLS_VALIDITY_MS,
   SHADOWPLANE_OID_ARC,
   createAttestedCredentials,
   verifyAttestedCertificate,

@@ -1,16 +1,18 @@
 /**
  * RA-TLS certificates for the proxy ↔ agent channel: a fresh ECDSA key made in memory, a
  * self-signed certificate for it, and inside the certificate the platform evidence whose
- * report data binds that certificate's public key and a set of claims:
+ * report data binds that certificate's public key, a set of claims and the certificate's
+ * validity period:
  *
- *   report_data = SHA-512("shadowplane/v1/ra-tls\0" ‖ SHA-256(SPKI DER) ‖ SHA-256(canonical claims JSON))
+ *   report_data = SHA-512("shadowplane/v2/ra-tls\0" ‖ SHA-256(SPKI DER) ‖ SHA-256(canonical claims JSON)
+ *                         ‖ notBefore ‖ notAfter)      -- u64 big-endian seconds since the epoch
  *
  * The evidence sits in a private, non-critical extension, OID
  * `2.25.68525416531086211201031285565286641773.1` (a UUID-derived arc, so no enterprise
  * number is squatted), whose value is DER:
  *
  *   ShadowplaneAttestation ::= SEQUENCE {
- *     version       INTEGER (1),
+ *     version       INTEGER (2),                 -- 2: the validity is bound (binding.ts)
  *     platform      UTF8String,
  *     report        OCTET STRING,
  *     certificates  SEQUENCE OF OCTET STRING,   -- DER, leaf first
@@ -19,7 +21,10 @@
  *
  * TLS proves the peer holds the private key; this module proves the key lives in an
  * attested TEE. Invariant: the report data is recomputed from the certificate's own SPKI
- * bytes, so evidence copied into another certificate never verifies (SP_ATTEST_TLS_BINDING).
+ * bytes and its own notBefore/notAfter, so evidence copied into another certificate, or
+ * re-wrapped by a holder of the key in a certificate with another validity, never verifies
+ * (SP_ATTEST_TLS_BINDING). And no RA-TLS certificate may span more than
+ * MAX_RA_TLS_VALIDITY_MS (+ the backdating): a key that leaks is worth at most that long.
  */
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
@@ -45,7 +50,14 @@ export const RA_TLS_EXTENSION_OID = `${SHADOWPLANE_OID_ARC}.1`;
 /** RA-TLS certificates larger than this are refused before parsing. */
 export const MAX_RA_TLS_CERT_BYTES = 256 * 1024;
 const DEFAULT_VALIDITY_MS = 24 * 3_600_000;
-const CLOCK_SKEW_MS = 5 * 60_000;
+/** The longest lifetime an RA-TLS certificate may be issued with (the `validity` option). */
+export const MAX_RA_TLS_VALIDITY_MS = 7 * 86_400_000;
+/** How far notBefore is backdated for clock skew. */
+export const RA_TLS_BACKDATE_MS = 5 * 60_000;
+/** The longest notBefore..notAfter window a verifier accepts: the maximum lifetime plus the backdating. */
+export const MAX_RA_TLS_WINDOW_MS = MAX_RA_TLS_VALIDITY_MS + RA_TLS_BACKDATE_MS;
+/** The extension version whose evidence binds the validity (binding.ts `shadowplane/v2/ra-tls`). */
+const EXTENSION_VERSION = 2;
 
 export interface AttestedCredentialsOptions {
   readonly issuer: EvidenceIssuer;
@@ -53,7 +65,10 @@ export interface AttestedCredentialsOptions {
   readonly claims: Readonly<Record<string, string>>;
   /** DNS names and IP addresses for subjectAltName. */
   readonly subjectAltNames?: readonly string[];
-  /** Lifetime in ms. Default 24 h. notBefore is backdated 5 minutes for clock skew. */
+  /**
+   * Lifetime in ms, at most MAX_RA_TLS_VALIDITY_MS (7 days). Default 24 h. notBefore is
+   * backdated 5 minutes for clock skew; both bounds are whole seconds and bound into the evidence.
+   */
   readonly validity?: number;
   readonly now?: Date;
   /** Default 'P-384'. */
@@ -78,7 +93,7 @@ export interface AttestedCredentials {
 function encodeExtension(evidence: Evidence, claimsJson: string): Buffer {
   const collateral = encodeEvidence(evidence).collateral;
   return seq(
-    uint(1),
+    uint(EXTENSION_VERSION),
     utf8(evidence.platform),
     octets(evidence.report),
     seq(...evidence.certificates.map((c) => octets(c))),
@@ -90,7 +105,7 @@ function encodeExtension(evidence: Evidence, claimsJson: string): Buffer {
 function decodeExtension(value: Buffer): { evidence: Evidence; claims: Record<string, string>; claimsJson: string } {
   const what = 'RA-TLS attestation extension';
   const parts = children(expectTag(readOnly(value, what), TAG.SEQUENCE, what), what);
-  if (decodeSmallInt(expectTag(parts[0], TAG.INTEGER, what), what) !== 1) {
+  if (decodeSmallInt(expectTag(parts[0], TAG.INTEGER, what), what) !== EXTENSION_VERSION) {
     throw new ShadowplaneError('SP_ATTEST_EVIDENCE_MALFORMED', `${what}: unsupported version`);
   }
   const platform = expectTag(parts[1], TAG.UTF8_STRING, what).content.toString('utf8');
@@ -126,25 +141,34 @@ function decodeExtension(value: Buffer): { evidence: Evidence; claims: Record<st
   return { evidence, claims: Object.freeze({ ...claims }), claimsJson };
 }
 
+const wholeSecond = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
+
 /**
  * Makes a fresh key and an RA-TLS certificate for it, with evidence from `issuer` bound
- * to the key and the claims. The key exists only in memory.
+ * to the key, the claims and the certificate's validity period. The key exists only in
+ * memory. Every RA-TLS certificate shadowplane issues is made here.
  */
 export async function createAttestedCredentials(opts: AttestedCredentialsOptions): Promise<AttestedCredentials> {
   const claimsJson = canonicalClaimsJson(opts.claims);
+  const validity = opts.validity ?? DEFAULT_VALIDITY_MS;
+  if (!Number.isFinite(validity) || validity <= 0 || validity > MAX_RA_TLS_VALIDITY_MS) {
+    throw new ShadowplaneError('SP_CONFIG_INVALID', `RA-TLS validity must be a positive number of milliseconds, at most ${MAX_RA_TLS_VALIDITY_MS} (7 days)`);
+  }
+  const now = opts.now ?? new Date();
+  if (!Number.isFinite(now.getTime())) throw new ShadowplaneError('SP_INTERNAL', 'RA-TLS issuance time is not a valid date');
+  // X.509 times have one-second resolution: fix both bounds to whole seconds before they are
+  // bound, so that the certificate carries exactly the instants the evidence covers.
+  const notBefore = wholeSecond(now.getTime() - RA_TLS_BACKDATE_MS);
+  const notAfter = wholeSecond(now.getTime() + validity);
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: opts.curve ?? 'P-384' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const evidence = await opts.issuer.issue(raTlsReportData({ spkiDer: spki, claims: opts.claims }));
-  const now = opts.now ?? new Date();
-  const validity = opts.validity ?? DEFAULT_VALIDITY_MS;
-  if (!Number.isFinite(validity) || validity <= 0) throw new ShadowplaneError('SP_CONFIG_INVALID', 'RA-TLS validity must be a positive number of milliseconds');
-  const notAfter = new Date(now.getTime() + validity);
+  const evidence = await opts.issuer.issue(raTlsReportData({ spkiDer: spki, claims: opts.claims, notBefore, notAfter }));
   const name = dn([['O', 'shadowplane'], ['CN', 'shadowplane RA-TLS']]);
   const sans = opts.subjectAltNames ?? [];
   const certDer = buildCertificate({
     issuer: name,
     subject: name,
-    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    notBefore,
     notAfter,
     spki,
     extensions: [
@@ -189,8 +213,9 @@ export interface VerifyAttestedCertificateOptions {
 
 /**
  * Verifies a peer's RA-TLS certificate (DER, as from `getPeerX509Certificate().raw`):
- * validity, self-signature, the evidence against the reference values, and that the
- * evidence binds this very certificate's key and claims. Synchronous, so it can run in TLS
+ * validity (now, and a window of at most MAX_RA_TLS_WINDOW_MS), self-signature, the evidence
+ * against the reference values, and that the evidence binds this very certificate's key,
+ * claims and notBefore/notAfter. Synchronous, so it can run in TLS
  * callbacks; `verifyAttestedCertificate` is the Promise form.
  */
 export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttestedCertificateOptions): AttestedCertificateResult {
@@ -210,6 +235,15 @@ export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttes
       `the RA-TLS certificate is valid from ${cert.notBefore.toISOString()} until ${cert.notAfter.toISOString()}, not at ${now.toISOString()}`,
     );
   }
+  // A window the evidence binds may still be longer than any shadowplane issuer makes; such a
+  // certificate (a misconfigured or modified issuer) is refused, whatever its evidence says.
+  const windowMs = cert.notAfter.getTime() - cert.notBefore.getTime();
+  if (windowMs <= 0 || windowMs > MAX_RA_TLS_WINDOW_MS) {
+    throw new ShadowplaneError(
+      'SP_ATTEST_CHAIN_INVALID',
+      `the RA-TLS certificate's validity period is empty or longer than ${MAX_RA_TLS_VALIDITY_MS / 86_400_000} days (plus ${RA_TLS_BACKDATE_MS / 60_000} minutes of backdating)`,
+    );
+  }
   if (!isSignedBy(cert, cert)) throw new ShadowplaneError('SP_ATTEST_CHAIN_INVALID', 'the RA-TLS certificate is not signed by its own key');
   // The same X.509 rules as every vendor certificate: no critical extension we do not act
   // on, and a keyUsage (if any) that lets the key sign (TLS handshakes).
@@ -218,7 +252,9 @@ export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttes
   const ext = cert.extensions.get(RA_TLS_EXTENSION_OID);
   if (ext === undefined) throw new ShadowplaneError('SP_ATTEST_EVIDENCE_MALFORMED', 'the certificate carries no shadowplane attestation extension');
   const { evidence, claims } = decodeExtension(ext.value);
-  const expected = raTlsReportData({ spkiDer: cert.spki, claims });
+  // Recomputed from this certificate's own SPKI and validity: the evidence must bind exactly
+  // these, so the same evidence in a re-minted certificate (any other notBefore/notAfter) fails.
+  const expected = raTlsReportData({ spkiDer: cert.spki, claims, notBefore: cert.notBefore, notAfter: cert.notAfter });
   let verified: VerifiedEvidence;
   try {
     verified = verifyEvidenceSync(evidence, {
@@ -233,7 +269,7 @@ export function verifyAttestedCertificateSync(certDer: Buffer, opts: VerifyAttes
     if (isShadowplaneError(err, 'SP_ATTEST_REPORT_DATA_MISMATCH')) {
       throw new ShadowplaneError(
         'SP_ATTEST_TLS_BINDING',
-        `the evidence in this certificate binds another key or other claims (expected report data ${shortHex(expected)})`,
+        `the evidence in this certificate binds another key, other claims or another validity period (expected report data ${shortHex(expected)})`,
         { cause: err },
       );
     }

@@ -22,13 +22,42 @@ describe('report data bindings', () => {
     await expectCode(() => attestReportData({ spkiDer, manifestDigest: Buffer.alloc(32), nonce: Buffer.alloc(33) }), 'SP_INTERNAL');
   });
 
-  it('binds the key and the canonical claims for RA-TLS, in its own domain', () => {
+  it('binds the key, the canonical claims and the validity period for RA-TLS, in its own (v2) domain', () => {
     const claims = { role: 'agent', pod: 'ns/p' };
-    const got = raTlsReportData({ spkiDer, claims });
-    const want = createHash('sha512').update(Buffer.from('shadowplane/v1/ra-tls\0')).update(sha256(spkiDer)).update(sha256('{"pod":"ns/p","role":"agent"}')).digest();
+    const notBefore = new Date('2025-01-02T03:04:05Z');
+    const notAfter = new Date('2025-01-03T03:04:05Z');
+    const got = raTlsReportData({ spkiDer, claims, notBefore, notAfter });
+    const u64 = (d: Date) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(d.getTime() / 1000));
+      return b;
+    };
+    const want = createHash('sha512')
+      .update(Buffer.from('shadowplane/v2/ra-tls\0'))
+      .update(sha256(spkiDer))
+      .update(sha256('{"pod":"ns/p","role":"agent"}'))
+      .update(u64(notBefore))
+      .update(u64(notAfter))
+      .digest();
     expect(got.equals(want)).toBe(true);
-    expect(raTlsReportData({ spkiDer, claims: { pod: 'ns/p', role: 'agent' } }).equals(got)).toBe(true);
-    expect(raTlsReportData({ spkiDer, claims: { role: 'agent', pod: 'ns/q' } }).equals(got)).toBe(false);
+    expect(u64(notBefore).toString('hex')).toBe('0000000067760225');
+    expect(raTlsReportData({ spkiDer, claims: { pod: 'ns/p', role: 'agent' }, notBefore, notAfter }).equals(got)).toBe(true);
+    expect(raTlsReportData({ spkiDer, claims: { role: 'agent', pod: 'ns/q' }, notBefore, notAfter }).equals(got)).toBe(false);
+    // Any other validity is another binding, by a single second at either end.
+    expect(raTlsReportData({ spkiDer, claims, notBefore: new Date(notBefore.getTime() + 1000), notAfter }).equals(got)).toBe(false);
+    expect(raTlsReportData({ spkiDer, claims, notBefore, notAfter: new Date(notAfter.getTime() + 1000) }).equals(got)).toBe(false);
+    // The old (v1) binding of the same key and claims is not this one.
+    const v1 = createHash('sha512').update(Buffer.from('shadowplane/v1/ra-tls\0')).update(sha256(spkiDer)).update(sha256('{"pod":"ns/p","role":"agent"}')).digest();
+    expect(v1.equals(got)).toBe(false);
+  });
+
+  it('refuses RA-TLS validity bounds that a certificate cannot carry exactly (SP_INTERNAL)', async () => {
+    const claims = {};
+    const t = new Date('2025-01-02T03:04:05Z');
+    await expectCode(() => raTlsReportData({ spkiDer, claims, notBefore: new Date(t.getTime() + 1), notAfter: new Date(t.getTime() + 60_000) }), 'SP_INTERNAL');
+    await expectCode(() => raTlsReportData({ spkiDer, claims, notBefore: t, notAfter: new Date(Number.NaN) }), 'SP_INTERNAL');
+    await expectCode(() => raTlsReportData({ spkiDer, claims, notBefore: new Date(-1000), notAfter: t }), 'SP_INTERNAL');
+    await expectCode(() => raTlsReportData({ spkiDer, claims, notBefore: t, notAfter: t }), 'SP_INTERNAL');
   });
 
   it('renders claims canonically: sorted keys, no whitespace, JSON escapes', () => {

@@ -110,14 +110,17 @@ describe('RA-TLS certificates', () => {
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
       const spki = publicKey.export({ type: 'spki', format: 'der' });
       const claims = { role: 'agent' };
-      const evidence = await issuerFor(chain).issue(raTlsReportData({ spkiDer: spki, claims }));
-      const ext = seq(uint(1), utf8(evidence.platform), octets(evidence.report), seq(...evidence.certificates.map((c) => octets(c))), utf8(canonicalClaimsJson(claims)));
+      const t = Math.floor(Date.now() / 1000) * 1000;
+      const notBefore = new Date(t - 60_000);
+      const notAfter = new Date(t + 3_600_000);
+      const evidence = await issuerFor(chain).issue(raTlsReportData({ spkiDer: spki, claims, notBefore, notAfter }));
+      const ext = seq(uint(2), utf8(evidence.platform), octets(evidence.report), seq(...evidence.certificates.map((c) => octets(c))), utf8(canonicalClaimsJson(claims)));
       const name = dn([['CN', 'shadowplane RA-TLS']]);
       return buildCertificate({
         issuer: name,
         subject: name,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 3_600_000),
+        notBefore,
+        notAfter,
         spki,
         extensions: [...extensions, { oid: RA_TLS_EXTENSION_OID, value: ext }],
         signWith: { key: privateKey, alg: 'ecdsa-sha384' },
