@@ -110,7 +110,9 @@ export class AgentListener {
       logger.info({ fingerprint: peer.fingerprint256 }, 'proxy verified');
     } catch (err) {
       const code = err instanceof ShadowplaneError ? err.code : 'SP_INTERNAL';
-      logger.warn({ code, fingerprint: peer?.fingerprint256 }, 'proxy refused');
+      // The verifier's fixed reason, for whoever runs the pod; the peer, not yet trusted, gets the code only.
+      const detail = err instanceof ShadowplaneError ? err.detail : undefined;
+      logger.warn({ code, ...(detail === undefined ? {} : { detail }), fingerprint: peer?.fingerprint256 }, 'proxy refused');
       state = { ok: false, error: new ShadowplaneError('SP_AGENT_REFUSED', code === 'SP_AGENT_REFUSED' ? undefined : code) };
     }
     if (socket.destroyed) return;

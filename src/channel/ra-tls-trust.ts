@@ -11,12 +11,14 @@
  * | `pod.name`       | the pod's name         | —                          |
  * | `pod.container`  | the agent's container  | —                          |
  * | `manifest.sha256`| —                      | the manifest digest (hex)  |
+ * | `manifest.sig`   | —                      | the owner's signature of it, when the proxy was given one |
  *
  * The role claim keeps an agent certificate from ever passing as a proxy (and back) even
  * where both run the same measured image.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { currentRevocation, verifyAttestedCertificate, type AttestedCertificateResult, type ReferenceValues, type RevocationSetting, type VerificationCache } from '../attestation/index.ts';
+import { type ManifestSigner, verifyManifestSignature } from '../config/manifest-signature.ts';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AgentIdentity, AgentVerifier, ProxyVerifier } from './trust.ts';
@@ -27,6 +29,7 @@ export const CLAIM = {
   pod: 'pod.name',
   container: 'pod.container',
   manifestDigest: 'manifest.sha256',
+  manifestSignature: 'manifest.sig',
 } as const;
 
 /** Claims of an agent's RA-TLS certificate. */
@@ -35,8 +38,8 @@ export function agentClaims(identity: { readonly namespace: string; readonly pod
 }
 
 /** Claims of the proxy's RA-TLS client certificate for the channel. */
-export function proxyClaims(manifestDigestHex: string): Record<string, string> {
-  return { [CLAIM.role]: 'proxy', [CLAIM.manifestDigest]: manifestDigestHex };
+export function proxyClaims(manifestDigestHex: string, manifestSignature?: string): Record<string, string> {
+  return { [CLAIM.role]: 'proxy', [CLAIM.manifestDigest]: manifestDigestHex, ...(manifestSignature === undefined ? {} : { [CLAIM.manifestSignature]: manifestSignature }) };
 }
 
 export interface RaTlsAgentVerifierOptions {
@@ -77,8 +80,13 @@ export function raTlsAgentVerifier(options: RaTlsAgentVerifierOptions): AgentVer
 export interface RaTlsProxyVerifierOptions {
   /** The reference values for the proxy, from the agent's measured configuration. */
   readonly reference: ReferenceValues;
-  /** Manifest digests (hex) the proxy may be bound to; empty accepts any. */
+  /** Manifest digests (hex) the proxy may be bound to. */
   readonly allowedManifestDigests: readonly string[];
+  /**
+   * Owner keys whose signature of the bound manifest is accepted instead of a pinned
+   * digest. With neither digests nor signers, any manifest is accepted. Default none.
+   */
+  readonly manifestSigners?: readonly ManifestSigner[];
   readonly allowSimulated?: boolean;
   /** The agent's own CRLs and whether they are required (docs/attestation.md, revocation). */
   readonly revocation?: RevocationSetting;
@@ -112,7 +120,15 @@ export function raTlsProxyVerifier(options: RaTlsProxyVerifierOptions): ProxyVer
     // A proxy is always bound to a manifest (it is what grants exec, logs, …): a proxy
     // certificate without that claim is refused, pinned digests or not.
     if (digest === undefined) throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH', 'the proxy certificate names no manifest');
-    if (options.allowedManifestDigests.length > 0 && !digestAllowed(digest.toLowerCase(), options.allowedManifestDigests)) {
+    const signers = options.manifestSigners ?? [];
+    const pinned = options.allowedManifestDigests.length > 0 && digestAllowed(digest.toLowerCase(), options.allowedManifestDigests);
+    if (!pinned && signers.length > 0) {
+      // Not pinned: the owner's signature of exactly the digest the evidence binds.
+      const signature = result.claims[CLAIM.manifestSignature];
+      if (signature === undefined) throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH', 'the proxy\'s manifest is neither pinned nor signed by an owner key');
+      const { signer, serial } = await verifyManifestSignature(signature, digest, signers);
+      options.logger?.debug({ ownerKeySha256: signer.keySha256, serial }, 'proxy manifest signed by an owner key');
+    } else if (!pinned && options.allowedManifestDigests.length > 0) {
       throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH');
     }
     return { manifestDigest: digest, notAfterMs: Date.parse(result.evidence.notAfter) };

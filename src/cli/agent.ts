@@ -44,9 +44,9 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
   const config = agentConfigFromProcess(argv);
   const logger = createLogger({ level: config.logLevel, name: 'shadowplane-agent' });
   const issuer = await createIssuer({ tee: config.attestation.tee, simulatedDir: config.attestation.simulatedDir, simulatedMeasurement: config.attestation.simulatedMeasurement, logger });
-  if (config.proxy.allowedManifestDigests.length === 0) {
+  if (config.proxy.allowedManifestDigests.length === 0 && config.proxy.manifestSigners.length === 0) {
     // Then any proxy of the measured image, in anyone's TEE, with anyone's manifest is accepted.
-    logger.warn('*** proxy.allowedManifestDigests is empty: a proxy bound to ANY manifest is accepted. Pin the manifest digest (inject does). ***');
+    logger.warn('*** proxy.allowedManifestDigests and proxy.manifestSigners are empty: a proxy bound to ANY manifest is accepted. Pin the manifest digest or the owner key (inject does). ***');
   }
   if (config.proxy.allowSimulated) {
     logger.warn({ allowSimulated: true }, '*** accepting a proxy with SIMULATED attestation: this pod is not protected. Development only. ***');
@@ -67,6 +67,7 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
     verifyProxy: raTlsProxyVerifier({
       reference,
       allowedManifestDigests: config.proxy.allowedManifestDigests,
+      manifestSigners: config.proxy.manifestSigners,
       allowSimulated: config.proxy.allowSimulated,
       revocation,
       cache: createVerificationCache<AttestedCertificateResult>(),

@@ -45,7 +45,7 @@ export function runInjectCommand(argv: readonly string[]): Promise<number> {
   else writeFileSync(options.output, result.output);
   const notes = [...result.warnings];
   for (const key of entrypoints.unused()) notes.push(`--entrypoint ${key} matched no container without a command`);
-  if (options.anyManifest) notes.push('no --manifest or --manifest-digest: the agents will accept a proxy with ANY manifest that matches the reference values');
+  if (options.anyManifest) notes.push('no --manifest, --manifest-digest or --manifest-signer: the agents will accept a proxy with ANY manifest that matches the reference values');
   if (options.simulated) notes.push('*** simulated attestation: these pods are NOT protected. Development only. ***');
   for (const o of result.injected) process.stderr.write(`shadowplane inject: ${o.kind} ${o.name}: wrapped ${o.wrapped.join(', ')}\n`);
   for (const n of notes) process.stderr.write(`shadowplane inject: warning: ${n}\n`);

@@ -1,16 +1,19 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
 import { revocationWarnings, unboundIdentityWarnings, watchRevocationFiles } from '../attestation/index.ts';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
-import { loadManifest } from '../config/manifest.ts';
-import { ShadowplaneError } from '../errors.ts';
+import { type Manifest, loadManifest } from '../config/manifest.ts';
+import { type ManifestSignaturePayload, readManifestSignature } from '../config/manifest-signature.ts';
+import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import { parseProxyOptions } from '../config/proxy-options.ts';
-import { createLogger } from '../log.ts';
+import { type Logger, createLogger } from '../log.ts';
 import { startShadowplaneProxy } from '../proxy/assemble.ts';
 import { createIssuer } from './issuer.ts';
 
 export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
 
   --manifest FILE               the owner's manifest (YAML or JSON)         env SHADOWPLANE_MANIFEST
+  --manifest-signature FILE     the owner's signature of it ('shadowplane manifest sign'), for
+                                agents that pin the owner's key instead of the digest
   --listen HOST:PORT            default 0.0.0.0:8443                         env SHADOWPLANE_LISTEN
   --san NAME                    serving certificate name/IP (repeatable; default localhost, 127.0.0.1)
   --tee auto|sev-snp|tdx|simulated   evidence source, default auto          env SHADOWPLANE_TEE
@@ -41,6 +44,7 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   const options = parseProxyOptions(argv);
   const logger = createLogger({ level: options.logLevel, name: 'shadowplane-proxy' });
   const manifest = loadManifest(options.manifestPath);
+  const manifestSignature = options.manifestSignaturePath === undefined ? undefined : readSignatureFor(options.manifestSignaturePath, manifest, logger);
   // Before the issuer: a bad CRL file or an unannounced weakening stops or warns at start.
   // The files are followed afterwards: refreshed CRLs take effect without a restart.
   const revocation = watchRevocationFiles({ files: options.crlFiles, requireCrls: options.requireCrls, option: '--crl', logger });
@@ -57,6 +61,7 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   };
   const proxy = await startShadowplaneProxy({
     manifest,
+    ...(manifestSignature === undefined ? {} : { manifestSignature }),
     issuer,
     allowSimulatedAgents: options.allowSimulatedAgents,
     revocation,
@@ -83,6 +88,33 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   await proxy.close();
   // Expired: logged above as an error; the exit status tells the orchestrator to restart it.
   return reason === 'expired' ? 1 : 0;
+}
+
+/**
+ * The owner's signature of the manifest, checked to be for this manifest (the proxy
+ * holds no owner key: whether it is genuine is for the agents to judge). A signature for
+ * another manifest stops the start, since every agent pinning the key would refuse.
+ */
+function readSignatureFor(path: string, manifest: Manifest, logger: Logger): string {
+  let text: string;
+  try {
+    text = readBoundedFile(path, 4096).toString('utf8').trim();
+  } catch (err) {
+    if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `--manifest-signature: ${err.detail}`);
+    throw new ShadowplaneError('SP_USAGE', `--manifest-signature cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let payload: ManifestSignaturePayload;
+  try {
+    payload = readManifestSignature(text);
+  } catch (err) {
+    throw new ShadowplaneError('SP_USAGE', `--manifest-signature: ${isShadowplaneError(err) ? err.detail : 'not a manifest signature'}`);
+  }
+  if (payload.sha256 !== manifest.digestHex) {
+    throw new ShadowplaneError('SP_USAGE', `--manifest-signature is for manifest sha256:${payload.sha256.slice(0, 16)}…, not for the loaded sha256:${manifest.digestHex.slice(0, 16)}…`);
+  }
+  if (payload.notAfter !== undefined && Date.parse(payload.notAfter) <= Date.now()) throw new ShadowplaneError('SP_USAGE', `--manifest-signature expired at ${payload.notAfter}`);
+  logger.info({ serial: payload.serial, notAfter: payload.notAfter ?? null }, 'manifest signature loaded; agents that pin the owner key will check it');
+  return text;
 }
 
 /** The delivered metrics hash key: raw bytes of a regular file, read to at most the bound (bounded-file.ts). */

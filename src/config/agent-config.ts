@@ -13,10 +13,11 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { MAX_CRL_FILES } from '../attestation/index.ts';
-import { ShadowplaneError } from '../errors.ts';
+import { MAX_CRL_FILES, MAX_RA_TLS_VALIDITY_MS } from '../attestation/index.ts';
+import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { FileRefused, readBoundedFile } from './bounded-file.ts';
+import { type ManifestSigner, manifestSigner } from './manifest-signature.ts';
 import { FieldReader, deepFreeze } from './validate.ts';
 
 export interface AgentConfig {
@@ -56,8 +57,17 @@ export interface AgentConfig {
     readonly referenceValues: unknown;
     /** The same, from a file; used when `referenceValues` is null. */
     readonly referenceValuesFile: string | null;
-    /** Manifest digests (64 hex) the proxy's evidence may bind. Empty: any. Default empty. */
+    /**
+     * Manifest digests (64 hex) the proxy's evidence may bind. Default empty. With
+     * `manifestSigners` a manifest is accepted when it is pinned here or signed; with
+     * neither, any manifest is (logged loudly).
+     */
     readonly allowedManifestDigests: readonly string[];
+    /**
+     * Owner keys whose manifest signatures the agent accepts (src/config/manifest-signature.ts),
+     * each with the lowest serial it accepts from that key. Default none.
+     */
+    readonly manifestSigners: readonly ManifestSigner[];
     /** Accept simulated evidence. Default false. Development only; logged loudly. */
     readonly allowSimulated: boolean;
     /**
@@ -240,7 +250,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     tty: flags['attach-tty'] ?? attachField?.optional('tty')?.boolean() ?? false,
   };
 
-  const proxyField = root.optional('proxy')?.object(['referenceValues', 'referenceValuesFile', 'allowedManifestDigests', 'allowSimulated', 'crlFiles', 'requireCrls']);
+  const proxyField = root.optional('proxy')?.object(['referenceValues', 'referenceValuesFile', 'allowedManifestDigests', 'manifestSigners', 'allowSimulated', 'crlFiles', 'requireCrls']);
   const referenceValuesField = proxyField?.optional('referenceValues');
   const rawReference = referenceValuesField?.raw;
   if (referenceValuesField !== undefined && (typeof rawReference !== 'object' || Array.isArray(rawReference))) referenceValuesField.fail('must be a reference values document (an object)');
@@ -248,6 +258,17 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     referenceValues: referenceValuesField?.raw ?? null,
     referenceValuesFile: proxyField?.optional('referenceValuesFile')?.string() ?? null,
     allowedManifestDigests: (proxyField?.optional('allowedManifestDigests')?.stringList({ maxItems: 64, item: { pattern: /^[0-9a-f]{64}$/, patternHint: 'must be 64 lower-case hex digits' } }) ?? []),
+    manifestSigners: (proxyField?.optional('manifestSigners')?.array({ maxItems: 16 }) ?? []).map((item) => {
+      const o = item.object(['publicKey', 'minimumSerial']);
+      const keyField = o.required('publicKey');
+      const publicKey = keyField.string({ maxLength: 4096 });
+      const minimumSerial = o.optional('minimumSerial')?.integer({ min: 0, max: 2 ** 31 - 1 }) ?? 0;
+      try {
+        return manifestSigner(publicKey, minimumSerial);
+      } catch (err) {
+        return keyField.fail(isShadowplaneError(err) ? (err.detail ?? 'is not a manifest owner key') : 'is not a manifest owner key');
+      }
+    }),
     allowSimulated: flags['allow-simulated'] ?? proxyField?.optional('allowSimulated')?.boolean() ?? false,
     crlFiles: proxyField?.optional('crlFiles')?.stringList({ maxItems: MAX_CRL_FILES, item: { maxLength: 4096 } }) ?? [],
     requireCrls: proxyField?.optional('requireCrls')?.boolean() ?? false,
@@ -261,7 +282,7 @@ export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
     tee: teeText as AgentTee,
     simulatedDir: flags['simulated-dir'] ?? attestationField?.optional('simulatedDir')?.string() ?? env['SHADOWPLANE_SIMULATED_DIR'] ?? null,
     simulatedMeasurement: attestationField?.optional('simulatedMeasurement')?.string({ pattern: /^[0-9a-f]{96}$/, patternHint: 'must be 96 lower-case hex digits' }) ?? null,
-    certValidityMs: attestationField?.optional('certValidityMs')?.integer({ min: 60_000, max: 30 * 24 * 3_600_000 }) ?? AGENT_DEFAULTS.certValidityMs,
+    certValidityMs: attestationField?.optional('certValidityMs')?.integer({ min: 60_000, max: MAX_RA_TLS_VALIDITY_MS }) ?? AGENT_DEFAULTS.certValidityMs,
   };
   if (attestation.tee === 'simulated' && attestation.simulatedDir === null) invalid('attestation.simulatedDir (or SHADOWPLANE_SIMULATED_DIR) is required with tee simulated');
 

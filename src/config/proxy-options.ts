@@ -12,6 +12,8 @@ import { parseFlags } from './flags.ts';
 export interface ProxyOptions {
   /** Path of the manifest (YAML or JSON). Required. Env SHADOWPLANE_MANIFEST. */
   readonly manifestPath: string;
+  /** Path of the owner's signature of the manifest (`shadowplane manifest sign`). Default none. */
+  readonly manifestSignaturePath: string | undefined;
   /** Listen address. Default 0.0.0.0:8443. Env SHADOWPLANE_LISTEN. */
   readonly listen: { readonly host: string; readonly port: number };
   /** DNS names and IP addresses of the serving certificate. Default: localhost, 127.0.0.1 and the listen host. */
@@ -54,6 +56,7 @@ export interface ProxyOptions {
 export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ProxyOptions {
   const values = parseFlags(argv, {
     manifest: { type: 'string' },
+    'manifest-signature': { type: 'string' },
     listen: { type: 'string' },
     san: { type: 'string', multiple: true },
     tee: { type: 'string' },
@@ -80,6 +83,7 @@ export function parseProxyOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (crlFiles.length > MAX_CRL_FILES) throw new ShadowplaneError('SP_USAGE', `--crl may be given at most ${MAX_CRL_FILES} times`);
   return deepFreeze({
     manifestPath,
+    manifestSignaturePath: values['manifest-signature'],
     listen,
     subjectAltNames: [...new Set(sans)],
     tee: parseTee(values.tee ?? env.SHADOWPLANE_TEE ?? 'auto', '--tee'),

@@ -4,7 +4,7 @@
  * It is carried as one argument of the install init container's command, which the
  * pod's CoCo policy pins byte for byte (genpolicy records every container's args), and
  * the install step writes it to a memory-backed volume inside the TEE. So the proxy's
- * reference values and the manifest digest the agents accept are part of the pod's
+ * reference values and the manifest digests or owner keys the agents accept are part of the pod's
  * measured identity: change them and the policy digest (SNP HOST_DATA, TDX MRCONFIGID)
  * changes with them.
  *
@@ -20,8 +20,10 @@ export type InjectTee = 'auto' | 'sev-snp' | 'tdx' | 'simulated';
 export interface AgentConfigInput {
   /** The proxy's reference values document (plain JSON values, already parsed). */
   readonly proxyReferenceValues: unknown;
-  /** Manifest digests (64 lower-case hex) the proxy's evidence may bind. Empty: any manifest. */
+  /** Manifest digests (64 lower-case hex) the proxy's evidence may bind. */
   readonly allowedManifestDigests: readonly string[];
+  /** Owner keys (PEM) whose signed manifests the agents accept; with no digest either, any manifest. */
+  readonly manifestSigners: ReadonlyArray<{ readonly publicKey: string; readonly minimumSerial: number }>;
   readonly port: number;
   readonly tee: InjectTee;
   /** Only with tee `simulated` (development). */
@@ -50,6 +52,7 @@ export function agentConfigDocument(input: AgentConfigInput): Record<string, unk
     referenceValues: input.proxyReferenceValues,
     allowedManifestDigests: [...new Set(input.allowedManifestDigests)].sort(),
   };
+  if (input.manifestSigners.length > 0) proxy['manifestSigners'] = input.manifestSigners.map((s) => ({ publicKey: s.publicKey, minimumSerial: s.minimumSerial }));
   if (input.allowSimulatedProxy) proxy['allowSimulated'] = true;
   if (input.crlFiles.length > 0) proxy['crlFiles'] = [...input.crlFiles];
   if (input.requireCrls) proxy['requireCrls'] = true;

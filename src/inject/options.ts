@@ -10,7 +10,8 @@ import { parseConfigText, parseManifestText } from '../config/manifest.ts';
 import { MAX_REFERENCE_VALUES_BYTES, parseReferenceValues } from '../attestation/reference-values.ts';
 import { MAX_CRL_FILES } from '../attestation/revocation.ts';
 import { deepFreeze } from '../config/validate.ts';
-import { ShadowplaneError } from '../errors.ts';
+import { manifestSigner } from '../config/manifest-signature.ts';
+import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import { agentConfigText, type InjectTee } from './agent-config-document.ts';
 import { CRL_MOUNT, DEFAULT_AGENT_PORT } from './layout.ts';
 import type { PodSpecPlan } from './pod-spec.ts';
@@ -28,6 +29,10 @@ pod's policy. See docs/inject.md.
   --proxy-reference-values FILE   what the agents accept as the proxy's evidence
   --manifest FILE                 pin the proxy's manifest by digest (repeatable)
   --manifest-digest HEX           the same, by digest (repeatable)
+  --manifest-signer FILE          accept any manifest signed by this owner public key (PEM,
+                                  Ed25519 or ECDSA P-256/P-384; repeatable): the manifest can
+                                  then pin the agents' policy digest (docs/deploy.md)
+  --minimum-manifest-serial N     refuse signed manifests with a lower serial (default 0)
   --agent-port N                  default: the manifest's agent.port, else 15443
   --tee auto|sev-snp|tdx          the agents' evidence source, default auto
   --runtime-class NAME            set runtimeClassName (kata-qemu-snp, kata-qemu-tdx, contrast-cc...)
@@ -55,7 +60,7 @@ export interface InjectOptions {
   readonly runtimeClassName: string | undefined;
   /** `container` or `object/container` → the command. */
   readonly entrypoints: ReadonlyMap<string, readonly string[]>;
-  /** True when no manifest digest is pinned. */
+  /** True when neither a manifest digest nor an owner key is pinned. */
   readonly anyManifest: boolean;
   readonly simulated: boolean;
   /** The ConfigMap of vendor CRLs mounted into injected containers, if any. */
@@ -104,6 +109,8 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     'proxy-reference-values': { type: 'string' },
     manifest: { type: 'string', multiple: true },
     'manifest-digest': { type: 'string', multiple: true },
+    'manifest-signer': { type: 'string', multiple: true },
+    'minimum-manifest-serial': { type: 'string' },
     'agent-port': { type: 'string' },
     tee: { type: 'string' },
     'runtime-class': { type: 'string' },
@@ -130,6 +137,18 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     digests.push(manifest.digestHex);
     ports.add(manifest.agent.port);
   }
+  const minimumSerialText = values['minimum-manifest-serial'] ?? '0';
+  if (!/^[0-9]{1,10}$/.test(minimumSerialText) || Number(minimumSerialText) > 2 ** 31 - 1) usage('--minimum-manifest-serial must be 0..2147483647');
+  if (values['minimum-manifest-serial'] !== undefined && values['manifest-signer'] === undefined) usage('--minimum-manifest-serial needs --manifest-signer');
+  const manifestSigners = (values['manifest-signer'] ?? []).map((path) => {
+    const publicKey = readFile(path).trim();
+    try {
+      manifestSigner(publicKey);
+    } catch (err) {
+      usage(`--manifest-signer ${path}: ${isShadowplaneError(err) ? (err.detail ?? 'not an owner key') : 'not an owner key'}`);
+    }
+    return { publicKey: `${publicKey}\n`, minimumSerial: Number(minimumSerialText) };
+  });
   let port: number;
   if (values['agent-port'] !== undefined) {
     const text = values['agent-port'];
@@ -165,6 +184,7 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
   const agentConfig = agentConfigText({
     proxyReferenceValues: referenceValues,
     allowedManifestDigests: digests,
+    manifestSigners,
     port,
     tee: tee as InjectTee,
     simulatedDir: values['simulated-dir'],
@@ -181,7 +201,7 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     port,
     runtimeClassName,
     entrypoints,
-    anyManifest: digests.length === 0,
+    anyManifest: digests.length === 0 && manifestSigners.length === 0,
     simulated,
     crlConfigMap: crls?.name,
   });

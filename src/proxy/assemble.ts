@@ -12,6 +12,8 @@ import { startProxy, type RunningProxy, type StartProxyOptions } from './start.t
 
 export interface ShadowplaneProxyOptions extends Omit<StartProxyOptions, 'confidential' | 'endpoints' | 'metricsEndpoints' | 'requestMetrics'> {
   readonly manifest: Manifest;
+  /** The owner's signature of the manifest, carried to the agents in the channel certificate's claims. */
+  readonly manifestSignature?: string;
   readonly issuer: EvidenceIssuer;
   /** Accept agents whose evidence is simulated (development only). */
   readonly allowSimulatedAgents: boolean;
@@ -34,6 +36,7 @@ export async function startShadowplaneProxy(opts: ShadowplaneProxyOptions): Prom
   }
   const stack = await createConfidentialStack({
     manifest,
+    ...(opts.manifestSignature === undefined ? {} : { manifestSignature: opts.manifestSignature }),
     issuer: opts.issuer,
     allowSimulatedAgents: opts.allowSimulatedAgents,
     ...(opts.revocation === undefined ? {} : { revocation: opts.revocation }),

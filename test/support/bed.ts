@@ -74,6 +74,13 @@ export interface BedOptions {
   readonly metricsHashKey?: Buffer;
   /** The proxy's own CRLs for agents' chains (`--crl FILE`, repeated) and `--require-crls`. Default none. */
   readonly proxyCrls?: { readonly files: readonly string[]; readonly requireCrls?: boolean };
+  /**
+   * The owner's signature of the bed's manifest, given to the proxy (`--manifest-signature`
+   * for a proxy process). Default none.
+   */
+  readonly signManifest?: (manifest: { readonly digestHex: string; readonly name: string }) => Promise<string>;
+  /** What the agents pin of the proxy's manifest. Default: its digest. */
+  readonly agentManifestPin?: { readonly digests: readonly string[]; readonly signers: ReadonlyArray<{ readonly publicKey: string; readonly minimumSerial?: number }> };
 }
 
 /** A recorded hop in front of the API server stand-in. */
@@ -226,9 +233,13 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const issuer = createSimulatedIssuer({ dir: simulatedDir, measurement: SIMULATED_DEFAULT_MEASUREMENT });
   const crlFiles = opts.proxyCrls?.files ?? [];
   const requireCrls = opts.proxyCrls?.requireCrls ?? false;
+  const manifestSignature = opts.signManifest === undefined ? undefined : await opts.signManifest(manifest);
+  const signaturePath = join(dir, 'manifest.sig');
+  if (manifestSignature !== undefined) writeFileSync(signaturePath, `${manifestSignature}\n`);
   const startInProcess = async (port: number): Promise<BedProxy> => {
     const running = await startShadowplaneProxy({
       manifest,
+      ...(manifestSignature === undefined ? {} : { manifestSignature }),
       issuer,
       allowSimulatedAgents: true,
       // What `shadowplane proxy --crl … --require-crls` passes on.
@@ -245,7 +256,7 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
   const startChildProxy = async (port: number): Promise<BedProxy> => {
     const keyFile = join(dir, 'metrics-hash.key');
     writeFileSync(keyFile, metricsHashKey, { mode: 0o600 });
-    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), opts.proxyCli ?? CLI, 'proxy', '--manifest', manifestPath, '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, ...crlFiles.flatMap((f) => ['--crl', f]), ...(requireCrls ? ['--require-crls'] : []), '--log-level', 'debug'], {
+    const child = spawn(process.execPath, [...(opts.proxyNodeArgs ?? []), opts.proxyCli ?? CLI, 'proxy', '--manifest', manifestPath, ...(manifestSignature === undefined ? [] : ['--manifest-signature', signaturePath]), '--listen', `127.0.0.1:${port}`, '--tee', 'simulated', '--simulated-dir', simulatedDir, '--allow-simulated-agents', '--in-cluster-dir', serviceAccountDir, '--metrics-hash-key-file', keyFile, ...crlFiles.flatMap((f) => ['--crl', f]), ...(requireCrls ? ['--require-crls'] : []), '--log-level', 'debug'], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -362,7 +373,12 @@ export async function createBed(opts: BedOptions = {}): Promise<Bed> {
         shareDir: join(shmDir, 'agents', namespace, p.name, 'share'),
         logs: { dir: join(agentDir, 'logs') },
         attach: { stdin: p.stdin ?? false, tty: p.tty ?? false },
-        proxy: { referenceValuesFile: agentReference, allowedManifestDigests: [manifest.digestHex], allowSimulated: true },
+        proxy: {
+          referenceValuesFile: agentReference,
+          allowedManifestDigests: opts.agentManifestPin === undefined ? [manifest.digestHex] : [...opts.agentManifestPin.digests],
+          ...(opts.agentManifestPin === undefined ? {} : { manifestSigners: opts.agentManifestPin.signers }),
+          allowSimulated: true,
+        },
         attestation: { tee: 'simulated', simulatedDir, ...(p.measurement ?? opts.agentMeasurement ? { simulatedMeasurement: p.measurement ?? opts.agentMeasurement } : {}) },
         logLevel: 'debug',
         ...p.agentConfig,

@@ -44,6 +44,8 @@ export interface ConfidentialStack {
 
 export async function createConfidentialStack(opts: {
   readonly manifest: Manifest;
+  /** The owner's signature of the manifest (src/config/manifest-signature.ts), for agents that pin the owner key. */
+  readonly manifestSignature?: string;
   readonly issuer: EvidenceIssuer;
   readonly allowSimulatedAgents: boolean;
   /** CRLs the proxy applies to agents' chains, and whether they are required. Default: only CRLs in the evidence. */
@@ -63,7 +65,7 @@ export async function createConfidentialStack(opts: {
   const requestMetrics = new RequestMetrics();
   const credentials = await startRenewingCredentials({
     issuer: opts.issuer,
-    claims: proxyClaims(manifest.digestHex),
+    claims: proxyClaims(manifest.digestHex, opts.manifestSignature),
     validityMs: opts.channelCertValidityMs ?? 24 * 3_600_000,
     logger,
   });

@@ -21,7 +21,7 @@ describe('agent configuration', () => {
       shareDir: '/run/shadowplane/share',
       logs: { dir: '/run/shadowplane/logs/app', memoryBytes: 16 << 20, fileBytes: 8 << 20, files: 2, maxLineBytes: 16384, requireMemoryBacked: true },
       attach: { stdin: false, stdinOnce: false },
-      proxy: { referenceValues: null, referenceValuesFile: null, allowedManifestDigests: [], allowSimulated: false, crlFiles: [], requireCrls: false },
+      proxy: { referenceValues: null, referenceValuesFile: null, allowedManifestDigests: [], manifestSigners: [], allowSimulated: false, crlFiles: [], requireCrls: false },
       attestation: { tee: 'auto', simulatedDir: null, simulatedMeasurement: null, certValidityMs: 86_400_000 },
       metrics: { port: null, path: '/metrics' },
       limits: { maxConcurrentOperations: 2048, handshakeTimeoutMs: 10_000, verifyTimeoutMs: 10_000 },
@@ -92,6 +92,8 @@ describe('agent configuration', () => {
     expect(codeOf(() => load(['--config', 'f', '--container', 'app', '--', 'x'], ENV, 'proxy: { referenceValues: [1], }'))).toBe('SP_CONFIG_INVALID');
     expect(codeOf(() => load(['--config', 'f', '--container', 'app', '--', 'x'], ENV, 'proxy: { referenceValuesFile: /a, referenceValues: {} }'))).toBe('SP_CONFIG_INVALID');
     expect(codeOf(() => load(['--config', 'f', '--container', 'app', '--', 'x'], ENV, 'proxy: { allowedManifestDigests: [ABC] }'))).toBe('SP_CONFIG_INVALID');
+    expect(codeOf(() => load(['--config', 'f', '--container', 'app', '--', 'x'], ENV, 'proxy: { manifestSigners: [ { publicKey: nonsense } ] }'))).toBe('SP_CONFIG_INVALID');
+    expect(codeOf(() => load(['--config', 'f', '--container', 'app', '--', 'x'], ENV, 'proxy: { manifestSigners: [ { key: x } ] }'))).toBe('SP_CONFIG_INVALID');
     expect(codeOf(() => load(['--container', 'app', '--tee', 'simulated', '--', 'x']))).toBe('SP_CONFIG_INVALID');
     expect(codeOf(() => load(['--config', 'f', '--container', 'app', '--', 'x'], ENV, '{ not yaml'))).toBe('SP_CONFIG_INVALID');
   });

@@ -2,12 +2,13 @@
  * The agent's check of a proxy certificate: role, manifest binding and the pin, over
  * real RA-TLS certificates with simulated evidence (explicitly allowed here).
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAttestedCredentials, revocationPolicy, type EvidenceIssuer, type ReferenceValues, type RevocationPolicy, type SimulatedChain } from '../../../src/attestation/index.ts';
 import { buildCrl } from '../../../src/attestation/x509-build.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
 import { agentClaims, proxyClaims, raTlsAgentVerifier, raTlsProxyVerifier } from '../../../src/channel/ra-tls-trust.ts';
+import { type ManifestSigner, manifestSigner, signManifest } from '../../../src/config/manifest-signature.ts';
 import { isShadowplaneError } from '../../../src/errors.ts';
 import { simulatedTrust } from './support/simulated-trust.ts';
 
@@ -19,13 +20,20 @@ beforeAll(async () => {
   ({ issuer, reference, chain } = await simulatedTrust());
 }, 60_000);
 
-async function outcome(claims: Record<string, string>, allowedManifestDigests: string[], revocation?: RevocationPolicy): Promise<string> {
+/** `ok DIGEST`, or the refusal's code (with its detail when `withDetail`). */
+async function outcome(claims: Record<string, string>, allowedManifestDigests: string[], revocation?: RevocationPolicy, manifestSigners?: ManifestSigner[], withDetail = false): Promise<string> {
   const { certDer } = await createAttestedCredentials({ issuer, claims });
   const x509 = new X509Certificate(certDer);
-  const verify = raTlsProxyVerifier({ reference, allowedManifestDigests, allowSimulated: true, ...(revocation === undefined ? {} : { revocation }) });
+  const verify = raTlsProxyVerifier({
+    reference,
+    allowedManifestDigests,
+    allowSimulated: true,
+    ...(revocation === undefined ? {} : { revocation }),
+    ...(manifestSigners === undefined ? {} : { manifestSigners }),
+  });
   return verify({ x509, raw: certDer, fingerprint256: x509.fingerprint256 }).then(
     (r) => `ok ${r.manifestDigest ?? '-'}`,
-    (err: unknown) => (isShadowplaneError(err) ? err.code : 'other'),
+    (err: unknown) => (isShadowplaneError(err) ? `${err.code}${withDetail && err.detail !== undefined ? `: ${err.detail}` : ''}` : 'other'),
   );
 }
 
@@ -42,6 +50,29 @@ describe('the agent\'s check of a proxy', () => {
     expect(await outcome(agentClaims({ namespace: 'ns', pod: 'p', container: 'c' }), [])).toBe('SP_AGENT_REFUSED');
     // Unpinned (warned at the agent's start): any manifest.
     expect(await outcome(proxyClaims('ee'.repeat(32)), [])).toBe(`ok ${'ee'.repeat(32)}`);
+  });
+});
+
+describe('the agent\'s check of an owner-signed manifest', () => {
+  const mine = 'ab'.repeat(32);
+  const owner = generateKeyPairSync('ed25519');
+  const signer = manifestSigner(owner.publicKey.export({ type: 'spki', format: 'pem' }).toString(), 2);
+  const signed = (digest: string, serial: number) => signManifest({ digestHex: digest, name: 'm' }, owner.privateKey, { serial });
+
+  it('accepts a proxy whose bound manifest the owner signed, pinned digest or not', async () => {
+    expect(await outcome(proxyClaims(mine, await signed(mine, 2)), [], undefined, [signer])).toBe(`ok ${mine}`);
+    expect(await outcome(proxyClaims(mine, await signed(mine, 2)), ['cd'.repeat(32)], undefined, [signer])).toBe(`ok ${mine}`);
+    // A pinned digest needs no signature.
+    expect(await outcome(proxyClaims(mine), [mine], undefined, [signer])).toBe(`ok ${mine}`);
+  });
+
+  it('refuses an unsigned unpinned manifest, a signature of another manifest, and a serial below the minimum', async () => {
+    expect(await outcome(proxyClaims(mine), [], undefined, [signer], true)).toBe('SP_ATTEST_MANIFEST_MISMATCH: the proxy\'s manifest is neither pinned nor signed by an owner key');
+    // The signature of another manifest, carried by a proxy bound to this one.
+    expect(await outcome(proxyClaims(mine, await signed('ee'.repeat(32), 2)), [], undefined, [signer], true)).toMatch(
+      /^SP_ATTEST_MANIFEST_MISMATCH: the manifest signature by owner key [0-9a-f]{16}… is for another manifest$/,
+    );
+    expect(await outcome(proxyClaims(mine, await signed(mine, 1)), [], undefined, [signer], true)).toMatch(/serial 1 is below the minimum 2/);
   });
 });
 

@@ -357,6 +357,21 @@ describe('shadowplane inject', () => {
       expect(parseInjectOptions([...base, '--allow-simulated-proxy'], simulatedOnly).simulated).toBe(true);
     });
 
+    it('pins owner keys with a minimum serial instead of a manifest digest, which the agent then loads', () => {
+      const owner = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const read = files({ 'owner.pub.pem': owner, 'rsa.pub.pem': generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+      const base = ['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml'];
+      const options = parseInjectOptions([...base, '--manifest-signer', 'owner.pub.pem', '--minimum-manifest-serial', '4'], read);
+      expect(options.anyManifest).toBe(false);
+      const document = JSON.parse(options.agentConfigText) as { proxy: Record<string, unknown> };
+      expect(document.proxy).toMatchObject({ allowedManifestDigests: [], manifestSigners: [{ publicKey: owner, minimumSerial: 4 }] });
+      const config = loadAgentConfig({ argv: ['--config', '/c.json', '--container', 'app', '--', 'x'], env: { POD_NAME: 'p', POD_NAMESPACE: 'n', POD_IP: '10.0.0.1' }, cwd: '/', readFile: () => Buffer.from(options.agentConfigText) });
+      expect(config.proxy.manifestSigners.map((s) => s.minimumSerial)).toEqual([4]);
+      expect(expectCode(() => parseInjectOptions([...base, '--manifest-signer', 'rsa.pub.pem'], read), 'SP_USAGE').message).toContain('Ed25519, ECDSA P-256 or ECDSA P-384');
+      expectCode(() => parseInjectOptions([...base, '--minimum-manifest-serial', '4'], read), 'SP_USAGE');
+      expectCode(() => parseInjectOptions([...base, '--manifest-signer', 'owner.pub.pem', '--minimum-manifest-serial', '-1'], read), 'SP_USAGE');
+    });
+
     it('says when no manifest is pinned and when attestation is simulated', () => {
       const read = files();
       const base = ['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml'];
