@@ -47,14 +47,21 @@ class HmacLabelHasher implements LabelHasher {
   readonly length: number;
   readonly #hmac: HmacSha256;
   readonly #maxEntries: number;
-  /** The previous scrape's values and their hashes, in the order they were asked for. */
+  /**
+   * The previous scrape's values and their hashes, in the order they were asked for: the
+   * first `#previousCount` entries. The two pairs of arrays swap at each scrape and are
+   * overwritten from the start, so that later scrapes allocate no arrays (entries past
+   * the count are stale, never read, and at most `#maxEntries`).
+   */
   #previous: string[] = [];
   #previousHashes: string[] = [];
+  #previousCount = 0;
   /** Where in the previous scrape's sequence the next value is expected. */
   #cursor = 0;
   /** This scrape's, so far. */
   #current: string[] = [];
   #currentHashes: string[] = [];
+  #currentCount = 0;
 
   constructor(hmac: HmacSha256, length: number, cacheEntries: number) {
     this.#hmac = hmac;
@@ -63,21 +70,26 @@ class HmacLabelHasher implements LabelHasher {
   }
 
   beginScrape(): void {
-    if (this.#current.length > 0) {
+    if (this.#currentCount > 0) {
+      const values = this.#previous;
+      const hashes = this.#previousHashes;
       this.#previous = this.#current;
       this.#previousHashes = this.#currentHashes;
-      this.#current = [];
-      this.#currentHashes = [];
+      this.#previousCount = this.#currentCount;
+      this.#current = values;
+      this.#currentHashes = hashes;
+      this.#currentCount = 0;
     }
     this.#cursor = 0;
   }
 
   hash(value: string): string {
     const previous = this.#previous;
+    const count = this.#previousCount;
     const c = this.#cursor;
     let at = -1;
-    if (c < previous.length && previous[c] === value) at = c;
-    else if (c + 1 < previous.length && previous[c + 1] === value) at = c + 1;
+    if (c < count && previous[c] === value) at = c;
+    else if (c + 1 < count && previous[c + 1] === value) at = c + 1;
     let out: string;
     let kept: string;
     if (at >= 0) {
@@ -90,9 +102,11 @@ class HmacLabelHasher implements LabelHasher {
       out = this.#hmac.hex(value, this.length);
       kept = detached(value);
     }
-    if (this.#current.length < this.#maxEntries) {
-      this.#current.push(kept);
-      this.#currentHashes.push(out);
+    const n = this.#currentCount;
+    if (n < this.#maxEntries) {
+      this.#current[n] = kept;
+      this.#currentHashes[n] = out;
+      this.#currentCount = n + 1;
     }
     return out;
   }

@@ -119,6 +119,13 @@ export function openMetricsTimestamp(lx: Lexer, s: number, e: number): number {
   return ms;
 }
 
+// Module constants: a regular expression literal in the function would be a new RegExp
+// object per call, and labelNumber runs once per histogram bucket and summary quantile.
+// (No /g or /y flag, so `test` keeps no state between calls.)
+const FINITE_LABEL_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const POS_INF_LABEL_NUMBER = /^\+?inf(?:inity)?$/i;
+const NEG_INF_LABEL_NUMBER = /^-inf(?:inity)?$/i;
+
 /**
  * The number a label value (`le`, `quantile`) spells in the common grammar, or NaN when
  * it spells none (a literal NaN threshold is refused by the callers all the same). As
@@ -127,11 +134,11 @@ export function openMetricsTimestamp(lx: Lexer, s: number, e: number): number {
  */
 export function labelNumber(s: string): number {
   if (s.length > 64) return NaN;
-  if (/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s)) {
+  if (FINITE_LABEL_NUMBER.test(s)) {
     const n = Number(s);
     return Number.isFinite(n) ? n : NaN;
   }
-  if (/^\+?inf(?:inity)?$/i.test(s)) return Infinity;
-  if (/^-inf(?:inity)?$/i.test(s)) return -Infinity;
+  if (POS_INF_LABEL_NUMBER.test(s)) return Infinity;
+  if (NEG_INF_LABEL_NUMBER.test(s)) return -Infinity;
   return NaN;
 }

@@ -20,8 +20,13 @@ export class SeriesSet {
   readonly #om: boolean;
   readonly #limits: ParseLimits;
   readonly #fingerprints = new FingerprintIndex();
-  /** Per series: where its label set starts in the text (its `{`; -1: none). */
-  readonly #labelsAt: number[] = [];
+  /**
+   * Per series: where its label set starts in the text (its `{`; -1: none). A typed
+   * array grown by doubling: a plain array of one number per series cost more in the
+   * copies of its growth than the rest of this class.
+   */
+  #labelsAt = new Int32Array(256);
+  #count = 0;
   #falseMatches = 0;
   /** Every series' key, once fingerprints are given up. */
   #keys: Set<string> | undefined;
@@ -39,8 +44,13 @@ export class SeriesSet {
    * label name, if its type has one.
    */
   add(labels: readonly string[], n: number, skip: number, structural: string | undefined, fingerprinter: LabelSetFingerprinter, text: string, labelsAt: number, line: number): void {
-    const series = this.#labelsAt.length;
-    this.#labelsAt.push(labelsAt);
+    const series = this.#count++;
+    if (series === this.#labelsAt.length) {
+      const grown = new Int32Array(series * 2);
+      grown.set(this.#labelsAt);
+      this.#labelsAt = grown;
+    }
+    this.#labelsAt[series] = labelsAt;
     if (this.#keys === undefined) {
       const head = this.#fingerprints.record(fingerprinter.of(labels, n, skip), series);
       if (head < 0) return;

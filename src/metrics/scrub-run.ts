@@ -140,10 +140,7 @@ export class ScrubRun {
   /** Per series (by input group): scrubbed labels; undefined until its first sample. */
   #base: Array<string[] | undefined> = [];
   /** Per series in order of first appearance: group, dropped and hashed label counts, whether it collides. */
-  #order: number[] = [];
-  #dropped: number[] = [];
-  #hashed: number[] = [];
-  #collides: boolean[] = [];
+  readonly #series = new SeriesLedger();
   #collisions = 0;
   /**
    * Collision detection. A series' scrubbed set gets a 32-bit fingerprint that does not
@@ -205,10 +202,7 @@ export class ScrubRun {
     this.#lastNames = [];
     this.#lastActions = [];
     this.#base = [];
-    this.#order = [];
-    this.#dropped = [];
-    this.#hashed = [];
-    this.#collides = [];
+    this.#series.count = 0;
     this.#collisions = 0;
     this.#fingerprints = new FingerprintIndex();
     this.#keyMode = false;
@@ -273,11 +267,7 @@ export class ScrubRun {
     }
     const kept = scratch.slice(0, length);
     this.#base[group] = kept;
-    const k = this.#order.length;
-    this.#order.push(group);
-    this.#dropped.push(dropped);
-    this.#hashed.push(hashed);
-    this.#collides.push(false);
+    const k = this.#series.add(group, dropped, hashed);
     if (this.#keyMode) this.#collideByKey(k, kept);
     else if (!distinctNames(kept)) this.#enterKeyMode(); // redoes every series so far, this one included
     else this.#collideByFingerprint(k, kept);
@@ -287,7 +277,7 @@ export class ScrubRun {
   #collideByFingerprint(k: number, kept: readonly string[]): void {
     const fingerprints = this.#fingerprints;
     for (let j = fingerprints.record(this.#fingerprinter.of(kept, kept.length, -1), k); j >= 0; j = fingerprints.previous(j)) {
-      const earlier = this.#base[this.#order[j]!]!;
+      const earlier = this.#base[this.#series.group[j]!]!;
       if (sameLabelSet(earlier, earlier.length, undefined, kept, kept.length, -1)) {
         this.#markCollision(j, k);
         return;
@@ -308,17 +298,18 @@ export class ScrubRun {
   }
 
   #markCollision(earlier: number, k: number): void {
-    this.#collides[earlier] = true;
-    this.#collides[k] = true;
+    this.#series.collides[earlier] = 1;
+    this.#series.collides[k] = 1;
     this.#collisions++;
   }
 
   /** Redoes the family's collisions so far with string keys, in order (the keyer's reference order is the first series'). */
   #enterKeyMode(): void {
     this.#keyMode = true;
-    this.#collides.fill(false);
+    const series = this.#series;
+    series.collides.fill(0, 0, series.count);
     this.#collisions = 0;
-    for (let k = 0; k < this.#order.length; k++) this.#collideByKey(k, this.#base[this.#order[k]!]!);
+    for (let k = 0; k < series.count; k++) this.#collideByKey(k, this.#base[series.group[k]!]!);
   }
 
   #actionOf(labelName: string): LabelAction {
@@ -344,34 +335,34 @@ export class ScrubRun {
     // Pass 2: admit series in exposition order under the caps.
     const cap = rule.maxSeries ?? policy.maxSeriesPerFamily;
     const newIndex = new Int32Array(groupCount).fill(-1);
-    const order = this.#order;
-    const collides = this.#collisions > 0 ? this.#collides : undefined;
+    const series = this.#series;
+    const collides = this.#collisions > 0 ? series.collides : undefined;
     let familyKept = 0;
-    for (let k = 0; k < order.length; k++) {
-      if (collides !== undefined && collides[k]) {
+    for (let k = 0; k < series.count; k++) {
+      if (collides !== undefined && collides[k] === 1) {
         stats.droppedSeriesCollision++;
       } else if (familyKept >= cap) {
         stats.droppedSeriesFamilyCap++;
       } else if (this.#totalKept >= policy.maxSeries) {
         stats.droppedSeriesTotalCap++;
       } else {
-        newIndex[order[k]!] = familyKept++;
+        newIndex[series.group[k]!] = familyKept++;
         this.#totalKept++;
-        stats.droppedLabels += this.#dropped[k]!;
-        stats.hashedValues += this.#hashed[k]!;
+        stats.droppedLabels += series.dropped[k]!;
+        stats.hashedValues += series.hashed[k]!;
       }
     }
     stats.keptSeries += familyKept;
 
-    // Pass 3: the samples of admitted series.
-    const samples: ScrubbedSample[] = [];
+    // Pass 3: the samples of admitted series, compacted in place (no second array).
+    const samples = this.#samples;
+    let kept = 0;
     const name = this.#name;
     const createdName = hasCreated(this.#type) ? `${name}_created` : undefined;
     const dropCreated = createdName !== undefined && !rule.created;
     const keepTimestamps = this.#keepTimestamps;
-    const pending = this.#samples;
-    for (let i = 0; i < pending.length; i++) {
-      const sample = pending[i]!;
+    for (let i = 0; i < samples.length; i++) {
+      const sample = samples[i]!;
       const g = newIndex[sample.group]!;
       if (g < 0) continue;
       if (dropCreated && sample.name === createdName) {
@@ -387,14 +378,15 @@ export class ScrubRun {
         sample.timestampMs = undefined;
       }
       sample.group = g;
-      samples.push(sample);
+      samples[kept++] = sample;
     }
+    samples.length = kept;
     this.#samples = [];
     this.#rule = undefined;
-    if (samples.length === 0) return;
+    if (kept === 0) return;
     if (this.#help !== undefined && !rule.help) stats.droppedHelp++;
     stats.keptFamilies++;
-    stats.keptSamples += samples.length;
+    stats.keptSamples += kept;
     this.#out.push({ name, type: this.#type, help: rule.help ? this.#help : undefined, unit: this.#unit, samples });
   }
 
@@ -412,6 +404,47 @@ export class ScrubRun {
     const stats = this.stats;
     stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
     return { families: this.#out, stats };
+  }
+}
+
+/**
+ * Per series of the family being scrubbed, in order of first appearance: its input
+ * group, its dropped and hashed label counts, and whether it collides (1). Typed columns
+ * grown by doubling and reused from family to family: plain arrays grown by push cost
+ * a copy of each at every growth, in the JS heap, for every family.
+ */
+class SeriesLedger {
+  count = 0;
+  group = new Int32Array(256);
+  dropped = new Int32Array(256);
+  hashed = new Int32Array(256);
+  collides = new Uint8Array(256);
+
+  /** Appends a series that does not collide (yet); its index. */
+  add(group: number, dropped: number, hashed: number): number {
+    const k = this.count++;
+    if (k === this.group.length) this.#grow();
+    this.group[k] = group;
+    this.dropped[k] = dropped;
+    this.hashed[k] = hashed;
+    this.collides[k] = 0;
+    return k;
+  }
+
+  #grow(): void {
+    const size = this.group.length * 2;
+    const group = new Int32Array(size);
+    group.set(this.group);
+    this.group = group;
+    const dropped = new Int32Array(size);
+    dropped.set(this.dropped);
+    this.dropped = dropped;
+    const hashed = new Int32Array(size);
+    hashed.set(this.hashed);
+    this.hashed = hashed;
+    const collides = new Uint8Array(size);
+    collides.set(this.collides);
+    this.collides = collides;
   }
 }
 

@@ -497,7 +497,10 @@ function render(input: readonly RenderFamily[], format: ExpositionFormat, sink: 
       sink.write(`# TYPE ${family.name} ${family.type}\n`);
     }
     let lastName = '';
-    for (const sample of family.samples) {
+    // Indexed: `for…of` here cost an iterator result object per sample.
+    const samples = family.samples;
+    for (let i = 0; i < samples.length; i++) {
+      const sample = samples[i]!;
       if (sample.name !== lastName) {
         if (!sample.name.startsWith(family.name) || !isMetricName(sample.name)) refuse('a sample name outside its family');
         lastName = sample.name;
@@ -511,7 +514,7 @@ function render(input: readonly RenderFamily[], format: ExpositionFormat, sink: 
       if (ts !== undefined && !Number.isSafeInteger(ts)) refuse('an invalid timestamp');
       const exemplar = sample.exemplar;
       if (exemplar !== undefined) {
-        for (let i = 0; i < exemplar.labels.length; i += 2) if (!isLabelName(exemplar.labels[i]!)) refuse('an invalid exemplar label');
+        for (let j = 0; j < exemplar.labels.length; j += 2) if (!isLabelName(exemplar.labels[j]!)) refuse('an invalid exemplar label');
         if ((exemplar.labels.length & 1) !== 0 || classifyNumber(exemplar.value, 0, exemplar.value.length) === NUM_INVALID) refuse('an invalid exemplar');
       }
       // Checked: now written.

@@ -337,6 +337,25 @@ describe('the hasher\'s cache of the previous scrape', () => {
     }
   });
 
+  it('serves only the previous scrape, never the stale tail of the scrape before it (the two caches swap and are overwritten)', () => {
+    const hex = vi.spyOn(HmacSha256.prototype, 'hex');
+    try {
+      const hasher = createLabelHasher(KEY, 16);
+      const long = Array.from({ length: 200 }, (_, i) => `tenant-${i}`);
+      const other = Array.from({ length: 50 }, (_, i) => `other-${i}`);
+      for (const values of [long, other, long.slice(0, 50), long]) {
+        hasher.beginScrape?.();
+        for (const v of values) expect(hasher.hash(v)).toBe(hmac(v));
+      }
+      // The third scrape overwrote the first one's arrays up to 50 entries; the fourth
+      // finds those 50 and must compute the other 150, whose first scrape's entries are
+      // still in the arrays past the count.
+      expect(hex).toHaveBeenCalledTimes(200 + 50 + 50 + 150);
+    } finally {
+      hex.mockRestore();
+    }
+  });
+
   it('works without scrape boundaries and keeps at most its bound of values', () => {
     const hasher = createLabelHasher(KEY, 16, 10);
     for (let i = 0; i < 50; i++) expect(hasher.hash(`v${i % 13}`)).toBe(hmac(`v${i % 13}`));
