@@ -16,11 +16,17 @@
  * measurement, under any policy, is accepted as this identity. An all-zero value binds
  * nothing either (no policy was supplied) and counts as unpinned, except on `simulated`,
  * whose reports carry zero host data unless told otherwise.
+ *
+ * Firmware floor: a `sev-snp` entry must state `minimumTcb` (judged against both the
+ * reported and the launch TCB), because a silent all-zero default accepted any firmware and
+ * microcode, published vulnerabilities included. An explicit all-zero floor stays possible
+ * and is announced like `unboundIdentity`. `simulated` entries are exempt: no firmware runs.
  */
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { ShadowplaneError } from '../errors.ts';
+import { TD_ATTRIBUTE } from './tdx/quote.ts';
 import { PLATFORMS, SNP_PRODUCTS, type SnpProduct, type SnpTcb } from './types.ts';
 
 /** Reference-values files larger than this are refused before parsing. */
@@ -56,7 +62,10 @@ export interface SnpReferenceEntry {
   readonly measurements: readonly string[];
   /** Acceptable HOST_DATA values (64 hex digits); undefined accepts any. */
   readonly hostData: readonly string[] | undefined;
-  /** Component-wise minimum of REPORTED_TCB. Default all zero. */
+  /**
+   * Component-wise minimum of REPORTED_TCB and of LAUNCH_TCB. Required on `sev-snp` (with
+   * bootloader, tee, snp and microcode; fmc defaults to 0); default all zero on `simulated`.
+   */
   readonly minimumTcb: SnpTcb;
   readonly policy: SnpPolicyExpectations;
   /** Required VMPL; undefined accepts any. */
@@ -86,6 +95,18 @@ export interface TdxReferenceEntry {
   readonly mrOwnerConfig: readonly string[] | undefined;
   /** Default ['UpToDate']. */
   readonly acceptableTcbStatuses: readonly TdxTcbStatus[];
+  /**
+   * Masked TD_ATTRIBUTES pin, each 16 hex digits of the u64 as `verify` prints it:
+   * (TD_ATTRIBUTES & mask) must equal value. Undefined pins nothing beyond the fixed checks
+   * (DEBUG and MIGRATABLE clear, always).
+   */
+  readonly tdAttributes: { readonly value: string; readonly mask: string } | undefined;
+  /**
+   * Floor for the `tcbEvaluationDataNumber` of both the TCB Info and the QE Identity the
+   * evidence carries: the prover picks its collateral, so without a floor it can keep
+   * sending a superseded one that still rates its platform well. Undefined sets none.
+   */
+  readonly minimumTcbEvaluationDataNumber: number | undefined;
   /** The entry may leave `mrConfigId` and `rtmr0`–`rtmr2` unpinned (or all zero). Default false; announced loudly. */
   readonly unboundIdentity: boolean;
 }
@@ -231,16 +252,39 @@ function checkIdentityBinding(f: Fields, entry: ReferenceEntry): void {
   if (entry.unboundIdentity && unpinned.length === 0) f.fail(f.at('unboundIdentity'), 'every identity field is pinned: drop unboundIdentity');
 }
 
+const TCB_COMPONENTS = ['bootloader', 'tee', 'snp', 'microcode'] as const;
+
+/**
+ * `minimumTcb`: on `sev-snp` every component but fmc (Turin only) must be stated, so that a
+ * forgotten one never silently means "any"; on `simulated` absent components are 0.
+ */
+function parseMinimumTcb(f: Fields, platform: 'sev-snp' | 'simulated'): SnpTcb {
+  const t = f.sub('minimumTcb');
+  const read = TCB_COMPONENTS.map((k) => t?.byte(k, undefined));
+  const fmc = t?.byte('fmc', 0) ?? 0;
+  // done() first: a misspelt component is reported as unknown, not as missing.
+  t?.done();
+  if (t !== undefined && platform === 'sev-snp') {
+    const missing = TCB_COMPONENTS.filter((_, i) => read[i] === undefined);
+    if (missing.length > 0) t.fail(t.at(missing[0]!), `is required on sev-snp (missing: ${missing.join(', ')}): a component left out would accept any version of it`);
+  }
+  const [bootloader, tee, snp, microcode] = read.map((v) => v ?? 0) as [number, number, number, number];
+  return { bootloader, tee, snp, microcode, fmc };
+}
+
+/** Refuses a `sev-snp` entry without `minimumTcb`; run after done() so a misspelt key reads as unknown. */
+function checkTcbFloor(f: Fields, entry: ReferenceEntry): void {
+  if (entry.platform !== 'sev-snp' || f.get('minimumTcb') !== undefined) return;
+  f.fail(
+    f.at('minimumTcb'),
+    'is required on sev-snp: without it any firmware and microcode is accepted, including versions with published vulnerabilities. State the lowest TCB you accept (AMD security bulletins), or an explicit all-zero one to accept any, which is logged loudly (docs/reference-values.md)',
+  );
+}
+
+const isZeroTcb = (t: SnpTcb): boolean => t.bootloader === 0 && t.tee === 0 && t.snp === 0 && t.microcode === 0 && (t.fmc ?? 0) === 0;
+
 function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated'): SnpReferenceEntry {
-  const tcbFields = f.sub('minimumTcb');
-  const minimumTcb: SnpTcb = {
-    bootloader: tcbFields?.byte('bootloader', 0) ?? 0,
-    tee: tcbFields?.byte('tee', 0) ?? 0,
-    snp: tcbFields?.byte('snp', 0) ?? 0,
-    microcode: tcbFields?.byte('microcode', 0) ?? 0,
-    fmc: tcbFields?.byte('fmc', 0) ?? 0,
-  };
-  tcbFields?.done();
+  const minimumTcb = parseMinimumTcb(f, platform);
   const p = f.sub('policy');
   const policy: SnpPolicyExpectations = {
     migrationAgent: p?.bool('migrationAgent', false) ?? false,
@@ -269,6 +313,27 @@ function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated
   return entry;
 }
 
+/** TD_ATTRIBUTES bits that verify.ts refuses whatever an entry says. */
+const TD_ALWAYS_REFUSED = [
+  [TD_ATTRIBUTE.debug, 'DEBUG'],
+  [TD_ATTRIBUTE.migratable, 'MIGRATABLE'],
+] as const;
+
+function parseTdAttributes(f: Fields): TdxReferenceEntry['tdAttributes'] {
+  const t = f.sub('tdAttributes');
+  if (t === undefined) return undefined;
+  const value = t.hex('value', [16], true);
+  const mask = t.hex('mask', [16], true);
+  t.done();
+  const v = BigInt(`0x${value}`);
+  const m = BigInt(`0x${mask}`);
+  if ((v & ~m) !== 0n) t.fail(t.at('value'), 'sets bits outside mask, so no TD could ever match');
+  for (const [bit, what] of TD_ALWAYS_REFUSED) {
+    if ((v & m & bit) !== 0n) t.fail(t.at('value'), `requires ${what}, which is always refused, so no TD could ever match`);
+  }
+  return { value, mask };
+}
+
 function parseTdxEntry(f: Fields, name: string): TdxReferenceEntry {
   const d = [96];
   return {
@@ -283,6 +348,8 @@ function parseTdxEntry(f: Fields, name: string): TdxReferenceEntry {
     mrOwner: f.hexList('mrOwner', d, false),
     mrOwnerConfig: f.hexList('mrOwnerConfig', d, false),
     acceptableTcbStatuses: f.enumList('acceptableTcbStatuses', TDX_TCB_STATUSES, ['UpToDate']),
+    tdAttributes: parseTdAttributes(f),
+    minimumTcbEvaluationDataNumber: f.byte('minimumTcbEvaluationDataNumber', undefined, 0xffff),
     unboundIdentity: f.bool('unboundIdentity', false),
   };
 }
@@ -318,6 +385,7 @@ export function parseReferenceValues(obj: unknown, source: string): ReferenceVal
     f.done();
     // After done(): a misspelt field is reported as such, not as a missing pin.
     checkIdentityBinding(f, entry);
+    checkTcbFloor(f, entry);
     return entry;
   });
   const digest = createHash('sha256').update(JSON.stringify(entries)).digest('hex');
@@ -343,17 +411,26 @@ export function loadReferenceValues(path: string): ReferenceValues {
 }
 
 /**
- * One loud line per entry that sets `unboundIdentity`, naming the fields it leaves
- * unpinned: verifiers log these at start, so that accepting any pod configuration is
- * never silent.
+ * One loud line per entry that opts out of a check in so many words: `unboundIdentity`
+ * (naming the fields it leaves unpinned), and a `sev-snp` entry whose `minimumTcb` is all
+ * zero. Verifiers log these at start, so that accepting any pod configuration, or any
+ * firmware, is never silent. (The name predates the second kind; the callers that log it
+ * pass both on.)
  */
 export function unboundIdentityWarnings(reference: ReferenceValues): string[] {
-  return reference.entries
+  const unbound = reference.entries
     .filter((e) => e.unboundIdentity)
     .map(
       (e) =>
         `*** reference entry '${e.name}' of ${reference.source} sets unboundIdentity: ${unpinnedIdentityFields(e).join(', ')} not pinned, so any guest with its launch measurement is accepted, whatever pod configuration it runs (docs/reference-values.md) ***`,
     );
+  const anyFirmware = reference.entries
+    .filter((e) => e.platform === 'sev-snp' && isZeroTcb(e.minimumTcb))
+    .map(
+      (e) =>
+        `*** reference entry '${e.name}' of ${reference.source} sets an all-zero minimumTcb: any SEV-SNP firmware and microcode is accepted, including versions with published vulnerabilities (docs/reference-values.md) ***`,
+    );
+  return [...unbound, ...anyFirmware];
 }
 
 function deepFreeze<T>(v: T): T {

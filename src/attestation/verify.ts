@@ -7,12 +7,15 @@
  * - `simulated` evidence is refused before any parsing unless `allowSimulated` is true, and
  *   then it is checked against the simulated ARKs pinned in the reference values only.
  * - Report data is compared in constant time against the caller's expected 64 bytes.
- * - DEBUG must be off, always; no reference value can relax it.
+ * - DEBUG must be off, always; no reference value can relax it. Neither can a TD be
+ *   MIGRATABLE or have a service TD bound (MRSERVICETD): both hand its state to another TD.
+ * - SEV-SNP: LAUNCH_TCB is held to the same minimum as REPORTED_TCB, since firmware updated
+ *   live after launch does not undo what the launch firmware could do to the guest.
  * - When no entry accepts the evidence, the error is the one from the entry that got
  *   furthest through the checks, so the code names the real difference.
  */
 import { ShadowplaneError, type ErrorCode } from '../errors.ts';
-import { equalBytes, hex, shortHex } from './bytes.ts';
+import { equalBytes, hex, isZero, shortHex } from './bytes.ts';
 import { parseCrl, type Crl } from './crl.ts';
 import { NO_REVOCATION_POLICY } from './revocation.ts';
 import type { TrustAnchor } from './chain.ts';
@@ -20,6 +23,7 @@ import { checkEvidence } from './evidence.ts';
 import type { ReferenceEntry, SnpReferenceEntry, TdxReferenceEntry } from './reference-values.ts';
 import { decodePolicy, decodeTcb, reportHex } from './snp/report.ts';
 import { verifySnpCrypto, type SnpCryptoResult } from './snp/verify.ts';
+import { TD_ATTRIBUTE } from './tdx/quote.ts';
 import { verifyTdxCrypto, type TdxCryptoResult } from './tdx/verify.ts';
 import type { Evidence, SnpTcb, VerifiedEvidence, VerifyOptions } from './types.ts';
 
@@ -30,6 +34,17 @@ interface Verdict {
 
 function tcbText(t: SnpTcb, withFmc: boolean): string {
   return `${withFmc ? `fmc=${t.fmc ?? 0} ` : ''}bl=${t.bootloader} tee=${t.tee} snp=${t.snp} ucode=${t.microcode}`;
+}
+
+/** The components of `t` below `min` (fmc only on Turin, where it exists). */
+function belowMinimum(t: SnpTcb, min: SnpTcb, turin: boolean): string[] {
+  return [
+    ...(turin && (t.fmc ?? 0) < (min.fmc ?? 0) ? ['fmc'] : []),
+    ...(t.bootloader < min.bootloader ? ['bootloader'] : []),
+    ...(t.tee < min.tee ? ['tee'] : []),
+    ...(t.snp < min.snp ? ['snp'] : []),
+    ...(t.microcode < min.microcode ? ['microcode'] : []),
+  ];
 }
 
 function plural(n: number, word: string): string {
@@ -70,15 +85,20 @@ function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
   const t = c.reportedTcb;
   const min = entry.minimumTcb;
   const turin = c.product === 'Turin';
-  const low = [
-    ...(turin && (t.fmc ?? 0) < (min.fmc ?? 0) ? ['fmc'] : []),
-    ...(t.bootloader < min.bootloader ? ['bootloader'] : []),
-    ...(t.tee < min.tee ? ['tee'] : []),
-    ...(t.snp < min.snp ? ['snp'] : []),
-    ...(t.microcode < min.microcode ? ['microcode'] : []),
-  ];
+  const low = belowMinimum(t, min, turin);
   if (low.length > 0) {
     return fail(5, 'SP_ATTEST_TCB_TOO_LOW', `reported TCB ${tcbText(t, turin)} is below the minimum ${tcbText(min, turin)} (${low.join(', ')})`);
+  }
+  // The host can launch the guest under vulnerable firmware and update it live before the
+  // report is taken; REPORTED_TCB then looks current but the launch was not protected.
+  const launch = decodeTcb(r.launchTcb, c.product);
+  const launchLow = belowMinimum(launch, min, turin);
+  if (launchLow.length > 0) {
+    return fail(
+      5,
+      'SP_ATTEST_TCB_TOO_LOW',
+      `launch TCB ${tcbText(launch, turin)} is below the minimum ${tcbText(min, turin)} (${launchLow.join(', ')}): the guest was launched under older firmware than the reference values accept`,
+    );
   }
   if (entry.chipIds !== undefined) {
     if (c.hwId === undefined) {
@@ -113,6 +133,27 @@ function judgeTdx(entry: TdxReferenceEntry, c: TdxCryptoResult): Verdict {
   const ownerConfig = hex(b.mrOwnerConfig);
   if (entry.mrOwnerConfig !== undefined && !entry.mrOwnerConfig.includes(ownerConfig)) {
     return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `MROWNERCONFIG ${shortHex(ownerConfig)} is not one of the ${plural(entry.mrOwnerConfig.length, 'MROWNERCONFIG')}`);
+  }
+  if (entry.tdAttributes !== undefined) {
+    const mask = BigInt(`0x${entry.tdAttributes.mask}`);
+    const want = BigInt(`0x${entry.tdAttributes.value}`);
+    if ((b.tdAttributes.readBigUInt64LE(0) & mask) !== want) {
+      return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `TD attributes ${u64Of(b.tdAttributes)} under mask 0x${entry.tdAttributes.mask} are not the reference value 0x${entry.tdAttributes.value} (tdAttributes)`);
+    }
+  }
+  // Collateral is chosen by the prover: without a floor it could keep sending a TCB Info or
+  // QE Identity from before a TCB recovery, still inside its validity, that rates it better.
+  const floor = entry.minimumTcbEvaluationDataNumber;
+  if (floor !== undefined) {
+    for (const [what, n] of [['TCB Info', c.evaluationDataNumbers.tcbInfo], ['QE Identity', c.evaluationDataNumbers.qeIdentity]] as const) {
+      if (n < floor) {
+        return fail(
+          4,
+          'SP_ATTEST_COLLATERAL_INVALID',
+          `the ${what} is from TCB evaluation ${n}, below the minimum ${floor} (minimumTcbEvaluationDataNumber): it predates a TCB recovery; send current collateral`,
+        );
+      }
+    }
   }
   if (!(entry.acceptableTcbStatuses as readonly string[]).includes(c.tcb.status)) {
     return fail(4, 'SP_ATTEST_TCB_STATUS', `TCB status ${c.tcb.status} is not acceptable (${entry.acceptableTcbStatuses.join(', ')})${c.tcb.advisoryIds.length > 0 ? `; advisories ${c.tcb.advisoryIds.slice(0, 8).join(', ')}` : ''}`);
@@ -290,8 +331,19 @@ export function verifyWithTrust(evidence: Evidence, opts: VerifyOptions, trust: 
           `report data ${shortHex(hex(c.quote.body.reportData))} is not the expected ${shortHex(hex(opts.reportData))}: the evidence is stale, replayed or bound to another key`,
         );
       }
-      if ((c.quote.body.tdAttributes[0]! & 1) !== 0) {
+      const attributes = c.quote.body.tdAttributes.readBigUInt64LE(0);
+      if ((attributes & TD_ATTRIBUTE.debug) !== 0n) {
         throw new ShadowplaneError('SP_ATTEST_DEBUG_ENABLED', `TD attributes ${u64Of(c.quote.body.tdAttributes)} have DEBUG set: the host can read the TD`);
+      }
+      // A migratable TD's state can be exported to another platform through a migration TD
+      // that the host chooses, outside the guarantees of this quote; no entry can allow it.
+      if ((attributes & TD_ATTRIBUTE.migratable) !== 0n) {
+        throw new ShadowplaneError('SP_ATTEST_POLICY_MISMATCH', `TD attributes ${u64Of(c.quote.body.tdAttributes)} have MIGRATABLE set: the TD's state can be exported to another platform`);
+      }
+      // A bound service TD (TDX 1.5, e.g. a migration TD) can read and export this TD's state.
+      const serviceTd = c.quote.body.mrServiceTd;
+      if (serviceTd !== undefined && !isZero(serviceTd)) {
+        throw new ShadowplaneError('SP_ATTEST_POLICY_MISMATCH', `MRSERVICETD ${shortHex(hex(serviceTd))} is not zero: a service TD is bound to this TD and can read its state`);
       }
       if (c.tcb.status === 'Revoked') throw new ShadowplaneError('SP_ATTEST_TCB_STATUS', 'the platform TCB is revoked');
       const entry = choose(entries as TdxReferenceEntry[], (x) => judgeTdx(x, c));

@@ -157,6 +157,8 @@ export interface ModuleIdentity {
 export interface TdxTcbInfo {
   readonly issueDate: Date;
   readonly nextUpdate: Date;
+  /** Which TCB evaluation (recovery) this document reflects; only ever grows. Reference values may set a floor. */
+  readonly tcbEvaluationDataNumber: number;
   readonly fmspc: string;
   readonly pceId: string;
   readonly tdxModule: { readonly mrSigner: Buffer; readonly attributes: Buffer; readonly attributesMask: Buffer };
@@ -167,6 +169,8 @@ export interface TdxTcbInfo {
 export interface QeIdentity {
   readonly issueDate: Date;
   readonly nextUpdate: Date;
+  /** As in TdxTcbInfo. */
+  readonly tcbEvaluationDataNumber: number;
   readonly miscSelect: Buffer;
   readonly miscSelectMask: Buffer;
   readonly attributes: Buffer;
@@ -224,6 +228,7 @@ export function parseTdxTcbInfo(signed: string): TdxTcbInfo {
   return {
     issueDate: date(t.issueDate, `${W}.issueDate`),
     nextUpdate: date(t.nextUpdate, `${W}.nextUpdate`),
+    tcbEvaluationDataNumber: int(t.tcbEvaluationDataNumber, `${W}.tcbEvaluationDataNumber`, 0xffffffff),
     fmspc: hexBytes(t.fmspc, `${W}.fmspc`, 6).toString('hex'),
     pceId: hexBytes(t.pceId, `${W}.pceId`, 2).toString('hex'),
     tdxModule: {
@@ -244,6 +249,7 @@ export function parseQeIdentity(signed: string): QeIdentity {
   return {
     issueDate: date(e.issueDate, `${W}.issueDate`),
     nextUpdate: date(e.nextUpdate, `${W}.nextUpdate`),
+    tcbEvaluationDataNumber: int(e.tcbEvaluationDataNumber, `${W}.tcbEvaluationDataNumber`, 0xffffffff),
     miscSelect: hexBytes(e.miscselect, `${W}.miscselect`, 4),
     miscSelectMask: hexBytes(e.miscselectMask, `${W}.miscselectMask`, 4),
     attributes: hexBytes(e.attributes, `${W}.attributes`, 16),

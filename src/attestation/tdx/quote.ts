@@ -22,6 +22,12 @@ export const TDX_BODY_V15_SIZE = 648;
 export const QE_REPORT_SIZE = 384;
 /** Intel's QE vendor ID. */
 export const INTEL_QE_VENDOR_ID = '939a7233f79c4ca9940a0db3957f0607';
+/** TD_ATTRIBUTES bits (Intel TDX module ABI, TDATTRIBUTES) that the verifier judges, as bits of the little-endian u64. */
+export const TD_ATTRIBUTE = {
+  debug: 1n << 0n,
+  septVeDisable: 1n << 28n,
+  migratable: 1n << 29n,
+} as const;
 const ATT_KEY_ECDSA_P256 = 2;
 const TEE_TYPE_TDX = 0x81;
 const MAX_PCK_CHAIN_BYTES = 16 * 1024;

@@ -33,6 +33,8 @@ export interface TdxCryptoResult {
   readonly rootSha256: string;
   /** The earliest expiry among the certificates and the collateral: a cached result must not outlive it. */
   readonly notAfter: Date;
+  /** `tcbEvaluationDataNumber` of the TCB Info and of the QE Identity, for the reference values' floor. */
+  readonly evaluationDataNumbers: { readonly tcbInfo: number; readonly qeIdentity: number };
 }
 
 let intelAnchors: readonly TrustAnchor[] | undefined;
@@ -167,5 +169,6 @@ export function verifyTdxCrypto(
   const pck = readPckExtensions(pckLeaf);
   const tcb = evaluateTdxTcb({ tcbInfo: collateral.tcbInfo, qeIdentity: collateral.qeIdentity, pck, body: quote.body, qeReport: quote.qeReport });
   const notAfter = new Date(Math.min(collateral.notAfter.getTime(), chain.notAfter.getTime()));
-  return { quote, pck, tcb, rootSha256: chain.anchor.cert.sha256, notAfter };
+  const evaluationDataNumbers = { tcbInfo: collateral.tcbInfo.tcbEvaluationDataNumber, qeIdentity: collateral.qeIdentity.tcbEvaluationDataNumber };
+  return { quote, pck, tcb, rootSha256: chain.anchor.cert.sha256, notAfter, evaluationDataNumbers };
 }

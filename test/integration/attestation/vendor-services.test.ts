@@ -53,7 +53,7 @@ describe('optional vendor services on loopback', () => {
     expect(e.certificates[0]!.equals(vcek)).toBe(true);
     expect(seen.at(-1)).toBe(`/vcek/v1/Milan/${MILAN.chipId}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`);
     // The sample's HOST_DATA is zero (no pod policy was bound), hence the explicit opt-out.
-    const reference = parseReferenceValues([{ platform: 'sev-snp', measurements: [MILAN.measurement], unboundIdentity: true }], 'test');
+    const reference = parseReferenceValues([{ platform: 'sev-snp', measurements: [MILAN.measurement], minimumTcb: MILAN.tcb, unboundIdentity: true }], 'test');
     await expectCode(() => verifyEvidence(e, { reportData: MILAN.reportData, reference, now: MILAN.now }), 'SP_ATTEST_DEBUG_ENABLED');
   });
 

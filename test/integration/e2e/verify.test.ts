@@ -372,12 +372,13 @@ describe('shadowplane proxy start-up', () => {
     const doc = parse(readFileSync(bed.manifestPath, 'utf8')) as { workloads: { referenceValues: Record<string, unknown>[] }[] };
     const { hostData: _pinned, ...rest } = doc.workloads[0]!.referenceValues[0]!;
     const simulated = { ...rest, name: 'open', unboundIdentity: true };
-    doc.workloads[0]!.referenceValues = [simulated, { name: 'snp', platform: 'sev-snp', measurements: ['ab'.repeat(48)], hostData: ['cd'.repeat(32)] }];
+    doc.workloads[0]!.referenceValues = [simulated, { name: 'snp', platform: 'sev-snp', measurements: ['ab'.repeat(48)], hostData: ['cd'.repeat(32)], minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } }];
     const manifest = join(bed.dir, 'unbound-manifest.yaml');
     writeFileSync(manifest, stringify(doc));
     // It starts and keeps running; the warnings are written before it listens.
     const r = await bed.cli(['proxy', '--manifest', manifest, '--listen', '127.0.0.1:0', '--tee', 'simulated', '--simulated-dir', join(bed.dir, 'sim'), '--allow-simulated-agents'], { timeoutMs: 5000 });
     expect(r.stderr).toContain("reference entry 'open' of manifest workloads[0].referenceValues sets unboundIdentity: hostData not pinned");
+    expect(r.stderr).toContain("reference entry 'snp' of manifest workloads[0].referenceValues sets an all-zero minimumTcb");
     expect(r.stderr).toContain('no CRL source is configured');
     expect(r.stderr).toContain('--crl FILE and --require-crls');
   });

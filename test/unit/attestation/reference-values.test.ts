@@ -11,21 +11,23 @@ const M = 'AB'.repeat(48);
 const H = 'CD'.repeat(32);
 /** A TDX entry's identity pins: MRCONFIGID and RTMR0–2. */
 const TDX_PINS = { mrConfigId: 'C1'.repeat(48), rtmr0: 'A0'.repeat(48), rtmr1: 'A1'.repeat(48), rtmr2: 'A2'.repeat(48) };
-const snp = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ platform: 'sev-snp', measurements: [M], hostData: [H], ...extra });
+/** A firmware floor, as every sev-snp entry must state one. */
+const TCB = { bootloader: 3, tee: 0, snp: 14, microcode: 209 };
+const snp = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ platform: 'sev-snp', measurements: [M], hostData: [H], minimumTcb: TCB, ...extra });
 
 describe('reference values', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sp-ref-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('normalises hex, fills documented defaults and freezes the result', () => {
-    const r = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [`0x${M}`, M.toLowerCase()], hostData: H }] }, 'test');
+    const r = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [`0x${M}`, M.toLowerCase()], hostData: H, minimumTcb: TCB }] }, 'test');
     expect(r.entries).toEqual([
       {
         name: 'sev-snp-0',
         platform: 'sev-snp',
         measurements: ['ab'.repeat(48)],
         hostData: ['cd'.repeat(32)],
-        minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0, fmc: 0 },
+        minimumTcb: { ...TCB, fmc: 0 },
         policy: { migrationAgent: false, smt: true, singleSocket: false },
         vmpl: undefined,
         chipIds: undefined,
@@ -41,7 +43,7 @@ describe('reference values', () => {
 
   it('gives the same digest for the same content and a different one for different content', () => {
     const a = parseReferenceValues([snp()], 'a');
-    const b = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M.toLowerCase()], hostData: [H.toLowerCase()] }] }, 'b');
+    const b = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M.toLowerCase()], hostData: [H.toLowerCase()], minimumTcb: TCB }] }, 'b');
     const c = parseReferenceValues([snp({ hostData: 'ef'.repeat(32) })], 'c');
     expect(a.digest).toBe(b.digest);
     expect(c.digest).not.toBe(a.digest);
@@ -50,6 +52,7 @@ describe('reference values', () => {
   it('parses TDX entries with their defaults', () => {
     const r = parseReferenceValues([{ platform: 'tdx', name: 'agent', mrtd: [M], ...TDX_PINS, rtmr1: M, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] }], 'test');
     expect(r.entries[0]).toMatchObject({ platform: 'tdx', name: 'agent', rtmr1: ['ab'.repeat(48)], rtmr3: undefined, mrOwner: undefined, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'], unboundIdentity: false });
+    expect(r.entries[0]).toMatchObject({ tdAttributes: undefined, minimumTcbEvaluationDataNumber: undefined });
   });
 
   const cases: Array<[string, unknown, string]> = [
@@ -107,7 +110,7 @@ describe('reference values', () => {
       const r = parseReferenceValues(
         [
           { name: 'pinned', ...snp() },
-          { name: 'open-snp', platform: 'sev-snp', measurements: [M], unboundIdentity: true },
+          { name: 'open-snp', platform: 'sev-snp', measurements: [M], minimumTcb: TCB, unboundIdentity: true },
           { name: 'open-tdx', platform: 'tdx', mrtd: [M], rtmr0: TDX_PINS.rtmr0, unboundIdentity: true },
         ],
         'ref.yaml',
@@ -128,9 +131,67 @@ describe('reference values', () => {
     });
   });
 
+  describe('SEV-SNP firmware floor', () => {
+    // Regression: minimumTcb defaulted to all zero without a word, so a sev-snp entry that
+    // did not mention it accepted any firmware and microcode, published vulnerabilities included.
+    it('refuses a sev-snp entry without minimumTcb, naming the field and the explicit opt-out', async () => {
+      const { minimumTcb: _dropped, ...rest } = snp();
+      const err = await expectCode(() => parseReferenceValues([rest], 'ref.yaml'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(err.message).toContain('ref.yaml: entries[0].minimumTcb: is required on sev-snp');
+      expect(err.message).toContain('explicit all-zero');
+    });
+
+    it('refuses a sev-snp minimumTcb that leaves out a component, and reports a misspelt one as unknown', async () => {
+      const err = await expectCode(() => parseReferenceValues([snp({ minimumTcb: { bootloader: 3, snp: 14 } })], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(err.message).toContain('entries[0].minimumTcb.tee: is required on sev-snp (missing: tee, microcode)');
+      const typo = await expectCode(() => parseReferenceValues([snp({ minimumTcb: { ...TCB, microcod: 1 } })], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(typo.message).toContain('entries[0].minimumTcb.microcod: unknown field');
+      const misspelt = await expectCode(() => parseReferenceValues([{ ...snp({ minimumTcb: undefined }), minimumTCB: TCB }], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(misspelt.message).toContain('entries[0].minimumTCB: unknown field');
+    });
+
+    it('keeps fmc optional (Turin only, default 0) and simulated entries exempt', () => {
+      expect(parseReferenceValues([snp()], 'test').entries[0]).toMatchObject({ minimumTcb: { ...TCB, fmc: 0 } });
+      const sim = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: [M], hostData: [H] }], 'test');
+      expect(sim.entries[0]).toMatchObject({ minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0, fmc: 0 } });
+      expect(unboundIdentityWarnings(sim)).toEqual([]);
+    });
+
+    it('accepts an explicit all-zero minimumTcb on sev-snp and announces it loudly at start', () => {
+      const r = parseReferenceValues([snp({ name: 'any-firmware', minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } }), snp({ name: 'floored' })], 'ref.yaml');
+      const lines = unboundIdentityWarnings(r);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain("reference entry 'any-firmware' of ref.yaml sets an all-zero minimumTcb: any SEV-SNP firmware and microcode is accepted");
+      expect(unboundIdentityWarnings(parseReferenceValues([snp({ minimumTcb: { ...TCB, bootloader: 0, snp: 0, microcode: 0, tee: 1 } })], 'x'))).toEqual([]);
+    });
+  });
+
+  describe('TDX attributes and collateral floor', () => {
+    it('parses a masked tdAttributes pin and a minimumTcbEvaluationDataNumber, normalised', () => {
+      const r = parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...TDX_PINS, tdAttributes: { value: '0x0000000010000000', mask: '0x00000000F0000000' }, minimumTcbEvaluationDataNumber: 18 }], 'test');
+      expect(r.entries[0]).toMatchObject({ tdAttributes: { value: '0000000010000000', mask: '00000000f0000000' }, minimumTcbEvaluationDataNumber: 18 });
+    });
+
+    it('refuses a tdAttributes pin that no TD could match: bits outside the mask, DEBUG or MIGRATABLE required', async () => {
+      const pin = (value: string, mask: string) => () => parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...TDX_PINS, tdAttributes: { value, mask } }], 'test');
+      expect((await expectCode(pin('0000000010000000', '0000000000000000'), 'SP_ATTEST_REFERENCE_VALUES_INVALID')).message).toContain('entries[0].tdAttributes.value: sets bits outside mask');
+      expect((await expectCode(pin('0000000000000001', 'ffffffffffffffff'), 'SP_ATTEST_REFERENCE_VALUES_INVALID')).message).toContain('requires DEBUG');
+      expect((await expectCode(pin('0000000020000000', 'ffffffffffffffff'), 'SP_ATTEST_REFERENCE_VALUES_INVALID')).message).toContain('requires MIGRATABLE');
+      expect((await expectCode(pin('10000000', 'ffffffff'), 'SP_ATTEST_REFERENCE_VALUES_INVALID')).message).toContain('expected 16 hex digits');
+      await expectCode(() => parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...TDX_PINS, tdAttributes: { value: '0000000010000000' } }], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+    });
+
+    it('refuses a minimumTcbEvaluationDataNumber that is not a small non-negative integer', async () => {
+      for (const bad of [-1, 1.5, '18', 70_000]) {
+        const err = await expectCode(() => parseReferenceValues([{ platform: 'tdx', mrtd: [M], ...TDX_PINS, minimumTcbEvaluationDataNumber: bad }], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+        expect(err.message).toContain('entries[0].minimumTcbEvaluationDataNumber: expected an integer from 0 to 65535');
+      }
+    });
+  });
+
   it('loads YAML and JSON files', () => {
     const yamlPath = join(dir, 'ref.yaml');
-    writeFileSync(yamlPath, `version: 1\nentries:\n  - platform: sev-snp\n    measurements: [${M}]\n    hostData: [${H}]\n    minimumTcb: { snp: 8 }\n`);
+    writeFileSync(yamlPath, `version: 1\nentries:\n  - platform: sev-snp\n    measurements: [${M}]\n    hostData: [${H}]\n    minimumTcb: { bootloader: 3, tee: 0, snp: 8, microcode: 209 }\n`);
     expect(loadReferenceValues(yamlPath).entries[0]).toMatchObject({ minimumTcb: { snp: 8 } });
     const jsonPath = join(dir, 'ref.json');
     writeFileSync(jsonPath, JSON.stringify({ version: 1, entries: [snp()] }));

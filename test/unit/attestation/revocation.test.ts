@@ -178,7 +178,7 @@ describe('CRL files held by the verifier', () => {
 });
 
 describe('revocation warnings at start', () => {
-  const real = parseReferenceValues([{ platform: 'sev-snp', measurements: ['ab'.repeat(48)], hostData: ['cd'.repeat(32)] }], 'ref.yaml');
+  const real = parseReferenceValues([{ platform: 'sev-snp', measurements: ['ab'.repeat(48)], hostData: ['cd'.repeat(32)], minimumTcb: { bootloader: 3, tee: 0, snp: 14, microcode: 209 } }], 'ref.yaml');
   const simulated = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: ['ab'.repeat(48)], hostData: ['00'.repeat(32)] }], 'sim.yaml');
   const HINT = '--crl FILE and --require-crls';
 

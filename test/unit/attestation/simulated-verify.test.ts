@@ -7,8 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign, type KeyObject } from 'node:crypto';
 import {
   SIMULATED_DEFAULT_MEASUREMENT,
+  SIMULATED_DEFAULT_TCB,
   createSimulatedIssuer,
   loadReferenceValues,
   parseReferenceValues,
@@ -23,6 +25,7 @@ import {
 } from '../../../src/attestation/index.ts';
 import { derNull } from '../../../src/attestation/der.ts';
 import { AMD_EXT, endorsementExtensionSpecs } from '../../../src/attestation/snp/endorsement.ts';
+import { SNP_OFFSET, SNP_SIGNED_LENGTH, encodeTcb } from '../../../src/attestation/snp/report.ts';
 import { basicConstraints, buildCertificate, buildCrl, dn, keyUsage, type ExtensionSpec } from '../../../src/attestation/x509-build.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
 import { createLogger } from '../../../src/log.ts';
@@ -37,6 +40,17 @@ function evidenceFrom(chain: SimulatedChain, over: Partial<Parameters<typeof sig
     chain.vcek.key,
   );
   return { platform: 'simulated', report, certificates: certs ?? [chain.vcek.der, chain.ask.der, chain.ark.der] };
+}
+
+/** Edits a signed report's body and signs it again, as the AMD-SP would have signed the edited one. */
+function resigned(e: Evidence, key: KeyObject, edit: (b: Buffer) => void): Evidence {
+  const b = Buffer.from(e.report);
+  edit(b);
+  b.fill(0, SNP_OFFSET.signatureR);
+  const sig = sign('sha384', b.subarray(0, SNP_SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' });
+  Buffer.from(sig.subarray(0, 48)).reverse().copy(b, SNP_OFFSET.signatureR);
+  Buffer.from(sig.subarray(48, 96)).reverse().copy(b, SNP_OFFSET.signatureS);
+  return { ...e, report: b };
 }
 
 describe('simulate init and the simulated issuer', () => {
@@ -76,7 +90,7 @@ describe('simulate init and the simulated issuer', () => {
 
   it('refuses simulated evidence relabelled as sev-snp: its ARK is not an AMD root', async () => {
     const evidence = await createSimulatedIssuer({ dir, measurement: M }).issue(RD);
-    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M], hostData: ['ee'.repeat(32)] }] }, 'test');
+    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M], hostData: ['ee'.repeat(32)], minimumTcb: SIMULATED_DEFAULT_TCB }] }, 'test');
     await expectCode(() => verifyEvidence({ ...evidence, platform: 'sev-snp' }, { reportData: RD, reference }), 'SP_ATTEST_ROOT_UNTRUSTED');
   });
 
@@ -146,6 +160,28 @@ describe('verification of SNP-shaped evidence', () => {
     expect(err.message).toContain('(snp)');
   });
 
+  // Regression: only REPORTED_TCB was judged. A host could launch the guest under vulnerable
+  // firmware, update the firmware live, and pass a strict minimumTcb with the new REPORTED_TCB.
+  it('gives SP_ATTEST_TCB_TOO_LOW, naming the launch TCB, when the guest was launched under firmware below the minimum', async () => {
+    const launchedLow = resigned(evidenceFrom(chain), chain.vcek.key, (b) => encodeTcb({ ...chain.tcb, snp: chain.tcb.snp - 1, microcode: 0 }, chain.product).copy(b, SNP_OFFSET.launchTcb));
+    const err = await expectCode(() => verify(launchedLow, { minimumTcb: chain.tcb }), 'SP_ATTEST_TCB_TOO_LOW');
+    expect(err.message).toContain(`launch TCB bl=${chain.tcb.bootloader} tee=${chain.tcb.tee} snp=${chain.tcb.snp - 1} ucode=0 is below the minimum`);
+    expect(err.message).toContain('(snp, microcode)');
+    // The same report is accepted by a floor it meets, and the launch TCB is in the result.
+    expect((await verify(launchedLow, { minimumTcb: { ...chain.tcb, snp: chain.tcb.snp - 1, microcode: 0 } })).snp?.launchTcb).toMatchObject({ snp: chain.tcb.snp - 1, microcode: 0 });
+  });
+
+  it('judges the launch TCB fmc on Turin', async () => {
+    const turin = await chainFor({ product: 'Turin', tcb: { fmc: 1, bootloader: 2, tee: 3, snp: 4, microcode: 5 } });
+    const chipId = Buffer.concat([turin.hwId, Buffer.alloc(56)]);
+    const e = resigned(evidenceFrom(turin, { chipId }), turin.vcek.key, (b) => encodeTcb({ ...turin.tcb, fmc: 0 }, 'Turin').copy(b, SNP_OFFSET.launchTcb));
+    const err = await expectCode(
+      () => verifyEvidence(e, { reportData: RD, reference: simulatedReference(turin, M, { minimumTcb: turin.tcb }), allowSimulated: true }),
+      'SP_ATTEST_TCB_TOO_LOW',
+    );
+    expect(err.message).toContain('launch TCB fmc=0');
+  });
+
   it('gives SP_ATTEST_TCB_MISMATCH when the report claims a TCB the VCEK was not issued for', async () => {
     await expectCode(() => verify(evidenceFrom(chain, { tcb: { ...chain.tcb, microcode: chain.tcb.microcode + 1 } })), 'SP_ATTEST_TCB_MISMATCH');
   });
@@ -193,7 +229,7 @@ describe('verification of SNP-shaped evidence', () => {
   });
 
   it('refuses evidence of a platform the reference values do not list', async () => {
-    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M], hostData: ['ee'.repeat(32)] }] }, 'test');
+    const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [M], hostData: ['ee'.repeat(32)], minimumTcb: SIMULATED_DEFAULT_TCB }] }, 'test');
     await expectCode(() => verifyEvidence(evidenceFrom(chain), { reportData: RD, reference, allowSimulated: true }), 'SP_ATTEST_PLATFORM_UNSUPPORTED');
   });
 

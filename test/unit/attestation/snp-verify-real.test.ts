@@ -15,7 +15,7 @@ const vcek = fixture('sev-snp/milan-vcek.der');
 const [ask, ark] = pemToDer(fixture('sev-snp/ask_ark_milan.pem').toString('latin1'));
 const evidence: Evidence = { platform: 'sev-snp', report, certificates: [vcek, ask!, ark!] };
 // The sample's HOST_DATA is zero (no pod policy was bound), hence the explicit opt-out.
-const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [MILAN.measurement], unboundIdentity: true }] }, 'test');
+const reference = parseReferenceValues({ version: 1, entries: [{ platform: 'sev-snp', measurements: [MILAN.measurement], minimumTcb: MILAN.tcb, unboundIdentity: true }] }, 'test');
 const crypto = (e: Evidence, now = MILAN.now) => verifySnpCrypto(e, { now, crls: [], simulatedRoots: [] });
 
 describe('real Milan SEV-SNP evidence', () => {

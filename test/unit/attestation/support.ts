@@ -16,6 +16,8 @@ export const MILAN = {
   measurement: 'b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01',
   chipId: '3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d',
   reportData: Buffer.concat([Buffer.from([1, 2, 3, 4, 5]), Buffer.alloc(59)]),
+  /** Its REPORTED_TCB and LAUNCH_TCB (the same). */
+  tcb: { bootloader: 2, tee: 0, snp: 5, microcode: 68 },
   /** Inside the VCEK's validity (2022-09-24 .. 2029-09-24). */
   now: new Date('2024-06-01T00:00:00Z'),
 } as const;

@@ -107,6 +107,8 @@ export interface BodyFields {
   readonly mrOwner?: Buffer;
   readonly mrOwnerConfig?: Buffer;
   readonly rtmr?: readonly Buffer[];
+  /** TDX 1.5 body (v5) only. Default zero. */
+  readonly mrServiceTd?: Buffer;
   readonly reportData: Buffer;
 }
 
@@ -134,6 +136,7 @@ function body(f: BodyFields, v15: boolean): Buffer {
   (f.mrOwnerConfig ?? Buffer.alloc(48)).copy(b, 280);
   (f.rtmr ?? [0, 1, 2, 3].map((i) => Buffer.alloc(48, 0x30 + i))).forEach((r, i) => r.copy(b, 328 + i * 48));
   f.reportData.copy(b, 520);
+  if (v15 && f.mrServiceTd !== undefined) f.mrServiceTd.copy(b, 600);
   return b;
 }
 
@@ -193,6 +196,9 @@ export interface CollateralOptions {
   readonly nextUpdate?: Date;
   readonly fmspc?: string;
   readonly signWith?: KeyObject;
+  /** tcbEvaluationDataNumber of the TCB Info and of the QE Identity. Default 18 each. */
+  readonly tcbEvaluationDataNumber?: number;
+  readonly qeTcbEvaluationDataNumber?: number;
 }
 
 function signed(member: string, value: unknown, key: KeyObject): string {
@@ -214,7 +220,7 @@ export function forgeCollateral(forge: TdxForge, c: CollateralOptions = {}): { t
     fmspc: c.fmspc ?? forge.platform.fmspc,
     pceId: '0000',
     tcbType: 0,
-    tcbEvaluationDataNumber: 18,
+    tcbEvaluationDataNumber: c.tcbEvaluationDataNumber ?? 18,
     tdxModule: { mrsigner: '00'.repeat(48), attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
     ...(c.moduleIdentities !== undefined ? { tdxModuleIdentities: c.moduleIdentities } : {}),
     tcbLevels: levels.map((l) => ({
@@ -229,7 +235,7 @@ export function forgeCollateral(forge: TdxForge, c: CollateralOptions = {}): { t
     version: 2,
     issueDate,
     nextUpdate,
-    tcbEvaluationDataNumber: 18,
+    tcbEvaluationDataNumber: c.qeTcbEvaluationDataNumber ?? 18,
     miscselect: '00000000',
     miscselectMask: 'FFFFFFFF',
     attributes: '11000000000000000000000000000000',

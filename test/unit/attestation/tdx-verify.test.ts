@@ -1,3 +1,4 @@
+import { sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseReferenceValues, revocationPolicy, verifyEvidence, type Evidence, type ReferenceValues } from '../../../src/attestation/index.ts';
 import { parseCrl } from '../../../src/attestation/crl.ts';
@@ -167,6 +168,7 @@ describe('real Intel TDX evidence', () => {
     const q5 = parseTdxQuote(v5);
     const tcbInfo = parseTdxTcbInfo(splitSignedJson(fixture('tdx/sample_tcbinfo_response_v5').toString('utf8'), 'tcbInfo', 'tcb').signed);
     const qeIdentity = parseQeIdentity(splitSignedJson(realCollateral.tdxQeIdentity, 'enclaveIdentity', 'qe').signed);
+    expect([tcbInfo.tcbEvaluationDataNumber, qeIdentity.tcbEvaluationDataNumber]).toEqual([18, 15]);
     const pck = readPckExtensions(parseCertificate(pemToDer(q5.pckChainPem)[0]!, 'pck'));
     const verdict = evaluateTdxTcb({ tcbInfo, qeIdentity, pck, body: q5.body, qeReport: q5.qeReport });
     expect(verdict).toEqual({ status: 'UpToDate', platformStatus: 'UpToDate', moduleStatus: 'UpToDate', qeStatus: 'UpToDate', advisoryIds: [] });
@@ -201,6 +203,64 @@ describe('TDX verification with an Intel-shaped test chain', () => {
 
   it('gives SP_ATTEST_DEBUG_ENABLED for a debuggable TD', async () => {
     await expectCode(() => verify(forgeEvidence(forge, { reportData: RD, tdAttributes: Buffer.from('0100000000000000', 'hex') })), 'SP_ATTEST_DEBUG_ENABLED');
+  });
+
+  // Regression: TD attributes other than DEBUG were neither judged nor pinnable, so a
+  // MIGRATABLE TD, or a TDX 1.5 TD with a bound service TD, passed the strictest entry.
+  it('refuses a MIGRATABLE TD with SP_ATTEST_POLICY_MISMATCH, whatever the entry pins', async () => {
+    const migratable = forgeEvidence(forge, { reportData: RD, tdAttributes: Buffer.from('0000003000000000', 'hex') });
+    const err = await expectCode(() => verify(migratable), 'SP_ATTEST_POLICY_MISMATCH');
+    expect(err.message).toContain('TD attributes 0x0000000030000000 have MIGRATABLE set');
+    await expectCode(() => verify(migratable, { tdAttributes: { value: '0000000010000000', mask: '0000000010000000' } }), 'SP_ATTEST_POLICY_MISMATCH');
+  });
+
+  it('refuses a TDX 1.5 TD with a non-zero MRSERVICETD (a bound service TD) with SP_ATTEST_POLICY_MISMATCH', async () => {
+    const v15 = { version: 5 as const, reportData: RD, teeTcbSvn: Buffer.from('07010300000000000000000000000000', 'hex') };
+    const collateral = {
+      levels: [{ status: 'UpToDate', tdx: [9, 9, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
+      moduleIdentities: [{ id: 'TDX_01', mrsigner: '00'.repeat(48), attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF', tcbLevels: [{ tcb: { isvsvn: 6 }, tcbStatus: 'UpToDate' }] }],
+    };
+    const err = await expectCode(() => verify(forgeEvidence(forge, { ...v15, mrServiceTd: Buffer.alloc(48, 0xee) }, collateral)), 'SP_ATTEST_POLICY_MISMATCH');
+    expect(err.message).toContain('MRSERVICETD eeeeeeee… is not zero');
+    expect(verify(forgeEvidence(forge, v15, collateral)).tdx?.mrServiceTd).toBe('00'.repeat(48));
+  });
+
+  it('does not require SEPT_VE_DISABLE by default (the real SPR quote has it clear), and refuses a TD that misses a tdAttributes pin', async () => {
+    const cleared = forgeEvidence(forge, { reportData: RD, tdAttributes: Buffer.alloc(8) });
+    expect(verify(cleared).tdx?.tdAttributes).toBe('0x0000000000000000');
+    const septVeDisable = { tdAttributes: { value: '0000000010000000', mask: '0000000010000000' } };
+    const err = await expectCode(() => verify(cleared, septVeDisable), 'SP_ATTEST_POLICY_MISMATCH');
+    expect(err.message).toContain('TD attributes 0x0000000000000000 under mask 0x0000000010000000 are not the reference value 0x0000000010000000');
+    expect(verify(forgeEvidence(forge, { reportData: RD }), septVeDisable).referenceName).toBe('tdx-0');
+    // A pin may also forbid bits the fixed checks leave open, e.g. PERFMON (bit 63).
+    const perfmon = forgeEvidence(forge, { reportData: RD, tdAttributes: Buffer.from('0000001000000080', 'hex') });
+    await expectCode(() => verify(perfmon, { tdAttributes: { value: '0000000010000000', mask: '8000000010000000' } }), 'SP_ATTEST_POLICY_MISMATCH');
+  });
+
+  // Regression: the prover picks the collateral, and nothing set a floor on its freshness, so
+  // a host could keep sending a TCB Info from before a TCB recovery that rated it UpToDate.
+  it('refuses collateral whose TCB Info or QE Identity is below minimumTcbEvaluationDataNumber with SP_ATTEST_COLLATERAL_INVALID', async () => {
+    const old = forgeEvidence(forge, { reportData: RD }, { tcbEvaluationDataNumber: 17 });
+    expect(verify(old).referenceName).toBe('tdx-0'); // no floor: superseded collateral still inside its validity passes
+    const err = await expectCode(() => verify(old, { minimumTcbEvaluationDataNumber: 18 }), 'SP_ATTEST_COLLATERAL_INVALID');
+    expect(err.message).toContain('the TCB Info is from TCB evaluation 17, below the minimum 18 (minimumTcbEvaluationDataNumber)');
+    const oldQe = forgeEvidence(forge, { reportData: RD }, { qeTcbEvaluationDataNumber: 17 });
+    expect((await expectCode(() => verify(oldQe, { minimumTcbEvaluationDataNumber: 18 }), 'SP_ATTEST_COLLATERAL_INVALID')).message).toContain('the QE Identity is from TCB evaluation 17');
+    expect(verify(forgeEvidence(forge, { reportData: RD }), { minimumTcbEvaluationDataNumber: 18 }).referenceName).toBe('tdx-0');
+  });
+
+  it('refuses a TCB Info or QE Identity without a tcbEvaluationDataNumber', async () => {
+    const c = forgeEvidence(forge, { reportData: RD }).collateral!;
+    const strip = (text: string, member: string): string => {
+      const doc = JSON.parse(text) as Record<string, Record<string, unknown>>;
+      const { tcbEvaluationDataNumber: _n, ...rest } = doc[member]!;
+      const body = JSON.stringify(rest);
+      return `{"${member}":${body},"signature":"${sign('sha256', Buffer.from(body), { key: forge.tcbSigning.key, dsaEncoding: 'ieee-p1363' }).toString('hex')}"}`;
+    };
+    const noTcbNumber = { platform: 'tdx' as const, report: forgeEvidence(forge, { reportData: RD }).report, certificates: [], collateral: { ...c, tdxTcbInfo: strip(c.tdxTcbInfo!, 'tcbInfo') } };
+    expect((await expectCode(() => verify(noTcbNumber), 'SP_ATTEST_COLLATERAL_INVALID')).message).toContain('TCB Info.tcbEvaluationDataNumber');
+    const noQeNumber = { ...noTcbNumber, collateral: { ...c, tdxQeIdentity: strip(c.tdxQeIdentity!, 'enclaveIdentity') } };
+    expect((await expectCode(() => verify(noQeNumber), 'SP_ATTEST_COLLATERAL_INVALID')).message).toContain('QE Identity.tcbEvaluationDataNumber');
   });
 
   it('gives SP_ATTEST_REPORT_DATA_MISMATCH, MEASUREMENT_MISMATCH, HOST_DATA_MISMATCH and POLICY_MISMATCH for the matching claims', async () => {
