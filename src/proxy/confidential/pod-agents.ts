@@ -7,7 +7,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { AgentConnection } from '../../channel/agent-client.ts';
 import type { AgentPool } from '../../channel/agent-pool.ts';
-import { isShadowplaneError } from '../../errors.ts';
+import { ShadowplaneError, isShadowplaneError } from '../../errors.ts';
 import type { PodDirectory } from './pod-directory.ts';
 
 export class PodAgents {
@@ -34,12 +34,34 @@ export class PodAgents {
     const port = this.#port;
     const address = knownAddress ?? (await this.#pods.lookup(namespace, pod, callerAuth));
     try {
-      return await this.#pool.connect({ address, port, identity });
+      try {
+        return await this.#pool.connect({ address, port, identity });
+      } catch (err) {
+        if (!isShadowplaneError(err, 'SP_AGENT_UNREACHABLE') && !isShadowplaneError(err, 'SP_AGENT_IDENTITY_MISMATCH')) throw err;
+        const fresh = await this.#pods.lookup(namespace, pod, callerAuth, true);
+        if (fresh === address) throw err;
+        return await this.#pool.connect({ address: fresh, port, identity });
+      }
     } catch (err) {
-      if (!isShadowplaneError(err, 'SP_AGENT_UNREACHABLE') && !isShadowplaneError(err, 'SP_AGENT_IDENTITY_MISMATCH')) throw err;
-      const fresh = await this.#pods.lookup(namespace, pod, callerAuth, true);
-      if (fresh === address) throw err;
-      return this.#pool.connect({ address: fresh, port, identity });
+      if (isShadowplaneError(err, 'SP_AGENT_UNREACHABLE') && !(await this.#anyContainerRunning(namespace, pod, callerAuth))) {
+        // The agent runs inside the workload's container and ends with it: nothing is left
+        // to answer for a crashed or completed container (docs/agent.md, Logs).
+        throw new ShadowplaneError(
+          'SP_CONTAINER_NOT_RUNNING',
+          'no container of the pod is running, and its agent ends with it: the logs of a crashed container are served by its next run (kubectl logs --previous); those of a completed pod are not kept outside its TEE',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** False only when the API server says no container of the pod runs; any doubt is true (the caller keeps its own error). */
+  async #anyContainerRunning(namespace: string, pod: string, callerAuth: OutgoingHttpHeaders): Promise<boolean> {
+    try {
+      return await this.#pods.anyContainerRunning(namespace, pod, callerAuth);
+    } catch {
+      return true;
     }
   }
 }

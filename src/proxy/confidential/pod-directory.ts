@@ -84,6 +84,20 @@ export class PodDirectory {
   }
 
   /**
+   * Whether any container of the pod runs, as the API server says (a fresh GET): only to
+   * tell a user why its agent does not answer. It decides no access, since an untrusted
+   * answer here can only choose between two refusals.
+   */
+  async anyContainerRunning(namespace: string, pod: string, callerAuth: OutgoingHttpHeaders): Promise<boolean> {
+    const auth = this.#opts.ownAuth === undefined ? callerAuth : await this.#opts.ownAuth();
+    const { status, body } = await this.#get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`, auth);
+    if (status !== 200) throw new ShadowplaneError('SP_UPSTREAM_PROTOCOL', `pod lookup answered HTTP ${status}`);
+    const statuses = (parseJson(body) as { status?: { containerStatuses?: unknown } } | null)?.status?.containerStatuses;
+    if (!Array.isArray(statuses)) return true;
+    return statuses.some((c) => typeof c === 'object' && c !== null && typeof (c as { state?: { running?: unknown } }).state?.running === 'object');
+  }
+
+  /**
    * The pods of a namespace that have an address: from the watched cache once it is
    * synced, else by one LIST (authenticated by `callerAuth` without an own credential).
    */
