@@ -30,7 +30,7 @@ export {
   TDX_TCB_STATUSES,
   loadReferenceValues,
   parseReferenceValues,
-  unboundIdentityWarnings,
+  referenceValuesWarnings,
   unpinnedIdentityFields,
   type ReferenceEntry,
   type ReferenceValues,

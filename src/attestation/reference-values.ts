@@ -9,7 +9,7 @@
  *
  * Identity binding: an entry must pin the values that tie a guest to its pod
  * configuration, or say in so many words that it does not (`unboundIdentity: true`, which
- * callers announce loudly, see `unboundIdentityWarnings`). SEV-SNP and simulated:
+ * callers announce loudly, see `referenceValuesWarnings`). SEV-SNP and simulated:
  * `hostData` (Kata/CoCo put the policy/initdata digest there). TDX: `mrConfigId` (the same
  * digest) and `rtmr0`–`rtmr2` (MRTD measures only the firmware; the kernel, initrd and
  * command line are measured into the RTMRs). Without them every pod of the same launch
@@ -414,10 +414,9 @@ export function loadReferenceValues(path: string): ReferenceValues {
  * One loud line per entry that opts out of a check in so many words: `unboundIdentity`
  * (naming the fields it leaves unpinned), and a `sev-snp` entry whose `minimumTcb` is all
  * zero. Verifiers log these at start, so that accepting any pod configuration, or any
- * firmware, is never silent. (The name predates the second kind; the callers that log it
- * pass both on.)
+ * firmware, is never silent.
  */
-export function unboundIdentityWarnings(reference: ReferenceValues): string[] {
+export function referenceValuesWarnings(reference: ReferenceValues): string[] {
   const unbound = reference.entries
     .filter((e) => e.unboundIdentity)
     .map(

@@ -10,7 +10,7 @@ import {
   loadReferenceValues,
   parseReferenceValues,
   revocationWarnings,
-  unboundIdentityWarnings,
+  referenceValuesWarnings,
   watchRevocationFiles,
   type AttestedCertificateResult,
   type ReferenceValues,
@@ -54,7 +54,7 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
   const reference = proxyReferenceValues(config);
   // Followed afterwards: refreshed CRL files take effect without a restart.
   const revocation = watchRevocationFiles({ files: config.proxy.crlFiles, requireCrls: config.proxy.requireCrls, option: 'proxy.crlFiles', logger });
-  for (const line of [...unboundIdentityWarnings(reference), ...revocationWarnings(revocation.initial, [reference], 'proxy.crlFiles and proxy.requireCrls')]) logger.warn(line);
+  for (const line of [...referenceValuesWarnings(reference), ...revocationWarnings(revocation.initial, [reference], 'proxy.crlFiles and proxy.requireCrls')]) logger.warn(line);
   const credentials = await startRenewingCredentials({
     issuer,
     claims: agentClaims({ namespace: config.pod.namespace, pod: config.pod.name, container: config.container }),

@@ -1,5 +1,5 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
-import { revocationWarnings, unboundIdentityWarnings, watchRevocationFiles } from '../attestation/index.ts';
+import { revocationWarnings, referenceValuesWarnings, watchRevocationFiles } from '../attestation/index.ts';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { type Manifest, loadManifest } from '../config/manifest.ts';
 import { type ManifestSignaturePayload, readManifestSignature } from '../config/manifest-signature.ts';
@@ -49,7 +49,7 @@ export async function runProxyCommand(argv: readonly string[]): Promise<number> 
   // The files are followed afterwards: refreshed CRLs take effect without a restart.
   const revocation = watchRevocationFiles({ files: options.crlFiles, requireCrls: options.requireCrls, option: '--crl', logger });
   const references = manifest.workloads.map((w) => w.referenceValues);
-  for (const line of [...references.flatMap((r) => unboundIdentityWarnings(r)), ...revocationWarnings(revocation.initial, references, '--crl FILE and --require-crls')]) {
+  for (const line of [...references.flatMap((r) => referenceValuesWarnings(r)), ...revocationWarnings(revocation.initial, references, '--crl FILE and --require-crls')]) {
     logger.warn(line);
   }
   const issuer = await createIssuer({ tee: options.tee, simulatedDir: options.simulatedDir, logger });

@@ -5,7 +5,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, unboundIdentityWarnings } from '../attestation/index.ts';
+import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, referenceValuesWarnings } from '../attestation/index.ts';
 import { type Manifest, type ManifestUser, loadManifest } from '../config/manifest.ts';
 import { scraperByKey, scraperByToken, userByKey } from '../config/scope.ts';
 import { ShadowplaneError } from '../errors.ts';
@@ -120,7 +120,7 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
   const scraper = prometheusConfig === undefined ? undefined : scraperCredential(values['scraper-cert'], values['scraper-key'], values['scraper-token-file']);
   const scraperName = scraper === undefined ? undefined : scraperOfManifest(manifest, scraper);
   if (allowSimulated) process.stderr.write(`${SIMULATED_BANNER}\n`);
-  for (const line of [...unboundIdentityWarnings(reference), ...revocationWarnings(revocation, [reference], '--crl FILE and --require-crls')]) process.stderr.write(`warning: ${line}\n`);
+  for (const line of [...referenceValuesWarnings(reference), ...revocationWarnings(revocation, [reference], '--crl FILE and --require-crls')]) process.stderr.write(`warning: ${line}\n`);
 
   const verified = await verifyProxy({
     server,

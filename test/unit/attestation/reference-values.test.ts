@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { loadReferenceValues, parseReferenceValues, unboundIdentityWarnings, MAX_REFERENCE_VALUES_BYTES } from '../../../src/attestation/index.ts';
+import { loadReferenceValues, parseReferenceValues, referenceValuesWarnings, MAX_REFERENCE_VALUES_BYTES } from '../../../src/attestation/index.ts';
 import { expectCode } from './support.ts';
 
 const M = 'AB'.repeat(48);
@@ -116,12 +116,12 @@ describe('reference values', () => {
         'ref.yaml',
       );
       expect(r.entries.map((e) => e.unboundIdentity)).toEqual([false, true, true]);
-      const lines = unboundIdentityWarnings(r);
+      const lines = referenceValuesWarnings(r);
       expect(lines).toHaveLength(2);
       expect(lines[0]).toContain("reference entry 'open-snp' of ref.yaml sets unboundIdentity: hostData not pinned");
       expect(lines[1]).toContain("'open-tdx'");
       expect(lines[1]).toContain('mrConfigId, rtmr1, rtmr2 not pinned');
-      expect(unboundIdentityWarnings(parseReferenceValues([snp()], 'x'))).toEqual([]);
+      expect(referenceValuesWarnings(parseReferenceValues([snp()], 'x'))).toEqual([]);
     });
 
     it('refuses unboundIdentity on an entry that pins everything, and a non-boolean opt-out', async () => {
@@ -154,15 +154,15 @@ describe('reference values', () => {
       expect(parseReferenceValues([snp()], 'test').entries[0]).toMatchObject({ minimumTcb: { ...TCB, fmc: 0 } });
       const sim = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: [M], hostData: [H] }], 'test');
       expect(sim.entries[0]).toMatchObject({ minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0, fmc: 0 } });
-      expect(unboundIdentityWarnings(sim)).toEqual([]);
+      expect(referenceValuesWarnings(sim)).toEqual([]);
     });
 
     it('accepts an explicit all-zero minimumTcb on sev-snp and announces it loudly at start', () => {
       const r = parseReferenceValues([snp({ name: 'any-firmware', minimumTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } }), snp({ name: 'floored' })], 'ref.yaml');
-      const lines = unboundIdentityWarnings(r);
+      const lines = referenceValuesWarnings(r);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain("reference entry 'any-firmware' of ref.yaml sets an all-zero minimumTcb: any SEV-SNP firmware and microcode is accepted");
-      expect(unboundIdentityWarnings(parseReferenceValues([snp({ minimumTcb: { ...TCB, bootloader: 0, snp: 0, microcode: 0, tee: 1 } })], 'x'))).toEqual([]);
+      expect(referenceValuesWarnings(parseReferenceValues([snp({ minimumTcb: { ...TCB, bootloader: 0, snp: 0, microcode: 0, tee: 1 } })], 'x'))).toEqual([]);
     });
   });
 
