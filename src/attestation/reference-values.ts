@@ -300,7 +300,8 @@ function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated
     hostData: f.hexList('hostData', [64], false),
     minimumTcb,
     policy,
-    vmpl: f.byte('vmpl', undefined, 3),
+    // Default 0: a report asked for from a less privileged VMPL is not the guest kernel's unless the entry says so (an SVSM setup).
+    vmpl: f.byte('vmpl', 0, 3),
     chipIds: f.hexList('chipIds', [128, 16], false),
     products: f.enumList('products', SNP_PRODUCTS, SNP_PRODUCTS),
     signingKeys: f.enumList('signingKeys', ['vcek', 'vlek'] as const, ['vcek', 'vlek']),

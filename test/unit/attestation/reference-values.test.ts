@@ -29,7 +29,7 @@ describe('reference values', () => {
         hostData: ['cd'.repeat(32)],
         minimumTcb: { ...TCB, fmc: 0 },
         policy: { migrationAgent: false, smt: true, singleSocket: false },
-        vmpl: undefined,
+        vmpl: 0,
         chipIds: undefined,
         products: ['Milan', 'Genoa', 'Turin'],
         signingKeys: ['vcek', 'vlek'],

@@ -152,6 +152,9 @@ describe('verification of SNP-shaped evidence', () => {
     expect((await verify(evidenceFrom(chain, { policy: 0x20000n }), { policy: { smt: false } })).snp?.policy.smt).toBe(false);
     await expectCode(() => verify(evidenceFrom(chain), { policy: { singleSocket: true } }), 'SP_ATTEST_POLICY_MISMATCH');
     await expectCode(() => verify(evidenceFrom(chain, { vmpl: 2 }), { vmpl: 0 }), 'SP_ATTEST_POLICY_MISMATCH');
+    // An entry that names no VMPL requires VMPL 0; one that names another accepts only that.
+    await expectCode(() => verify(evidenceFrom(chain, { vmpl: 3 })), 'SP_ATTEST_POLICY_MISMATCH');
+    expect((await verify(evidenceFrom(chain, { vmpl: 2 }), { vmpl: 2 })).snp?.vmpl).toBe(2);
   });
 
   it('gives SP_ATTEST_TCB_TOO_LOW when any reported TCB component is below the minimum', async () => {
