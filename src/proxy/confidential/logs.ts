@@ -4,8 +4,8 @@
  * written as it arrives (so `logs -f` sees lines promptly), the body ends when the log
  * does. Refusals before the first byte are Status errors.
  */
-import { pipeline } from 'node:stream';
 import { parseLogsQuery } from '../../channel/protocol.ts';
+import { isShadowplaneError, ShadowplaneError } from '../../errors.ts';
 import type { AnyRequest } from '../request.ts';
 import { writeHead, type AnyResponse } from '../respond.ts';
 import { containerOf } from './container.ts';
@@ -27,13 +27,36 @@ export async function serveLogs(ctx: OperationContext, req: AnyRequest, res: Any
   writeHead(res, 200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
   if ('flushHeaders' in res) res.flushHeaders();
   await new Promise<void>((resolve) => {
-    pipeline(body, res, (err) => {
+    // Not pipeline(): a broken channel stream must not tear the response down. The API
+    // server copies the kubelet's log stream and ignores a copy error (apiserver
+    // responsewriters.StreamObject: `io.Copy(writer, out)`), so the body then simply ends
+    // and `kubectl logs -f` exits 0; a reset would show kubectl's raw HTTP/2 error instead.
+    let done = false;
+    const finish = (err?: Error): void => {
+      if (done) return;
+      done = true;
       res.off('close', onClose);
-      const code = err === undefined || err === null ? undefined : abort.signal.aborted ? 'SP_CLIENT_GONE' : 'SP_AGENT_SESSION_LOST';
+      const code = err === undefined ? undefined : abort.signal.aborted ? 'SP_CLIENT_GONE' : isShadowplaneError(err) ? err.code : 'SP_AGENT_SESSION_LOST';
       if (code !== undefined) ctx.track.fail(code);
       ctx.audit.finish(record, { bytesOut, ...(code === undefined ? {} : { error: code }) });
       ctx.logger.info({ container, follow: params.follow === true, bytesOut, code }, 'logs served');
       resolve();
+    };
+    // A response error is followed by its 'close', handled below.
+    res.on('error', () => undefined);
+    body.pipe(res);
+    body.once('end', () => finish());
+    body.once('error', (err: Error) => {
+      body.unpipe(res);
+      if (!abort.signal.aborted && !res.writableEnded && !res.destroyed) res.end();
+      finish(err);
+    });
+    res.once('close', () => {
+      if (done) return;
+      // The client went away (or the response broke): stop the agent's side.
+      abort.abort();
+      body.destroy();
+      finish(new ShadowplaneError('SP_CLIENT_GONE'));
     });
   });
 }
