@@ -10,14 +10,13 @@
 import { connect as h2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { isIPv6 } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CommandResult } from '../proxy/streams/types.ts';
 import type { AttestedSocket, DialTarget } from './agent-dial.ts';
 import { ChannelStream, streamFailure } from './channel-stream.ts';
 import { runCommand, type CommandStreams } from './command-client.ts';
-import { CONNECTION_WINDOW_BYTES, SESSION_WRITE_BUDGET_BYTES, proxyH2Options } from './h2-options.ts';
+import { CONNECTION_WINDOW_BYTES, proxyH2Options } from './h2-options.ts';
 import {
   CHANNEL_PATHS,
   PROTOCOL_LIMITS,
@@ -34,7 +33,6 @@ import {
   type LogsParams,
 } from './protocol.ts';
 import { METRICS_LIMITS, SCRUB_STATS_HEADER, decodeScrubStats, encodeMetricsRequest, metricsPath, type MetricsQuery, type MetricsRequestBody } from './metrics-protocol.ts';
-import { sessionSocket } from './session-socket.ts';
 import { readBody } from './stream-util.ts';
 import { CONTENT_TYPES } from '../metrics/content-type.ts';
 import type { ScrubStats } from '../metrics/scrub.ts';
@@ -70,7 +68,6 @@ export class AgentConnection {
   readonly agent: VerifiedAgent;
   readonly fingerprint256: string;
   readonly #session: ClientHttp2Session;
-  readonly #socket: TLSSocket;
   readonly #options: AgentConnectionOptions;
   readonly #pinger: NodeJS.Timeout;
   readonly #expiry: NodeJS.Timeout;
@@ -82,10 +79,7 @@ export class AgentConnection {
     this.fingerprint256 = attested.fingerprint256;
     this.#options = options;
     const host = isIPv6(target.address) ? `[${target.address}]` : target.address;
-    this.#socket = attested.socket;
-    // Not the TLS socket itself: HTTP/2 must keep reading while it sends (session-socket.ts).
-    const socket = sessionSocket(attested.socket, SESSION_WRITE_BUDGET_BYTES);
-    this.#session = h2Connect(`https://${host}:${target.port}`, { ...proxyH2Options(), createConnection: () => socket });
+    this.#session = h2Connect(`https://${host}:${target.port}`, { ...proxyH2Options(), createConnection: () => attested.socket });
     this.#session.on('error', (err: NodeJS.ErrnoException) => options.logger.debug({ code: err.code }, 'agent session error'));
     this.#session.once('close', () => this.#unusable());
     // The agent is leaving (shutdown, port takeover): finish what runs, start nothing new.
@@ -176,17 +170,10 @@ export class AgentConnection {
     if (!this.#session.closed) this.#session.close();
   }
 
-  /**
-   * Ends the session now; running operations fail with SP_AGENT_SESSION_LOST. The
-   * connection ends with it, so the agent ends its side of every operation at once:
-   * Node's `session.destroy()` alone leaves the socket open while a write of the session
-   * is pending (it ends the socket only once that write completed, which a peer that
-   * stopped reading never lets happen).
-   */
+  /** Ends the session now; running operations fail with SP_AGENT_SESSION_LOST. */
   destroy(): void {
     this.#unusable();
     this.#session.destroy();
-    this.#socket.destroy();
   }
 
   #open(headers: OutgoingHttpHeaders, endStream: boolean, signal: AbortSignal | undefined): ClientHttp2Stream {

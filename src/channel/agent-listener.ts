@@ -14,8 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { CONNECTION_WINDOW_BYTES, SESSION_WRITE_BUDGET_BYTES, agentH2Options } from './h2-options.ts';
-import { sessionSocket } from './session-socket.ts';
+import { CONNECTION_WINDOW_BYTES, agentH2Options } from './h2-options.ts';
 import { respondError } from './stream-util.ts';
 import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, trustedUntil, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
@@ -119,10 +118,7 @@ export class AgentListener {
     if (socket.destroyed) return;
     this.#handing = state;
     try {
-      // Not the TLS socket itself: HTTP/2 must keep reading while it sends (session-socket.ts).
-      // Closing the TLS socket (close(), the proxy leaving) destroys the session and with
-      // it every stream, so every operation of the session ends at once.
-      this.#h2.emit('connection', sessionSocket(socket, SESSION_WRITE_BUDGET_BYTES));
+      this.#h2.emit('connection', socket);
     } finally {
       this.#handing = null;
     }
