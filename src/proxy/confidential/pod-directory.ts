@@ -72,8 +72,7 @@ export class PodDirectory {
     const key = `${namespace}/${pod}`;
     const cached = fresh ? undefined : this.#cache.get(key);
     if (cached?.ip !== undefined) return cached.ip;
-    const auth = this.#opts.ownAuth === undefined ? callerAuth : await this.#opts.ownAuth();
-    const { status, body } = await this.#get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`, auth);
+    const { status, body } = await this.#getPod(namespace, pod, callerAuth);
     if (status === 404) throw new ShadowplaneError('SP_POD_NOT_FOUND', `${namespace}/${pod}`);
     if (status === 401 || status === 403) throw new ShadowplaneError('SP_FORBIDDEN', `the API server refused to look up ${namespace}/${pod}`);
     if (status !== 200) throw new ShadowplaneError('SP_UPSTREAM_PROTOCOL', `pod lookup answered HTTP ${status}`);
@@ -89,8 +88,7 @@ export class PodDirectory {
    * answer here can only choose between two refusals.
    */
   async anyContainerRunning(namespace: string, pod: string, callerAuth: OutgoingHttpHeaders): Promise<boolean> {
-    const auth = this.#opts.ownAuth === undefined ? callerAuth : await this.#opts.ownAuth();
-    const { status, body } = await this.#get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`, auth);
+    const { status, body } = await this.#getPod(namespace, pod, callerAuth);
     if (status !== 200) throw new ShadowplaneError('SP_UPSTREAM_PROTOCOL', `pod lookup answered HTTP ${status}`);
     const statuses = (parseJson(body) as { status?: { containerStatuses?: unknown } } | null)?.status?.containerStatuses;
     if (!Array.isArray(statuses)) return true;
@@ -141,6 +139,12 @@ export class PodDirectory {
     this.#closed = true;
     for (const s of this.#watching) s.close();
     this.#watching.clear();
+  }
+
+  /** One pod, as the API server has it now: with the proxy's own credential, else the caller's. */
+  async #getPod(namespace: string, pod: string, callerAuth: OutgoingHttpHeaders): Promise<{ status: number; body: Buffer }> {
+    const auth = this.#opts.ownAuth === undefined ? callerAuth : await this.#opts.ownAuth();
+    return this.#get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`, auth);
   }
 
   async #get(path: string, auth: OutgoingHttpHeaders): Promise<{ status: number; body: Buffer }> {
