@@ -120,17 +120,20 @@ export function raTlsProxyVerifier(options: RaTlsProxyVerifierOptions): ProxyVer
     // A proxy is always bound to a manifest (it is what grants exec, logs, …): a proxy
     // certificate without that claim is refused, pinned digests or not.
     if (digest === undefined) throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH', 'the proxy certificate names no manifest');
+    const evidenceNotAfterMs = Date.parse(result.evidence.notAfter);
     const signers = options.manifestSigners ?? [];
     const pinned = options.allowedManifestDigests.length > 0 && digestAllowed(digest.toLowerCase(), options.allowedManifestDigests);
     if (!pinned && signers.length > 0) {
       // Not pinned: the owner's signature of exactly the digest the evidence binds.
       const signature = result.claims[CLAIM.manifestSignature];
       if (signature === undefined) throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH', 'the proxy\'s manifest is neither pinned nor signed by an owner key');
-      const { signer, serial } = await verifyManifestSignature(signature, digest, signers);
+      const { signer, serial, notAfterMs } = await verifyManifestSignature(signature, digest, signers);
       options.logger?.debug({ ownerKeySha256: signer.keySha256, serial }, 'proxy manifest signed by an owner key');
+      // The signature vouches for the manifest only until it expires: so does the session.
+      return { manifestDigest: digest, notAfterMs: Math.min(evidenceNotAfterMs, notAfterMs ?? Infinity) };
     } else if (!pinned && options.allowedManifestDigests.length > 0) {
       throw new ShadowplaneError('SP_ATTEST_MANIFEST_MISMATCH');
     }
-    return { manifestDigest: digest, notAfterMs: Date.parse(result.evidence.notAfter) };
+    return { manifestDigest: digest, notAfterMs: evidenceNotAfterMs };
   };
 }

@@ -140,11 +140,12 @@ function payloadOf(bytes: Uint8Array): ManifestSignaturePayload {
 /**
  * Checks that `jws` is a valid signature, by one of `signers`, of the manifest with digest
  * `digestHex` (what the proxy's evidence binds), at or above that signer's minimum serial
- * and not expired at `now`. Returns the signer and the serial.
+ * and not expired at `now`. Returns the signer, the serial and the signature's expiry
+ * (epoch ms, when it has one), which ends the trust of a session it admitted.
  *
  * @throws ShadowplaneError SP_ATTEST_MANIFEST_MISMATCH with a fixed reason.
  */
-export async function verifyManifestSignature(jws: string, digestHex: string, signers: readonly ManifestSigner[], now: Date = new Date()): Promise<{ signer: ManifestSigner; serial: number }> {
+export async function verifyManifestSignature(jws: string, digestHex: string, signers: readonly ManifestSigner[], now: Date = new Date()): Promise<{ signer: ManifestSigner; serial: number; notAfterMs: number | undefined }> {
   shape(jws);
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
@@ -166,7 +167,7 @@ export async function verifyManifestSignature(jws: string, digestHex: string, si
     if (payload.sha256 !== digestHex.toLowerCase()) throw refused(`the manifest signature by owner key ${signer.keySha256.slice(0, 16)}… is for another manifest`);
     if (payload.serial < signer.minimumSerial) throw refused(`the manifest's serial ${payload.serial} is below the minimum ${signer.minimumSerial} for owner key ${signer.keySha256.slice(0, 16)}…`);
     if (payload.notAfter !== undefined && now.getTime() > Date.parse(payload.notAfter)) throw refused(`the manifest signature expired at ${payload.notAfter}`);
-    return { signer, serial: payload.serial };
+    return { signer, serial: payload.serial, notAfterMs: payload.notAfter === undefined ? undefined : Date.parse(payload.notAfter) };
   }
   throw refused('the manifest signature is not valid under any pinned owner key');
 }

@@ -74,6 +74,21 @@ describe('the agent\'s check of an owner-signed manifest', () => {
     );
     expect(await outcome(proxyClaims(mine, await signed(mine, 1)), [], undefined, [signer], true)).toMatch(/serial 1 is below the minimum 2/);
   });
+
+  it('trusts a session it admitted on a signature only until the signature expires', async () => {
+    const verify = raTlsProxyVerifier({ reference, allowedManifestDigests: [], allowSimulated: true, manifestSigners: [signer] });
+    const trust = async (claims: Record<string, string>) => {
+      const { certDer } = await createAttestedCredentials({ issuer, claims });
+      const x509 = new X509Certificate(certDer);
+      return (await verify({ x509, raw: certDer, fingerprint256: x509.fingerprint256 })).notAfterMs!;
+    };
+    const expiry = new Date(Date.now() + 90_000);
+    const soon = await trust(proxyClaims(mine, await signManifest({ digestHex: mine, name: 'm' }, owner.privateKey, { serial: 2, notAfter: expiry })));
+    expect(soon).toBe(expiry.getTime());
+    // Without an expiry, the evidence's own end (hours away for the simulated chain) bounds it.
+    const open = await trust(proxyClaims(mine, await signed(mine, 2)));
+    expect(open).toBeGreaterThan(expiry.getTime());
+  });
 });
 
 describe('the agent\'s own CRLs', () => {
