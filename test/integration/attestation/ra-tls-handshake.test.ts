@@ -11,29 +11,16 @@ import {
   SIMULATED_DEFAULT_MEASUREMENT,
   createAttestedCredentials,
   createSimulatedChain,
-  signSimulatedReport,
   verifyAttestedCertificateSync,
   type AttestedCredentials,
-  type EvidenceIssuer,
   type ReferenceValues,
-  type SimulatedChain,
 } from '../../../src/attestation/index.ts';
 import { parseReferenceValues } from '../../../src/attestation/reference-values.ts';
+import { simulatedIssuer } from '../../unit/attestation/support.ts';
 import { isShadowplaneError } from '../../../src/errors.ts';
 
 const M = SIMULATED_DEFAULT_MEASUREMENT;
 
-function issuerFor(chain: SimulatedChain): EvidenceIssuer {
-  return {
-    platform: 'simulated',
-    issue: (reportData) =>
-      Promise.resolve({
-        platform: 'simulated',
-        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(M, 'hex'), tcb: chain.tcb, chipId: chain.hwId }, chain.vcek.key),
-        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
-      }),
-  };
-}
 
 describe('RA-TLS mutual handshake on loopback', () => {
   let reference: ReferenceValues;
@@ -45,9 +32,9 @@ describe('RA-TLS mutual handshake on loopback', () => {
     const chain = await createSimulatedChain({ rsaBits: 2048 });
     const strangerChain = await createSimulatedChain({ rsaBits: 2048 });
     reference = parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: chain.arkSha256, measurements: [M], hostData: ['00'.repeat(32)] }], 'test');
-    proxy = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { role: 'proxy' } });
-    agent = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { role: 'agent', pod: 'payments/api-0' }, subjectAltNames: ['127.0.0.1'] });
-    stranger = await createAttestedCredentials({ issuer: issuerFor(strangerChain), claims: { role: 'proxy' } });
+    proxy = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { role: 'proxy' } });
+    agent = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { role: 'agent', pod: 'payments/api-0' }, subjectAltNames: ['127.0.0.1'] });
+    stranger = await createAttestedCredentials({ issuer: simulatedIssuer(strangerChain), claims: { role: 'proxy' } });
   });
 
   const servers: Array<ReturnType<typeof createServer>> = [];

@@ -18,7 +18,7 @@ import { verifyTdxCrypto } from '../../../src/attestation/tdx/verify.ts';
 import { parseCertificate, pemToDer } from '../../../src/attestation/x509.ts';
 import { SIMULATED_DEFAULT_MEASUREMENT, signSimulatedReport } from '../../../src/attestation/simulated.ts';
 import { verifyWithTrust } from '../../../src/attestation/verify.ts';
-import { chainFor, fixture, MILAN, simulatedReference } from './support.ts';
+import { chainFor, fixture, MILAN, simulatedIssuer, simulatedReference } from './support.ts';
 import { FORGED_IDENTITY, MRTD, forgeEvidence, forgeTdxPlatform } from './tdx-forge.ts';
 import { seededRandom as rng } from '../../support/testing.ts';
 
@@ -207,15 +207,7 @@ describe('fuzzing the attestation parsers (seeded, bounded)', () => {
     const chain = await chainFor();
     const cred = await createAttestedCredentials({
       claims: { role: 'agent' },
-      issuer: {
-        platform: 'simulated',
-        issue: (reportData) =>
-          Promise.resolve({
-            platform: 'simulated',
-            report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(SIMULATED_DEFAULT_MEASUREMENT, 'hex'), tcb: chain.tcb, chipId: chain.hwId }, chain.vcek.key),
-            certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
-          }),
-      },
+      issuer: simulatedIssuer(chain),
     });
     const reference = simulatedReference(chain, SIMULATED_DEFAULT_MEASUREMENT);
     const result = fuzz('ra-tls', 14, 800, (r) => mutate(cred.certDer, r), (b: Buffer) => verifyAttestedCertificateSync(b, { reference, allowSimulated: true }));

@@ -9,33 +9,21 @@ import {
   RA_TLS_EXTENSION_OID,
   createAttestedCredentials,
   verifyAttestedCertificateSync,
-  type EvidenceIssuer,
   type ReferenceValues,
   type SimulatedChain,
 } from '../../../src/attestation/index.ts';
-import { signSimulatedReport, SIMULATED_DEFAULT_MEASUREMENT } from '../../../src/attestation/simulated.ts';
+import { SIMULATED_DEFAULT_MEASUREMENT } from '../../../src/attestation/simulated.ts';
 import { basicConstraints, buildCertificate, dn, keyUsage } from '../../../src/attestation/x509-build.ts';
 import { canonicalClaimsJson, raTlsReportData } from '../../../src/attestation/binding.ts';
 import { octets, seq, uint, utf8 } from '../../../src/attestation/der.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
-import { chainFor, expectCode, simulatedReference } from './support.ts';
+import { chainFor, expectCode, simulatedIssuer, simulatedReference } from './support.ts';
 
 const M = SIMULATED_DEFAULT_MEASUREMENT;
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const YEAR = 365 * DAY;
 
-function issuerFor(chain: SimulatedChain): EvidenceIssuer {
-  return {
-    platform: 'simulated',
-    issue: (reportData) =>
-      Promise.resolve({
-        platform: 'simulated',
-        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(M, 'hex'), tcb: chain.tcb, chipId: chain.hwId }, chain.vcek.key),
-        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
-      }),
-  };
-}
 
 /** A certificate for `spki`, signed by `key`, valid from `notBefore` to `notAfter`, carrying `ext` as its RA-TLS extension. */
 function mint(spki: Buffer, key: KeyObject, notBefore: Date, notAfter: Date, ext: Buffer): Buffer {
@@ -60,7 +48,7 @@ describe('RA-TLS certificate validity is bound into the evidence', () => {
   });
 
   it('accepts the genuine certificate, whose window is whole seconds, and refuses it once it has expired', async () => {
-    const creds = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { 'sp.role': 'proxy' } });
+    const creds = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { 'sp.role': 'proxy' } });
     const cert = parseCertificate(creds.certDer, 'ra-tls');
     expect(cert.notAfter.getTime()).toBe(creds.notAfter.getTime());
     expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBeLessThanOrEqual(DAY + 5 * MINUTE);
@@ -69,7 +57,7 @@ describe('RA-TLS certificate validity is bound into the evidence', () => {
   });
 
   it('refuses a certificate re-minted with the same key and evidence but another validity (SP_ATTEST_TLS_BINDING)', async () => {
-    const creds = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { 'sp.role': 'proxy', 'manifest.sha256': 'ee'.repeat(32) } });
+    const creds = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { 'sp.role': 'proxy', 'manifest.sha256': 'ee'.repeat(32) } });
     const original = parseCertificate(creds.certDer, 'ra-tls');
     const ext = original.extensions.get(RA_TLS_EXTENSION_OID)!.value;
     const now = Date.now();
@@ -95,10 +83,10 @@ describe('RA-TLS certificate validity is bound into the evidence', () => {
   });
 
   it('issues at most the maximum lifetime (7 days) and refuses longer (SP_CONFIG_INVALID)', async () => {
-    const week = await createAttestedCredentials({ issuer: issuerFor(chain), claims: {}, validity: 7 * DAY });
+    const week = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: {}, validity: 7 * DAY });
     expect(verifyAttestedCertificateSync(week.certDer, { reference, allowSimulated: true }).claims).toEqual({});
-    await expectCode(() => createAttestedCredentials({ issuer: issuerFor(chain), claims: {}, validity: 7 * DAY + 1000 }), 'SP_CONFIG_INVALID');
-    await expectCode(() => createAttestedCredentials({ issuer: issuerFor(chain), claims: {}, validity: 10 * YEAR }), 'SP_CONFIG_INVALID');
+    await expectCode(() => createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: {}, validity: 7 * DAY + 1000 }), 'SP_CONFIG_INVALID');
+    await expectCode(() => createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: {}, validity: 10 * YEAR }), 'SP_CONFIG_INVALID');
   });
 
   it('refuses a certificate whose evidence binds a window longer than the maximum (SP_ATTEST_CHAIN_INVALID)', async () => {
@@ -107,7 +95,7 @@ describe('RA-TLS certificate validity is bound into the evidence', () => {
     const claims = { 'sp.role': 'proxy' };
     const t = Math.floor(Date.now() / 1000) * 1000;
     const make = async (notBefore: Date, notAfter: Date): Promise<Buffer> => {
-      const evidence = await issuerFor(chain).issue(raTlsReportData({ spkiDer: spki, claims, notBefore, notAfter }));
+      const evidence = await simulatedIssuer(chain).issue(raTlsReportData({ spkiDer: spki, claims, notBefore, notAfter }));
       const ext = seq(uint(2), utf8(evidence.platform), octets(evidence.report), seq(...evidence.certificates.map((c) => octets(c))), utf8(canonicalClaimsJson(claims)));
       return mint(spki, privateKey, notBefore, notAfter, ext);
     };
@@ -126,7 +114,7 @@ describe('RA-TLS certificate validity is bound into the evidence', () => {
     const t = Math.floor(Date.now() / 1000) * 1000;
     const notBefore = new Date(t - MINUTE);
     const notAfter = new Date(t + DAY);
-    const evidence = await issuerFor(chain).issue(raTlsReportData({ spkiDer: spki, claims: {}, notBefore, notAfter }));
+    const evidence = await simulatedIssuer(chain).issue(raTlsReportData({ spkiDer: spki, claims: {}, notBefore, notAfter }));
     const v1 = seq(uint(1), utf8(evidence.platform), octets(evidence.report), seq(...evidence.certificates.map((c) => octets(c))), utf8('{}'));
     const err = await expectCode(() => verifyAttestedCertificateSync(mint(spki, privateKey, notBefore, notAfter, v1), { reference, allowSimulated: true }), 'SP_ATTEST_EVIDENCE_MALFORMED');
     expect(err.message).toContain('unsupported version');

@@ -8,30 +8,18 @@ import {
   verifyAttestedCertificate,
   verifyAttestedCertificateSync,
   type AttestedCertificateResult,
-  type EvidenceIssuer,
   type ReferenceValues,
   type SimulatedChain,
 } from '../../../src/attestation/index.ts';
-import { signSimulatedReport, SIMULATED_DEFAULT_MEASUREMENT } from '../../../src/attestation/simulated.ts';
+import { SIMULATED_DEFAULT_MEASUREMENT } from '../../../src/attestation/simulated.ts';
 import { basicConstraints, buildCertificate, dn, keyUsage, type ExtensionSpec } from '../../../src/attestation/x509-build.ts';
 import { canonicalClaimsJson, raTlsReportData } from '../../../src/attestation/binding.ts';
 import { derNull, octets, seq, uint, utf8 } from '../../../src/attestation/der.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
-import { chainFor, expectCode, simulatedReference } from './support.ts';
+import { chainFor, expectCode, simulatedIssuer, simulatedReference } from './support.ts';
 
 const M = SIMULATED_DEFAULT_MEASUREMENT;
 
-function issuerFor(chain: SimulatedChain, measurement = M): EvidenceIssuer {
-  return {
-    platform: 'simulated',
-    issue: (reportData) =>
-      Promise.resolve({
-        platform: 'simulated',
-        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(measurement, 'hex'), tcb: chain.tcb, chipId: chain.hwId }, chain.vcek.key),
-        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
-      }),
-  };
-}
 
 /** A self-signed certificate for a fresh key that carries `extValue` as its RA-TLS extension. */
 function certWithForeignExtension(extValue: Buffer): Buffer {
@@ -57,7 +45,7 @@ describe('RA-TLS certificates', () => {
   });
 
   it('round-trips: the verifier recovers the claims and the verified evidence', async () => {
-    const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { role: 'agent', pod: 'payments/api-0' }, subjectAltNames: ['10.0.0.7', 'agent.local', '::1'] });
+    const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { role: 'agent', pod: 'payments/api-0' }, subjectAltNames: ['10.0.0.7', 'agent.local', '::1'] });
     expect(cred.certPem).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(cred.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     const res = await verifyAttestedCertificate(cred.certDer, { reference, allowSimulated: true });
@@ -70,18 +58,18 @@ describe('RA-TLS certificates', () => {
   });
 
   it('supports P-256 keys', async () => {
-    const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: {}, curve: 'P-256' });
+    const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: {}, curve: 'P-256' });
     expect((await verifyAttestedCertificate(cred.certDer, { reference, allowSimulated: true })).claims).toEqual({});
   });
 
   it('refuses a certificate whose attestation extension belongs to another key (SP_ATTEST_TLS_BINDING)', async () => {
-    const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { role: 'agent' } });
+    const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { role: 'agent' } });
     const stolen = parseCertificate(cred.certDer, 'ra-tls').extensions.get(RA_TLS_EXTENSION_OID)!.value;
     await expectCode(() => verifyAttestedCertificateSync(certWithForeignExtension(stolen), { reference, allowSimulated: true }), 'SP_ATTEST_TLS_BINDING');
   });
 
   it('refuses claims edited after the evidence was made (SP_ATTEST_TLS_BINDING)', async () => {
-    const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { role: 'agent' } });
+    const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { role: 'agent' } });
     const ext = parseCertificate(cred.certDer, 'ra-tls').extensions.get(RA_TLS_EXTENSION_OID)!.value;
     const edited = Buffer.from(ext.toString('latin1').replace('{"role":"agent"}', '{"role":"proxy"}'), 'latin1');
     expect(edited.equals(ext)).toBe(false);
@@ -91,7 +79,7 @@ describe('RA-TLS certificates', () => {
   it('refuses a certificate without the extension, an expired one, and a tampered signature', async () => {
     const plain = certWithForeignExtension(Buffer.from([0x30, 0]));
     await expectCode(() => verifyAttestedCertificateSync(plain, { reference, allowSimulated: true }), 'SP_ATTEST_EVIDENCE_MALFORMED');
-    const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: {}, validity: 60_000 });
+    const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: {}, validity: 60_000 });
     await expectCode(() => verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true, now: new Date(Date.now() + 3_600_000) }), 'SP_ATTEST_CERT_EXPIRED');
     const bad = Buffer.from(cred.certDer);
     bad[bad.length - 5]! ^= 1;
@@ -99,7 +87,7 @@ describe('RA-TLS certificates', () => {
   });
 
   it('refuses evidence from a measurement the reference values do not list, and simulated evidence when not allowed', async () => {
-    const cred = await createAttestedCredentials({ issuer: issuerFor(chain, '00'.repeat(48)), claims: {} });
+    const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain, '00'.repeat(48)), claims: {} });
     await expectCode(() => verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true }), 'SP_ATTEST_MEASUREMENT_MISMATCH');
     await expectCode(() => verifyAttestedCertificateSync(cred.certDer, { reference }), 'SP_ATTEST_SIMULATED_REFUSED');
   });
@@ -113,7 +101,7 @@ describe('RA-TLS certificates', () => {
       const t = Math.floor(Date.now() / 1000) * 1000;
       const notBefore = new Date(t - 60_000);
       const notAfter = new Date(t + 3_600_000);
-      const evidence = await issuerFor(chain).issue(raTlsReportData({ spkiDer: spki, claims, notBefore, notAfter }));
+      const evidence = await simulatedIssuer(chain).issue(raTlsReportData({ spkiDer: spki, claims, notBefore, notAfter }));
       const ext = seq(uint(2), utf8(evidence.platform), octets(evidence.report), seq(...evidence.certificates.map((c) => octets(c))), utf8(canonicalClaimsJson(claims)));
       const name = dn([['CN', 'shadowplane RA-TLS']]);
       return buildCertificate({
@@ -148,7 +136,7 @@ describe('RA-TLS certificates', () => {
   describe('verification cache', () => {
     it('returns the cached result for the same certificate, reference values and allowance', async () => {
       const cache = createVerificationCache<AttestedCertificateResult>();
-      const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: { a: 'b' } });
+      const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: { a: 'b' } });
       const first = verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true, cache });
       const second = verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true, cache });
       expect(second).toBe(first);
@@ -166,7 +154,7 @@ describe('RA-TLS certificates', () => {
     });
 
     it('expires entries at the TTL and never past the certificate notAfter', async () => {
-      const cred = await createAttestedCredentials({ issuer: issuerFor(chain), claims: {}, validity: 120_000 });
+      const cred = await createAttestedCredentials({ issuer: simulatedIssuer(chain), claims: {}, validity: 120_000 });
       const t0 = Date.now();
       const cache = createVerificationCache<AttestedCertificateResult>({ ttlMs: 3_600_000 });
       const first = verifyAttestedCertificateSync(cred.certDer, { reference, allowSimulated: true, cache, now: new Date(t0) });

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { isShadowplaneError, type ErrorCode } from '../../../src/errors.ts';
-import { createSimulatedChain, type SimulatedChain, type SimulatedChainOptions } from '../../../src/attestation/simulated.ts';
+import type { EvidenceIssuer } from '../../../src/attestation/index.ts';
+import { createSimulatedChain, signSimulatedReport, SIMULATED_DEFAULT_MEASUREMENT, type SimulatedChain, type SimulatedChainOptions } from '../../../src/attestation/simulated.ts';
 import { parseReferenceValues, type ReferenceValues } from '../../../src/attestation/reference-values.ts';
 
 export const FIXTURES = new URL('../../fixtures/attestation/', import.meta.url);
@@ -33,6 +34,19 @@ export function chainFor(opts: SimulatedChainOptions = {}): Promise<SimulatedCha
     chains.set(key, c);
   }
   return c;
+}
+
+/** An issuer of simulated evidence under `chain`: a report of `measurement` signed by its VCEK, with the chain. */
+export function simulatedIssuer(chain: SimulatedChain, measurement: string = SIMULATED_DEFAULT_MEASUREMENT): EvidenceIssuer {
+  return {
+    platform: 'simulated',
+    issue: (reportData) =>
+      Promise.resolve({
+        platform: 'simulated',
+        report: signSimulatedReport({ product: chain.product, reportData, measurement: Buffer.from(measurement, 'hex'), tcb: chain.tcb, chipId: chain.hwId }, chain.vcek.key),
+        certificates: [chain.vcek.der, chain.ask.der, chain.ark.der],
+      }),
+  };
 }
 
 /** The host data simulated reports carry unless told otherwise (zero). */
