@@ -2,7 +2,7 @@
  * `shadowplane verify`: verify a proxy's attestation, then write the dedicated kubeconfig
  * that pins the very certificate that was verified.
  */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, referenceValuesWarnings } from '../attestation/index.ts';
@@ -204,7 +204,8 @@ export async function runVerifyCommand(argv: readonly string[]): Promise<number>
 function matchingKeyPair(certPem: string, keyPem: string, certFile: string, keyFile: string): KeyObject {
   let certKey: KeyObject;
   try {
-    certKey = createPublicKey(certPem);
+    // A certificate, not any key: createPublicKey would take the private key too.
+    certKey = new X509Certificate(certPem).publicKey;
   } catch {
     throw new ShadowplaneError('SP_USAGE', `--client-cert ${certFile} is not a PEM certificate`);
   }
@@ -247,7 +248,7 @@ function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): s
     }
     let key: string;
     try {
-      key = spkiSha256Hex(createPublicKey(pem));
+      key = spkiSha256Hex(new X509Certificate(pem).publicKey);
     } catch {
       throw new ShadowplaneError('SP_USAGE', `the scraper certificate ${credential.certFile} is not a PEM certificate`);
     }

@@ -20,6 +20,7 @@
  * limit), and error details never quote the signature or its payload.
  */
 import { type KeyObject, createHash, createPublicKey } from 'node:crypto';
+import { PRIVATE_KEY_REFUSED, publicKeyOfPem } from './public-key.ts';
 import { CompactSign, compactVerify, decodeProtectedHeader } from 'jose';
 import { ShadowplaneError } from '../errors.ts';
 
@@ -63,12 +64,9 @@ export function spkiSha256(key: KeyObject): string {
 
 /** A signer from a PEM public key (as the agent configuration holds it). */
 export function manifestSigner(publicKeyPem: string, minimumSerial = 0): ManifestSigner {
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey(publicKeyPem);
-  } catch {
-    throw new ShadowplaneError('SP_CONFIG_INVALID', 'a manifest owner key is not a PEM public key');
-  }
+  const publicKey = publicKeyOfPem(publicKeyPem);
+  if (publicKey === 'private') throw new ShadowplaneError('SP_CONFIG_INVALID', `a manifest owner key ${PRIVATE_KEY_REFUSED}`);
+  if (publicKey === 'invalid') throw new ShadowplaneError('SP_CONFIG_INVALID', 'a manifest owner key is not a PEM public key');
   algorithmOf(publicKey);
   if (!Number.isInteger(minimumSerial) || minimumSerial < 0 || minimumSerial > MAX_SERIAL) throw new ShadowplaneError('SP_CONFIG_INVALID', 'minimumSerial must be 0..2147483647');
   return { publicKey, keySha256: spkiSha256(publicKey), minimumSerial };

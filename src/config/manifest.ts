@@ -6,7 +6,8 @@
  * Parsing is bounded (document size, YAML alias count, nesting) before anything is
  * interpreted, every error names the field, and the result is deep-frozen.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { PRIVATE_KEY_REFUSED, publicKeyOfPem } from './public-key.ts';
 import { FileRefused, readBoundedFile } from './bounded-file.ts';
 import { parseDocument } from 'yaml';
 import { parseReferenceValues, type ReferenceValues } from '../attestation/index.ts';
@@ -236,8 +237,7 @@ function parseUser(r: FieldReader): ManifestUser {
   const name = o.required('name').string({ maxLength: 256, pattern: /^[^\s:][^\r\n]*$/, patternHint: 'must be a user name without line breaks' });
   const groups = o.optional('groups')?.stringList({ maxItems: 100, item: { maxLength: 256 } }) ?? [];
   const keyField = o.required('publicKey');
-  const pem = keyField.string({ maxLength: 16 * 1024 });
-  const publicKey = tryPublicKey(pem) ?? keyField.fail('must be a PEM public key (SubjectPublicKeyInfo) or certificate');
+  const publicKey = publicKeyField(keyField);
   if (publicKey.asymmetricKeyType !== 'ec' && publicKey.asymmetricKeyType !== 'rsa' && publicKey.asymmetricKeyType !== 'ed25519') {
     keyField.fail('must be an EC, RSA or Ed25519 key');
   }
@@ -261,7 +261,7 @@ function parseScraper(r: FieldReader, confidentialNamespaces: ReadonlySet<string
   let tokenSha256: Buffer | undefined;
   if (o.has('publicKey')) {
     const keyField = o.required('publicKey');
-    const publicKey = tryPublicKey(keyField.string({ maxLength: 16 * 1024 })) ?? keyField.fail('must be a PEM public key (SubjectPublicKeyInfo) or certificate');
+    const publicKey = publicKeyField(keyField);
     if (publicKey.asymmetricKeyType !== 'ec' && publicKey.asymmetricKeyType !== 'rsa' && publicKey.asymmetricKeyType !== 'ed25519') keyField.fail('must be an EC, RSA or Ed25519 key');
     publicKeySha256 = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
   } else {
@@ -306,12 +306,12 @@ function parseUpstream(r: FieldReader): Upstream {
   return { server: url.origin, certificateAuthority, tlsServerName, auth, credential };
 }
 
-function tryPublicKey(pem: string): KeyObject | undefined {
-  try {
-    return createPublicKey({ key: pem, format: 'pem' });
-  } catch {
-    return undefined;
-  }
+/** The key of a publicKey field, or the field's failure (a private key is named as such). */
+function publicKeyField(field: { string(o: { maxLength: number }): string; fail(message: string): never }): KeyObject {
+  const key = publicKeyOfPem(field.string({ maxLength: 16 * 1024 }));
+  if (key === 'private') field.fail(PRIVATE_KEY_REFUSED);
+  if (key === 'invalid') field.fail('must be a PEM public key (SubjectPublicKeyInfo) or certificate');
+  return key;
 }
 
 function unique(values: readonly string[], listPath: string, key: string): void {

@@ -10,7 +10,7 @@ import { parseConfigText, parseManifestText } from '../config/manifest.ts';
 import { MAX_REFERENCE_VALUES_BYTES, parseReferenceValues } from '../attestation/reference-values.ts';
 import { MAX_CRL_FILES } from '../attestation/revocation.ts';
 import { deepFreeze } from '../config/validate.ts';
-import { manifestSigner } from '../config/manifest-signature.ts';
+import { type ManifestSigner, manifestSigner } from '../config/manifest-signature.ts';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import { agentConfigText, type InjectTee } from './agent-config-document.ts';
 import { CRL_MOUNT, DEFAULT_AGENT_PORT } from './layout.ts';
@@ -141,13 +141,14 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
   if (!/^[0-9]{1,10}$/.test(minimumSerialText) || Number(minimumSerialText) > 2 ** 31 - 1) usage('--minimum-manifest-serial must be 0..2147483647');
   if (values['minimum-manifest-serial'] !== undefined && values['manifest-signer'] === undefined) usage('--minimum-manifest-serial needs --manifest-signer');
   const manifestSigners = (values['manifest-signer'] ?? []).map((path) => {
-    const publicKey = readFile(path).trim();
+    let signer: ManifestSigner;
     try {
-      manifestSigner(publicKey);
+      signer = manifestSigner(readFile(path));
     } catch (err) {
       usage(`--manifest-signer ${path}: ${isShadowplaneError(err) ? (err.detail ?? 'not an owner key') : 'not an owner key'}`);
     }
-    return { publicKey: `${publicKey}\n`, minimumSerial: Number(minimumSerialText) };
+    // The key as re-exported, never the file's own text, which goes into the pod spec.
+    return { publicKey: signer.publicKey.export({ type: 'spki', format: 'pem' }).toString(), minimumSerial: Number(minimumSerialText) };
   });
   let port: number;
   if (values['agent-port'] !== undefined) {

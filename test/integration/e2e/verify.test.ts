@@ -268,6 +268,19 @@ describe('shadowplane verify: what kubectl will need of the kubeconfig', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  // Bug (user review): the key given as --client-cert was accepted (its public half derived) and the
+  // kubeconfig written; kubectl then failed "PEM inputs may have been switched".
+  it('refuses a private key given as --client-cert, before connecting', async () => {
+    const out = join(bed.dir, 'kc-key-as-cert');
+    const args = verifyArgs({ out });
+    args[args.indexOf('--client-cert') + 1] = join(bed.dir, 'alice.key');
+    const r = await bed.cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('is not a PEM certificate');
+    expect(r.stderr).not.toContain('PRIVATE KEY');
+    expect(existsSync(out)).toBe(false);
+  });
+
   // Bug (review finding 8e): verify accepted a proxy whose certificate does not name the host
   // the user connects to; kubectl then failed "x509: certificate is valid for …, not …".
   it('refuses a proxy whose serving certificate does not name the --server host or --tls-server-name, saying what to pass', async () => {

@@ -78,5 +78,18 @@ describe('owner-signed manifests', () => {
     expect(() => manifestSigner(pem(ed), -1)).toThrow(/minimumSerial/);
     const pkcs8 = ed.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     expect(createPrivateKey(pkcs8).asymmetricKeyType).toBe('ed25519');
+    // A private key is refused, not turned into its public half (and not quoted).
+    const refusal = (() => {
+      try {
+        manifestSigner(pkcs8);
+        return 'accepted';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(refusal).toMatch(/holds a PRIVATE key/);
+    expect(refusal).not.toContain(pkcs8.split('\n')[1]!);
+    const sec1 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+    expect(() => manifestSigner(sec1)).toThrow(/holds a PRIVATE key/);
   });
 });

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const key2 = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 function doc(): Record<string, unknown> {
   return {
@@ -73,6 +74,9 @@ describe('manifest', () => {
     ['an invalid pod pattern', (d) => ((d.confidential as object[])[0] = { namespace: 'p', pods: ['a/b'] }), 'confidential[0].pods[0]: must be a name pattern'],
     ['no users', (d) => (d.users = []), 'users: must not be empty'],
     ['a malformed public key', (d) => ((d.users as { publicKey: string }[])[1]!.publicKey = 'not a key'), 'users[1].publicKey: must be a PEM public key'],
+    // Regression: a private key was accepted (its public half derived) and then shipped with the manifest.
+    ['a private key', (d) => ((d.users as { publicKey: string }[])[1]!.publicKey = privateKey), 'users[1].publicKey: holds a PRIVATE key'],
+    ['a scraper private key', (d) => (d.scrapers = [{ name: 'prom', publicKey: privateKey, namespaces: ['payments'] }]), 'scrapers[0].publicKey: holds a PRIVATE key'],
     ['a duplicate public key', (d) => ((d.users as { publicKey: string }[])[1]!.publicKey = key), 'users[1].publicKey: duplicates users[0].publicKey'],
     ['an unknown verb', (d) => ((d.users as { permissions: unknown }[])[0]!.permissions = [{ namespaces: ['payments'], verbs: ['delete'] }]), 'users[0].permissions[0].verbs[0]: must be one of'],
     ['a plain-http upstream', (d) => ((d.upstream as { server: string }).server = 'http://10.0.0.1'), 'upstream.server: must be an https:// URL'],

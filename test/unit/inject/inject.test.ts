@@ -372,6 +372,21 @@ describe('shadowplane inject', () => {
       expectCode(() => parseInjectOptions([...base, '--manifest-signer', 'owner.pub.pem', '--minimum-manifest-serial', '-1'], read), 'SP_USAGE');
     });
 
+    it('refuses an owner PRIVATE key as --manifest-signer, and writes only the re-exported public key', () => {
+      // Regression: createPublicKey takes a private key too, and inject copied the file's
+      // text into the pod spec: the owner's signing key would have gone to the cluster.
+      const pair = generateKeyPairSync('ed25519');
+      const privatePem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const publicPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const read = files({ 'owner.key': privatePem, 'owner.pub.pem': `\n\n${publicPem}   \n# a comment after the key\n` });
+      const base = ['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml'];
+      const err = expectCode(() => parseInjectOptions([...base, '--manifest-signer', 'owner.key'], read), 'SP_USAGE');
+      expect(err.message).toContain('--manifest-signer owner.key: a manifest owner key holds a PRIVATE key');
+      expect(err.message).not.toContain(privatePem.split('\n')[1]!);
+      const options = parseInjectOptions([...base, '--manifest-signer', 'owner.pub.pem'], read);
+      expect((JSON.parse(options.agentConfigText) as { proxy: { manifestSigners: { publicKey: string }[] } }).proxy.manifestSigners[0]!.publicKey).toBe(publicPem);
+    });
+
     it('says when no manifest is pinned and when attestation is simulated', () => {
       const read = files();
       const base = ['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml'];
