@@ -38,10 +38,14 @@ export async function serveCommand(ctx: OperationContext, op: 'exec' | 'attach',
   } catch (err) {
     result = { kind: 'error', error: err instanceof ShadowplaneError ? err : new ShadowplaneError('SP_AGENT_SESSION_LOST', undefined, { cause: err }) };
   }
-  if (!session.aborted.aborted) await session.finish(result).catch(() => undefined);
+  // Read before finishing: a client that leaves once it has the outcome did not cause it.
+  const clientLeft = session.aborted.aborted;
+  if (!clientLeft) await session.finish(result).catch(() => undefined);
 
   const exitCode = result.kind === 'exit' ? result.code : undefined;
-  const error = result.kind === 'error' ? result.error.code : session.aborted.aborted ? 'SP_CLIENT_GONE' : undefined;
+  // A client that left first (Ctrl-C, a killed kubectl) cancelled the agent's operation:
+  // whatever the cancel made of it, that is the client's doing, not an agent failure.
+  const error = clientLeft ? 'SP_CLIENT_GONE' : result.kind === 'error' ? result.error.code : undefined;
   if (error !== undefined) ctx.track.fail(error);
   ctx.audit.finish(record, { bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut, ...(exitCode === undefined ? {} : { exitCode }), ...(error === undefined ? {} : { error }) });
   ctx.logger.info({ container, exitCode, code: error, bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut }, `${op} ended`);

@@ -5,6 +5,7 @@
  * it, and neither did shadowplane's own logs (proxy and agents).
  */
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBed, CONFIDENTIAL_NS, type Bed } from '../../support/bed.ts';
 import { runKubectl, runKubectlPty, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
@@ -190,6 +191,37 @@ describe('audit', () => {
     const denied = await runKubectl('1.33', home, ['get', '--raw', '/.well-known/shadowplane/audit']);
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain('SP_FORBIDDEN');
+  });
+
+  // Bug (user review): a client that quit (Ctrl-C, a killed kubectl) was recorded and counted as
+  // SP_AGENT_SESSION_LOST, an agent failure, which alerts on agent failures would page for.
+  it.each([
+    ['1.27', 'exec', '(no stdin)'],
+    ['1.33', 'exec', '(no stdin)'],
+    ['1.27', 'exec', '-i'],
+    ['1.33', 'exec', '-i'],
+    ['1.33', 'attach', '-i'],
+  ] as const)('records a kubectl %s %s %s the user quits as SP_CLIENT_GONE, not as an agent failure', async (version, op, stdinFlag) => {
+    const auditor = await bed.verifiedHome(bed.users.auditor);
+    type Item = { user: string; operation: string; pod: string; error?: string; end?: string; start: string };
+    const items = async (): Promise<Item[]> => (JSON.parse((await runKubectl('1.33', auditor, ['get', '--raw', '/.well-known/shadowplane/audit'])).stdout.toString()) as { items: Item[] }).items;
+    const pod = op === 'exec' ? 'conf-exec' : 'conf-attach';
+    const before = (await items()).filter((i) => i.pod === pod && i.operation === op).length;
+    const flags = stdinFlag === '-i' ? ['-i'] : [];
+    const args = op === 'exec' ? ['exec', ...flags, pod, '--', 'sh', '-c', 'echo ready; exec sleep 30'] : ['attach', ...flags, pod, '-c', 'app'];
+    // stdin stays open: the operation runs until kubectl is killed.
+    const stdin = new PassThrough();
+    if (op === 'attach') stdin.write('hello\n');
+    const run = startKubectl(version, home, ['-n', CONFIDENTIAL_NS, ...args], { timeoutMs: 30_000, stdin });
+    await run.waitForStdout(op === 'exec' ? /ready/ : /got hello/);
+    run.kill();
+    await run.result;
+    let mine: Item | undefined;
+    for (let i = 0; i < 50 && mine?.end === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      mine = (await items()).filter((i) => i.pod === pod && i.operation === op).slice(before).at(-1);
+    }
+    expect(mine).toMatchObject({ user: 'alice', error: 'SP_CLIENT_GONE' });
   });
 
   it('records refused operations too, with the refusal code and without their arguments', async () => {
