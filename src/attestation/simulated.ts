@@ -245,7 +245,7 @@ export async function simulateInit(dir: string, opts: SimulateInitOptions = {}):
       ].join('\n'),
     );
   } catch (err) {
-    throw new ShadowplaneError('SP_USAGE', `cannot write the simulated platform to ${dir}`, { cause: err });
+    throw new ShadowplaneError('SP_USAGE', `cannot write the simulated platform to ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
   return { dir, arkSha256: chain.arkSha256, product: chain.product, referenceValuesPath: join(dir, FILES.reference) };
 }

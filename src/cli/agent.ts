@@ -28,10 +28,26 @@ export const AGENT_USAGE = `shadowplane agent [--config FILE] [options] -- COMMA
 
 Runs COMMAND as the workload of a confidential container: its output stays in a log
 store inside the TEE; exec, attach, logs and port-forward are served to the attested
-shadowplane proxy only. See docs/agent.md for the configuration and its defaults.`;
+shadowplane proxy only. A flag overrides the configuration file, which overrides the
+environment; docs/agent.md has every setting, its file key and its default.
+
+  --config FILE           the configuration (YAML or JSON; env SHADOWPLANE_AGENT_CONFIG)
+  --container NAME        this container's name (env SHADOWPLANE_CONTAINER; required)
+  --listen-address IP     default POD_IP, else 0.0.0.0
+  --port N                the pod's agent port, default 15443
+  --share-dir DIR         shared by the pod's agents, default /run/shadowplane/share
+  --log-dir DIR           default /run/shadowplane/logs/<container>
+  --attach-stdin          keep the workload's stdin open for attach
+  --attach-tty            run the workload on a pseudo-terminal
+  --tee auto|sev-snp|tdx|simulated   this agent's evidence source, default auto
+  --simulated-dir DIR     from 'shadowplane simulate init' (with --tee simulated)
+  --allow-simulated       accept a simulated proxy (development only)
+  --log-level LEVEL       default info`;
 
 export async function runAgentCommand(argv: readonly string[]): Promise<number> {
-  if (argv[0] === '--help') {
+  // Only the agent's own options: after -- everything is the workload's.
+  const own = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (own.includes('--help') || own.includes('-h')) {
     process.stdout.write(`${AGENT_USAGE}\n`);
     return 0;
   }

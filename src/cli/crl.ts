@@ -46,7 +46,7 @@ Publishing as a ConfigMap (a CronJob in the cluster; deploy/kustomize/components
 
 export async function runCrlCommand(argv: readonly string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === '--help' || verb === '-h') {
+  if (verb === '--help' || verb === '-h' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${CRL_USAGE}\n`);
     return 0;
   }
@@ -121,7 +121,13 @@ async function startPublishing(dir: string, configmap: string, apiServer: string
   const access: ApiAccess = { server, ca, tokenFile: join(account, 'token') };
   const previous = await readPublishedCrls(access, ref);
   for (const [key, crl] of previous.crls) {
-    if (seedCrlFile(dir, key, crl.der)) process.stdout.write(`from    ConfigMap ${ref.namespace}/${ref.name}: ${key}\n`);
+    let seeded: boolean;
+    try {
+      seeded = seedCrlFile(dir, key, crl.der);
+    } catch (err) {
+      throw new ShadowplaneError('SP_USAGE', `cannot write --out ${join(dir, key)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    }
+    if (seeded) process.stdout.write(`from    ConfigMap ${ref.namespace}/${ref.name}: ${key}\n`);
   }
   for (const key of previous.unreadable) process.stderr.write(`warning: ConfigMap ${ref.namespace}/${ref.name}: key ${key} holds no CRL shadowplane accepts; it is replaced when this run has one\n`);
   return { access, ref, previous };

@@ -46,7 +46,11 @@ export async function runKeygen(argv: readonly string[], out: NodeJS.WritableStr
     const [verb, pronoun] = present.length > 1 ? ['exist', 'them'] : ['exists', 'it'];
     throw new ShadowplaneError('SP_USAGE', `${present.join(' and ')} already ${verb}: keep using ${pronoun}, or pass --force to replace the key and certificate (then give the new public key to the manifest's owner)`);
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ShadowplaneError('SP_USAGE', `cannot create --out-dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
   const creds = await createSelfSigned({ commonName: name, organizations: values.group ?? [], validityMs: days * 86_400_000, usage: 'client' });
   const publicKeyPem = createPublicKey(creds.certPem).export({ type: 'spki', format: 'pem' }).toString();
   try {
@@ -56,7 +60,7 @@ export async function runKeygen(argv: readonly string[], out: NodeJS.WritableStr
     writeOutputFile(join(dir, `${name}.pub.pem`), publicKeyPem, { mode: 0o644 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ShadowplaneError('SP_USAGE', `cannot write the key and certificate into ${dir}: ${code}`, { cause: err });
+    throw new ShadowplaneError('SP_USAGE', `cannot write the key and certificate into --out-dir ${dir}: ${code}`, { cause: err });
   }
   const entry = { name, groups: values.group ?? [], publicKey: publicKeyPem, permissions: [{ namespaces: ['*'], verbs: ['exec', 'attach', 'logs', 'portforward'] }] };
   out.write(`# wrote ${keyPath}, ${name}.crt and ${name}.pub.pem (key sha256:${creds.spkiSha256})\n`);

@@ -20,8 +20,9 @@ commands:
   simulate init    create a simulated attestation platform (development only)
   manifest digest  print a manifest's digest (what the proxy's attestation binds)
   manifest check   validate a manifest (errors name the field) and summarise it
+  manifest sign    the owner's signature of a manifest, for agents that pin the owner key
   inject -f FILE   add the agent to the pod specs of FILE (client-side, deterministic)
-  version          print the version
+  version          print the version (also --version)
 
 Run 'shadowplane <command> --help' for a command's options.`;
 
@@ -49,7 +50,8 @@ const commands: Readonly<Record<string, () => Promise<Command>>> = {
 };
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...rest] = argv;
+  const name = first === '--version' ? 'version' : first;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
@@ -72,7 +74,11 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`shadowplane: ${err.code}: ${err.message}\n`);
       process.exitCode = err.code === 'SP_USAGE' ? 2 : 1;
     } else {
-      process.stderr.write(`shadowplane: SP_INTERNAL: unexpected ${err instanceof Error ? err.name : 'error'}\n`);
+      // A file error that no command turned into a catalogue error is a bug, but its errno
+      // code and system call (never a message, which could quote data) say where to look.
+      const { code, syscall }: Partial<NodeJS.ErrnoException> = err instanceof Error ? err : {};
+      const errno = typeof code === 'string' && typeof syscall === 'string' ? ` (${code} from ${syscall})` : '';
+      process.stderr.write(`shadowplane: SP_INTERNAL: unexpected ${err instanceof Error ? err.name : 'error'}${errno}\n`);
       process.exitCode = 1;
     }
   },

@@ -27,7 +27,8 @@ shadowplane manifest sign --key OWNER.key --serial N [--valid-days D] --out SIG 
 
 export async function runManifestCommand(argv: readonly string[]): Promise<number> {
   const [verb, file, ...extra] = argv;
-  if (verb === '--help') {
+  // `manifest --help`, and each verb's own (`manifest sign --help`): the usage, on stdout.
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${MANIFEST_USAGE}\n`);
     return 0;
   }
@@ -63,7 +64,11 @@ async function sign(argv: readonly string[]): Promise<number> {
   const manifest = loadManifest(file);
   const key = readPrivateKey(values.key);
   const jws = await signManifest(manifest, key, { serial: Number(values.serial), ...(notAfter === undefined ? {} : { notAfter }) });
-  writeOutputFile(values.out, `${jws}\n`, { mode: 0o644 });
+  try {
+    writeOutputFile(values.out, `${jws}\n`, { mode: 0o644 });
+  } catch (err) {
+    throw new ShadowplaneError('SP_USAGE', `cannot write --out ${values.out}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
   process.stdout.write(
     `signed manifest ${manifest.name} sha256:${manifest.digestHex}\n  serial        ${values.serial}\n  expires       ${notAfter?.toISOString() ?? 'never'}\n` +
       `  owner key     sha256:${spkiSha256(key)} (SPKI)\n  signature     ${values.out}\n`,
@@ -76,8 +81,8 @@ function readPrivateKey(path: string): KeyObject {
   try {
     pem = readBoundedFile(path, 16 * 1024);
   } catch (err) {
-    if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `--key: ${err.detail}`);
-    throw new ShadowplaneError('SP_USAGE', `--key cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `--key ${path}: ${err.detail}`);
+    throw new ShadowplaneError('SP_USAGE', `cannot read --key ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   try {
     return createPrivateKey(pem);

@@ -37,7 +37,7 @@ export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
   --log-level LEVEL             default info                                 env SHADOWPLANE_LOG_LEVEL`;
 
 export async function runProxyCommand(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${PROXY_USAGE}\n`);
     return 0;
   }

@@ -5,6 +5,7 @@
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, referenceValuesWarnings } from '../attestation/index.ts';
 import { type Manifest, type ManifestUser, loadManifest } from '../config/manifest.ts';
 import { scraperByKey, scraperByToken, userByKey } from '../config/scope.ts';
@@ -278,10 +279,14 @@ function scraperCredential(cert: string | undefined, key: string | undefined, to
   throw new ShadowplaneError('SP_USAGE', '--prometheus-config needs --scraper-cert and --scraper-key, or --scraper-token-file');
 }
 
+/** A certificate, key or token is far below this; a device or a growing file is not read past it (bounded-file.ts). */
+const MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024;
+
 function readText(path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    throw new ShadowplaneError('SP_USAGE', `cannot read the ${what} file ${path}`);
+    return readBoundedFile(path, MAX_CREDENTIAL_FILE_BYTES).toString('utf8');
+  } catch (err) {
+    if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `the ${what} file ${path}: ${err.detail}`);
+    throw new ShadowplaneError('SP_USAGE', `cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
 }

@@ -190,8 +190,8 @@ function readDocument(path: string, readFile: (path: string) => Buffer): unknown
   try {
     bytes = readFile(path);
   } catch (err) {
-    if (err instanceof FileRefused) return invalid(`configuration file: ${err.detail}`);
-    return invalid(`configuration file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    if (err instanceof FileRefused) return invalid(`configuration file ${path}: ${err.detail}`);
+    return invalid(`configuration file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   if (bytes.length > MAX_CONFIG_BYTES) invalid(`configuration file exceeds ${MAX_CONFIG_BYTES} bytes`);
   try {

@@ -5,7 +5,8 @@
  * A size checked with stat() and then an unbounded read is no bound: a FIFO, a device
  * (`/dev/zero`), a `/proc` file or a file that grows after the check is read in full. So
  * the file is opened without blocking (a FIFO with no writer would hang start-up),
- * refused unless it is a regular file, and read to at most `maxBytes + 1` bytes.
+ * refused unless it is a regular file, and read to at most `maxBytes + 1` bytes. A stream
+ * (stdin) is read chunk by chunk and refused as soon as it passes the bound.
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 
@@ -48,4 +49,21 @@ export function readBoundedFile(path: string, maxBytes: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The bytes of a stream (stdin, say), at most `maxBytes`. Throws FileRefused as soon as
+ * the stream has given more, without reading on: a pipe from `/dev/zero` costs the bound,
+ * not the memory of the machine. Leaving the loop early destroys the stream.
+ */
+export async function readBoundedStream(stream: AsyncIterable<Buffer | string>, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    length += bytes.length;
+    if (length > maxBytes) throw new FileRefused(`larger than ${maxBytes} bytes`);
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks, length);
 }

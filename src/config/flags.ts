@@ -7,8 +7,30 @@ import { ShadowplaneError } from '../errors.ts';
 
 export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O) {
   try {
-    return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options }).values;
+    return parseArgs({ args: negativeValuesJoined(argv, options), strict: true, allowPositionals: false, options }).values;
   } catch (err) {
     throw new ShadowplaneError('SP_USAGE', err instanceof Error ? (err.message.split('\n')[0] ?? 'invalid option') : 'invalid option');
   }
+}
+
+/**
+ * `--serial -1` as `--serial=-1`. parseArgs refuses a value that starts with a dash as
+ * "ambiguous" (a forgotten value?); a negative number is plainly the value, and the
+ * option's own check then says which range it takes. Only long string options, only
+ * before `--`.
+ */
+function negativeValuesJoined(argv: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && !arg.includes('=') && options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-[0-9]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }

@@ -9,7 +9,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { PRIVATE_KEY_REFUSED, publicKeyOfPem } from './public-key.ts';
 import { FileRefused, readBoundedFile } from './bounded-file.ts';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { parseReferenceValues, type ReferenceValues } from '../attestation/index.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { parseScrubPolicy, type ScrubPolicy } from '../metrics/policy.ts';
@@ -140,11 +140,14 @@ export function parseConfigText(text: string, source: string, maxBytes: number):
   if (Buffer.byteLength(text, 'utf8') > maxBytes) {
     throw new ShadowplaneError('SP_MANIFEST_UNREADABLE', `${source}: larger than ${maxBytes} bytes`);
   }
-  const doc = parseDocument(text, { schema: 'core', uniqueKeys: true, prettyErrors: false, strict: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    const line = first?.linePos?.[0]?.line;
-    throw new ShadowplaneError('SP_MANIFEST_UNREADABLE', `${source}: not valid YAML/JSON${line === undefined ? '' : ` (line ${line})`}: ${first?.code ?? 'syntax error'}`);
+  // prettyErrors stays off (it would copy the source around the error into the message);
+  // the line and column come from the error's offset instead.
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { schema: 'core', uniqueKeys: true, prettyErrors: false, strict: true, lineCounter: lines });
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    const { line, col } = lines.linePos(first.pos[0]);
+    throw new ShadowplaneError('SP_MANIFEST_UNREADABLE', `${source}: not valid YAML/JSON at line ${line}, column ${col}: ${first.code}`);
   }
   let value: unknown;
   try {

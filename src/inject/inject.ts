@@ -11,7 +11,7 @@
  * It runs on the owner's machine, not in an admission webhook of the untrusted control
  * plane: the output is what the pod's policy pins. Same inputs, same bytes out.
  */
-import { Composer, CST, isMap, Parser, visit, type Document, type YAMLMap } from 'yaml';
+import { Composer, CST, isMap, LineCounter, Parser, visit, type Document, type YAMLMap } from 'yaml';
 import { ShadowplaneError } from '../errors.ts';
 import { injectPodSpec, type PodSpecPlan } from './pod-spec.ts';
 import { inputError, mapAt, mapsOf, seqAt, stringAt } from './yaml-nodes.ts';
@@ -148,9 +148,15 @@ export function injectDocuments(inputs: readonly InjectInput[], plan: PodSpecPla
     let index = 0;
     let first = true;
     let startsWithMarker = false;
-    for (const token of new Parser().parse(input.text)) {
+    // Offsets of parse errors become `line N, column M` of the file; the source is never quoted.
+    const lines = new LineCounter();
+    const at = (offset: number): string => {
+      const { line, col } = lines.linePos(offset);
+      return `line ${line}, column ${col}`;
+    };
+    for (const token of new Parser(lines.addNewLine).parse(input.text)) {
       if (token.type !== 'document') {
-        if (token.type === 'error') throw new ShadowplaneError('SP_INJECT_INPUT_INVALID', `${input.name}: not valid YAML (at offset ${token.offset})`);
+        if (token.type === 'error') throw new ShadowplaneError('SP_INJECT_INPUT_INVALID', `${input.name}: not valid YAML at ${at(token.offset)}`);
         chunks.push(CST.stringify(token));
         continue;
       }
@@ -162,7 +168,8 @@ export function injectDocuments(inputs: readonly InjectInput[], plan: PodSpecPla
       const docs = [...new Composer({ prettyErrors: false }).compose([token], true)];
       const doc = docs[0];
       if (docs.length !== 1 || doc === undefined) inputError(where, 'not a single YAML document');
-      if (doc.errors.length > 0) inputError(where, `not valid YAML (${doc.errors[0]?.code ?? 'error'})`);
+      const error = doc.errors[0];
+      if (error !== undefined) inputError(where, `not valid YAML at ${at(error.pos[0])} (${error.code})`);
       if (doc.contents === null) {
         chunks.push(source);
         continue;

@@ -18,6 +18,9 @@ import { parseFlags } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { AGENT_CONFIG_RELATIVE, LAUNCHER_RELATIVE } from './layout.ts';
 
+export const INSTALL_USAGE = `shadowplane inject install --from DIR --to DIR --agent-config JSON
+  (the init container's step inside the pod: copies the runtime, writes the configuration)`;
+
 /** The parts of a runtime directory that are copied. */
 export const RUNTIME_ENTRIES = ['bin', 'lib', 'app'] as const;
 const MAX_AGENT_CONFIG_BYTES = 1024 * 1024;

@@ -1,6 +1,7 @@
 /**
  * Options of `shadowplane inject`, parsed at the edge, validated and frozen. Files are
- * read through an injected reader so that tests need no disk.
+ * read through an injected reader (told which option names the file, for its bound and
+ * its messages) so that tests need no disk.
  *
  * Defaults: agent port = the manifest's `agent.port` (else 15443); tee `auto`; no
  * runtimeClassName change; no manifest pin (any manifest, with a warning).
@@ -14,6 +15,7 @@ import { type ManifestSigner, manifestSigner } from '../config/manifest-signatur
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import { agentConfigText, type InjectTee } from './agent-config-document.ts';
 import { CRL_MOUNT, DEFAULT_AGENT_PORT } from './layout.ts';
+import { INSTALL_USAGE } from './install.ts';
 import type { PodSpecPlan } from './pod-spec.ts';
 
 export const INJECT_USAGE = `shadowplane inject -f FILE [-f FILE...] --agent-image REF --proxy-reference-values FILE [options]
@@ -25,7 +27,9 @@ pod's policy. See docs/inject.md.
 
   -f, --filename FILE             input (repeatable; - for stdin)
   -o, --output FILE               write here instead of stdout
-  --agent-image REF               the agent-runtime image (pin it by digest: name@sha256:...)
+  --agent-image REF               the agent-runtime image, pinned by digest: name@sha256:...
+  --allow-unpinned-image          development only: accept a tag (name:tag) for --agent-image,
+                                  with a warning: the registry then chooses what the pods run
   --proxy-reference-values FILE   what the agents accept as the proxy's evidence
   --manifest FILE                 pin the proxy's manifest by digest (repeatable)
   --manifest-digest HEX           the same, by digest (repeatable)
@@ -48,8 +52,10 @@ pod's policy. See docs/inject.md.
   --tee simulated --simulated-dir DIR --allow-simulated-proxy
                                   development only: simulated attestation, proves nothing
 
-shadowplane inject install --from DIR --to DIR --agent-config JSON
-  (the init container's step inside the pod: copies the runtime, writes the configuration)`;
+${INSTALL_USAGE}`;
+
+/** The options whose value is a file inject reads (`-f` aside). */
+export type InjectFileOption = '--proxy-reference-values' | '--manifest' | '--manifest-signer';
 
 export interface InjectOptions {
   readonly files: readonly string[];
@@ -63,6 +69,8 @@ export interface InjectOptions {
   /** True when neither a manifest digest nor an owner key is pinned. */
   readonly anyManifest: boolean;
   readonly simulated: boolean;
+  /** True when `agentImage` is a tag, not a digest (`--allow-unpinned-image`). */
+  readonly unpinnedImage: boolean;
   /** The ConfigMap of vendor CRLs mounted into injected containers, if any. */
   readonly crlConfigMap: string | undefined;
 }
@@ -73,6 +81,8 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** An image reference: [registry/]path[:tag][@sha256:hex], without spaces or controls. */
 const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+/** The image is pinned: what the pod policy records is then one image, not whatever a tag names next. */
+const PINNED_IMAGE = /@sha256:[0-9a-f]{64}$/;
 
 function usage(message: string): never {
   throw new ShadowplaneError('SP_USAGE', message);
@@ -101,11 +111,12 @@ export function parseEntrypoint(text: string): [string, readonly string[]] {
   return [selector, command as string[]];
 }
 
-export function parseInjectOptions(argv: readonly string[], readFile: (path: string) => string): InjectOptions {
+export function parseInjectOptions(argv: readonly string[], readFile: (path: string, option: InjectFileOption) => string): InjectOptions {
   const values = parseFlags(argv, {
     filename: { type: 'string', short: 'f', multiple: true },
     output: { type: 'string', short: 'o' },
     'agent-image': { type: 'string' },
+    'allow-unpinned-image': { type: 'boolean' },
     'proxy-reference-values': { type: 'string' },
     manifest: { type: 'string', multiple: true },
     'manifest-digest': { type: 'string', multiple: true },
@@ -126,14 +137,18 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
   const agentImage = values['agent-image'];
   if (agentImage === undefined) usage('--agent-image REF is required (pin it by digest)');
   if (agentImage.length > 512 || !IMAGE_REF.test(agentImage)) usage('--agent-image is not an image reference');
+  const unpinnedImage = !PINNED_IMAGE.test(agentImage);
+  if (unpinnedImage && values['allow-unpinned-image'] !== true) {
+    usage('--agent-image must be pinned by digest (name@sha256:<64 hex>), so that the pods run the image whose reference values you publish; --allow-unpinned-image accepts a tag (development only)');
+  }
   const rvPath = values['proxy-reference-values'];
   if (rvPath === undefined) usage('--proxy-reference-values FILE is required: the agents must know which proxy to trust');
 
-  const referenceValues = parseConfigText(readFile(rvPath), rvPath, MAX_REFERENCE_VALUES_BYTES);
+  const referenceValues = parseConfigText(readFile(rvPath, '--proxy-reference-values'), rvPath, MAX_REFERENCE_VALUES_BYTES);
   const digests: string[] = [...(values['manifest-digest'] ?? [])].map((d) => d.toLowerCase().replace(/^sha256:/, ''));
   const ports = new Set<number>();
   for (const path of values.manifest ?? []) {
-    const manifest = parseManifestText(readFile(path), path);
+    const manifest = parseManifestText(readFile(path, '--manifest'), path);
     digests.push(manifest.digestHex);
     ports.add(manifest.agent.port);
   }
@@ -141,9 +156,10 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
   if (!/^[0-9]{1,10}$/.test(minimumSerialText) || Number(minimumSerialText) > 2 ** 31 - 1) usage('--minimum-manifest-serial must be 0..2147483647');
   if (values['minimum-manifest-serial'] !== undefined && values['manifest-signer'] === undefined) usage('--minimum-manifest-serial needs --manifest-signer');
   const manifestSigners = (values['manifest-signer'] ?? []).map((path) => {
+    const text = readFile(path, '--manifest-signer');
     let signer: ManifestSigner;
     try {
-      signer = manifestSigner(readFile(path));
+      signer = manifestSigner(text);
     } catch (err) {
       usage(`--manifest-signer ${path}: ${isShadowplaneError(err) ? (err.detail ?? 'not an owner key') : 'not an owner key'}`);
     }
@@ -204,6 +220,7 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     entrypoints,
     anyManifest: digests.length === 0 && manifestSigners.length === 0,
     simulated,
+    unpinnedImage,
     crlConfigMap: crls?.name,
   });
 }

@@ -364,7 +364,7 @@ describe.runIf(isRoot)('images (OCI layouts built from files)', () => {
       // What the owner runs: inject, pinned to the bed's proxy (simulated platform, manifest digest).
       const pod = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: conf-img\n  namespace: secure\nspec:\n  containers:\n    - name: app\n      image: scratch-workload\n      command: [/workload]\n';
       const files: Record<string, string> = { 'rv.yaml': readFileSync(bed.referenceValuesPath, 'utf8'), 'manifest.yaml': readFileSync(bed.manifestPath, 'utf8') };
-      const options = parseInjectOptions(['-f', 'pod.yaml', '--agent-image', 'registry.example/shadowplane/agent-runtime:test', '--proxy-reference-values', 'rv.yaml', '--manifest', 'manifest.yaml', '--tee', 'simulated', '--simulated-dir', '/sim', '--allow-simulated-proxy'], (p) => files[p] as string);
+      const options = parseInjectOptions(['-f', 'pod.yaml', '--agent-image', 'registry.example/shadowplane/agent-runtime@sha256:4444444444444444444444444444444444444444444444444444444444444444', '--proxy-reference-values', 'rv.yaml', '--manifest', 'manifest.yaml', '--tee', 'simulated', '--simulated-dir', '/sim', '--allow-simulated-proxy'], (p) => files[p] as string);
       const injected = parseAllDocuments(injectDocuments([{ name: 'pod.yaml', text: pod }], podSpecPlan(options, entrypointResolver(options.entrypoints).lookup)).output)[0]!.toJS() as {
         spec: { initContainers: { command: string[]; securityContext: { runAsUser: number } }[]; containers: { command: string[]; env: { name: string }[] }[] };
       };

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRevocationPolicy } from '../../../src/attestation/revocation.ts';
 import { loadReferenceValues } from '../../../src/attestation/reference-values.ts';
-import { FileRefused, readBoundedFile } from '../../../src/config/bounded-file.ts';
+import { FileRefused, readBoundedFile, readBoundedStream } from '../../../src/config/bounded-file.ts';
 import { loadManifest } from '../../../src/config/manifest.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-bounded-'));
@@ -42,5 +43,22 @@ describe('configuration files read within their bound', () => {
     expect(() => loadRevocationPolicy({ files: [pipe], requireCrls: false, option: '--crl' })).toThrow(expect.objectContaining({ code: 'SP_CONFIG_INVALID', detail: expect.stringContaining('not a regular file') as unknown }));
     expect(() => loadReferenceValues(pipe)).toThrow(expect.objectContaining({ code: 'SP_ATTEST_REFERENCE_VALUES_INVALID' }));
     expect(() => loadManifest(pipe)).toThrow(expect.objectContaining({ code: 'SP_MANIFEST_UNREADABLE' }));
+  });
+
+  // Bug (CLI review): `inject -f -` read all of stdin (readFileSync(0)) and only then
+  // compared its size with 8 MiB, so a pipe from /dev/zero grew memory without bound.
+  it('reads a stream up to the bound, and stops pulling from one past it', async () => {
+    expect((await readBoundedStream(Readable.from([Buffer.from('ab'), 'cd']), 4)).toString()).toBe('abcd');
+    let pulled = 0;
+    const endless = new Readable({
+      read() {
+        pulled++;
+        this.push(Buffer.alloc(1024));
+      },
+    });
+    await expect(readBoundedStream(endless, 10 * 1024)).rejects.toThrow(new FileRefused('larger than 10240 bytes'));
+    expect(endless.destroyed).toBe(true);
+    // What was read ahead into the stream's buffer aside: not one read more than that.
+    expect(pulled).toBeLessThan(11 + 64);
   });
 });

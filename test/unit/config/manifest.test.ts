@@ -94,6 +94,17 @@ describe('manifest', () => {
     expect(err.message).toContain(expected);
   });
 
+  // Bug (CLI review): prettyErrors was off, so linePos was never set and no line was ever given.
+  it('names the line and column of a YAML syntax error and its code, without quoting the source', () => {
+    const text = `${stringify(doc())}upstream2:\n  token: hunter2-canary\n   bad: indent\n`;
+    const line = text.split('\n').findIndex((l) => l.includes('hunter2')) + 1;
+    const err = errorOf(() => parseManifestText(text, 'm.yaml'));
+    expect(err.code).toBe('SP_MANIFEST_UNREADABLE');
+    expect(err.message).toMatch(new RegExp(`m\\.yaml: not valid YAML/JSON at line ${line}, column \\d+: [A-Z_]+$`));
+    expect(err.message).not.toContain('hunter2');
+    expect(errorOf(() => parseManifestText('{"apiVersion": "x",\n "kind" "Manifest"}\n', 'm.json')).message).toMatch(/m\.json: not valid YAML\/JSON at line 2, column 9: MISSING_CHAR$/);
+  });
+
   it('refuses YAML alias bombs before expanding them', () => {
     const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 0; i < 20; i++) lines.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`);

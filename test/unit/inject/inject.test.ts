@@ -303,6 +303,14 @@ describe('shadowplane inject', () => {
       expectCode(() => inject([{ name: 'bad.yaml', text: 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i, command: [1, 2]}]}\n' }]), 'SP_INJECT_INPUT_INVALID');
     });
 
+    // Bug (CLI review): "document 0: not valid YAML (BAD_INDENT)" said neither line nor column.
+    it('names the line and column of a YAML error in the file, and the error code, never the source', () => {
+      const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n   token: hunter2-canary\n';
+      const err = expectCode(() => inject([{ name: 'bad.yaml', text }]), 'SP_INJECT_INPUT_INVALID');
+      expect(err.message).toMatch(/bad\.yaml: document 1: not valid YAML at line 8, column \d+ \([A-Z_]+\)$/);
+      expect(err.message).not.toContain('hunter2');
+    });
+
     it('refuses input larger than its bound before parsing it', () => {
       expectCode(() => inject([{ name: 'big.yaml', text: `# ${'x'.repeat(8 * 1024 * 1024)}\n` }]), 'SP_INJECT_INPUT_INVALID');
     });
@@ -347,6 +355,36 @@ describe('shadowplane inject', () => {
       expectCode(() => parseInjectOptions(['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'rv.yaml'], files({ 'rv.yaml': 'version: 1\nentries: [{platform: sev-snp, measurements: [abc]}]\n' })), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
       expectCode(() => parseInjectOptions(['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml', '--manifest-digest', 'abc'], read), 'SP_USAGE');
       expectCode(() => parseInjectOptions(['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml', '--tee', 'simulated'], read), 'SP_USAGE');
+    });
+
+    // Bug (CLI review): IMAGE_REF made @sha256 optional, so `--agent-image reg/agent:latest`
+    // went through without a word, though the help and docs say to pin it by digest.
+    it('refuses an agent image not pinned by digest, unless --allow-unpinned-image says so', () => {
+      const read = files();
+      const base = ['-f', 'x', '--proxy-reference-values', 'proxy-reference-values.yaml', '--manifest-digest', MANIFEST_DIGEST];
+      for (const image of ['registry.example/shadowplane/agent-runtime:latest', 'agent-runtime', 'registry.example:5000/agent:1.2']) {
+        const err = expectCode(() => parseInjectOptions([...base, '--agent-image', image], read), 'SP_USAGE');
+        expect(err.message).toContain('--allow-unpinned-image');
+        expect(err.message).not.toContain(image);
+        expect(parseInjectOptions([...base, '--agent-image', image, '--allow-unpinned-image'], read)).toMatchObject({ agentImage: image, unpinnedImage: true });
+      }
+      expect(parseInjectOptions([...base, '--agent-image', AGENT_IMAGE], read).unpinnedImage).toBe(false);
+      expect(parseInjectOptions([...base, '--agent-image', `registry.example/agent:1.2@sha256:${'4'.repeat(64)}`], read).unpinnedImage).toBe(false);
+    });
+
+    it('tells the file reader which option names each file (for its size bound and its messages)', () => {
+      const owner = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const manifest = stringify({
+        apiVersion: 'shadowplane.dev/v1alpha1', kind: 'Manifest', metadata: { name: 'm' }, confidential: [{ namespace: 'n' }],
+        users: [{ name: 'u', publicKey: owner }], upstream: { server: 'https://10.0.0.1:6443', auth: 'forward-token' },
+      });
+      const asked: string[] = [];
+      const read = files({ 'owner.pub.pem': owner, 'm.yaml': manifest });
+      parseInjectOptions(['-f', 'x', '--agent-image', AGENT_IMAGE, '--proxy-reference-values', 'proxy-reference-values.yaml', '--manifest', 'm.yaml', '--manifest-signer', 'owner.pub.pem'], (path, option) => {
+        asked.push(`${option} ${path}`);
+        return read(path);
+      });
+      expect(asked).toEqual(['--proxy-reference-values proxy-reference-values.yaml', '--manifest m.yaml', '--manifest-signer owner.pub.pem']);
     });
 
     it('refuses proxy reference values that accept only a simulated proxy unless simulated proxies are allowed', () => {
