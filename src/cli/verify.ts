@@ -3,7 +3,6 @@
  * that pins the very certificate that was verified.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
 import { MAX_CRL_FILES, loadReferenceValues, loadRevocationPolicy, revocationWarnings, referenceValuesWarnings } from '../attestation/index.ts';
@@ -242,8 +241,9 @@ function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): s
   if ('certFile' in credential) {
     let pem: string;
     try {
-      pem = readFileSync(credential.certFile, 'utf8');
-    } catch {
+      pem = readBoundedFile(credential.certFile, MAX_CREDENTIAL_FILE_BYTES).toString('utf8');
+    } catch (err) {
+      if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `--scraper-cert ${credential.certFile}: ${err.detail}`);
       process.stderr.write(`note: ${credential.certFile} is not readable here; the scraper certificate was not checked against the manifest\n`);
       return '(not checked)';
     }
@@ -259,8 +259,9 @@ function scraperOfManifest(manifest: Manifest, credential: ScraperCredential): s
     let token: string;
     try {
       // Prometheus trims the credentials file as it reads it.
-      token = readFileSync(credential.tokenFile, 'utf8').trim();
-    } catch {
+      token = readBoundedFile(credential.tokenFile, MAX_CREDENTIAL_FILE_BYTES).toString('utf8').trim();
+    } catch (err) {
+      if (err instanceof FileRefused) throw new ShadowplaneError('SP_USAGE', `--scraper-token-file ${credential.tokenFile}: ${err.detail}`);
       process.stderr.write(`note: ${credential.tokenFile} is not readable here; the scraper token was not checked against the manifest\n`);
       return '(not checked)';
     }

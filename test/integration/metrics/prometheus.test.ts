@@ -222,6 +222,10 @@ describe('a real Prometheus scraping the proxy', () => {
     const byCert = await bed.cli([...base, '--scraper-cert', userCert, '--scraper-key', join(workDir, 'scraper.key')]);
     expect(byCert.code).not.toBe(0);
     expect(byCert.stderr).toContain('is not a scraper of this manifest');
+    // A device is refused after a bound, not read to the end of memory (user review).
+    const endless = await bed.cli([...base, '--scraper-token-file', '/dev/zero']);
+    expect(endless.code).toBe(2);
+    expect(endless.stderr).toContain('--scraper-token-file /dev/zero: not a regular file');
     const noUser = await bed.cli([...base, '--scraper-token-file', join(workDir, 'scraper.token'), '--out', join(workDir, 'never.kubeconfig')]);
     expect(noUser.code).not.toBe(0);
     expect(noUser.stderr).toContain('--client-cert is required');
