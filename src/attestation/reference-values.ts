@@ -25,6 +25,7 @@
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
+import { yamlErrorWhere } from '../config/yaml-position.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { TD_ATTRIBUTE } from './tdx/quote.ts';
 import { PLATFORMS, SNP_PRODUCTS, type SnpProduct, type SnpTcb } from './types.ts';
@@ -406,7 +407,7 @@ export function loadReferenceValues(path: string): ReferenceValues {
   try {
     doc = parseYaml(text, { maxAliasCount: 0, prettyErrors: false }) as unknown;
   } catch (err) {
-    throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: not valid YAML or JSON`, { cause: err });
+    throw new ShadowplaneError('SP_ATTEST_REFERENCE_VALUES_INVALID', `${path}: not valid YAML or JSON${yamlErrorWhere(text, err)}`, { cause: err });
   }
   return parseReferenceValues(doc, path);
 }

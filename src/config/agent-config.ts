@@ -19,6 +19,7 @@ import type { LogLevel } from '../log.ts';
 import { FileRefused, readBoundedFile } from './bounded-file.ts';
 import { type ManifestSigner, manifestSigner } from './manifest-signature.ts';
 import { FieldReader, deepFreeze } from './validate.ts';
+import { yamlErrorWhere } from './yaml-position.ts';
 
 export interface AgentConfig {
   /** The pod, from the file or POD_NAMESPACE / POD_NAME (downward API). Required. */
@@ -194,10 +195,11 @@ function readDocument(path: string, readFile: (path: string) => Buffer): unknown
     return invalid(`configuration file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   if (bytes.length > MAX_CONFIG_BYTES) invalid(`configuration file exceeds ${MAX_CONFIG_BYTES} bytes`);
+  const text = bytes.toString('utf8');
   try {
-    return parseYaml(bytes.toString('utf8'), { maxAliasCount: 16 }) as unknown;
-  } catch {
-    return invalid('configuration file is not valid YAML or JSON');
+    return parseYaml(text, { maxAliasCount: 16, prettyErrors: false }) as unknown;
+  } catch (err) {
+    return invalid(`configuration file is not valid YAML or JSON${yamlErrorWhere(text, err)}`);
   }
 }
 

@@ -12,6 +12,17 @@ function load(argv: string[], env: Record<string, string> = ENV, file?: string):
 
 
 describe('agent configuration', () => {
+  it('says where a configuration file is not valid YAML, without quoting it', () => {
+    let message = '';
+    try {
+      load(['--config', '/c.yaml', '--container', 'app', '--', 'x'], ENV, 'logs:\n  dir: /x\n bad: [hunter2\n');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/configuration file is not valid YAML or JSON at line [23], column \d+ \([A-Z_]+\)/);
+    expect(message).not.toContain('hunter2');
+  });
+
   it('applies the documented defaults', () => {
     const config = load(['--container', 'app', '--', 'server', '--flag']);
     expect(config).toMatchObject({
