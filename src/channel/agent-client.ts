@@ -10,6 +10,7 @@
 import { connect as h2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { isIPv6 } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CommandResult } from '../proxy/streams/types.ts';
@@ -68,6 +69,7 @@ export class AgentConnection {
   readonly agent: VerifiedAgent;
   readonly fingerprint256: string;
   readonly #session: ClientHttp2Session;
+  readonly #socket: TLSSocket;
   readonly #options: AgentConnectionOptions;
   readonly #pinger: NodeJS.Timeout;
   readonly #expiry: NodeJS.Timeout;
@@ -78,6 +80,7 @@ export class AgentConnection {
     this.agent = attested.agent;
     this.fingerprint256 = attested.fingerprint256;
     this.#options = options;
+    this.#socket = attested.socket;
     const host = isIPv6(target.address) ? `[${target.address}]` : target.address;
     this.#session = h2Connect(`https://${host}:${target.port}`, { ...proxyH2Options(), createConnection: () => attested.socket });
     this.#session.on('error', (err: NodeJS.ErrnoException) => options.logger.debug({ code: err.code }, 'agent session error'));
@@ -170,10 +173,17 @@ export class AgentConnection {
     if (!this.#session.closed) this.#session.close();
   }
 
-  /** Ends the session now; running operations fail with SP_AGENT_SESSION_LOST. */
+  /**
+   * Ends the session now; running operations fail with SP_AGENT_SESSION_LOST. The
+   * connection ends with it, so the agent ends its side of every operation at once:
+   * Node's `session.destroy()` alone leaves the socket open while a write of the session
+   * is pending (it ends the socket only once that write completed, which a peer that
+   * stopped reading never lets happen).
+   */
   destroy(): void {
     this.#unusable();
     this.#session.destroy();
+    this.#socket.destroy();
   }
 
   #open(headers: OutgoingHttpHeaders, endStream: boolean, signal: AbortSignal | undefined): ClientHttp2Stream {

@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { CONNECTION_WINDOW_BYTES, agentH2Options } from './h2-options.ts';
+import { CONNECTION_WINDOW_BYTES, SESSION_WRITE_BUDGET_BYTES, agentH2Options } from './h2-options.ts';
+import { sessionSocket } from './session-socket.ts';
 import { respondError } from './stream-util.ts';
 import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, trustedUntil, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
@@ -118,7 +119,10 @@ export class AgentListener {
     if (socket.destroyed) return;
     this.#handing = state;
     try {
-      this.#h2.emit('connection', socket);
+      // Not the TLS socket itself: HTTP/2 must keep reading while it sends (session-socket.ts).
+      // Closing the TLS socket (close(), the proxy leaving) destroys the session and with
+      // it every stream, so every operation of the session ends at once.
+      this.#h2.emit('connection', sessionSocket(socket, SESSION_WRITE_BUDGET_BYTES));
     } finally {
       this.#handing = null;
     }
@@ -152,6 +156,10 @@ export class AgentListener {
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', (err: NodeJS.ErrnoException) => this.#options.logger.debug({ code: err.code }, 'channel stream error'));
+    // Node emits 'stream' a tick after it parsed the HEADERS, and parses a whole read of
+    // the session socket in one go: a RST_STREAM in the same read (the proxy cancelled at
+    // once) has destroyed the stream already. Nothing runs for it.
+    if (stream.destroyed) return;
     const state = this.#states.get(stream.session as Http2Session);
     if (state === undefined || !state.ok) {
       respondError(stream, state?.ok === false ? state.error : new ShadowplaneError('SP_AGENT_REFUSED'));
