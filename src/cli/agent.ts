@@ -18,6 +18,7 @@ import {
 import { startRenewingCredentials } from '../channel/attested-credentials.ts';
 import { agentClaims, raTlsProxyVerifier } from '../channel/ra-tls-trust.ts';
 import { agentConfigFromProcess, ownNodeOptions, type AgentConfig } from '../config/agent-config.ts';
+import { helpAsked } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { startAgent } from '../agent/agent.ts';
@@ -45,9 +46,8 @@ environment; docs/agent.md has every setting, its file key and its default.
   --log-level LEVEL       default info`;
 
 export async function runAgentCommand(argv: readonly string[]): Promise<number> {
-  // Only the agent's own options: after -- everything is the workload's.
-  const own = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
-  if (own.includes('--help') || own.includes('-h')) {
+  // Only the agent's own options: after -- everything is the workload's (helpAsked stops there).
+  if (helpAsked(argv)) {
     process.stdout.write(`${AGENT_USAGE}\n`);
     return 0;
   }

@@ -10,7 +10,7 @@ import { readBoundedFile } from '../config/bounded-file.ts';
 import { inClusterApiServer, SERVICE_ACCOUNT_DIR } from '../config/in-cluster.ts';
 import { fetchVendorCrls, seedCrlFile, writeCrlFile, type CrlWrite, type FetchedCrl } from '../attestation/crl-fetch.ts';
 import { SNP_PRODUCTS, type SnpProduct } from '../attestation/types.ts';
-import { parseFlags } from '../config/flags.ts';
+import { helpAsked, parseFlags } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
 
 export const CRL_USAGE = `shadowplane crl fetch --out DIR (--amd PRODUCT[,PRODUCT] | --intel)... [options]
@@ -46,7 +46,7 @@ Publishing as a ConfigMap (a CronJob in the cluster; deploy/kustomize/components
 
 export async function runCrlCommand(argv: readonly string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === '--help' || verb === '-h' || rest.includes('--help') || rest.includes('-h')) {
+  if (helpAsked(argv)) {
     process.stdout.write(`${CRL_USAGE}\n`);
     return 0;
   }

@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { MAX_REFERENCE_VALUES_BYTES } from '../attestation/reference-values.ts';
 import { FileRefused, readBoundedFile, readBoundedStream } from '../config/bounded-file.ts';
+import { helpAsked } from '../config/flags.ts';
 import { MANIFEST_MAX_BYTES } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { injectDocuments, MAX_INPUT_BYTES, type InjectInput } from '../inject/inject.ts';
@@ -42,8 +43,6 @@ function readOptionFile(path: string, option: InjectFileOption): string {
     throw new ShadowplaneError('SP_USAGE', `cannot read ${option} ${path}: ${errnoOf(err)}`);
   }
 }
-
-const helpAsked = (argv: readonly string[]): boolean => argv.includes('--help') || argv.includes('-h');
 
 export async function runInjectCommand(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'install') {

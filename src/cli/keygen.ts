@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ShadowplaneError } from '../errors.ts';
 import { createSelfSigned } from '../tls/certificates.ts';
-import { parseFlags } from '../config/flags.ts';
+import { helpAsked, parseFlags } from '../config/flags.ts';
 import { writeOutputFile } from '../config/output-file.ts';
 
 export const KEYGEN_USAGE = `shadowplane keygen --name NAME [--group GROUP]... [--out-dir DIR] [--days N] [--force]
@@ -25,7 +25,7 @@ key. Pass --client-cert NAME.crt --client-key NAME.key to \`shadowplane verify\`
                    manifest may already trust that key)`;
 
 export async function runKeygen(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (helpAsked(argv)) {
     out.write(`${KEYGEN_USAGE}\n`);
     return 0;
   }

@@ -24,7 +24,7 @@ commands:
   inject -f FILE   add the agent to the pod specs of FILE (client-side, deterministic)
   version          print the version (also --version)
 
-Run 'shadowplane <command> --help' for a command's options.`;
+Run 'shadowplane <command> --help' (or -h) for a command's options.`;
 
 type Command = (argv: readonly string[]) => Promise<number>;
 

@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
-import { parseFlags } from '../config/flags.ts';
+import { helpAsked, parseFlags } from '../config/flags.ts';
 import { loadManifest } from '../config/manifest.ts';
 import { signManifest, spkiSha256 } from '../config/manifest-signature.ts';
 import { writeOutputFile } from '../config/output-file.ts';
@@ -28,7 +28,7 @@ shadowplane manifest sign --key OWNER.key --serial N [--valid-days D] --out SIG 
 export async function runManifestCommand(argv: readonly string[]): Promise<number> {
   const [verb, file, ...extra] = argv;
   // `manifest --help`, and each verb's own (`manifest sign --help`): the usage, on stdout.
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (helpAsked(argv)) {
     process.stdout.write(`${MANIFEST_USAGE}\n`);
     return 0;
   }

@@ -1,6 +1,7 @@
 /** `shadowplane proxy`: wiring of options, manifest, attestation and the proxy. */
 import { revocationWarnings, referenceValuesWarnings, watchRevocationFiles } from '../attestation/index.ts';
 import { FileRefused, readBoundedFile } from '../config/bounded-file.ts';
+import { helpAsked } from '../config/flags.ts';
 import { type Manifest, loadManifest } from '../config/manifest.ts';
 import { type ManifestSignaturePayload, readManifestSignature } from '../config/manifest-signature.ts';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
@@ -37,7 +38,7 @@ export const PROXY_USAGE = `shadowplane proxy --manifest FILE [options]
   --log-level LEVEL             default info                                 env SHADOWPLANE_LOG_LEVEL`;
 
 export async function runProxyCommand(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (helpAsked(argv)) {
     process.stdout.write(`${PROXY_USAGE}\n`);
     return 0;
   }

@@ -1,6 +1,6 @@
 /** `shadowplane simulate init DIR`: a simulated attestation platform for development. */
 import { simulateInit } from '../attestation/index.ts';
-import { parseFlags } from '../config/flags.ts';
+import { helpAsked, parseFlags } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { SIMULATED_BANNER } from './issuer.ts';
 
@@ -16,7 +16,7 @@ where simulated attestation is explicitly allowed. Development and tests only.
 
 export async function runSimulateCommand(argv: readonly string[]): Promise<number> {
   const [verb, dir, ...rest] = argv;
-  if (verb === '--help' || verb === '-h' || argv.includes('--help')) {
+  if (helpAsked(argv)) {
     process.stdout.write(`${SIMULATE_USAGE}\n`);
     return 0;
   }

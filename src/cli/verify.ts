@@ -15,7 +15,7 @@ import { servingCertificateExpiry } from '../kubeconfig/serving-certificate.ts';
 import { parseProxyServer, verifyProxy } from '../kubeconfig/verify-proxy.ts';
 import { spkiSha256Hex } from '../tls/certificates.ts';
 import { SIMULATED_BANNER } from './issuer.ts';
-import { parseFlags } from '../config/flags.ts';
+import { helpAsked, parseFlags } from '../config/flags.ts';
 import { writeOutputFile } from '../config/output-file.ts';
 
 export const VERIFY_USAGE = `shadowplane verify --server URL --manifest FILE --reference-values FILE
@@ -58,7 +58,7 @@ Prometheus (docs/metrics.md): also write a scrape configuration pinned to the sa
   --scraper-token-file FILE       or the scraper's bearer token file`;
 
 export async function runVerifyCommand(argv: readonly string[]): Promise<number> {
-  if (argv.includes('--help')) {
+  if (helpAsked(argv)) {
     process.stdout.write(`${VERIFY_USAGE}\n`);
     return 0;
   }

@@ -11,12 +11,12 @@
  * proxy against.
  */
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { MAX_CRL_FILES, MAX_RA_TLS_VALIDITY_MS } from '../attestation/index.ts';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import type { LogLevel } from '../log.ts';
 import { FileRefused, readBoundedFile } from './bounded-file.ts';
+import { parseFlags } from './flags.ts';
 import { type ManifestSigner, manifestSigner } from './manifest-signature.ts';
 import { FieldReader, deepFreeze } from './validate.ts';
 import { yamlErrorWhere } from './yaml-position.ts';
@@ -155,35 +155,31 @@ function invalid(message: string): never {
   throw new ShadowplaneError('SP_CONFIG_INVALID', message);
 }
 
-function parseFlags(argv: readonly string[]) {
+/**
+ * The agent's own flags, before `--`: the same parser as every subcommand (flags.ts), so
+ * a negative number such as `--port -1` reaches the range check instead of being refused
+ * as an "ambiguous" value.
+ */
+function agentFlags(argv: readonly string[]) {
   const split = argv.indexOf('--');
   if (split === -1) usage('agent needs the workload after --: shadowplane agent [options] -- COMMAND [ARGS...]');
   const command = argv.slice(split + 1);
   if (command.length === 0 || command[0] === '') usage('agent needs a command after --');
-  try {
-    const { values } = parseArgs({
-      args: argv.slice(0, split),
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        container: { type: 'string' },
-        'listen-address': { type: 'string' },
-        port: { type: 'string' },
-        'share-dir': { type: 'string' },
-        'log-dir': { type: 'string' },
-        'attach-stdin': { type: 'boolean' },
-        'attach-tty': { type: 'boolean' },
-        'allow-simulated': { type: 'boolean' },
-        tee: { type: 'string' },
-        'simulated-dir': { type: 'string' },
-        'log-level': { type: 'string' },
-      },
-    });
-    return { values, command };
-  } catch (err) {
-    return usage(err instanceof Error ? err.message.split('\n')[0] ?? 'invalid option' : 'invalid option');
-  }
+  const values = parseFlags(argv.slice(0, split), {
+    config: { type: 'string' },
+    container: { type: 'string' },
+    'listen-address': { type: 'string' },
+    port: { type: 'string' },
+    'share-dir': { type: 'string' },
+    'log-dir': { type: 'string' },
+    'attach-stdin': { type: 'boolean' },
+    'attach-tty': { type: 'boolean' },
+    'allow-simulated': { type: 'boolean' },
+    tee: { type: 'string' },
+    'simulated-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  return { values, command };
 }
 
 function readDocument(path: string, readFile: (path: string) => Buffer): unknown {
@@ -210,7 +206,7 @@ function portOf(text: string, what: string): number {
 
 /** Parses, validates and freezes the agent configuration. */
 export function loadAgentConfig(sources: AgentConfigSources): AgentConfig {
-  const { values: flags, command } = parseFlags(sources.argv);
+  const { values: flags, command } = agentFlags(sources.argv);
   const env = sources.env;
   const configPath = flags.config ?? env['SHADOWPLANE_AGENT_CONFIG'];
   const doc = configPath === undefined ? {} : readDocument(configPath, sources.readFile ?? ((path) => readBoundedFile(path, MAX_CONFIG_BYTES)));

@@ -1,9 +1,22 @@
 /**
- * Command-line flags for every subcommand: node:util's parseArgs in strict mode, with its
- * errors turned into SP_USAGE. No positionals unless a command asks for them.
+ * Command-line flags for every subcommand, the agent's included: node:util's parseArgs in
+ * strict mode, with its errors turned into SP_USAGE. No positionals unless a command asks
+ * for them.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { ShadowplaneError } from '../errors.ts';
+
+/**
+ * Whether a command line asks for its command's usage: `--help` or `-h` among its options,
+ * that is before any `--` (after it everything belongs to someone else, such as the
+ * agent's workload). Every subcommand asks this before it parses anything, so that help
+ * is given whatever else is wrong with the line; no subcommand gives `-h` another meaning.
+ */
+export function helpAsked(argv: readonly string[]): boolean {
+  const split = argv.indexOf('--');
+  const options = split === -1 ? argv : argv.slice(0, split);
+  return options.includes('--help') || options.includes('-h');
+}
 
 export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O) {
   try {

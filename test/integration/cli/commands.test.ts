@@ -4,14 +4,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { CLI, REPO } from '../../support/bed.ts';
 
-const run = (args: readonly string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '' } });
+const run = (args: readonly string[], env: Readonly<Record<string, string>> = {}) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '', ...env } });
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,6 +62,43 @@ describe('shadowplane (command line)', () => {
     }
   });
 
+  // Bug (CLI review): `verify -h` answered "Unknown option '-h'", and `simulate init -h`
+  // the usage as an error (`simulate init DIR -h`: "Unknown option '-h'"), while --help
+  // printed the usage: each command had its own test for help, and two left -h out.
+  it('answers -h exactly as --help on every subcommand, before and instead of anything else', () => {
+    const simulated = join(dir, 'simulated-by-help');
+    const commands: readonly (readonly string[])[] = [
+      ['proxy', '--manifest', manifestPath],
+      ['agent', '--container', 'c'],
+      ['verify', '--server', 'https://127.0.0.1:1', '--manifest', manifestPath],
+      ['keygen', '--name', 'helped', '--out-dir', dir],
+      ['crl'],
+      ['crl', 'fetch', '--out', dir, '--intel'],
+      ['simulate'],
+      ['simulate', 'init'],
+      ['simulate', 'init', simulated],
+      ['manifest'],
+      ['manifest', 'digest'],
+      ['manifest', 'check', manifestPath],
+      ['manifest', 'sign'],
+      ['inject'],
+      ['inject', 'install'],
+    ];
+    for (const command of commands) {
+      const long = run([...command, '--help']);
+      const short = run([...command, '-h']);
+      const name = command.join(' ');
+      expect(long.status, `${name} --help: ${long.stderr}`).toBe(0);
+      expect(long.stdout, `${name} --help`).toMatch(/^shadowplane /);
+      expect(short.status, `${name} -h: ${short.stderr}`).toBe(0);
+      expect(short.stdout, `${name} -h`).toBe(long.stdout);
+      expect(short.stderr, `${name} -h`).toBe('');
+    }
+    // Help is all they did: no platform, no key.
+    expect(existsSync(simulated)).toBe(false);
+    expect(existsSync(join(dir, 'helped.key'))).toBe(false);
+  });
+
   it('lists the agent\'s options in agent --help, and leaves --help after -- to the workload', () => {
     const help = run(['agent', '--help']);
     for (const option of ['--config FILE', '--container NAME', '--listen-address', '--port N', '--share-dir', '--log-dir', '--attach-stdin', '--attach-tty', '--tee', '--simulated-dir', '--allow-simulated', '--log-level', 'docs/agent.md']) {
@@ -95,6 +133,25 @@ describe('shadowplane (command line)', () => {
     expect(inject.stderr).toBe('shadowplane: SP_USAGE: the command line is not valid: --minimum-manifest-serial must be 0..2147483647\n');
     // A dash that is no number is still a forgotten value.
     expect(run(['manifest', 'sign', '--key', '--serial', '1', '--out', join(dir, 'sig'), manifestPath]).stderr).toContain("Option '--key' argument is ambiguous");
+  });
+
+  // Bug (review): the agent parsed its flags with its own parseArgs call, without the
+  // negative-number joining of flags.ts, so `agent --port -1` said the value of --port was
+  // "ambiguous" instead of giving the port range.
+  it('answers an agent --port below zero with the port range, however it is written, and runs no workload', () => {
+    const ran = join(dir, 'workload-ran');
+    const pod = { POD_NAMESPACE: 'secure', POD_NAME: 'p' };
+    for (const port of [['--port', '-1'], ['--port=-1'], ['--port', '-65536']]) {
+      const r = run(['agent', '--container', 'c', ...port, '--', 'touch', ran], pod);
+      expect(r.status, port.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('shadowplane: SP_USAGE: the command line is not valid: --port must be a port 1..65535\n');
+    }
+    expect(existsSync(ran)).toBe(false);
+    // A dash that is no number is still a forgotten value.
+    expect(run(['agent', '--container', '--port', '1', '--', 'touch', ran], pod).stderr).toBe(
+      "shadowplane: SP_USAGE: the command line is not valid: Option '--container' argument is ambiguous.\n",
+    );
   });
 
   // Bug (CLI review): file mistakes ended in "SP_INTERNAL: unexpected Error".
