@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ShadowplaneError } from '../../errors.ts';
+import { type ErrorCode, isShadowplaneError, ShadowplaneError } from '../../errors.ts';
 import { acceptRemoteCommand, parseRemoteCommandOptions } from '../streams/upgrade.ts';
 import type { CommandResult } from '../streams/types.ts';
 import { containerOf } from './container.ts';
@@ -44,9 +44,15 @@ export async function serveCommand(ctx: OperationContext, op: 'exec' | 'attach',
 
   const exitCode = result.kind === 'exit' ? result.code : undefined;
   // A client that left first (Ctrl-C, a killed kubectl) cancelled the agent's operation:
-  // whatever the cancel made of it, that is the client's doing, not an agent failure.
-  const error = clientLeft ? 'SP_CLIENT_GONE' : result.kind === 'error' ? result.error.code : undefined;
+  // whatever the cancel made of it, that is the client's doing, not an agent failure. How
+  // it left is the abort's reason: a protocol error it committed keeps its own code.
+  const error = clientLeft ? clientDeparture(session.aborted.reason) : result.kind === 'error' ? result.error.code : undefined;
   if (error !== undefined) ctx.track.fail(error);
   ctx.audit.finish(record, { bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut, ...(exitCode === undefined ? {} : { exitCode }), ...(error === undefined ? {} : { error }) });
   ctx.logger.info({ container, exitCode, code: error, bytesIn: session.counters.bytesIn, bytesOut: session.counters.bytesOut }, `${op} ended`);
+}
+
+/** Why a client's session ended before its outcome: the terminator's error, or SP_CLIENT_GONE. */
+function clientDeparture(reason: unknown): ErrorCode {
+  return isShadowplaneError(reason) ? reason.code : 'SP_CLIENT_GONE';
 }

@@ -6,9 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createBed, CONFIDENTIAL_NS, type Bed } from '../../support/bed.ts';
 import { runKubectl, runKubectlPty, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
+import { SpdyFrameDecoder, SpdyFrameEncoder, type SpdyFrame } from '../../../src/kube-streams/spdy-frame.ts';
 
 let bed: Bed;
 let home: KubectlHome;
@@ -222,6 +224,53 @@ describe('audit', () => {
       mine = (await items()).filter((i) => i.pod === pod && i.operation === op).slice(before).at(-1);
     }
     expect(mine).toMatchObject({ user: 'alice', error: 'SP_CLIENT_GONE' });
+  });
+
+  // Bug (review): every client abort was recorded as SP_CLIENT_GONE, so a client that broke
+  // the SPDY protocol mid-exec looked like an ordinary Ctrl-C in the audit and the counters.
+  it('records an exec whose client breaks the SPDY protocol mid-session with the protocol error, not as SP_CLIENT_GONE', async () => {
+    const auditor = await bed.verifiedHome(bed.users.auditor);
+    type Item = { user: string; operation: string; pod: string; protocol: string; error?: string; end?: string };
+    const items = async (): Promise<Item[]> => (JSON.parse((await runKubectl('1.33', auditor, ['get', '--raw', '/.well-known/shadowplane/audit'])).stdout.toString()) as { items: Item[] }).items;
+    const before = (await items()).filter((i) => i.pod === 'conf-exec' && i.operation === 'exec').length;
+    const query = ['sh', '-c', 'echo ready; exec sleep 30'].map((c) => `command=${encodeURIComponent(c)}`).join('&');
+    const socket = tlsConnect({ host: '127.0.0.1', port: bed.proxy.port, ca: bed.proxy.servingCertPem, cert: bed.users.alice.certPem, key: bed.users.alice.keyPem, ALPNProtocols: ['http/1.1'] });
+    try {
+      const frames: SpdyFrame[] = [];
+      const decoder = new SpdyFrameDecoder((f) => frames.push(f.type === 'data' ? { ...f, data: Buffer.from(f.data) } : f));
+      let head = Buffer.alloc(0);
+      let upgraded = false;
+      socket.on('data', (chunk: Buffer) => {
+        if (upgraded) return decoder.push(chunk);
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return undefined;
+        upgraded = head.toString('latin1', 0, end).startsWith('HTTP/1.1 101');
+        if (upgraded) decoder.push(head.subarray(end + 4));
+        return undefined;
+      });
+      socket.write(
+        `POST /api/v1/namespaces/${CONFIDENTIAL_NS}/pods/conf-exec/exec?${query}&container=app&stdout=true HTTP/1.1\r\nHost: shadowplane\r\n` +
+          'Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n',
+      );
+      await vi.waitFor(() => expect(upgraded).toBe(true), { timeout: 10_000 });
+      const encoder = new SpdyFrameEncoder();
+      socket.write(encoder.synStream(1, [['streamtype', 'error']]));
+      socket.write(encoder.synStream(3, [['streamtype', 'stdout']]));
+      const stdout = (): string => Buffer.concat(frames.flatMap((f) => (f.type === 'data' && f.streamId === 3 ? [f.data] : []))).toString();
+      await vi.waitFor(() => expect(stdout()).toBe('ready\n'), { timeout: 10_000 });
+      // A control frame of SPDY version 2: the proxy ends the connection with a protocol error.
+      socket.write(Buffer.from([0x80, 0x02, 0x00, 0x06, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01]));
+      let mine: Item | undefined;
+      for (let i = 0; i < 50 && mine?.end === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        mine = (await items()).filter((i) => i.pod === 'conf-exec' && i.operation === 'exec').slice(before).at(-1);
+      }
+      expect(mine).toMatchObject({ user: 'alice', protocol: expect.stringContaining('spdy'), error: 'SP_FRAME_INVALID' });
+      expect(frames.some((f) => f.type === 'goaway')).toBe(true);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('records refused operations too, with the refusal code and without their arguments', async () => {
