@@ -266,7 +266,7 @@ describe('audit', () => {
         await new Promise((r) => setTimeout(r, 100));
         mine = (await items()).filter((i) => i.pod === 'conf-exec' && i.operation === 'exec').slice(before).at(-1);
       }
-      expect(mine).toMatchObject({ user: 'alice', protocol: expect.stringContaining('spdy'), error: 'SP_FRAME_INVALID' });
+      expect(mine).toMatchObject({ user: 'alice', protocol: 'spdy/v4.channel.k8s.io', error: 'SP_FRAME_INVALID' });
       expect(frames.some((f) => f.type === 'goaway')).toBe(true);
     } finally {
       socket.destroy();
