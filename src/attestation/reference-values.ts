@@ -21,6 +21,9 @@
  * reported and the launch TCB), because a silent all-zero default accepted any firmware and
  * microcode, published vulnerabilities included. An explicit all-zero floor stays possible
  * and is announced like `unboundIdentity`. `simulated` entries are exempt: no firmware runs.
+ *
+ * ID block: FAMILY_ID, IMAGE_ID and GUEST_SVN are written by whoever signs the ID block, so
+ * they can be pinned only together with the signer (`idKeyDigests` or `authorKeyDigests`).
  */
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
@@ -46,7 +49,32 @@ export const TDX_TCB_STATUSES = [
 ] as const;
 export type TdxTcbStatus = (typeof TDX_TCB_STATUSES)[number];
 
-/** Policy expectations beyond DEBUG (which must be off, always: there is no setting). */
+/**
+ * Policy expectations beyond DEBUG (which must be off, always: there is no setting).
+ *
+ * GUEST_POLICY bits 21–25 (SEV-SNP firmware ABI, GUEST_POLICY; Linux `SNP_POLICY_MASK_*`)
+ * split into one that *relaxes* a guarantee and four that *add* one, and their defaults
+ * follow from that:
+ *
+ * - CXL_ALLOW (21) lets the guest's memory and devices be populated through CXL, i.e. on
+ *   memory expanders and devices behind a link the host controls, outside the directly
+ *   attached DRAM the guest's protection is known for. It is a relaxation the guest owner
+ *   opts into, so it is refused by default (`cxl: false`), like MIGRATE_MA. No evidence we
+ *   hold sets it (the real Milan report's policy is 0x00000000000b0000; the simulator's
+ *   0x0000000000030000), so this default refuses nothing that was accepted before.
+ * - MEM_AES_256_XTS (22: AES-256-XTS instead of AES-128 memory encryption), RAPL_DIS (23:
+ *   the power-reporting interface, a side channel, is off), CIPHERTEXT_HIDING_DRAM (24:
+ *   other software reads 0xff instead of the guest's ciphertext, closing ciphertext side
+ *   channels) and PAGE_SWAP_DISABLE (25: the host cannot use the firmware's page move and
+ *   swap commands on the guest) each make the firmware refuse to launch the guest where it
+ *   cannot honour them. They harden; none of their absences exposes guest memory. Only
+ *   recent firmware (and, for AES-256-XTS and ciphertext hiding, recent CPUs) knows them,
+ *   so requiring any by default would refuse every guest on older hosts, the real Milan
+ *   report (none of them set) included. Each can be required per entry; default not
+ *   required.
+ *
+ * Bits 26–63 are reserved (must be zero) and refused whatever the entry says (verify.ts).
+ */
 export interface SnpPolicyExpectations {
   /** Accept a guest policy that allows a migration agent. Default false. */
   readonly migrationAgent: boolean;
@@ -54,6 +82,16 @@ export interface SnpPolicyExpectations {
   readonly smt: boolean;
   /** Require the SINGLE_SOCKET policy bit. Default false. */
   readonly singleSocket: boolean;
+  /** Accept a guest policy with CXL_ALLOW set. Default false. */
+  readonly cxl: boolean;
+  /** Require MEM_AES_256_XTS. Default false. */
+  readonly memAes256Xts: boolean;
+  /** Require RAPL_DIS. Default false. */
+  readonly raplDisabled: boolean;
+  /** Require CIPHERTEXT_HIDING_DRAM. Default false. */
+  readonly ciphertextHiding: boolean;
+  /** Require PAGE_SWAP_DISABLE. Default false. */
+  readonly pageSwapDisabled: boolean;
 }
 
 export interface SnpReferenceEntry {
@@ -71,6 +109,24 @@ export interface SnpReferenceEntry {
   readonly policy: SnpPolicyExpectations;
   /** Required VMPL; undefined accepts any. */
   readonly vmpl: number | undefined;
+  /**
+   * ID block pins. The guest owner's ID key signs the ID block (expected measurement,
+   * family and image ID, guest SVN, policy) the host hands the firmware at launch; an
+   * author key may sign the ID key (AUTHOR_KEY_EN). Digests are SHA-384 of the public key
+   * as the report carries them (96 hex digits, never all zero: that is a launch without
+   * an ID block or author key). Undefined accepts any, including none. `authorKeyDigests`
+   * requires AUTHOR_KEY_EN.
+   */
+  readonly idKeyDigests: readonly string[] | undefined;
+  readonly authorKeyDigests: readonly string[] | undefined;
+  /**
+   * FAMILY_ID and IMAGE_ID (32 hex digits) and a GUEST_SVN floor: values from the ID block,
+   * which whoever signs it chooses, so they can be pinned only together with
+   * `idKeyDigests` or `authorKeyDigests`. Undefined accepts any.
+   */
+  readonly familyIds: readonly string[] | undefined;
+  readonly imageIds: readonly string[] | undefined;
+  readonly minimumGuestSvn: number | undefined;
   /** Chip pins: the VCEK hwID (128 hex digits; 16 on Turin) or the report CHIP_ID. Undefined accepts any chip. */
   readonly chipIds: readonly string[] | undefined;
   /** Acceptable product lines. Default all shipped ones. */
@@ -81,6 +137,12 @@ export interface SnpReferenceEntry {
   readonly simulatedRootSha256: string | undefined;
   /** The entry may leave `hostData` unpinned (or all zero). Default false; announced loudly. */
   readonly unboundIdentity: boolean;
+}
+
+/** A u64 pin, each 16 hex digits of the value as `verify` prints it: (field & mask) must equal value. */
+export interface MaskedU64 {
+  readonly value: string;
+  readonly mask: string;
 }
 
 export interface TdxReferenceEntry {
@@ -101,7 +163,14 @@ export interface TdxReferenceEntry {
    * (TD_ATTRIBUTES & mask) must equal value. Undefined pins nothing beyond the fixed checks
    * (DEBUG and MIGRATABLE clear, always).
    */
-  readonly tdAttributes: { readonly value: string; readonly mask: string } | undefined;
+  readonly tdAttributes: MaskedU64 | undefined;
+  /**
+   * Masked XFAM pin (the TD's extended CPU feature set), as `verifyEvidence` renders `tdx.xfam`:
+   * (XFAM & mask) must equal value. Undefined accepts any.
+   */
+  readonly xfam: MaskedU64 | undefined;
+  /** Acceptable MRSEAM values (the TDX module's measurement, 96 hex digits). Undefined accepts any. */
+  readonly mrSeam: readonly string[] | undefined;
   /**
    * Floor for the `tcbEvaluationDataNumber` of both the TCB Info and the QE Identity the
    * evidence carries: the prover picks its collateral, so without a floor it can keep
@@ -287,10 +356,16 @@ const isZeroTcb = (t: SnpTcb): boolean => t.bootloader === 0 && t.tee === 0 && t
 function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated'): SnpReferenceEntry {
   const minimumTcb = parseMinimumTcb(f, platform);
   const p = f.sub('policy');
+  // Defaults: see SnpPolicyExpectations (relaxations refused, hardening not required).
   const policy: SnpPolicyExpectations = {
     migrationAgent: p?.bool('migrationAgent', false) ?? false,
     smt: p?.bool('smt', true) ?? true,
     singleSocket: p?.bool('singleSocket', false) ?? false,
+    cxl: p?.bool('cxl', false) ?? false,
+    memAes256Xts: p?.bool('memAes256Xts', false) ?? false,
+    raplDisabled: p?.bool('raplDisabled', false) ?? false,
+    ciphertextHiding: p?.bool('ciphertextHiding', false) ?? false,
+    pageSwapDisabled: p?.bool('pageSwapDisabled', false) ?? false,
   };
   if (p !== undefined && p.get('debug') !== undefined) p.fail(p.at('debug'), 'debug must be off, always; there is no setting for it');
   p?.done();
@@ -303,6 +378,11 @@ function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated
     policy,
     // Default 0: a report asked for from a less privileged VMPL is not the guest kernel's unless the entry says so (an SVSM setup).
     vmpl: f.byte('vmpl', 0, 3),
+    idKeyDigests: keyDigests(f, 'idKeyDigests', 'ID block'),
+    authorKeyDigests: keyDigests(f, 'authorKeyDigests', 'author key'),
+    familyIds: f.hexList('familyIds', [32], false),
+    imageIds: f.hexList('imageIds', [32], false),
+    minimumGuestSvn: f.byte('minimumGuestSvn', undefined, 0xffffffff),
     chipIds: f.hexList('chipIds', [128, 16], false),
     products: f.enumList('products', SNP_PRODUCTS, SNP_PRODUCTS),
     signingKeys: f.enumList('signingKeys', ['vcek', 'vlek'] as const, ['vcek', 'vlek']),
@@ -315,14 +395,38 @@ function parseSnpEntry(f: Fields, name: string, platform: 'sev-snp' | 'simulated
   return entry;
 }
 
+/** An ID or author key digest list; all zero is what a report carries without one, which pins nothing. */
+function keyDigests(f: Fields, key: string, what: string): string[] | undefined {
+  const list = f.hexList(key, [96], false);
+  const zero = list?.findIndex(isZeroHex) ?? -1;
+  if (zero >= 0) f.fail(`${f.at(key)}[${zero}]`, `is all zero, which is what a report carries when the launch had no ${what}: it pins nothing`);
+  return list;
+}
+
+/**
+ * FAMILY_ID, IMAGE_ID and GUEST_SVN are whatever the ID block's signer wrote: without a
+ * pinned ID or author key, any host can launch the guest with an ID block of its own that
+ * claims them, so pinning them alone would only look like a check.
+ */
+function checkIdBlockSigner(f: Fields, entry: SnpReferenceEntry): void {
+  if (entry.idKeyDigests !== undefined || entry.authorKeyDigests !== undefined) return;
+  const pinned = (['familyIds', 'imageIds', 'minimumGuestSvn'] as const).filter((k) => entry[k] !== undefined);
+  if (pinned.length === 0) return;
+  f.fail(
+    f.at(pinned[0]!),
+    'comes from the ID block, which whoever signs it writes: pin the signer too (idKeyDigests or authorKeyDigests), or any host can launch the guest with an ID block of its own that claims this value',
+  );
+}
+
 /** TD_ATTRIBUTES bits that verify.ts refuses whatever an entry says. */
 const TD_ALWAYS_REFUSED = [
   [TD_ATTRIBUTE.debug, 'DEBUG'],
   [TD_ATTRIBUTE.migratable, 'MIGRATABLE'],
 ] as const;
 
-function parseTdAttributes(f: Fields): TdxReferenceEntry['tdAttributes'] {
-  const t = f.sub('tdAttributes');
+/** A `{ value, mask }` u64 pin (`tdAttributes`, `xfam`); `refused` are bits verify.ts refuses whatever the entry says. */
+function parseMaskedU64(f: Fields, key: string, refused: readonly (readonly [bigint, string])[]): MaskedU64 | undefined {
+  const t = f.sub(key);
   if (t === undefined) return undefined;
   const value = t.hex('value', [16], true);
   const mask = t.hex('mask', [16], true);
@@ -330,7 +434,7 @@ function parseTdAttributes(f: Fields): TdxReferenceEntry['tdAttributes'] {
   const v = BigInt(`0x${value}`);
   const m = BigInt(`0x${mask}`);
   if ((v & ~m) !== 0n) t.fail(t.at('value'), 'sets bits outside mask, so no TD could ever match');
-  for (const [bit, what] of TD_ALWAYS_REFUSED) {
+  for (const [bit, what] of refused) {
     if ((v & m & bit) !== 0n) t.fail(t.at('value'), `requires ${what}, which is always refused, so no TD could ever match`);
   }
   return { value, mask };
@@ -350,7 +454,9 @@ function parseTdxEntry(f: Fields, name: string): TdxReferenceEntry {
     mrOwner: f.hexList('mrOwner', d, false),
     mrOwnerConfig: f.hexList('mrOwnerConfig', d, false),
     acceptableTcbStatuses: f.enumList('acceptableTcbStatuses', TDX_TCB_STATUSES, ['UpToDate']),
-    tdAttributes: parseTdAttributes(f),
+    tdAttributes: parseMaskedU64(f, 'tdAttributes', TD_ALWAYS_REFUSED),
+    xfam: parseMaskedU64(f, 'xfam', []),
+    mrSeam: f.hexList('mrSeam', d, false),
     minimumTcbEvaluationDataNumber: f.byte('minimumTcbEvaluationDataNumber', undefined, 0xffff),
     unboundIdentity: f.bool('unboundIdentity', false),
   };
@@ -388,6 +494,7 @@ export function parseReferenceValues(obj: unknown, source: string): ReferenceVal
     // After done(): a misspelt field is reported as such, not as a missing pin.
     checkIdentityBinding(f, entry);
     checkTcbFloor(f, entry);
+    if (entry.platform !== 'tdx') checkIdBlockSigner(f, entry);
     return entry;
   });
   const digest = createHash('sha256').update(JSON.stringify(entries)).digest('hex');

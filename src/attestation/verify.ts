@@ -9,6 +9,7 @@
  * - Report data is compared in constant time against the caller's expected 64 bytes.
  * - DEBUG must be off, always; no reference value can relax it. Neither can a TD be
  *   MIGRATABLE or have a service TD bound (MRSERVICETD): both hand its state to another TD.
+ *   Nor can an SEV-SNP guest policy set a reserved bit (26–63): its meaning is unknown here.
  * - SEV-SNP: LAUNCH_TCB is held to the same minimum as REPORTED_TCB, since firmware updated
  *   live after launch does not undo what the launch firmware could do to the guest.
  * - When no entry accepts the evidence, the error is the one from the entry that got
@@ -20,8 +21,8 @@ import { parseCrl, type Crl } from './crl.ts';
 import { NO_REVOCATION_POLICY } from './revocation.ts';
 import type { TrustAnchor } from './chain.ts';
 import { checkEvidence } from './evidence.ts';
-import type { ReferenceEntry, SnpReferenceEntry, TdxReferenceEntry } from './reference-values.ts';
-import { decodePolicy, decodeTcb, reportHex } from './snp/report.ts';
+import type { ReferenceEntry, SnpPolicyExpectations, SnpReferenceEntry, TdxReferenceEntry } from './reference-values.ts';
+import { decodePolicy, decodeTcb, reportHex, type SnpReport } from './snp/report.ts';
 import { verifySnpCrypto, type SnpCryptoResult } from './snp/verify.ts';
 import { TD_ATTRIBUTE } from './tdx/quote.ts';
 import { verifyTdxCrypto, type TdxCryptoResult } from './tdx/verify.ts';
@@ -51,6 +52,44 @@ function plural(n: number, word: string): string {
   return `${n} reference ${word}${n === 1 ? '' : 's'}`;
 }
 
+/**
+ * GUEST_POLICY bits 21–25 (SEV-SNP firmware ABI; Linux `SNP_POLICY_MASK_*`) and the entry
+ * field that judges each: an `allow` bit relaxes a guarantee and is refused unless the
+ * field accepts it; a `require` bit hardens and is required only when the field says so.
+ * Why the defaults are what they are: `SnpPolicyExpectations`.
+ */
+const SNP_POLICY_FLAGS = [
+  { bit: 21n, name: 'CXL_ALLOW', field: 'cxl', kind: 'allow', what: 'lets CXL devices or memory be populated' },
+  { bit: 22n, name: 'MEM_AES_256_XTS', field: 'memAes256Xts', kind: 'require', what: 'requires AES-256-XTS memory encryption' },
+  { bit: 23n, name: 'RAPL_DIS', field: 'raplDisabled', kind: 'require', what: 'requires RAPL disabled' },
+  { bit: 24n, name: 'CIPHERTEXT_HIDING_DRAM', field: 'ciphertextHiding', kind: 'require', what: 'requires ciphertext hiding' },
+  { bit: 25n, name: 'PAGE_SWAP_DISABLE', field: 'pageSwapDisabled', kind: 'require', what: 'disables page swap and move' },
+] as const satisfies readonly { bit: bigint; field: keyof SnpPolicyExpectations; kind: 'allow' | 'require'; name: string; what: string }[];
+
+/** GUEST_POLICY bits 26–63: reserved, must be zero. */
+const SNP_POLICY_RESERVED = ((1n << 64n) - 1n) ^ ((1n << 26n) - 1n);
+
+/**
+ * Judges GUEST_POLICY bits 16–25 beyond DEBUG against an entry's expectations; returns why
+ * it refuses, or undefined. Pure, so that real reports can be run through it.
+ */
+export function snpPolicyRefusal(policy: bigint, expect: SnpPolicyExpectations): string | undefined {
+  const p = decodePolicy(policy);
+  if (p.migrationAgent && !expect.migrationAgent) return `guest policy ${p.raw} allows a migration agent; the reference values do not (policy.migrationAgent)`;
+  if (p.smt && !expect.smt) return `guest policy ${p.raw} allows SMT; the reference values do not (policy.smt)`;
+  if (!p.singleSocket && expect.singleSocket) return `guest policy ${p.raw} does not require a single socket; the reference values do (policy.singleSocket)`;
+  for (const flag of SNP_POLICY_FLAGS) {
+    const set = ((policy >> flag.bit) & 1n) === 1n;
+    if (flag.kind === 'allow' && set && !expect[flag.field]) {
+      return `guest policy ${p.raw} sets ${flag.name} (${flag.what}); the reference values do not accept it (policy.${flag.field})`;
+    }
+    if (flag.kind === 'require' && !set && expect[flag.field]) {
+      return `guest policy ${p.raw} does not set ${flag.name} (${flag.what}); the reference values require it (policy.${flag.field})`;
+    }
+  }
+  return undefined;
+}
+
 /** Judges one SNP-shaped entry; returns how far the evidence got and why it stopped. */
 function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
   const r = c.report;
@@ -69,19 +108,13 @@ function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
   if (entry.hostData !== undefined && !entry.hostData.includes(hostData)) {
     return fail(3, 'SP_ATTEST_HOST_DATA_MISMATCH', `host data ${shortHex(hostData)} is not one of the ${plural(entry.hostData.length, 'host data value')}`);
   }
-  const policy = decodePolicy(r.policy);
-  if (policy.migrationAgent && !entry.policy.migrationAgent) {
-    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} allows a migration agent; the reference values do not (policy.migrationAgent)`);
-  }
-  if (policy.smt && !entry.policy.smt) {
-    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} allows SMT; the reference values do not (policy.smt)`);
-  }
-  if (!policy.singleSocket && entry.policy.singleSocket) {
-    return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} does not require a single socket; the reference values do (policy.singleSocket)`);
-  }
+  const policyRefusal = snpPolicyRefusal(r.policy, entry.policy);
+  if (policyRefusal !== undefined) return fail(4, 'SP_ATTEST_POLICY_MISMATCH', policyRefusal);
   if (entry.vmpl !== undefined && r.vmpl !== entry.vmpl) {
     return fail(4, 'SP_ATTEST_POLICY_MISMATCH', `the report was requested at VMPL ${r.vmpl}, the reference values require VMPL ${entry.vmpl}`);
   }
+  const idBlock = judgeIdBlock(entry, r);
+  if (idBlock !== undefined) return fail(4, 'SP_ATTEST_POLICY_MISMATCH', idBlock);
   const t = c.reportedTcb;
   const min = entry.minimumTcb;
   const turin = c.product === 'Turin';
@@ -100,6 +133,10 @@ function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
       `launch TCB ${tcbText(launch, turin)} is below the minimum ${tcbText(min, turin)} (${launchLow.join(', ')}): the guest was launched under older firmware than the reference values accept`,
     );
   }
+  // GUEST_SVN is the ID block signer's version of the guest image (pinned with its signer).
+  if (entry.minimumGuestSvn !== undefined && r.guestSvn < entry.minimumGuestSvn) {
+    return fail(5, 'SP_ATTEST_TCB_TOO_LOW', `guest SVN ${r.guestSvn} is below the minimum ${entry.minimumGuestSvn} (minimumGuestSvn): the ID block marks this guest image older than the reference values accept`);
+  }
   if (entry.chipIds !== undefined) {
     if (c.hwId === undefined) {
       return fail(6, 'SP_ATTEST_CHIP_ID_MISMATCH', 'the reference values pin chip IDs but a VLEK-signed report carries no chip identity');
@@ -110,6 +147,27 @@ function judgeSnp(entry: SnpReferenceEntry, c: SnpCryptoResult): Verdict {
     }
   }
   return { stage: 7 };
+}
+
+/**
+ * The ID block pins: the signing keys (the author key only where AUTHOR_KEY_EN says the
+ * firmware checked one), then the values they signed. Returns why it refuses, or undefined.
+ */
+function judgeIdBlock(entry: SnpReferenceEntry, r: SnpReport): string | undefined {
+  const pinned = (field: string, what: string, pins: readonly string[] | undefined, got: Buffer): string | undefined => {
+    const value = hex(got);
+    return pins === undefined || pins.includes(value) ? undefined : `${what} ${shortHex(value)} is not one of the ${plural(pins.length, what)} (${field})`;
+  };
+  const idKey = pinned('idKeyDigests', 'ID key digest', entry.idKeyDigests, r.idKeyDigest);
+  if (idKey !== undefined) return idKey;
+  if (entry.authorKeyDigests !== undefined && !r.authorKeyEnabled) {
+    return 'the report has no author key (AUTHOR_KEY_EN clear: the firmware checked no author signature on the ID key); the reference values pin one (authorKeyDigests)';
+  }
+  return (
+    pinned('authorKeyDigests', 'author key digest', entry.authorKeyDigests, r.authorKeyDigest) ??
+    pinned('familyIds', 'family ID', entry.familyIds, r.familyId) ??
+    pinned('imageIds', 'image ID', entry.imageIds, r.imageId)
+  );
 }
 
 /** Judges one TDX entry. */
@@ -124,6 +182,10 @@ function judgeTdx(entry: TdxReferenceEntry, c: TdxCryptoResult): Verdict {
     const got = hex(b.rtmr[i]!);
     if (want !== undefined && !want.includes(got)) return fail(1, 'SP_ATTEST_MEASUREMENT_MISMATCH', `RTMR${i} ${shortHex(got)} is not one of the ${plural(want.length, `RTMR${i} value`)}`);
   }
+  const mrSeam = hex(b.mrSeam);
+  if (entry.mrSeam !== undefined && !entry.mrSeam.includes(mrSeam)) {
+    return fail(1, 'SP_ATTEST_MEASUREMENT_MISMATCH', `MRSEAM ${shortHex(mrSeam)} (the TDX module's measurement) is not one of the ${plural(entry.mrSeam.length, 'MRSEAM value')} (mrSeam)`);
+  }
   const configId = hex(b.mrConfigId);
   if (entry.mrConfigId !== undefined && !entry.mrConfigId.includes(configId)) {
     return fail(2, 'SP_ATTEST_HOST_DATA_MISMATCH', `MRCONFIGID ${shortHex(configId)} is not one of the ${plural(entry.mrConfigId.length, 'MRCONFIGID')}`);
@@ -134,11 +196,13 @@ function judgeTdx(entry: TdxReferenceEntry, c: TdxCryptoResult): Verdict {
   if (entry.mrOwnerConfig !== undefined && !entry.mrOwnerConfig.includes(ownerConfig)) {
     return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `MROWNERCONFIG ${shortHex(ownerConfig)} is not one of the ${plural(entry.mrOwnerConfig.length, 'MROWNERCONFIG')}`);
   }
-  if (entry.tdAttributes !== undefined) {
-    const mask = BigInt(`0x${entry.tdAttributes.mask}`);
-    const want = BigInt(`0x${entry.tdAttributes.value}`);
-    if ((b.tdAttributes.readBigUInt64LE(0) & mask) !== want) {
-      return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `TD attributes ${u64Of(b.tdAttributes)} under mask 0x${entry.tdAttributes.mask} are not the reference value 0x${entry.tdAttributes.value} (tdAttributes)`);
+  const masked = [
+    ['tdAttributes', 'TD attributes', 'are', entry.tdAttributes, b.tdAttributes],
+    ['xfam', 'XFAM', 'is', entry.xfam, b.xfam],
+  ] as const;
+  for (const [field, name, verb, pin, got] of masked) {
+    if (pin !== undefined && (got.readBigUInt64LE(0) & BigInt(`0x${pin.mask}`)) !== BigInt(`0x${pin.value}`)) {
+      return fail(3, 'SP_ATTEST_POLICY_MISMATCH', `${name} ${u64Of(got)} under mask 0x${pin.mask} ${verb} not the reference value 0x${pin.value} (${field})`);
     }
   }
   // Collateral is chosen by the prover: without a floor it could keep sending a TCB Info or
@@ -317,6 +381,11 @@ export function verifyWithTrust(evidence: Evidence, opts: VerifyOptions, trust: 
       const policy = decodePolicy(c.report.policy);
       if (policy.debug) throw new ShadowplaneError('SP_ATTEST_DEBUG_ENABLED', `guest policy ${policy.raw} allows the host to debug (decrypt) the guest`);
       if ((c.report.policy & (1n << 17n)) === 0n) throw new ShadowplaneError('SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} has reserved bit 17 clear`);
+      // Reserved (must be zero) in the ABI this verifier knows; firmware that sets one gives it
+      // a meaning this verifier cannot judge, possibly a relaxation like CXL_ALLOW.
+      if ((c.report.policy & SNP_POLICY_RESERVED) !== 0n) {
+        throw new ShadowplaneError('SP_ATTEST_POLICY_MISMATCH', `guest policy ${policy.raw} sets reserved bits (26–63) whose meaning this verifier does not know`);
+      }
       const entry = choose(snpEntries, (x) => judgeSnp(x, c));
       if (e.platform === 'simulated') {
         opts.logger?.warn({ platform: 'simulated', reference: entry.name }, 'accepted SIMULATED attestation evidence: no TEE protects this peer');

@@ -28,8 +28,13 @@ describe('reference values', () => {
         measurements: ['ab'.repeat(48)],
         hostData: ['cd'.repeat(32)],
         minimumTcb: { ...TCB, fmc: 0 },
-        policy: { migrationAgent: false, smt: true, singleSocket: false },
+        policy: { migrationAgent: false, smt: true, singleSocket: false, cxl: false, memAes256Xts: false, raplDisabled: false, ciphertextHiding: false, pageSwapDisabled: false },
         vmpl: 0,
+        idKeyDigests: undefined,
+        authorKeyDigests: undefined,
+        familyIds: undefined,
+        imageIds: undefined,
+        minimumGuestSvn: undefined,
         chipIds: undefined,
         products: ['Milan', 'Genoa', 'Turin'],
         signingKeys: ['vcek', 'vlek'],
@@ -52,7 +57,7 @@ describe('reference values', () => {
   it('parses TDX entries with their defaults', () => {
     const r = parseReferenceValues([{ platform: 'tdx', name: 'agent', mrtd: [M], ...TDX_PINS, rtmr1: M, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] }], 'test');
     expect(r.entries[0]).toMatchObject({ platform: 'tdx', name: 'agent', rtmr1: ['ab'.repeat(48)], rtmr3: undefined, mrOwner: undefined, acceptableTcbStatuses: ['UpToDate', 'SWHardeningNeeded'], unboundIdentity: false });
-    expect(r.entries[0]).toMatchObject({ tdAttributes: undefined, minimumTcbEvaluationDataNumber: undefined });
+    expect(r.entries[0]).toMatchObject({ tdAttributes: undefined, minimumTcbEvaluationDataNumber: undefined, xfam: undefined, mrSeam: undefined });
   });
 
   const cases: Array<[string, unknown, string]> = [
@@ -187,6 +192,90 @@ describe('reference values', () => {
         expect(err.message).toContain('entries[0].minimumTcbEvaluationDataNumber: expected an integer from 0 to 65535');
       }
     });
+  });
+
+  describe('SEV-SNP guest policy bits and ID block pins', () => {
+    const KEY = 'A1'.repeat(48);
+    it('parses the policy bits, the ID and author key digests, family and image IDs and minimumGuestSvn, normalised, on sev-snp and simulated', () => {
+      const pins = {
+        policy: { cxl: true, memAes256Xts: true, raplDisabled: true, ciphertextHiding: true, pageSwapDisabled: true },
+        idKeyDigests: `0x${KEY}`,
+        authorKeyDigests: [KEY, KEY.toLowerCase()],
+        familyIds: ['00112233445566778899AABBCCDDEEFF'],
+        imageIds: '0xFFEEDDCCBBAA99887766554433221100',
+        minimumGuestSvn: 4_294_967_295,
+      };
+      const expected = {
+        policy: { migrationAgent: false, smt: true, singleSocket: false, cxl: true, memAes256Xts: true, raplDisabled: true, ciphertextHiding: true, pageSwapDisabled: true },
+        idKeyDigests: ['a1'.repeat(48)],
+        authorKeyDigests: ['a1'.repeat(48)],
+        familyIds: ['00112233445566778899aabbccddeeff'],
+        imageIds: ['ffeeddccbbaa99887766554433221100'],
+        minimumGuestSvn: 4_294_967_295,
+      };
+      expect(parseReferenceValues([snp(pins)], 'test').entries[0]).toMatchObject(expected);
+      expect(parseReferenceValues([{ platform: 'simulated', simulatedRootSha256: 'aa'.repeat(32), measurements: [M], hostData: [H], ...pins }], 'test').entries[0]).toMatchObject(expected);
+    });
+
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ['a short ID key digest', { idKeyDigests: ['ab'.repeat(32)] }, 'entries[0].idKeyDigests[0]: expected 96 hex digits'],
+      ['a non-hex author key digest', { authorKeyDigests: ['zz'.repeat(48)] }, 'entries[0].authorKeyDigests[0]: expected 96 hex digits'],
+      ['an all-zero ID key digest (no ID block)', { idKeyDigests: [KEY, '00'.repeat(48)] }, 'entries[0].idKeyDigests[1]: is all zero, which is what a report carries when the launch had no ID block'],
+      ['an all-zero author key digest', { authorKeyDigests: ['00'.repeat(48)] }, 'entries[0].authorKeyDigests[0]: is all zero, which is what a report carries when the launch had no author key'],
+      ['an empty ID key list', { idKeyDigests: [] }, 'entries[0].idKeyDigests: expected a list of 1 to 1024 hex values'],
+      ['a family ID of 15 bytes', { idKeyDigests: [KEY], familyIds: ['00'.repeat(15)] }, 'entries[0].familyIds[0]: expected 32 hex digits'],
+      ['an image ID that is not a string', { idKeyDigests: [KEY], imageIds: [42] }, 'entries[0].imageIds[0]: expected 32 hex digits'],
+      ['a negative minimumGuestSvn', { idKeyDigests: [KEY], minimumGuestSvn: -1 }, 'entries[0].minimumGuestSvn: expected an integer from 0 to 4294967295'],
+      ['a fractional minimumGuestSvn', { idKeyDigests: [KEY], minimumGuestSvn: 1.5 }, 'entries[0].minimumGuestSvn: expected an integer from 0 to 4294967295'],
+      ['a minimumGuestSvn as a string', { idKeyDigests: [KEY], minimumGuestSvn: '3' }, 'entries[0].minimumGuestSvn: expected an integer from 0 to 4294967295'],
+      ['a minimumGuestSvn beyond 32 bits', { idKeyDigests: [KEY], minimumGuestSvn: 2 ** 32 }, 'entries[0].minimumGuestSvn: expected an integer from 0 to 4294967295'],
+      ['a non-boolean policy bit', { policy: { cxl: 'no' } }, 'entries[0].policy.cxl: expected true or false'],
+      ['familyIds without a pinned signer', { familyIds: ['00'.repeat(16)] }, 'entries[0].familyIds: comes from the ID block, which whoever signs it writes: pin the signer too (idKeyDigests or authorKeyDigests)'],
+      ['imageIds without a pinned signer', { imageIds: ['00'.repeat(16)] }, 'entries[0].imageIds: comes from the ID block'],
+      ['minimumGuestSvn without a pinned signer', { minimumGuestSvn: 2 }, 'entries[0].minimumGuestSvn: comes from the ID block'],
+    ];
+    for (const [name, extra, message] of cases) {
+      it(`refuses ${name}, naming the field`, async () => {
+        const err = await expectCode(() => parseReferenceValues([snp(extra)], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+        expect(err.message).toContain(message);
+      });
+    }
+
+    it('reports a misspelt signer pin or policy bit as an unknown field, not as a missing signer, where the right spelling parses', async () => {
+      expect(parseReferenceValues([snp({ idKeyDigests: [KEY], familyIds: ['00'.repeat(16)], policy: { ciphertextHiding: true } })], 'test').entries[0]).toMatchObject({ policy: { ciphertextHiding: true } });
+      const signer = await expectCode(() => parseReferenceValues([snp({ idKeyDigest: [KEY], familyIds: ['00'.repeat(16)] })], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(signer.message).toContain('entries[0].idKeyDigest: unknown field');
+      const bit = await expectCode(() => parseReferenceValues([snp({ policy: { ciphertextHidding: true } })], 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+      expect(bit.message).toContain('entries[0].policy.ciphertextHidding: unknown field');
+    });
+
+    it('accepts family and image IDs and a guest SVN floor under an author key pin alone', () => {
+      const r = parseReferenceValues([snp({ authorKeyDigests: [KEY], familyIds: ['01'.repeat(16)], imageIds: ['02'.repeat(16)], minimumGuestSvn: 0 })], 'test');
+      expect(r.entries[0]).toMatchObject({ idKeyDigests: undefined, minimumGuestSvn: 0 });
+    });
+  });
+
+  describe('TDX MRSEAM and XFAM pins', () => {
+    const tdx = (extra: Record<string, unknown>) => [{ platform: 'tdx', mrtd: [M], ...TDX_PINS, ...extra }];
+    it('parses mrSeam and a masked xfam pin, normalised', () => {
+      const r = parseReferenceValues(tdx({ mrSeam: `0x${'2F'.repeat(48)}`, xfam: { value: '0x00000000000602E7', mask: 'FFFFFFFFFFFFFFFF' } }), 'test');
+      expect(r.entries[0]).toMatchObject({ mrSeam: ['2f'.repeat(48)], xfam: { value: '00000000000602e7', mask: 'ffffffffffffffff' } });
+    });
+
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ['a short MRSEAM', { mrSeam: ['2f'.repeat(32)] }, 'entries[0].mrSeam[0]: expected 96 hex digits'],
+      ['an XFAM value with bits outside its mask', { xfam: { value: '00000000000602e7', mask: '00000000000000ff' } }, 'entries[0].xfam.value: sets bits outside mask'],
+      ['an XFAM pin without a mask', { xfam: { value: '00000000000602e7' } }, 'entries[0].xfam.mask: is required'],
+      ['an XFAM value of 8 hex digits', { xfam: { value: '000602e7', mask: 'ffffffffffffffff' } }, 'entries[0].xfam.value: expected 16 hex digits'],
+      ['an unknown XFAM key', { xfam: { value: '00000000000602e7', mask: 'ffffffffffffffff', exact: true } }, 'entries[0].xfam.exact: unknown field'],
+      ['an XFAM that is not a mapping', { xfam: '00000000000602e7' }, 'entries[0].xfam: expected a mapping'],
+    ];
+    for (const [name, extra, message] of cases) {
+      it(`refuses ${name}, naming the field`, async () => {
+        const err = await expectCode(() => parseReferenceValues(tdx(extra), 'test'), 'SP_ATTEST_REFERENCE_VALUES_INVALID');
+        expect(err.message).toContain(message);
+      });
+    }
   });
 
   it('loads YAML and JSON files', () => {
