@@ -8,14 +8,13 @@
  * entry is judged. What the Milan report can show is that the new policy defaults leave it
  * as it was.
  */
-import { sign, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SIMULATED_DEFAULT_MEASUREMENT, parseReferenceValues, signSimulatedReport, verifyEvidence, type Evidence, type ReferenceValues, type SimulatedChain } from '../../../src/attestation/index.ts';
 import type { SnpReferenceEntry } from '../../../src/attestation/reference-values.ts';
-import { SNP_OFFSET, SNP_SIGNED_LENGTH, parseSnpReport } from '../../../src/attestation/snp/report.ts';
+import { SNP_OFFSET, parseSnpReport } from '../../../src/attestation/snp/report.ts';
 import { snpPolicyRefusal } from '../../../src/attestation/verify.ts';
 import { pemToDer } from '../../../src/attestation/x509.ts';
-import { MILAN, chainFor, expectCode, fixture, simulatedReference } from './support.ts';
+import { MILAN, chainFor, expectCode, fixture, resigned, simulatedReference } from './support.ts';
 import { verifyEvidenceWithAnchors } from './tdx-support.ts';
 import { FORGED_IDENTITY, MRTD, forgeEvidence, forgeTdxPlatform } from './tdx-forge.ts';
 
@@ -28,17 +27,6 @@ const bit = (n: number): bigint => 1n << BigInt(n);
 function evidenceFrom(chain: SimulatedChain, over: Partial<Parameters<typeof signSimulatedReport>[0]> = {}): Evidence {
   const report = signSimulatedReport({ product: chain.product, reportData: RD, measurement: Buffer.from(M, 'hex'), tcb: chain.tcb, chipId: chain.hwId, ...over }, chain.vcek.key);
   return { platform: 'simulated', report, certificates: [chain.vcek.der, chain.ask.der, chain.ark.der] };
-}
-
-/** Edits a signed report's body and signs it again, as the AMD-SP would have signed the edited one. */
-function resigned(e: Evidence, key: KeyObject, edit: (b: Buffer) => void): Evidence {
-  const b = Buffer.from(e.report);
-  edit(b);
-  b.fill(0, SNP_OFFSET.signatureR);
-  const sig = sign('sha384', b.subarray(0, SNP_SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' });
-  Buffer.from(sig.subarray(0, 48)).reverse().copy(b, SNP_OFFSET.signatureR);
-  Buffer.from(sig.subarray(48, 96)).reverse().copy(b, SNP_OFFSET.signatureS);
-  return { ...e, report: b };
 }
 
 /** Evidence whose launch had an ID block signed by `idKey` (48-byte digest) and, if given, an author key. */

@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sign, type KeyObject } from 'node:crypto';
 import {
   SIMULATED_DEFAULT_MEASUREMENT,
   SIMULATED_DEFAULT_TCB,
@@ -25,11 +24,11 @@ import {
 } from '../../../src/attestation/index.ts';
 import { derNull } from '../../../src/attestation/der.ts';
 import { AMD_EXT, endorsementExtensionSpecs } from '../../../src/attestation/snp/endorsement.ts';
-import { SNP_OFFSET, SNP_SIGNED_LENGTH, encodeTcb } from '../../../src/attestation/snp/report.ts';
+import { SNP_OFFSET, encodeTcb } from '../../../src/attestation/snp/report.ts';
 import { basicConstraints, buildCertificate, buildCrl, dn, keyUsage, type ExtensionSpec } from '../../../src/attestation/x509-build.ts';
 import { parseCertificate } from '../../../src/attestation/x509.ts';
 import { createLogger } from '../../../src/log.ts';
-import { SIMULATED_HOST_DATA, chainFor, expectCode, simulatedReference } from './support.ts';
+import { SIMULATED_HOST_DATA, chainFor, expectCode, resigned, simulatedReference } from './support.ts';
 
 const M = SIMULATED_DEFAULT_MEASUREMENT;
 const RD = Buffer.alloc(64, 0xab);
@@ -40,17 +39,6 @@ function evidenceFrom(chain: SimulatedChain, over: Partial<Parameters<typeof sig
     chain.vcek.key,
   );
   return { platform: 'simulated', report, certificates: certs ?? [chain.vcek.der, chain.ask.der, chain.ark.der] };
-}
-
-/** Edits a signed report's body and signs it again, as the AMD-SP would have signed the edited one. */
-function resigned(e: Evidence, key: KeyObject, edit: (b: Buffer) => void): Evidence {
-  const b = Buffer.from(e.report);
-  edit(b);
-  b.fill(0, SNP_OFFSET.signatureR);
-  const sig = sign('sha384', b.subarray(0, SNP_SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' });
-  Buffer.from(sig.subarray(0, 48)).reverse().copy(b, SNP_OFFSET.signatureR);
-  Buffer.from(sig.subarray(48, 96)).reverse().copy(b, SNP_OFFSET.signatureS);
-  return { ...e, report: b };
 }
 
 describe('simulate init and the simulated issuer', () => {

@@ -2,12 +2,15 @@
  * Shared helpers for the attestation tests: fixture paths, a cached simulated chain per
  * shape (RSA generation is the slow part), and an expectation on error codes.
  */
+import { sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { isShadowplaneError, type ErrorCode } from '../../../src/errors.ts';
 import type { EvidenceIssuer } from '../../../src/attestation/index.ts';
 import { createSimulatedChain, signSimulatedReport, SIMULATED_DEFAULT_MEASUREMENT, type SimulatedChain, type SimulatedChainOptions } from '../../../src/attestation/simulated.ts';
 import { parseReferenceValues, type ReferenceValues } from '../../../src/attestation/reference-values.ts';
+import { SNP_OFFSET, SNP_SIGNED_LENGTH } from '../../../src/attestation/snp/report.ts';
+import type { Evidence } from '../../../src/attestation/types.ts';
 
 export const FIXTURES = new URL('../../fixtures/attestation/', import.meta.url);
 export const fixture = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));
@@ -72,4 +75,15 @@ export async function expectCode(fn: () => unknown, code: ErrorCode): Promise<Er
   if (!isShadowplaneError(caught)) throw caught as Error;
   expect(caught.code, caught.message).toBe(code);
   return caught;
+}
+
+/** Edits a signed report's body and signs it again, as the AMD-SP would have signed the edited one. */
+export function resigned(e: Evidence, key: KeyObject, edit: (b: Buffer) => void): Evidence {
+  const b = Buffer.from(e.report);
+  edit(b);
+  b.fill(0, SNP_OFFSET.signatureR);
+  const sig = sign('sha384', b.subarray(0, SNP_SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' });
+  Buffer.from(sig.subarray(0, 48)).reverse().copy(b, SNP_OFFSET.signatureR);
+  Buffer.from(sig.subarray(48, 96)).reverse().copy(b, SNP_OFFSET.signatureS);
+  return { ...e, report: b };
 }
