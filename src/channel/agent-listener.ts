@@ -8,6 +8,12 @@
  * verifier refuses gets a session in which every stream is answered 403
  * SP_AGENT_REFUSED (so the proxy can tell "refused" from "crashed"), and which is then
  * closed. Nothing of an operation runs for it.
+ *
+ * Every wait on a peer not yet trusted is bounded, so that a peer that idles or stops
+ * reading cannot hold one of the `maxConnections` slots (and its memory): the handshake
+ * (`handshakeTimeoutMs`), the verifier (`verifyTimeoutMs`), a refused session
+ * (REFUSED_CLOSE_GRACE_MS after its close), and any graceful end of a session
+ * (GRACEFUL_END_TIMEOUT_MS, session-socket.ts).
  */
 import { createServer as createH2Server, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +21,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { ShadowplaneError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CONNECTION_WINDOW_BYTES, SESSION_WRITE_BUDGET_BYTES, agentH2Options } from './h2-options.ts';
-import { sessionSocket } from './session-socket.ts';
+import { GRACEFUL_END_TIMEOUT_MS, sessionSocket } from './session-socket.ts';
 import { respondError } from './stream-util.ts';
 import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, trustedUntil, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
@@ -33,7 +39,23 @@ export interface AgentListenerOptions {
   readonly maxConnections?: number;
   /** The longest a proxy session takes new streams (never past the proxy certificate's end). Default 1 h. */
   readonly maxSessionAgeMs?: number;
+  /** How long a refused proxy's connection may stay after its session was asked to close. Default 5 s (REFUSED_CLOSE_GRACE_MS). */
+  readonly refusedCloseGraceMs?: number;
+  /** The longest a graceful end of a session's connection takes. Default 10 s (GRACEFUL_END_TIMEOUT_MS, session-socket.ts). */
+  readonly gracefulEndTimeoutMs?: number;
 }
+
+/** A refused session answers the streams already queued for this long, then is asked to close. */
+const REFUSED_ANSWER_MS = 200;
+/**
+ * How long a refused proxy's connection may stay once its session was asked to close;
+ * then its socket is destroyed. The graceful close waits for every stream to end and for
+ * the peer to close its side, so a peer that never reads the refusals (or grants no
+ * window for them) or keeps its side open kept the connection forever. A refusal is a
+ * few hundred bytes per stream and an honest proxy closes as soon as it has them: 5 s is
+ * ample on any link the channel runs over.
+ */
+export const REFUSED_CLOSE_GRACE_MS = 5_000;
 
 type SessionState = { readonly ok: true; readonly proxy: VerifiedProxy; readonly notAfterMs: number } | { readonly ok: false; readonly error: ShadowplaneError };
 
@@ -45,7 +67,7 @@ export class AgentListener {
   readonly #sessions = new Set<Http2Session>();
   readonly #sockets = new Set<TLSSocket>();
   /** Set only while a verified socket is handed to the HTTP/2 server (synchronous). */
-  #handing: SessionState | null = null;
+  #handing: { readonly state: SessionState; readonly socket: TLSSocket } | null = null;
 
   constructor(options: AgentListenerOptions) {
     this.#options = options;
@@ -54,7 +76,12 @@ export class AgentListener {
     this.#h2.on('stream', (stream, headers) => this.#onStream(stream, headers));
     this.#tls = createTlsServer(agentTlsOptions(options.credentials, options.handshakeTimeoutMs ?? 10_000), (socket) => void this.#onSecure(socket));
     this.#tls.maxConnections = options.maxConnections ?? 256;
-    this.#tls.on('tlsClientError', (err: NodeJS.ErrnoException) => options.logger.debug({ code: err.code }, 'channel TLS handshake failed'));
+    this.#tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      options.logger.debug({ code: err.code }, 'channel TLS handshake failed');
+      // Node reports a handshake timeout but leaves the socket open: a peer that connected
+      // and sent nothing kept it (and a maxConnections slot) forever.
+      socket.destroy();
+    });
   }
 
   /** Listens; rejects with the system error (EADDRINUSE, …) as Node reports it. */
@@ -117,24 +144,24 @@ export class AgentListener {
       state = { ok: false, error: new ShadowplaneError('SP_AGENT_REFUSED', code === 'SP_AGENT_REFUSED' ? undefined : code) };
     }
     if (socket.destroyed) return;
-    this.#handing = state;
+    this.#handing = { state, socket };
     try {
       // Not the TLS socket itself: HTTP/2 must keep reading while it sends (session-socket.ts).
       // Closing the TLS socket (close(), the proxy leaving) destroys the session and with
       // it every stream, so every operation of the session ends at once.
-      this.#h2.emit('connection', sessionSocket(socket, SESSION_WRITE_BUDGET_BYTES));
+      this.#h2.emit('connection', sessionSocket(socket, SESSION_WRITE_BUDGET_BYTES, this.#options.gracefulEndTimeoutMs ?? GRACEFUL_END_TIMEOUT_MS));
     } finally {
       this.#handing = null;
     }
   }
 
   #onSession(session: Http2Session): void {
-    const state = this.#handing;
-    if (state === null) {
+    if (this.#handing === null) {
       // Only sockets handed over by #onSecure may become sessions.
       session.destroy();
       return;
     }
+    const { state, socket } = this.#handing;
     this.#states.set(session, state);
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
@@ -149,8 +176,17 @@ export class AgentListener {
       session.once('close', () => clearTimeout(expiry));
     }
     if (!state.ok) {
-      // Refused: answer what is already queued, then close.
-      setTimeout(() => session.close(), 200).unref();
+      // Refused: answer what is already queued, then close. The close is graceful (the
+      // refusals must reach the proxy) and so waits on the peer: the socket itself ends
+      // at the deadline, and with it the session and its streams.
+      const graceMs = this.#options.refusedCloseGraceMs ?? REFUSED_CLOSE_GRACE_MS;
+      setTimeout(() => {
+        session.close();
+        if (socket.destroyed) return;
+        const deadline = setTimeout(() => socket.destroy(), graceMs);
+        deadline.unref();
+        socket.once('close', () => clearTimeout(deadline));
+      }, REFUSED_ANSWER_MS).unref();
     }
   }
 

@@ -37,25 +37,44 @@
  *
  * Bounds: outgoing bytes in user space are at most the budget plus one HTTP/2 write;
  * incoming bytes are read from the TLS socket only while HTTP/2 takes them (readable
- * high-water mark), so a session that stops reading stops the socket.
+ * high-water mark), so a session that stops reading stops the socket. A graceful end
+ * lasts at most `endTimeoutMs` (below), so a proxy that stops reading cannot keep the
+ * socket and what is queued for it.
  */
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 
 const READ_HIGH_WATER_MARK = 64 * 1024;
 
+/**
+ * The longest a graceful end takes (a refused proxy's session closing, a session whose
+ * GOAWAY's streams have all finished): from HTTP/2 ending the socket until the TLS socket
+ * has sent what is queued and the proxy has closed its side. Then the socket is
+ * destroyed. Without it, a peer that stops reading (the TLS socket never flushes) or never
+ * closes its side (the socket stays half-closed) kept the socket, and up to the write
+ * budget of memory, forever. An honest proxy reads all the time and closes its side as
+ * soon as its session ends; 10 s is what the proxy itself gives the agent to answer a
+ * ping, whose answer queues behind everything the agent sent, before it gives up on the
+ * session.
+ */
+export const GRACEFUL_END_TIMEOUT_MS = 10_000;
+
 type Callback = (error?: Error | null) => void;
 
 class SessionSocket extends Duplex {
   readonly #socket: TLSSocket;
   readonly #budget: number;
+  readonly #endTimeoutMs: number;
   /** The callback of the write that crossed the budget, called at the socket's next 'drain'. */
   #waiting: Callback | null = null;
+  /** Armed when a graceful end starts; cleared when the socket is gone. */
+  #endDeadline: NodeJS.Timeout | undefined;
 
-  constructor(socket: TLSSocket, writeBudgetBytes: number) {
+  constructor(socket: TLSSocket, writeBudgetBytes: number, endTimeoutMs: number) {
     super({ allowHalfOpen: false, readableHighWaterMark: READ_HIGH_WATER_MARK });
     this.#socket = socket;
     this.#budget = writeBudgetBytes;
+    this.#endTimeoutMs = endTimeoutMs;
     // HTTP/2 asks the socket it is given for these; the TLS socket is the one that has them.
     socket.setNoDelay(true);
     socket.disableRenegotiation();
@@ -92,15 +111,20 @@ class SessionSocket extends Duplex {
   override _final(callback: Callback): void {
     // A graceful end (a refused proxy's session closing, GOAWAY) is over only once the TLS
     // socket has sent what HTTP/2 queued: the wrapper may be destroyed right after, and
-    // that destroys the TLS socket (the refusal must reach the proxy).
+    // that destroys the TLS socket (the refusal must reach the proxy). Then the socket
+    // stays half-closed until the proxy closes its side. Both waits on the peer end at
+    // the deadline: destroyed, the socket drops what the proxy did not take.
+    this.#endDeadline = setTimeout(() => this.destroy(), this.#endTimeoutMs);
+    this.#endDeadline.unref();
     this.#socket.end(() => callback());
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
     // A destroy is forced (the listener's close after its grace, a broken socket, a
-    // session error): what is still queued is dropped, so that a proxy that reads
-    // nothing cannot hold the connection open. A graceful end gets here only after
-    // _final flushed.
+    // session error, a graceful end past its deadline): what is still queued is dropped,
+    // so that a proxy that reads nothing cannot hold the connection open. A graceful end
+    // gets here after _final flushed and the proxy closed its side, or at its deadline.
+    clearTimeout(this.#endDeadline);
     this.#waiting = null;
     this.#socket.destroy();
     callback(error);
@@ -116,7 +140,10 @@ class SessionSocket extends Duplex {
   }
 }
 
-/** The agent's TLS socket as HTTP/2 should see it (see above). Destroying either destroys both. */
-export function sessionSocket(socket: TLSSocket, writeBudgetBytes: number): Duplex {
-  return new SessionSocket(socket, writeBudgetBytes);
+/**
+ * The agent's TLS socket as HTTP/2 should see it (see above). Destroying either destroys
+ * both; a graceful end destroys both after `endTimeoutMs` at the latest.
+ */
+export function sessionSocket(socket: TLSSocket, writeBudgetBytes: number, endTimeoutMs = GRACEFUL_END_TIMEOUT_MS): Duplex {
+  return new SessionSocket(socket, writeBudgetBytes, endTimeoutMs);
 }
