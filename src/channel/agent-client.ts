@@ -37,7 +37,7 @@ import { METRICS_LIMITS, SCRUB_STATS_HEADER, decodeScrubStats, encodeMetricsRequ
 import { readBody } from './stream-util.ts';
 import { CONTENT_TYPES } from '../metrics/content-type.ts';
 import type { ScrubStats } from '../metrics/scrub.ts';
-import { sessionExpiry, type AgentIdentity, type VerifiedAgent } from './trust.ts';
+import { sessionLifetime, type AgentIdentity, type SessionLifetime, type VerifiedAgent } from './trust.ts';
 
 export type { CommandStreams };
 
@@ -72,7 +72,7 @@ export class AgentConnection {
   readonly #socket: TLSSocket;
   readonly #options: AgentConnectionOptions;
   readonly #pinger: NodeJS.Timeout;
-  readonly #expiry: NodeJS.Timeout;
+  readonly #lifetime: SessionLifetime;
   #usable = true;
 
   constructor(attested: AttestedSocket, target: DialTarget, options: AgentConnectionOptions) {
@@ -94,10 +94,20 @@ export class AgentConnection {
     this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
     this.#pinger.unref();
     // The evidence was checked once, at the handshake: the session takes new operations
-    // only while the agent's certificate is valid, and for at most maxSessionAgeMs, so
-    // that a later verification (expiry, revocation, new reference values) decides the
-    // next session. Running operations finish on this one.
-    this.#expiry = sessionExpiry(attested.notAfterMs, options.maxSessionAgeMs, () => this.#unusable());
+    // for at most maxSessionAgeMs, so that a later verification (expiry, revocation, new
+    // reference values) decides the next session; running operations finish on this one.
+    // When the agent's trust ends, the session ends, running operations included.
+    this.#lifetime = sessionLifetime(
+      attested.notAfterMs,
+      options.maxSessionAgeMs,
+      () => this.#unusable(),
+      () => {
+        options.logger.info({ fingerprint: this.fingerprint256 }, "agent session ended: the agent's trust ended");
+        this.destroy();
+      },
+    );
+    // Not at #unusable: operations still running on a drained session end with the trust.
+    this.#session.once('close', () => this.#lifetime.cancel());
   }
 
   /** False once the session takes no new operations; the pool then dials a new one. */
@@ -259,7 +269,6 @@ export class AgentConnection {
     if (!this.#usable) return;
     this.#usable = false;
     clearInterval(this.#pinger);
-    clearTimeout(this.#expiry);
     this.#options.onUnusable();
   }
 }

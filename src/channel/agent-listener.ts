@@ -23,7 +23,7 @@ import type { Logger } from '../log.ts';
 import { CONNECTION_WINDOW_BYTES, SESSION_WRITE_BUDGET_BYTES, agentH2Options } from './h2-options.ts';
 import { GRACEFUL_END_TIMEOUT_MS, sessionSocket } from './session-socket.ts';
 import { respondError } from './stream-util.ts';
-import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionExpiry, trustedUntil, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
+import { CHANNEL_ALPN, agentTlsOptions, peerCertificateOf, runVerifier, sessionLifetime, trustedUntil, type ChannelCredentials, type ProxyVerifier, type VerifiedProxy } from './trust.ts';
 
 export type OperationHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, proxy: VerifiedProxy) => void;
 
@@ -37,7 +37,7 @@ export interface AgentListenerOptions {
   readonly verifyTimeoutMs?: number;
   /** Concurrent TLS connections (verified or not). */
   readonly maxConnections?: number;
-  /** The longest a proxy session takes new streams (never past the proxy certificate's end). Default 1 h. */
+  /** The longest a proxy session takes new streams (its operations end at the proxy's trust's end in any case). Default 1 h. */
   readonly maxSessionAgeMs?: number;
   /** How long a refused proxy's connection may stay after its session was asked to close. Default 5 s (REFUSED_CLOSE_GRACE_MS). */
   readonly refusedCloseGraceMs?: number;
@@ -169,11 +169,21 @@ export class AgentListener {
     // The connection-level receive window defaults to 64 KiB: far too small for uploads.
     if (state.ok) {
       session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-      // The proxy's evidence was checked once, at the handshake: when its certificate ends
-      // (or after an hour) the session takes no new streams (GOAWAY; running ones finish),
-      // and the proxy's next operation comes over a new session, verified again.
-      const expiry = sessionExpiry(state.notAfterMs, this.#options.maxSessionAgeMs, () => session.close());
-      session.once('close', () => clearTimeout(expiry));
+      // The proxy's evidence was checked once, at the handshake: after an hour the session
+      // takes no new streams (GOAWAY; running ones finish) and the proxy's next operation
+      // comes over a new session, verified again. When its trust ends (its certificate, or
+      // the owner's signature it was admitted on) the connection ends, and with it every
+      // operation still running on it.
+      const lifetime = sessionLifetime(
+        state.notAfterMs,
+        this.#options.maxSessionAgeMs,
+        () => session.close(),
+        () => {
+          this.#options.logger.info("proxy session ended: the proxy's trust ended");
+          socket.destroy();
+        },
+      );
+      session.once('close', () => lifetime.cancel());
     }
     if (!state.ok) {
       // Refused: answer what is already queued, then close. The close is graceful (the

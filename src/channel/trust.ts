@@ -143,15 +143,35 @@ export function trustedUntil(validTo: string, evidenceNotAfterMs: number | undef
   return evidenceNotAfterMs === undefined ? certificate : Math.min(certificate, evidenceNotAfterMs);
 }
 
+/** A session's lifetime timers (sessionLifetime); cancel when the session has ended. */
+export interface SessionLifetime {
+  cancel(): void;
+}
+
 /**
- * A timer, unref'd, that fires when a session verified once at its handshake may take no
- * more new work: when the peer's certificate ends (`notAfterMs`; at once when unknown),
- * or after `maxAgeMs`, whichever comes first.
+ * The two ends of a session verified once, at its handshake, as unref'd timers:
+ *
+ * - `drain` after `maxAgeMs` (default MAX_SESSION_AGE_MS): the session takes no new work
+ *   (GOAWAY), running operations finish, and the next operation comes over a new session,
+ *   verified again (expiry, revocation, new reference values).
+ * - `end` when the peer's trust ends (`notAfterMs`: its certificate, or earlier when its
+ *   evidence or the owner's signature it was admitted on says so; at once when unknown):
+ *   everything on the session stops, running operations included. Past it nothing vouches
+ *   for the peer any more, and an exec, a `logs -f` or a port-forward could otherwise run
+ *   on for as long as the client keeps it open. `end` implies `drain`.
  */
-export function sessionExpiry(notAfterMs: number, maxAgeMs: number | undefined, expire: () => void): NodeJS.Timeout {
+export function sessionLifetime(notAfterMs: number, maxAgeMs: number | undefined, drain: () => void, end: () => void): SessionLifetime {
   const now = Date.now();
-  const until = Math.min(Number.isNaN(notAfterMs) ? now : notAfterMs, now + (maxAgeMs ?? MAX_SESSION_AGE_MS));
-  const timer = setTimeout(expire, Math.max(0, Math.min(until - now, 2 ** 31 - 1)));
-  timer.unref();
-  return timer;
+  const until = Number.isNaN(notAfterMs) ? now : notAfterMs;
+  const timers = [timer(end, until - now)];
+  const age = maxAgeMs ?? MAX_SESSION_AGE_MS;
+  if (age < until - now) timers.push(timer(drain, age));
+  return { cancel: () => timers.forEach((t) => clearTimeout(t)) };
+}
+
+/** An unref'd timer; a delay beyond setTimeout's range (~24.8 days) fires at its end, early rather than never. */
+function timer(callback: () => void, delayMs: number): NodeJS.Timeout {
+  const t = setTimeout(callback, Math.max(0, Math.min(delayMs, 2 ** 31 - 1)));
+  t.unref();
+  return t;
 }

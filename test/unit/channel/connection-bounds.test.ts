@@ -9,8 +9,8 @@
  * and a graceful close waits on the peer three times: for every stream to end (an answer
  * the peer grants no window for never does), for the TLS socket to flush (a peer that
  * does not read never lets it), and for the peer to close its side (until then the socket
- * stays half-closed). Any graceful end of a verified session (GOAWAY when the proxy's
- * certificate ends, once its streams have finished) waited the same way.
+ * stays half-closed). Any graceful end of a verified session (GOAWAY at the session's age
+ * limit, once its streams have finished) waited the same way.
  *
  * Seen as the agent sees it: each listener here has one connection slot, so while a
  * connection holds it a probe's TLS handshake is refused at once. The peers are
@@ -190,7 +190,7 @@ describe('a peer that idles or stops reading', () => {
   it('loses the connection of a verified proxy that stops reading while its session ends gracefully', async () => {
     let answered = false;
     const port = await startListener({
-      // The proxy's trust ends after 1 s: GOAWAY, and the session ends once its stream has.
+      // The session's age limit is 1 s: GOAWAY, and the session ends once its stream has.
       maxSessionAgeMs: 1000,
       gracefulEndTimeoutMs: BOUND_MS,
       serve: (stream) => {
@@ -210,8 +210,9 @@ describe('a peer that idles or stops reading', () => {
 });
 
 describe('a session that ends gracefully', () => {
-  // Not a regression test: it guards the bound above. The proxy's certificate ending takes
-  // new streams away (GOAWAY); a running one goes on for as long as it runs.
+  // Not a regression test: it guards the bound above. The session's age limit takes new
+  // streams away (GOAWAY); a running one goes on for as long as it runs (the end of the
+  // proxy's trust, by contrast, ends it: trust-end.test.ts).
   it('lets a stream that runs on after the GOAWAY finish, for longer than the graceful end bound', async () => {
     let finish: (() => void) | undefined;
     const port = await startListener({
