@@ -31,19 +31,11 @@ import { createSelfSigned } from '../../../src/tls/certificates.ts';
 import { captureLogger, heldPort, startTestAgent, tempRoot, type TestAgent } from './support/agents.ts';
 import { agentVerifier, makeCredentials, proxyVerifier } from './support/credentials.ts';
 import { commandStreams } from './support/streams.ts';
+import { within } from '../../support/testing.ts';
 
 const ADDRESS = '127.0.4.7';
 const IDENTITY: AgentIdentity = { namespace: 'payments', pod: 'api-0' };
 const LIMIT = 400;
-
-/** Settles with the promise, or rejects after `ms` with `what` (every wait here is bounded). */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;

@@ -27,6 +27,8 @@ import { proxyTlsOptions, type ChannelCredentials } from '../../../src/channel/t
 import { silentLogger } from '../../../src/log.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
 import { simulatedTrust } from './support/simulated-trust.ts';
+import { within } from '../../support/testing.ts';
+import { h2Frame as frame } from './support/h2-frames.ts';
 
 /**
  * The bound a test is about, shortened. A wait allows several times that, and less than
@@ -40,15 +42,6 @@ const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const MAX_WINDOW = 0x7fffffff;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
 
 /** HPACK: each header as a literal without indexing, new name (names and values under 127 bytes). */
 function headerBlock(headers: Record<string, string>): Buffer {
@@ -66,14 +59,6 @@ function requestWithWindow(initialWindow: number): Buffer {
   increment.writeUInt32BE(MAX_WINDOW - 65_535, 0);
   const request = frame(TYPE.headers, END_HEADERS | END_STREAM, 1, headerBlock({ ':method': 'GET', ':scheme': 'https', ':authority': 'agent', ':path': '/v1/info' }));
   return Buffer.concat([PREFACE, frame(TYPE.settings, 0, 0, settings), frame(TYPE.windowUpdate, 0, 0, increment), request]);
-}
-
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** True when a TLS handshake with the listener completes, false when the listener drops the connection (its one slot is taken). */

@@ -20,7 +20,7 @@
 import { connect as tlsConnect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAttestedCredentials } from '../../../src/attestation/index.ts';
-import { AgentConnection } from '../../../src/channel/agent-client.ts';
+import type { AgentConnection } from '../../../src/channel/agent-client.ts';
 import { AgentListener } from '../../../src/channel/agent-listener.ts';
 import { encodeScrubStats } from '../../../src/channel/metrics-protocol.ts';
 import { encodeErrorBody } from '../../../src/channel/protocol.ts';
@@ -32,20 +32,14 @@ import { CONTENT_TYPES } from '../../../src/metrics/content-type.ts';
 import { emptyScrubStats } from '../../../src/metrics/scrub.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
 import { simulatedTrust } from './support/simulated-trust.ts';
+import { testConnection } from './support/connection.ts';
+import { within } from '../../support/testing.ts';
+import { h2Frame as frame } from './support/h2-frames.ts';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const TYPE = { data: 0x0, headers: 0x1, rstStream: 0x3, settings: 0x4 } as const;
 const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
 
 /** HPACK: each header as a literal without indexing, new name (names and values under 127 bytes). */
 function headerBlock(headers: Record<string, string>): Buffer {
@@ -68,14 +62,6 @@ function* frames(bytes: Buffer, offset = PREFACE.length): Generator<{ type: numb
     yield { type: bytes[offset + 3]!, streamId: bytes.readUInt32BE(offset + 5) & 0x7fffffff };
     offset += 9 + length;
   }
-}
-
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 describe('the proxy reading an answer that arrives in one read', () => {
@@ -112,17 +98,7 @@ describe('the proxy reading an answer that arrives in one read', () => {
     });
     servers.push(server);
     const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
-    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-    await within(
-      5000,
-      'the TLS handshake',
-      new Promise<void>((resolve, reject) => {
-        socket.once('secureConnect', () => resolve());
-        socket.once('error', reject);
-      }),
-    );
-    const identity = { namespace: 'ns', pod: 'p' };
-    const connection = new AgentConnection({ socket, agent: { identity }, fingerprint256: 'test', notAfterMs: Date.now() + 600_000 }, { address: '127.0.0.1', port, identity }, { logger: silentLogger(), pingIntervalMs: 60_000, pingTimeoutMs: 60_000, onUnusable: () => undefined });
+    const { connection } = await testConnection(port);
     connections.push(connection);
     return connection;
   }

@@ -10,30 +10,14 @@
  * far beyond the channel's (so the proxy queues more than the kernel holds), answers 200
  * to every stream, and then stops reading its socket.
  */
-import { connect as tlsConnect, createServer, type Server, type TLSSocket } from 'node:tls';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentConnection } from '../../../src/channel/agent-client.ts';
-import { silentLogger } from '../../../src/log.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
+import { testConnection } from './support/connection.ts';
+import { within } from '../../support/testing.ts';
+import { h2Frame as frame } from './support/h2-frames.ts';
 
 const STREAMS = 32;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
-
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 let server: Server;
 let port: number;
@@ -73,17 +57,7 @@ afterAll(() => {
 });
 
 it('destroy() closes the connection at once though the agent reads nothing and writes are pending', async () => {
-  const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-  await within(
-    5000,
-    'the TLS handshake',
-    new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', () => resolve());
-      socket.once('error', reject);
-    }),
-  );
-  const identity = { namespace: 'ns', pod: 'p' };
-  const conn = new AgentConnection({ socket, agent: { identity }, fingerprint256: 'test', notAfterMs: Date.now() + 600_000 }, { address: '127.0.0.1', port, identity }, { logger: silentLogger(), pingIntervalMs: 60_000, pingTimeoutMs: 60_000, onUnusable: () => undefined });
+  const { connection: conn, socket } = await testConnection(port);
   const streams = await within(5000, 'the answers', Promise.all(Array.from({ length: STREAMS }, () => conn.portForward(80))));
   await within(5000, 'the agent stalled', agentStalled);
   // 32 MiB toward an agent that reads nothing: far more than the kernel holds.

@@ -13,13 +13,14 @@
  * stand-ins that say when the peer's trust ends.
  */
 import type { ServerHttp2Stream } from 'node:http2';
-import { connect as tlsConnect } from 'node:tls';
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { AgentConnection } from '../../../src/channel/agent-client.ts';
+import type { AgentConnection } from '../../../src/channel/agent-client.ts';
 import { AgentListener } from '../../../src/channel/agent-listener.ts';
 import { proxyTlsOptions, type ChannelCredentials } from '../../../src/channel/trust.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
+import { testConnection } from './support/connection.ts';
+import { within } from '../../support/testing.ts';
 
 const TRUST_MS = 1500;
 
@@ -75,18 +76,7 @@ async function connected(proxyTrustMs: number, agentTrustMs: number): Promise<{ 
   });
   cleanup.push(() => listener.close(100));
   const { port } = await listener.listen('127.0.0.1', 0);
-  const socket = tlsConnect(proxyTlsOptions(proxyCredentials, '127.0.0.1', port));
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  const identity = { namespace: 'ns', pod: 'p' };
-  const conn = new AgentConnection(
-    { socket, agent: { identity }, fingerprint256: 'test', notAfterMs: Date.now() + agentTrustMs },
-    { address: '127.0.0.1', port, identity },
-    { logger: silentLogger(), pingIntervalMs: 60_000, pingTimeoutMs: 60_000, onUnusable: () => undefined },
-  );
+  const { connection: conn } = await testConnection(port, { tls: proxyTlsOptions(proxyCredentials, '127.0.0.1', port), notAfterMs: Date.now() + agentTrustMs });
   cleanup.push(() => conn.destroy());
   return { conn, operation };
 }
@@ -100,14 +90,6 @@ function drain(stream: NodeJS.ReadableStream & { on(event: 'error', cb: () => vo
     stream.on('end', () => resolve(bytes));
     stream.on('close', () => resolve(bytes));
   });
-}
-
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 it("ends an operation that is still running when the proxy's trust ends, on the agent's side", async () => {
