@@ -11,6 +11,7 @@ import { FileRefused, readBoundedFile, readBoundedStream } from '../config/bound
 import { helpAsked } from '../config/flags.ts';
 import { MANIFEST_MAX_BYTES } from '../config/manifest.ts';
 import { ShadowplaneError } from '../errors.ts';
+import { agentConfigResolver, MAX_AGENT_SETTINGS_BYTES } from '../inject/agent-settings.ts';
 import { injectDocuments, MAX_INPUT_BYTES, type InjectInput } from '../inject/inject.ts';
 import { INSTALL_USAGE, installRuntime, parseInstallOptions } from '../inject/install.ts';
 import { entrypointResolver, INJECT_USAGE, parseInjectOptions, podSpecPlan, type InjectFileOption } from '../inject/options.ts';
@@ -20,6 +21,7 @@ const OPTION_FILE_BYTES: Readonly<Record<InjectFileOption, number>> = {
   '--proxy-reference-values': MAX_REFERENCE_VALUES_BYTES,
   '--manifest': MANIFEST_MAX_BYTES,
   '--manifest-signer': 16 * 1024,
+  '--agent-config': MAX_AGENT_SETTINGS_BYTES,
 };
 
 const errnoOf = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
@@ -51,7 +53,8 @@ export async function runInjectCommand(argv: readonly string[]): Promise<number>
       return 0;
     }
     const result = installRuntime(parseInstallOptions(argv.slice(1)));
-    process.stdout.write(`shadowplane: agent runtime installed; agent configuration sha256:${result.configSha256}\n`);
+    const own = result.containerConfigSha256.map((c) => `; container ${c.container} configuration sha256:${c.sha256}`).join('');
+    process.stdout.write(`shadowplane: agent runtime installed; agent configuration sha256:${result.configSha256}${own}\n`);
     return 0;
   }
   if (helpAsked(argv)) {
@@ -62,7 +65,8 @@ export async function runInjectCommand(argv: readonly string[]): Promise<number>
   const inputs: InjectInput[] = [];
   for (const f of options.files) inputs.push({ name: f, text: await readInput(f) });
   const entrypoints = entrypointResolver(options.entrypoints);
-  const result = injectDocuments(inputs, podSpecPlan(options, entrypoints.lookup));
+  const configs = agentConfigResolver(options);
+  const result = injectDocuments(inputs, podSpecPlan(options, entrypoints.lookup, configs.configFor));
   if (options.output === undefined) process.stdout.write(result.output);
   else {
     try {
@@ -73,6 +77,7 @@ export async function runInjectCommand(argv: readonly string[]): Promise<number>
   }
   const notes = [...result.warnings];
   for (const key of entrypoints.unused()) notes.push(`--entrypoint ${key} matched no container without a command`);
+  for (const key of configs.unused()) notes.push(`--agent-config: containers.${key} matched no wrapped container`);
   if (options.anyManifest) notes.push('no --manifest, --manifest-digest or --manifest-signer: the agents will accept a proxy with ANY manifest that matches the reference values');
   if (options.unpinnedImage) notes.push('*** --agent-image is not pinned by digest (--allow-unpinned-image): whoever controls the registry tag chooses the agent runtime of these pods, and their policy pins a tag, not an image. Development only. ***');
   if (options.simulated) notes.push('*** simulated attestation: these pods are NOT protected. Development only. ***');

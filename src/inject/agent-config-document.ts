@@ -8,12 +8,18 @@
  * measured identity: change them and the policy digest (SNP HOST_DATA, TDX MRCONFIGID)
  * changes with them.
  *
- * The text is deterministic: keys in a fixed order, reference values as given (after
- * validation), two-space JSON.
+ * The text is deterministic: keys in a fixed order (the agent's sections in its own
+ * order, the owner's settings in agent-settings.ts order, whatever order the owner's file
+ * had), reference values as given (after validation), two-space JSON.
+ *
+ * Every document inject writes is first loaded by the agent's own configuration loader
+ * (checkAgentConfigText), so a value the agent would refuse fails on the owner's machine.
  */
 import { parseReferenceValues } from '../attestation/index.ts';
-import { ShadowplaneError } from '../errors.ts';
-import { SHARE_DIR } from './layout.ts';
+import { loadAgentConfig } from '../config/agent-config.ts';
+import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
+import type { AgentSettings } from './agent-settings.ts';
+import { AGENT_CONFIG_PATH, SHARE_DIR } from './layout.ts';
 
 export type InjectTee = 'auto' | 'sev-snp' | 'tdx' | 'simulated';
 
@@ -35,6 +41,10 @@ export interface AgentConfigInput {
   readonly crlFiles: readonly string[];
   /** Refuse a proxy without a current CRL from each CRL issuer (`proxy.requireCrls`). */
   readonly requireCrls: boolean;
+  /** The owner's settings (`--agent-config`, agent-settings.ts); their `logLevel` is over `logLevel`. */
+  readonly settings: AgentSettings;
+  /** `attach.stdinOnce`: the container's `stdinOnce` (with `stdin`) in the pod spec. */
+  readonly stdinOnce: boolean;
 }
 
 /** The configuration document as plain values, in the order it is written. */
@@ -58,17 +68,43 @@ export function agentConfigDocument(input: AgentConfigInput): Record<string, unk
   if (input.requireCrls) proxy['requireCrls'] = true;
   const attestation: Record<string, unknown> = { tee: input.tee };
   if (input.simulatedDir !== undefined) attestation['simulatedDir'] = input.simulatedDir;
-  const doc: Record<string, unknown> = {
-    listen: { port: input.port },
-    shareDir: SHARE_DIR,
-    proxy,
-    attestation,
-  };
-  if (input.logLevel !== undefined) doc['logLevel'] = input.logLevel;
+  const { settings } = input;
+  // The agent's order of sections (FILE_KEYS in src/config/agent-config.ts); a section
+  // only when something is set in it, so that a configuration without settings is the
+  // same bytes as before there were any.
+  const doc: Record<string, unknown> = { listen: { port: input.port }, shareDir: SHARE_DIR };
+  if (settings.logs !== undefined) doc['logs'] = { ...settings.logs };
+  if (input.stdinOnce) doc['attach'] = { stdinOnce: true };
+  doc['proxy'] = proxy;
+  doc['attestation'] = { ...attestation, ...settings.attestation };
+  if (settings.metrics !== undefined) doc['metrics'] = { ...settings.metrics };
+  if (settings.limits !== undefined) doc['limits'] = { ...settings.limits };
+  const logLevel = settings.logLevel ?? input.logLevel;
+  if (logLevel !== undefined) doc['logLevel'] = logLevel;
   return doc;
 }
 
 /** The text written to etc/agent.json: JSON, two-space indented, trailing newline. */
 export function agentConfigText(input: AgentConfigInput): string {
   return `${JSON.stringify(agentConfigDocument(input), null, 2)}\n`;
+}
+
+/**
+ * Refuses `text` (SP_CONFIG_INVALID, after `where`) unless the agent loads it: the agent's
+ * own loader (src/config/agent-config.ts), given the document as the agent of `container`
+ * reads it in the pod. Its messages name the field (`metrics.port: must be at most
+ * 65535`); the pod identity is a stand-in (the downward API gives it in the pod).
+ */
+export function checkAgentConfigText(text: string, container: string, where: string): void {
+  try {
+    loadAgentConfig({
+      argv: ['--config', AGENT_CONFIG_PATH, '--container', container, '--', 'true'],
+      env: { POD_NAMESPACE: 'inject-check', POD_NAME: 'inject-check' },
+      cwd: '/',
+      readFile: () => Buffer.from(text, 'utf8'),
+    });
+  } catch (err) {
+    if (isShadowplaneError(err)) throw new ShadowplaneError('SP_CONFIG_INVALID', `${where}: ${err.detail ?? err.message}`, { cause: err });
+    throw err;
+  }
 }

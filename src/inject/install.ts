@@ -1,8 +1,10 @@
 /**
- * `shadowplane inject install --from DIR --to DIR --agent-config JSON`: the init
- * container's step inside the pod. It copies the self-contained runtime (launcher, node,
- * libraries, bundle) from the agent image into the memory-backed volume that the pod's
- * containers mount read-only, and writes the agent configuration next to it.
+ * `shadowplane inject install --from DIR --to DIR --agent-config JSON [--container-config
+ * NAME=JSON...]`: the init container's step inside the pod. It copies the self-contained
+ * runtime (launcher, node, libraries, bundle) from the agent image into the memory-backed
+ * volume that the pod's containers mount read-only, and writes the agent configuration
+ * next to it, and the configuration of each container that has one of its own (its
+ * settings differ, layout.ts containerConfigPath).
  *
  * The configuration arrives as a command argument because the pod's policy pins every
  * container's arguments: what lands in etc/agent.json is exactly what the owner
@@ -16,27 +18,38 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseFlags } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
-import { AGENT_CONFIG_RELATIVE, LAUNCHER_RELATIVE } from './layout.ts';
+import { AGENT_CONFIG_RELATIVE, CONTAINER_CONFIG_DIR_RELATIVE, LAUNCHER_RELATIVE } from './layout.ts';
 
-export const INSTALL_USAGE = `shadowplane inject install --from DIR --to DIR --agent-config JSON
-  (the init container's step inside the pod: copies the runtime, writes the configuration)`;
+export const INSTALL_USAGE = `shadowplane inject install --from DIR --to DIR --agent-config JSON [--container-config NAME=JSON...]
+  (the init container's step inside the pod: copies the runtime, writes the configurations)`;
 
 /** The parts of a runtime directory that are copied. */
 export const RUNTIME_ENTRIES = ['bin', 'lib', 'app'] as const;
 const MAX_AGENT_CONFIG_BYTES = 1024 * 1024;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export interface InstallOptions {
   readonly from: string;
   readonly to: string;
   readonly agentConfig: string;
+  /** Containers with a configuration of their own: name (a DNS label) and JSON, in order. Default none. */
+  readonly containerConfigs?: ReadonlyArray<{ readonly container: string; readonly config: string }>;
 }
 
 export function parseInstallOptions(argv: readonly string[]): InstallOptions {
-  const values = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, 'agent-config': { type: 'string' } });
+  const values = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, 'agent-config': { type: 'string' }, 'container-config': { type: 'string', multiple: true } });
   const { from, to } = values;
   const agentConfig = values['agent-config'];
   if (from === undefined || to === undefined || agentConfig === undefined) throw new ShadowplaneError('SP_USAGE', 'install needs --from DIR --to DIR --agent-config JSON');
-  return { from, to, agentConfig };
+  const containerConfigs = (values['container-config'] ?? []).map((text) => {
+    const eq = text.indexOf('=');
+    const container = eq === -1 ? '' : text.slice(0, eq);
+    // The name becomes a file name: a DNS label has no `/` and no `..`.
+    if (!DNS_LABEL.test(container)) throw new ShadowplaneError('SP_USAGE', '--container-config must be NAME=JSON with NAME a container name (a DNS label)');
+    return { container, config: text.slice(eq + 1) };
+  });
+  if (new Set(containerConfigs.map((c) => c.container)).size !== containerConfigs.length) throw new ShadowplaneError('SP_USAGE', '--container-config names a container twice');
+  return { from, to, agentConfig, containerConfigs };
 }
 
 function failed(step: string, err: unknown): never {
@@ -45,18 +58,36 @@ function failed(step: string, err: unknown): never {
 
 export interface InstallResult {
   readonly configSha256: string;
+  /** The SHA-256 of each container's own configuration, in the order given. */
+  readonly containerConfigSha256: ReadonlyArray<{ readonly container: string; readonly sha256: string }>;
 }
 
-/** Copies the runtime and writes etc/agent.json. */
-export function installRuntime(options: InstallOptions): InstallResult {
-  if (Buffer.byteLength(options.agentConfig, 'utf8') > MAX_AGENT_CONFIG_BYTES) throw new ShadowplaneError('SP_INSTALL_FAILED', 'the agent configuration is larger than 1 MiB');
+/** Refuses a configuration that is not a JSON object of at most 1 MiB (`what` names it). */
+function checkConfig(text: string, what: string): void {
+  if (Buffer.byteLength(text, 'utf8') > MAX_AGENT_CONFIG_BYTES) throw new ShadowplaneError('SP_INSTALL_FAILED', `${what} is larger than 1 MiB`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(options.agentConfig) as unknown;
+    parsed = JSON.parse(text) as unknown;
   } catch {
-    throw new ShadowplaneError('SP_INSTALL_FAILED', 'the agent configuration is not JSON');
+    throw new ShadowplaneError('SP_INSTALL_FAILED', `${what} is not JSON`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ShadowplaneError('SP_INSTALL_FAILED', 'the agent configuration is not a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ShadowplaneError('SP_INSTALL_FAILED', `${what} is not a JSON object`);
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** Writes `text` at `path`, read-only, replacing what an earlier run left. */
+function writeConfig(path: string, text: string): void {
+  if (existsSync(path)) unlinkSync(path);
+  writeFileSync(path, text, { mode: 0o444 });
+  chmodSync(path, 0o444);
+}
+
+/** Copies the runtime and writes etc/agent.json (and etc/containers/NAME.json). */
+export function installRuntime(options: InstallOptions): InstallResult {
+  checkConfig(options.agentConfig, 'the agent configuration');
+  const own = options.containerConfigs ?? [];
+  for (const c of own) checkConfig(c.config, `the agent configuration of container ${c.container}`);
   for (const entry of RUNTIME_ENTRIES) {
     if (!existsSync(join(options.from, entry))) throw new ShadowplaneError('SP_INSTALL_FAILED', `the runtime directory has no ${entry}/`);
   }
@@ -74,12 +105,11 @@ export function installRuntime(options: InstallOptions): InstallResult {
       failed(`copying ${entry}/`, err);
     }
   }
-  const configPath = join(options.to, AGENT_CONFIG_RELATIVE);
   try {
     mkdirSync(join(options.to, 'etc'), { recursive: true, mode: 0o755 });
-    if (existsSync(configPath)) unlinkSync(configPath);
-    writeFileSync(configPath, options.agentConfig, { mode: 0o444 });
-    chmodSync(configPath, 0o444);
+    writeConfig(join(options.to, AGENT_CONFIG_RELATIVE), options.agentConfig);
+    if (own.length > 0) mkdirSync(join(options.to, CONTAINER_CONFIG_DIR_RELATIVE), { recursive: true, mode: 0o755 });
+    for (const c of own) writeConfig(join(options.to, CONTAINER_CONFIG_DIR_RELATIVE, `${c.container}.json`), c.config);
   } catch (err) {
     failed('writing the agent configuration', err);
   }
@@ -89,5 +119,5 @@ export function installRuntime(options: InstallOptions): InstallResult {
     if (err instanceof ShadowplaneError) throw err;
     failed('checking the launcher', err);
   }
-  return { configSha256: createHash('sha256').update(options.agentConfig, 'utf8').digest('hex') };
+  return { configSha256: sha256(options.agentConfig), containerConfigSha256: own.map((c) => ({ container: c.container, sha256: sha256(c.config) })) };
 }

@@ -16,6 +16,7 @@
  *   app/node_modules/node-pty/   node-pty's JavaScript and its native pty.node
  *   app/kubeconfig-templates/    templates read by `verify`
  *   etc/agent.json           written by the install step only (the pinned configuration)
+ *   etc/containers/NAME.json the same, for a container with settings of its own
  */
 
 /** Where the agent image carries the runtime directory. */
@@ -41,6 +42,12 @@ export const INSTALL_CONTAINER = 'shadowplane-install';
 /** The agent configuration, written by the install step. */
 export const AGENT_CONFIG_RELATIVE = 'etc/agent.json';
 export const AGENT_CONFIG_PATH = `${RUNTIME_MOUNT}/${AGENT_CONFIG_RELATIVE}`;
+/**
+ * The configurations of containers with settings of their own (`--agent-config`, a
+ * container's `stdinOnce`), one full document each, named by the container (a DNS label).
+ */
+export const CONTAINER_CONFIG_DIR_RELATIVE = 'etc/containers';
+export const containerConfigPath = (container: string): string => `${RUNTIME_MOUNT}/${CONTAINER_CONFIG_DIR_RELATIVE}/${container}.json`;
 export const LAUNCHER_PATH = `${RUNTIME_MOUNT}/${LAUNCHER_RELATIVE}`;
 
 /** Name of the agent port in the pod spec (informational, like every containerPort). */

@@ -4,7 +4,8 @@
  * its messages) so that tests need no disk.
  *
  * Defaults: agent port = the manifest's `agent.port` (else 15443); tee `auto`; no
- * runtimeClassName change; no manifest pin (any manifest, with a warning).
+ * runtimeClassName change; no manifest pin (any manifest, with a warning); no owner
+ * settings (`--agent-config`: the agent's defaults).
  */
 import { parseFlags } from '../config/flags.ts';
 import { parseConfigText, parseManifestText } from '../config/manifest.ts';
@@ -13,7 +14,8 @@ import { MAX_CRL_FILES } from '../attestation/revocation.ts';
 import { deepFreeze } from '../config/validate.ts';
 import { type ManifestSigner, manifestSigner } from '../config/manifest-signature.ts';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
-import { agentConfigText, type InjectTee } from './agent-config-document.ts';
+import { agentConfigText, checkAgentConfigText, type AgentConfigInput, type InjectTee } from './agent-config-document.ts';
+import { agentConfigResolver, CHECK_CONTAINER, checkContainerSettings, parseAgentSettings, type AgentSettingsFile } from './agent-settings.ts';
 import { CRL_MOUNT, DEFAULT_AGENT_PORT } from './layout.ts';
 import { INSTALL_USAGE } from './install.ts';
 import type { PodSpecPlan } from './pod-spec.ts';
@@ -44,6 +46,10 @@ pod's policy. See docs/inject.md.
                                   the command of a container that has none in the spec: a path,
                                   or a JSON array ('["/entrypoint.sh","serve"]'); repeatable
   --log-level LEVEL               the agents' log level
+  --agent-config FILE             agent settings that are yours to choose (logs, metrics,
+                                  limits, certValidityMs, logLevel), for every container or
+                                  per CONTAINER or OBJECT/CONTAINER under containers: (YAML;
+                                  docs/inject.md). What inject pins is refused
   --crl-configmap NAME=KEY[,KEY]  vendor CRLs for the agents: the ConfigMap NAME (in each
                                   pod's namespace) mounted read-only, its KEYs applied to the
                                   proxy's chain (default none: warned at agent start)
@@ -55,13 +61,18 @@ pod's policy. See docs/inject.md.
 ${INSTALL_USAGE}`;
 
 /** The options whose value is a file inject reads (`-f` aside). */
-export type InjectFileOption = '--proxy-reference-values' | '--manifest' | '--manifest-signer';
+export type InjectFileOption = '--proxy-reference-values' | '--manifest' | '--manifest-signer' | '--agent-config';
 
 export interface InjectOptions {
   readonly files: readonly string[];
   readonly output: string | undefined;
   readonly agentImage: string;
+  /** The configuration of every wrapped container without settings of its own. */
   readonly agentConfigText: string;
+  /** What `agentConfigText` is made of: the base of each container's own configuration. */
+  readonly agentConfigInput: AgentConfigInput;
+  /** `--agent-config`, if given. */
+  readonly agentSettings: AgentSettingsFile | undefined;
   readonly port: number;
   readonly runtimeClassName: string | undefined;
   /** `container` or `object/container` → the command. */
@@ -131,6 +142,7 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     'allow-simulated-proxy': { type: 'boolean' },
     'crl-configmap': { type: 'string' },
     'require-crls': { type: 'boolean' },
+    'agent-config': { type: 'string' },
   });
   const files = values.filename ?? [];
   if (files.length === 0) usage('inject needs at least one -f FILE (- for stdin)');
@@ -198,7 +210,11 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
   const crls = crlConfigMapOf(values['crl-configmap']);
   if (values['require-crls'] === true && crls === undefined) usage('--require-crls needs --crl-configmap: the agents must have CRLs to require');
 
-  const agentConfig = agentConfigText({
+  const settingsPath = values['agent-config'];
+  const settings = settingsPath === undefined ? undefined : parseAgentSettings(readFile(settingsPath, '--agent-config'), settingsPath);
+  if (settings?.all.logLevel !== undefined && logLevel !== undefined) usage(`--log-level and logLevel in --agent-config ${settingsPath} both set the agents' log level; give it once`);
+
+  const agentConfigInput: AgentConfigInput = {
     proxyReferenceValues: referenceValues,
     allowedManifestDigests: digests,
     manifestSigners,
@@ -209,12 +225,22 @@ export function parseInjectOptions(argv: readonly string[], readFile: (path: str
     logLevel,
     crlFiles: crls === undefined ? [] : crls.keys.map((k) => `${CRL_MOUNT}/${k}`),
     requireCrls: values['require-crls'] ?? false,
-  });
+    settings: settings?.all ?? {},
+    stdinOnce: false,
+  };
+  const agentConfig = agentConfigText(agentConfigInput);
+  // The agent's own loader judges every document before any input is read: the one every
+  // container reads, and each `containers:` entry's over it (the pods' containers are
+  // checked again, with all that applies to them, in agentConfigResolver).
+  checkAgentConfigText(agentConfig, CHECK_CONTAINER, settings === undefined ? 'the agent configuration' : `--agent-config ${settings.source}`);
+  if (settings !== undefined) checkContainerSettings(agentConfigInput, settings);
   return deepFreeze({
     files,
     output: values.output,
     agentImage,
     agentConfigText: agentConfig,
+    agentConfigInput,
+    agentSettings: settings,
     port,
     runtimeClassName,
     entrypoints,
@@ -264,8 +290,16 @@ export function entrypointResolver(entrypoints: ReadonlyMap<string, readonly str
   };
 }
 
-/** The pod-spec plan for these options. */
-export function podSpecPlan(options: InjectOptions, entrypointFor: (objectName: string, container: string) => readonly string[] | undefined): PodSpecPlan {
+/**
+ * The pod-spec plan for these options. Without `containerConfigFor`, a resolver of its own
+ * (agentConfigResolver: the settings apply all the same; only which entries matched is not
+ * kept).
+ */
+export function podSpecPlan(
+  options: InjectOptions,
+  entrypointFor: PodSpecPlan['entrypointFor'],
+  containerConfigFor: PodSpecPlan['containerConfigFor'] = agentConfigResolver(options).configFor,
+): PodSpecPlan {
   return {
     agentImage: options.agentImage,
     agentConfigText: options.agentConfigText,
@@ -273,5 +307,6 @@ export function podSpecPlan(options: InjectOptions, entrypointFor: (objectName: 
     runtimeClassName: options.runtimeClassName,
     crlConfigMap: options.crlConfigMap,
     entrypointFor,
+    containerConfigFor,
   };
 }

@@ -12,18 +12,21 @@
  *   - in each container (and each sidecar, an init container with restartPolicy Always):
  *     the command wrapped as `/shadowplane/bin/shadowplane agent --config … --container
  *     NAME -- ORIGINAL…` (args stay where they are: Kubernetes appends them), the mounts,
- *     and the downward-API variables POD_NAME, POD_NAMESPACE, POD_IP;
+ *     and the downward-API variables POD_NAME, POD_NAMESPACE, POD_IP; a container with
+ *     settings of its own (`--agent-config`, `stdinOnce`) reads its own configuration,
+ *     which the init container writes too;
  *   - the agent port, named `shadowplane`, on the first wrapped container;
  *   - runtimeClassName, when asked for.
  *
  * Invariant: a pod spec is either fully injected or the whole run fails; the error names
  * the object and container, never a value (commands and env values are workload data).
  */
-import { YAMLSeq, type Document, type YAMLMap } from 'yaml';
+import { Scalar, YAMLSeq, type Document, type YAMLMap } from 'yaml';
 import { ShadowplaneError } from '../errors.ts';
 import {
   AGENT_CONFIG_PATH,
   AGENT_PORT_NAME,
+  containerConfigPath,
   CRL_MOUNT,
   CRL_VOLUME,
   DOWNWARD_ENV,
@@ -51,6 +54,18 @@ export interface PodSpecPlan {
   readonly crlConfigMap: string | undefined;
   /** Looks up `--entrypoint` for a container without a command; records use. */
   readonly entrypointFor: (objectName: string, container: string) => readonly string[] | undefined;
+  /**
+   * The configuration text of one wrapped container when it is not `agentConfigText`
+   * (settings of its own in `--agent-config`, or `stdinOnce`), else undefined. Checked by
+   * the agent's own loader; records which `--agent-config` selectors matched.
+   */
+  readonly containerConfigFor: (objectName: string, container: string, stdinOnce: boolean) => string | undefined;
+}
+
+/** A container whose agent reads a configuration of its own. */
+interface ContainerConfig {
+  readonly container: string;
+  readonly text: string;
 }
 
 export interface PodSpecResult {
@@ -159,7 +174,7 @@ function ensureVolumes(doc: Document, spec: YAMLMap, where: string, plan: PodSpe
   }
 }
 
-function installContainer(doc: Document, plan: PodSpecPlan): YAMLMap {
+function installContainer(doc: Document, plan: PodSpecPlan, own: readonly ContainerConfig[]): YAMLMap {
   const node = blockNode(doc, {
     name: INSTALL_CONTAINER,
     image: plan.agentImage,
@@ -177,11 +192,15 @@ function installContainer(doc: Document, plan: PodSpecPlan): YAMLMap {
   }) as YAMLMap;
   const command = stringSeq(doc, [`${IMAGE_RUNTIME_DIR}/${LAUNCHER_RELATIVE}`, 'inject', 'install', '--from', IMAGE_RUNTIME_DIR, '--to', RUNTIME_MOUNT, '--agent-config']);
   command.items.push(literalScalar(plan.agentConfigText));
+  for (const c of own) {
+    command.items.push(new Scalar('--container-config'));
+    command.items.push(literalScalar(`${c.container}=${c.text}`));
+  }
   node.set('command', command);
   return node;
 }
 
-function ensureInstallContainer(doc: Document, spec: YAMLMap, where: string, plan: PodSpecPlan): void {
+function ensureInstallContainer(doc: Document, spec: YAMLMap, where: string, plan: PodSpecPlan, own: readonly ContainerConfig[]): void {
   let inits = seqAt(spec, 'initContainers', where);
   if (inits === undefined) {
     inits = new YAMLSeq(doc.schema);
@@ -189,8 +208,8 @@ function ensureInstallContainer(doc: Document, spec: YAMLMap, where: string, pla
   }
   const items = mapsOf(inits, where, 'initContainers');
   const i = indexByName(items, INSTALL_CONTAINER);
-  if (i === -1) inits.items.unshift(installContainer(doc, plan));
-  else inits.items[i] = installContainer(doc, plan);
+  if (i === -1) inits.items.unshift(installContainer(doc, plan, own));
+  else inits.items[i] = installContainer(doc, plan, own);
 }
 
 function ensurePort(doc: Document, wrapped: readonly YAMLMap[], where: string, port: number): void {
@@ -247,16 +266,29 @@ export function injectPodSpec(doc: Document, spec: YAMLMap, where: string, objec
     else warnings.push(`${where}: init container ${JSON.stringify(name)} is not wrapped (it runs before the agent); its output reaches the node's log`);
   }
 
-  // Compute every wrapped command first, so that a missing command fails before any edit.
+  // Compute every wrapped command and configuration first, so that a missing command or
+  // a configuration the agent would refuse fails before any edit.
+  const own: ContainerConfig[] = [];
   const commands = targets.map((c) => {
     const name = stringAt(c, 'name', where) as string;
-    const original = originalCommand(c, `${where}, container ${JSON.stringify(name)}`, plan, objectName, name);
+    const cwhere = `${where}, container ${JSON.stringify(name)}`;
+    const original = originalCommand(c, cwhere, plan, objectName, name);
     const attachStdin = booleanAt(c, 'stdin', where);
     const attachTty = booleanAt(c, 'tty', where);
-    return [LAUNCHER_PATH, 'agent', '--config', AGENT_CONFIG_PATH, '--container', name, ...(attachStdin ? ['--attach-stdin'] : []), ...(attachTty ? ['--attach-tty'] : []), '--', ...original];
+    // Kubernetes' stdinOnce (close stdin when the first attach ends it) is the agent's
+    // attach.stdinOnce; like Kubernetes, it means nothing without stdin.
+    const stdinOnce = booleanAt(c, 'stdinOnce', where);
+    if (stdinOnce && !attachStdin) warnings.push(`${cwhere}: stdinOnce has no effect without stdin: true`);
+    const text = plan.containerConfigFor(objectName, name, stdinOnce && attachStdin);
+    if (text !== undefined) {
+      if (own.some((o) => o.container === name)) inputError(where, `two containers are named ${JSON.stringify(name)}`);
+      own.push({ container: name, text });
+    }
+    const config = text === undefined ? AGENT_CONFIG_PATH : containerConfigPath(name);
+    return [LAUNCHER_PATH, 'agent', '--config', config, '--container', name, ...(attachStdin ? ['--attach-stdin'] : []), ...(attachTty ? ['--attach-tty'] : []), '--', ...original];
   });
 
-  ensureInstallContainer(doc, spec, where, plan);
+  ensureInstallContainer(doc, spec, where, plan, own);
   targets.forEach((c, i) => {
     const name = stringAt(c, 'name', where) as string;
     const cwhere = `${where}, container ${JSON.stringify(name)}`;

@@ -66,8 +66,27 @@ describe('shadowplane inject install (the init container step)', () => {
     expectCode(() => installRuntime({ from, to, agentConfig: '{}' }), 'SP_INSTALL_FAILED');
   });
 
+  it('writes each container\'s own configuration read-only under etc/containers, and replaces what an earlier run left', () => {
+    const options = parseInstallOptions(['--from', from, '--to', to, '--agent-config', '{"a":1}', '--container-config', 'api={"a":2}', '--container-config', 'repl={"a":3}']);
+    const r = installRuntime(options);
+    expect(readFileSync(join(to, 'etc', 'containers', 'api.json'), 'utf8')).toBe('{"a":2}');
+    expect(readFileSync(join(to, 'etc', 'containers', 'repl.json'), 'utf8')).toBe('{"a":3}');
+    expect(statSync(join(to, 'etc', 'containers', 'api.json')).mode & 0o777).toBe(0o444);
+    expect(r.containerConfigSha256.map((c) => c.container)).toEqual(['api', 'repl']);
+    installRuntime({ from, to, agentConfig: '{"a":1}' });
+    expect(() => statSync(join(to, 'etc', 'containers', 'api.json'))).toThrow();
+  });
+
+  it('refuses a container configuration with a name that is not a container name, given twice, or not a JSON object', () => {
+    const base = ['--from', from, '--to', to, '--agent-config', '{}'];
+    for (const bad of ['{"a":1}', '../x={"a":1}', 'a/b={}', 'API={}', '={}']) expectCode(() => parseInstallOptions([...base, '--container-config', bad]), 'SP_USAGE');
+    expectCode(() => parseInstallOptions([...base, '--container-config', 'a={}', '--container-config', 'a={}']), 'SP_USAGE');
+    expectCode(() => installRuntime(parseInstallOptions([...base, '--container-config', 'a=[1]'])), 'SP_INSTALL_FAILED');
+    expectCode(() => installRuntime(parseInstallOptions([...base, '--container-config', 'a=nope'])), 'SP_INSTALL_FAILED');
+  });
+
   it('needs --from, --to and --agent-config', () => {
-    expect(parseInstallOptions(['--from', '/a', '--to', '/b', '--agent-config', '{}'])).toEqual({ from: '/a', to: '/b', agentConfig: '{}' });
+    expect(parseInstallOptions(['--from', '/a', '--to', '/b', '--agent-config', '{}'])).toEqual({ from: '/a', to: '/b', agentConfig: '{}', containerConfigs: [] });
     expectCode(() => parseInstallOptions(['--from', '/a']), 'SP_USAGE');
     expectCode(() => parseInstallOptions(['--bogus']), 'SP_USAGE');
   });
