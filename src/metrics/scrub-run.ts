@@ -8,7 +8,7 @@ import { FingerprintIndex, LabelSetFingerprinter, LabelSetKeyer, sameLabelSet } 
 import type { Exemplar, ExpositionFormat, MetricFamily, MetricType, Sample } from './model.ts';
 import { structuralLabelOf } from './parse-types.ts';
 import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
-import { ruleFor } from './scrub-rules.ts';
+import { scrubRuleFor } from './scrub-rules.ts';
 
 export interface ScrubStats {
   keptFamilies: number;
@@ -131,6 +131,8 @@ export class ScrubRun {
   #help: string | undefined;
   #unit: string | undefined;
   #rule: FamilyRule | undefined;
+  /** The family is a text `_created` gauge standing for `_created` samples (scrub-rules.ts scrubRuleFor). */
+  #createdOf = false;
   #structural: string | undefined;
   #actions = new Map<string, LabelAction>();
   /** The label names of the last series scrubbed and their actions: the next series mostly has the same names. */
@@ -184,7 +186,8 @@ export class ScrubRun {
     this.#type = family.type;
     this.#help = family.help;
     this.#unit = family.unit;
-    const rule = ruleFor(this.#policy, family, this.#format);
+    const { rule, createdOf } = scrubRuleFor(this.#policy, family, this.#format);
+    this.#createdOf = createdOf;
     // A stateset's samples say which state they are only by the label named like the
     // family: without it they are anonymous 0/1 values, and OpenMetrics without it does
     // not parse (ours refuses it, Prometheus drops the whole scrape). So a policy that
@@ -326,6 +329,12 @@ export class ScrubRun {
     const stats = this.stats;
     const rule = this.#rule;
     if (rule === undefined) {
+      // A `_created` gauge its counterpart's rule withholds: its samples (one per series)
+      // are that family's `_created` samples, dropped as they would be in OpenMetrics.
+      if (this.#createdOf) {
+        stats.droppedCreatedSamples += groupCount;
+        return;
+      }
       stats.droppedFamilies++;
       stats.droppedSeriesNotAllowed += groupCount;
       return;

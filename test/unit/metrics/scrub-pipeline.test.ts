@@ -241,7 +241,8 @@ describe('fused scrub pipeline', () => {
       'size_bytes_created 1.5e+09',
       '',
     ].join('\n');
-    const policy = parseScrubPolicy({ families: [{ name: '*', labels: { path: 'keep' } }] }, 'p');
+    // created: true, or the _created gauges stay in the pod like OpenMetrics _created samples (scrub.test.ts).
+    const policy = parseScrubPolicy({ families: [{ name: '*', labels: { path: 'keep' }, created: true }] }, 'p');
     const om = scrubScrapeToBuffer(Buffer.from(body), 'text/plain; version=0.0.4; charset=utf-8', policy, KEY, 'openmetrics');
     if (!om.ok) throw new Error(om.code);
     const parsed = parseExposition(om.body, 'openmetrics');
@@ -257,7 +258,7 @@ describe('fused scrub pipeline', () => {
     expect(text.ok && text.body.toString()).toBe(body.replace(/^# HELP.*\n/gm, ''));
     // The created sample takes the series' label order, whatever the gauge's.
     const reordered = '# TYPE h histogram\nh_bucket{a="1",b="2",le="+Inf"} 1\nh_count{a="1",b="2"} 1\nh_sum{a="1",b="2"} 1\n# TYPE h_created gauge\nh_created{b="2",a="1"} 5\n';
-    const all = parseScrubPolicy({ families: [{ name: 'h*', labels: { a: 'keep', b: 'keep' } }] }, 'p');
+    const all = parseScrubPolicy({ families: [{ name: 'h*', labels: { a: 'keep', b: 'keep' }, created: true }] }, 'p');
     const folded = scrubScrapeToBuffer(Buffer.from(reordered), 'text/plain', all, KEY, 'openmetrics');
     if (!folded.ok) throw new Error(folded.code);
     expect(folded.body.toString()).toContain('h_created{a="1",b="2"} 5\n');
