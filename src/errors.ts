@@ -123,6 +123,7 @@ export const ERRORS = {
   // metrics serving and pod HTTP access (pods/proxy, services/proxy)
   SP_METRICS_NOT_CONFIGURED: { http: 404, reason: 'NotFound', summary: 'no metrics leave this pod: its workload has no metrics policy or no scrape target' },
   SP_METRICS_BUSY: { http: 503, reason: 'ServiceUnavailable', summary: 'the proxy is serving as many federations at once as it allows' },
+  SP_METRICS_CALLER_BUSY: { http: 503, reason: 'ServiceUnavailable', summary: 'this caller has as many per-pod metrics requests in progress as the proxy allows one caller' },
   SP_SERVICE_NO_ENDPOINTS: { http: 503, reason: 'ServiceUnavailable', summary: 'no confidential pod with an address backs this service' },
   SP_POD_PROXY_FAILED: { http: 502, reason: 'InternalError', summary: 'the pod did not answer the proxied HTTP request with a usable response' },
   SP_POD_PROXY_TIMEOUT: { http: 504, reason: 'Timeout', summary: 'the pod did not answer the proxied HTTP request in time' },

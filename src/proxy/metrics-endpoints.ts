@@ -23,6 +23,7 @@ import { isScraper, mayReadMetrics, upstreamAuthOf, type MetricsCaller } from '.
 import type { AnyRequest } from './request.ts';
 import { answerBudgetMs, sendMetricsBody } from './metrics-response.ts';
 import type { AnyResponse } from './respond.ts';
+import { MAX_WRITE_STALL_MS } from './write-stall.ts';
 
 export type MetricsEndpointHandler = (req: AnyRequest, res: AnyResponse, caller: MetricsCaller) => Promise<void>;
 
@@ -51,16 +52,32 @@ export interface MetricsEndpointsOptions {
    * four labels (counted about 1.1 KiB each), 430,000 one-label ones of 14 bytes.
    */
   readonly maxBytes?: number;
-  /** Federations served at once; more are refused with SP_METRICS_BUSY. Default 2. */
+  /**
+   * Federations served at once, each from its start until its answer is delivered or its
+   * response ended; more are refused with SP_METRICS_BUSY. Default 2.
+   */
   readonly maxConcurrent?: number;
+  /**
+   * A response (federation or shadowplane's own metrics) whose client takes none of it for
+   * this long is ended, and its body let go (watchWriteStall). Default MAX_WRITE_STALL_MS (30 s).
+   */
+  readonly maxWriteStallMs?: number;
   /** Longest one step of a federation's worker thread may take (federation-worker.ts). Default 60 s. */
   readonly workerStepTimeoutMs?: number;
   readonly logger: Logger;
 }
 
+/** A federation's rendered answer, and what its log line says of it (counts only, never its content). */
+interface FederationAnswer {
+  readonly contentType: string;
+  readonly body: Buffer;
+  readonly summary: { readonly pods: number; readonly failed: number; readonly skipped: number; readonly conflictingFamilies: number };
+}
+
 export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEndpoints {
   const { manifest, logger } = opts;
   let running = 0;
+  const maxWriteStallMs = opts.maxWriteStallMs ?? MAX_WRITE_STALL_MS;
   const maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
   // Parsing, merging and rendering run off the event loop, in a worker per federation.
   const workers = new FederationWorkers({ maxBytes, logger, ...(opts.workerStepTimeoutMs === undefined ? {} : { stepTimeoutMs: opts.workerStepTimeoutMs }) });
@@ -71,19 +88,34 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     async federate(req, res, caller) {
       // Each federation asks every pod the caller may read: a few at once, the rest refused.
       if (running >= (opts.maxConcurrent ?? 2)) throw new ShadowplaneError('SP_METRICS_BUSY', 'too many federations at once');
-      // Its worker thread starts with its first answer and ends with it, whatever happens.
-      const job = workers.job();
+      // The slot is held until the answer is delivered or its response ended: a body the
+      // client does not read is memory held as surely as the federation that made it, for
+      // at most the stall bound (sendMetricsBody).
       running++;
       try {
-        await federateOnce(req, res, caller, job);
+        const { contentType, body, summary } = await federation(req, caller);
+        // Nothing here refers to the body once it is handed over: sendMetricsBody lets it go
+        // (for its compressed copy) and the log says its size.
+        const bytes = body.length;
+        const delivery = await sendMetricsBody(res, req.headers, contentType, body, maxWriteStallMs);
+        logger.info({ ...summary, bytes, delivery }, 'federation served');
       } finally {
-        await job.end();
         running--;
       }
     },
   };
 
-  async function federateOnce(req: AnyRequest, res: AnyResponse, caller: MetricsCaller, job: FederationJob): Promise<void> {
+  /** A federation's answer, made by its own worker thread, which starts with its first answer and ends with it, whatever happens. */
+  async function federation(req: AnyRequest, caller: MetricsCaller): Promise<FederationAnswer> {
+    const job = workers.job();
+    try {
+      return await federateOnce(req, caller, job);
+    } finally {
+      await job.end();
+    }
+  }
+
+  async function federateOnce(req: AnyRequest, caller: MetricsCaller, job: FederationJob): Promise<FederationAnswer> {
     // Within the scraper's own scrape timeout when it announced one, else deadlineMs,
     // counted from here: listing the pods takes from it too.
     const deadline = Date.now() + answerBudgetMs(req.headers, opts.deadlineMs ?? 20_000);
@@ -151,8 +183,7 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     const skipped = targets.length - next;
     if (skipped > 0) opts.metrics.scrapes.inc({ code: 'SP_METRICS_SCRAPE_TIMEOUT' }, skipped);
     const { body, stats } = await job.finish(format, podsUp);
-    await sendMetricsBody(res, req.headers, contentType, body);
-    logger.info({ pods: targets.length, failed, skipped, conflictingFamilies: stats.conflictingFamilies, bytes: body.length }, 'federation served');
+    return { contentType, body, summary: { pods: targets.length, failed, skipped, conflictingFamilies: stats.conflictingFamilies } };
   }
 
   async function serveSelfMetrics(req: AnyRequest, res: AnyResponse, caller: MetricsCaller): Promise<void> {
@@ -160,7 +191,7 @@ export function createMetricsEndpoints(opts: MetricsEndpointsOptions): MetricsEn
     const allowed = isScraper(caller) || manifest.confidential.some((c) => mayReadMetrics(manifest, caller, c.namespace));
     if (!allowed) throw new ShadowplaneError('SP_FORBIDDEN', 'shadowplane metrics need the metrics verb');
     const { format, contentType } = negotiateFormat(acceptOf(req));
-    await sendMetricsBody(res, req.headers, contentType, Buffer.from(opts.metrics.registry.serialize(format), 'utf8'));
+    await sendMetricsBody(res, req.headers, contentType, Buffer.from(opts.metrics.registry.serialize(format), 'utf8'), maxWriteStallMs);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * What the metrics endpoints (per pod, federation, shadowplane's own) do alike for
- * scrapers: keep within the scraper's own deadline, and compress when it accepts gzip.
+ * scrapers: keep within the scraper's own deadline, compress when it accepts gzip, and
+ * let go of an answer whose scraper stops reading it.
  *
  * Prometheus tells a target its scrape timeout in `X-Prometheus-Scrape-Timeout-Seconds`
  * and gives up on the whole scrape after it. A federation that waited for a slow pod past
@@ -15,6 +16,7 @@ import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip } from 'node:zlib';
 import type { AnyResponse } from './respond.ts';
 import { writeHead } from './respond.ts';
+import { MAX_WRITE_STALL_MS, abortResponse, responseGone, watchWriteStall } from './write-stall.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -60,17 +62,27 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
   return (gzipQ ?? anyQ ?? 0) > 0;
 }
 
-/** Sends a metrics exposition: gzip-compressed when the client accepts it and it is worth it. */
-export async function sendMetricsBody(res: AnyResponse, headers: IncomingHttpHeaders, contentType: string, body: Buffer): Promise<void> {
+/** How a metrics answer ended: taken by the client, or its response ended first (the client left, or took none of it for the stall bound). */
+export type Delivery = 'delivered' | 'client-gone' | 'stalled';
+
+/**
+ * Sends a metrics exposition: gzip-compressed when the client accepts it and it is worth
+ * it. Resolves once the answer is delivered (the connection took all of it) or its
+ * response ended first, never before: an endpoint's limits (federations at once, a
+ * caller's per-pod requests) hold while the body is in memory here, not only while it
+ * was being made. A client that takes none of the body for `maxStallMs`
+ * (watchWriteStall) has its response ended (an HTTP/2 stream reset with CANCEL), and the
+ * body is let go.
+ */
+export async function sendMetricsBody(res: AnyResponse, headers: IncomingHttpHeaders, contentType: string, body: Buffer, maxStallMs: number = MAX_WRITE_STALL_MS): Promise<Delivery> {
   const common = { 'content-type': contentType, 'cache-control': 'no-store', vary: 'accept-encoding' };
-  if (body.length >= MIN_COMPRESSED_BYTES && acceptsGzip(headers['accept-encoding'])) {
-    const compressed = await gzipAsync(body, { level: zlibConstants.Z_BEST_SPEED });
-    writeHead(res, 200, { ...common, 'content-encoding': 'gzip', 'content-length': compressed.length });
-    endInSlices(res, compressed);
-    return;
-  }
-  writeHead(res, 200, { ...common, 'content-length': body.length });
-  endInSlices(res, body);
+  const compress = body.length >= MIN_COMPRESSED_BYTES && acceptsGzip(headers['accept-encoding']);
+  const payload = compress ? await gzipAsync(body, { level: zlibConstants.Z_BEST_SPEED }) : body;
+  // The client may have left while the answer was made: then there is no one to write to,
+  // and no 'finish' or 'close' would come.
+  if (responseGone(res)) return 'client-gone';
+  writeHead(res, 200, { ...common, ...(compress ? { 'content-encoding': 'gzip' } : {}), 'content-length': payload.length });
+  return endInSlices(res, payload, maxStallMs);
 }
 
 /** What one write() of a metrics body hands the connection at most. */
@@ -80,17 +92,37 @@ const WRITE_SLICE_BYTES = 256 * 1024;
  * Ends `res` with `body`, written a slice at a time, each once the previous one drained:
  * a single `res.end(body)` encrypts the whole body for TLS at once on the event loop
  * (150 ms for a 20 MB federation on a 2-core machine, every user's streams stalled
- * meanwhile). Returns at once, as `res.end(body)` did: the endpoint is done once its
- * answer is handed over, and the slices follow as the client reads. A response that
- * closes first (its client left) stops the slices and is destroyed; how long a client may
- * take to read is the connection's business (its timeouts), as for any answer.
+ * meanwhile). Resolves when the response finished or closed, or was ended by the stall
+ * watch (whose abort settles it too: a silently destroyed HTTP/2 stream emits nothing).
+ * A response that closes first stops the slices and is destroyed.
  */
-function endInSlices(res: AnyResponse, body: Buffer): void {
-  if (body.length <= WRITE_SLICE_BYTES) {
-    res.end(body);
-    return;
-  }
-  pipeline(Readable.from(slices(body)), res, () => undefined);
+function endInSlices(res: AnyResponse, body: Buffer, maxStallMs: number): Promise<Delivery> {
+  return new Promise<Delivery>((resolve) => {
+    let settled = false;
+    const settle = (delivery: Delivery): void => {
+      if (settled) return;
+      settled = true;
+      stop();
+      res.off('finish', onEnd);
+      res.off('close', onEnd);
+      resolve(delivery);
+    };
+    // An HTTP/2 response emits 'finish' also when its stream was reset: only a finished
+    // writable side is a delivery.
+    const onEnd = (): void => settle(res.writableFinished ? 'delivered' : 'client-gone');
+    res.once('finish', onEnd);
+    res.once('close', onEnd);
+    const stop = watchWriteStall(
+      res,
+      () => {
+        settle('stalled');
+        abortResponse(res);
+      },
+      maxStallMs,
+    );
+    if (body.length <= WRITE_SLICE_BYTES) res.end(body);
+    else pipeline(Readable.from(slices(body)), res, () => undefined);
+  });
 }
 
 function* slices(body: Buffer): Generator<Buffer> {

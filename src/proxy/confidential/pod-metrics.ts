@@ -10,7 +10,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { ScrubbedMetrics } from '../../channel/agent-client.ts';
-import type { Manifest } from '../../config/manifest.ts';
+import type { Manifest, ManifestScraper, ManifestUser } from '../../config/manifest.ts';
 import { workloadFor } from '../../config/scope.ts';
 import { ShadowplaneError, asShadowplaneError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
@@ -21,7 +21,9 @@ import { recordScrub, type ShadowplaneMetrics } from '../../metrics/self.ts';
 import { answerBudgetMs, sendMetricsBody } from '../metrics-response.ts';
 import type { AnyRequest } from '../request.ts';
 import type { AnyResponse } from '../respond.ts';
+import { MAX_WRITE_STALL_MS } from '../write-stall.ts';
 import type { PodAgents } from './pod-agents.ts';
+import { isScraper, metricsCallerOf, type MetricsCaller } from './scrapers.ts';
 
 export interface PodMetricsOptions {
   readonly manifest: Manifest;
@@ -29,6 +31,14 @@ export interface PodMetricsOptions {
   /** The HMAC key for hashed label values: in memory only, sent only to attested agents. */
   readonly hashKey: Buffer;
   readonly metrics: ShadowplaneMetrics | undefined;
+  /**
+   * Per-pod metrics requests one caller (a manifest scraper or user) may have in progress
+   * at once, each from its admission until its answer is delivered or its response ended;
+   * more are refused with SP_METRICS_CALLER_BUSY. Default MAX_REQUESTS_PER_CALLER (16).
+   */
+  readonly maxRequestsPerCaller?: number;
+  /** A response whose client takes none of it for this long is ended (watchWriteStall). Default MAX_WRITE_STALL_MS (30 s). */
+  readonly maxWriteStallMs?: number;
   readonly logger: Logger;
 }
 
@@ -40,11 +50,48 @@ export interface PodMetricsOptions {
 const POD_TIMEOUT_MS = 10_000;
 const AGENT_MARGIN_MS = 5000;
 
+/**
+ * A Prometheus scrapes each target once per interval, spread over it, so one scraper has
+ * about targets × scrape time ÷ interval requests in progress: 16 is 480 pods scraped in
+ * 1 s every 30 s (2,400 at 200 ms). Each may hold a scrubbed answer in memory (10 MiB
+ * under the default workload limits) until its client took it, so 16 are at most about
+ * 160 MiB per caller, less than one federation's 256 MiB, for at most the stall bound.
+ */
+export const MAX_REQUESTS_PER_CALLER = 16;
+
 export class PodMetricsScraper {
   readonly #opts: PodMetricsOptions;
+  /** Per-pod metrics requests in progress, by the caller's manifest entry (its credential). */
+  readonly #inProgress = new Map<ManifestScraper | ManifestUser, number>();
 
   constructor(opts: PodMetricsOptions) {
     this.#opts = opts;
+  }
+
+  get maxWriteStallMs(): number {
+    return this.#opts.maxWriteStallMs ?? MAX_WRITE_STALL_MS;
+  }
+
+  /**
+   * Takes one of `caller`'s per-pod requests in progress, or refuses with
+   * SP_METRICS_CALLER_BUSY when it has them all. Returns the function that gives it back
+   * (once, however often called). Counted by the manifest entry, so a scraper's
+   * connections, streams and bearer tokens of the same entry share its bound.
+   */
+  reserve(caller: MetricsCaller): () => void {
+    const key = isScraper(caller) ? caller.scraper : caller.user;
+    const max = this.#opts.maxRequestsPerCaller ?? MAX_REQUESTS_PER_CALLER;
+    const held = this.#inProgress.get(key) ?? 0;
+    if (held >= max) throw new ShadowplaneError('SP_METRICS_CALLER_BUSY', `${max} per-pod metrics requests of this caller are in progress`);
+    this.#inProgress.set(key, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#inProgress.get(key) ?? 1) - 1;
+      if (left > 0) this.#inProgress.set(key, left);
+      else this.#inProgress.delete(key);
+    };
   }
 
   get manifest(): Manifest {
@@ -149,7 +196,12 @@ export function metricsPortOf(port: string | undefined): number | undefined {
   return Number(port);
 }
 
-/** Serves the per-pod metrics endpoint. Throws a ShadowplaneError before any byte was sent. */
+/**
+ * Serves the per-pod metrics endpoint. Throws a ShadowplaneError before any byte was sent.
+ * Resolves once the answer is delivered or its response ended: the caller's request
+ * counts against its bound (PodMetricsScraper.reserve) until then, its answer in memory
+ * included.
+ */
 export async function servePodMetrics(
   scraper: PodMetricsScraper,
   req: AnyRequest,
@@ -162,14 +214,20 @@ export async function servePodMetrics(
   if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
   const accept = req.headers.accept;
   const { format, contentType } = negotiateFormat(Array.isArray(accept) ? accept.join(',') : accept);
+  const caller = metricsCallerOf(scraper.manifest, req);
+  if (caller === undefined) throw new ShadowplaneError('SP_UNAUTHENTICATED');
+  const release = scraper.reserve(caller);
   try {
-    const scraped = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth, undefined, Math.max(1, deadline - Date.now()));
-    await sendMetricsBody(res, req.headers, contentType, scraped.body);
-    logger.info({ format, bytes: scraped.body.length, keptSeries: scraped.stats.keptSeries, droppedSeries: scraped.stats.droppedSeries }, 'pod metrics served');
+    const { body, stats } = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth, undefined, Math.max(1, deadline - Date.now()));
+    const served = { format, bytes: body.length, keptSeries: stats.keptSeries, droppedSeries: stats.droppedSeries };
+    const delivery = await sendMetricsBody(res, req.headers, contentType, body, scraper.maxWriteStallMs);
+    logger.info({ ...served, delivery }, 'pod metrics served');
   } catch (err) {
     const e = asShadowplaneError(err);
     // The detail is the agent's fixed reason (a parse doubt's line number), never workload data.
     logger.info({ code: e.code, detail: e.detail }, 'pod metrics not served');
     throw err;
+  } finally {
+    release();
   }
 }

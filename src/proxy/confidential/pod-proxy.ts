@@ -21,7 +21,6 @@
  * Response headers must arrive within 60 s; bodies have no deadline (streams may be long).
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { constants as http2Constants } from 'node:http2';
 import { pipeline, type Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { AgentConnection } from '../../channel/agent-client.ts';
@@ -32,19 +31,11 @@ import type { AnyRequest } from '../request.ts';
 import { isRelayableStatus, writeHead, type AnyResponse } from '../respond.ts';
 import type { RequestTracker } from '../self-metrics.ts';
 import { rejectUpgrade } from '../streams/upgrade.ts';
+import { abortResponse, watchWriteStall } from '../write-stall.ts';
 import { podResponseHeaders, podUpgradeAnswerHead } from './pod-headers.ts';
 import { type LinkContext, htmlRewritePipeline, rewritableEncodings, rewrittenHeaders, rewritesHtml } from './proxy-links.ts';
 
 const RESPONSE_HEAD_TIMEOUT_MS = 60_000;
-/**
- * A response whose client takes none of it for this long is ended, with the pod's side:
- * each open exchange holds a stream of the agent's session and a connection in the pod.
- */
-const MAX_WRITE_STALL_MS = 30_000;
-/** How often a blocked response is looked at (the client gone, or stalled too long). */
-const STALL_CHECK_MS = 5_000;
-/** An HTTP/2 client that does not answer a PING within this long, while its response is blocked, is gone. */
-const PING_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 
 export interface ProxyTarget {
@@ -208,6 +199,9 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       const done = (err: Error | null | undefined): void => {
         finish({ status: podRes.statusCode, bytesIn, bytesOut, error: err === undefined || err === null ? undefined : new ShadowplaneError('SP_POD_PROXY_FAILED', 'the response broke off') });
       };
+      // A response whose client takes none of it for MAX_WRITE_STALL_MS is ended, with the
+      // pod's side: each open exchange holds a stream of the agent's session and a
+      // connection in the pod.
       const stop = watchWriteStall(res, () => {
         podRes.destroy();
         if (!podReq.destroyed) podReq.destroy();
@@ -226,92 +220,6 @@ export async function proxyHttp(req: AnyRequest, res: AnyResponse, target: Proxy
       if (err !== undefined && err !== null && !started) failEarly(new ShadowplaneError('SP_CLIENT_GONE', 'the request body broke off'));
     });
   });
-}
-
-/**
- * Calls `abort` when the response cannot take more (its buffer is full), its connection
- * writes nothing more, and either its client is gone, does not answer a PING (HTTP/2), or
- * has taken nothing for MAX_WRITE_STALL_MS. Needed because an HTTP/2
- * client that leaves while the response waits on its flow-control window does not always
- * make Node emit 'close' (nodejs/node#56374): the stream or session is destroyed, silently.
- * Returns the function that stops watching.
- */
-function watchWriteStall(res: AnyResponse, abort: () => void): () => void {
-  let blockedSince: number | undefined;
-  let settledWatch = false;
-  let pingSentAt: number | undefined;
-  let written = bytesWritten(res);
-  const timer = setInterval(() => {
-    const nowWritten = bytesWritten(res);
-    const progressed = nowWritten !== written;
-    written = nowWritten;
-    // Still taking bytes (a slow reader, a slow link): not stalled, whatever its buffers hold.
-    if (!needsDrain(res) || progressed) {
-      blockedSince = undefined;
-      pingSentAt = undefined;
-      return;
-    }
-    const now = Date.now();
-    blockedSince ??= now;
-    if (clientGone(res) || now - blockedSince >= MAX_WRITE_STALL_MS) {
-      clearInterval(timer);
-      abort();
-      return;
-    }
-    // Is anyone there? An HTTP/2 client answers a PING even while its window is full; one
-    // that left does not (its PING fails, or goes unanswered behind the stuck data).
-    const session = 'stream' in res ? res.stream.session : undefined;
-    if (session === undefined || session.destroyed) return;
-    if (pingSentAt !== undefined) {
-      if (now - pingSentAt >= PING_TIMEOUT_MS) {
-        clearInterval(timer);
-        abort();
-      }
-      return;
-    }
-    pingSentAt = now;
-    try {
-      session.ping((err) => {
-        if (settledWatch) return;
-        if (err === null) {
-          pingSentAt = undefined;
-          return;
-        }
-        clearInterval(timer);
-        abort();
-      });
-    } catch {
-      // Already closing: the next look finds it gone.
-    }
-  }, STALL_CHECK_MS);
-  timer.unref();
-  return () => {
-    settledWatch = true;
-    clearInterval(timer);
-  };
-}
-
-/** Bytes the connection under `res` has written so far (TLS records included). */
-function bytesWritten(res: AnyResponse): number {
-  const socket = 'stream' in res ? res.stream.session?.socket : res.socket;
-  return socket?.bytesWritten ?? 0;
-}
-
-function needsDrain(res: AnyResponse): boolean {
-  const stream = 'stream' in res ? res.stream : undefined;
-  return (stream?.writableNeedDrain ?? false) || res.writableNeedDrain;
-}
-
-function clientGone(res: AnyResponse): boolean {
-  const stream = 'stream' in res ? res.stream : undefined;
-  if (stream !== undefined) return stream.destroyed || stream.session === undefined || stream.session.destroyed;
-  return res.socket === null || res.socket.destroyed;
-}
-
-function abortResponse(res: AnyResponse): void {
-  const stream = 'stream' in res ? res.stream : undefined;
-  if (stream !== undefined && !stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
-  res.destroy();
 }
 
 /** Proxies an upgrade (WebSocket and the like). Resolves when the upgraded connection or the refusal ended. */

@@ -56,7 +56,7 @@ export async function createConfidentialStack(opts: {
   /** HMAC key for hashed metric label values (≥ 16 bytes). Default: 32 random bytes for this process. */
   readonly metricsHashKey?: Buffer;
   /** Federation: pods scraped at once (default 8) and the deadline of one pod (default 10 s). */
-  readonly federation?: { readonly concurrency?: number; readonly podTimeoutMs?: number };
+  readonly federation?: { readonly concurrency?: number };
   readonly logger: Logger;
 }): Promise<ConfidentialStack> {
   const { manifest, logger } = opts;
@@ -114,7 +114,6 @@ export async function createConfidentialStack(opts: {
         agents,
         hashKey,
         metrics: requestMetrics.metrics,
-        ...(opts.federation?.podTimeoutMs === undefined ? {} : { timeoutMs: opts.federation.podTimeoutMs }),
         logger,
       });
       return createConfidentialService({

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
+import http2 from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import WebSocket from 'ws';
@@ -18,8 +19,10 @@ import { parseExposition } from '../../../src/metrics/parse.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
 import { waitForListening } from '../../support/bed.ts';
 import { runKubectl, type KubectlHome } from '../../support/kubectl.ts';
+import { within } from '../../support/testing.ts';
 import { freePort } from '../../support/transfer.ts';
 import { createMetricsBed, NS, type MetricsBed, type MetricsPod } from './support/metrics-bed.ts';
+import { nonReadingClient } from './support/non-reading-client.ts';
 
 const canary = `pxy${randomBytes(6).toString('hex')}`;
 
@@ -407,6 +410,24 @@ describe('clients that leave a download', () => {
     expect(hello.status).toBe(200);
     expectNoLeak(canary);
   }, 70_000);
+
+  // Regression (review): the stall watch counted the connection's bytes as the client's
+  // progress, and its own PINGs are bytes the connection writes, so a client that stayed,
+  // answering PINGs and reading nothing, was never stalled.
+  it('ends the exchange when an HTTP/2 client stays connected but reads nothing, within the stall bound', async () => {
+    const client = nonReadingClient(`https://127.0.0.1:${bed.proxy.port}`, { ca: bed.proxy.servingCertPem, cert: bed.users.alice.certPem, key: bed.users.alice.keyPem });
+    try {
+      const download = await client.open(`${podBase()}/big?mb=64`);
+      expect(download.status).toBe(200);
+      // 30 s without progress, looked at every 5 s: about 35 s, given 75 on a loaded machine.
+      expect(await within(75_000, 'the proxy ending the unread download', download.closed)).toBe(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      client.close();
+    }
+    const hello = await bed.request(`${podBase()}/hello`, { as: bed.users.alice });
+    expect(hello.status).toBe(200);
+    expectNoLeak(canary);
+  }, 100_000);
 
   it('lets a slow HTTP/2 client that keeps reading finish, however long its buffers stay full', async () => {
     const dir = mkdtempSync(join(bed.dir, 'curl-slow-'));

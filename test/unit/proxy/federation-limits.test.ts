@@ -2,11 +2,9 @@
  * The federation endpoint's own bounds, over a real HTTP server with a stand-in for the
  * pods' metrics source: what one federation holds, and how many run at once.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseManifest } from '../../../src/config/manifest.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { heldBytesEstimate, parseLimitsWithin, POD_UP_FAMILY } from '../../../src/metrics/federate.ts';
 import { parseExposition } from '../../../src/metrics/parse.ts';
@@ -15,41 +13,7 @@ import type { PodMetricsScraper } from '../../../src/proxy/confidential/pod-metr
 import { createMetricsEndpoints, type MetricsEndpointsOptions } from '../../../src/proxy/metrics-endpoints.ts';
 import { respondError } from '../../../src/proxy/respond.ts';
 import { asShadowplaneError } from '../../../src/errors.ts';
-
-const manifest = parseManifest({
-  apiVersion: 'shadowplane.dev/v1alpha1',
-  kind: 'Manifest',
-  metadata: { name: 'federation' },
-  confidential: [{ namespace: 'payments' }],
-  users: [{ name: 'alice', publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), permissions: [] }],
-  scrapers: [{ name: 'prom', tokenSha256: createHash('sha256').update('t').digest('hex'), namespaces: ['*'] }],
-  upstream: { server: 'https://10.0.0.1:6443', auth: 'forward-token' },
-});
-const caller = { scraper: manifest.scrapers[0]! };
-
-/** About `bytes` of OpenMetrics for pod `i`: one-label gauges of about 25 bytes a line. */
-function answer(i: number, bytes: number): Buffer {
-  const lines = ['# TYPE m gauge'];
-  for (let k = 0, length = 0; length < bytes; k++) {
-    const line = `m{pod_series="p${i}-${k}"} 1`;
-    lines.push(line);
-    length += line.length + 1;
-  }
-  return Buffer.from(`${lines.join('\n')}\n# EOF\n`);
-}
-
-/** Pods p0..p(n-1), each answering `bytes` of OpenMetrics after `delayMs`. */
-function pods(n: number, bytes: number, delayMs = 0): PodMetricsScraper {
-  const body = (i: number): Buffer => answer(i, bytes);
-  return {
-    agents: { pods: { list: () => Promise.resolve(Array.from({ length: n }, (_, i) => ({ name: `p${i}`, ip: '127.0.0.1' }))) } },
-    hasPolicy: () => true,
-    scrape: async (_ns: string, pod: string) => {
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      return { body: body(Number(pod.slice(1))), stats: {} };
-    },
-  } as unknown as PodMetricsScraper;
-}
+import { answer, caller, manifest, pods } from './support/metrics-stand-ins.ts';
 
 const servers: Server[] = [];
 afterEach(() => {
