@@ -1,5 +1,6 @@
 /** Small helpers shared by unit tests. */
-import { isShadowplaneError } from '../../src/errors.ts';
+import { expect } from 'vitest';
+import { type ErrorCode, isShadowplaneError } from '../../src/errors.ts';
 
 /** The error code `fn` throws ('not a ShadowplaneError' for anything else), or undefined when it returns. */
 export function codeOf(fn: () => unknown): string | undefined {
@@ -30,4 +31,17 @@ export function within<T>(ms: number, what: string, promise: Promise<T>): Promis
     timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `fn`, expects a ShadowplaneError with `code`, and returns it. */
+export function expectCode(fn: () => unknown, code: ErrorCode): Error {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected ${code}`).toBeDefined();
+  expect(isShadowplaneError(caught) ? caught.code : caught).toBe(code);
+  return caught as Error;
 }

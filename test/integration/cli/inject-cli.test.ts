@@ -8,23 +8,16 @@
  * inject generated that configuration with no way to set it (nor `logs.*`, `limits.*`,
  * `attach.stdinOnce`), and a container's `stdinOnce: true` was silently ignored.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadAgentConfig } from '../../../src/config/agent-config.ts';
-import { CLI, REPO } from '../../support/bed.ts';
+import { INJECT_BASE, runCli } from '../../support/inject-cli.ts';
 
-const FIXTURES = join(REPO, 'test/fixtures/inject');
-const BASE = [
-  'inject',
-  '--agent-image', 'registry.example/shadowplane/agent-runtime@sha256:4444444444444444444444444444444444444444444444444444444444444444',
-  '--proxy-reference-values', join(FIXTURES, 'proxy-reference-values.yaml'),
-  '--manifest-digest', '5555555555555555555555555555555555555555555555555555555555555555',
-];
-const run = (args: readonly string[], input?: string) => spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '' } });
+const BASE = INJECT_BASE;
+const run = runCli;
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-inject-settings-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

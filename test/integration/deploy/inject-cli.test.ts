@@ -4,16 +4,12 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, REPO } from '../../support/bed.ts';
+import { CLI } from '../../support/bed.ts';
+import { INJECT_BASE, INJECT_FIXTURES, runCli } from '../../support/inject-cli.ts';
 
-const FIXTURES = join(REPO, 'test/fixtures/inject');
-const BASE = [
-  'inject',
-  '--agent-image', 'registry.example/shadowplane/agent-runtime@sha256:4444444444444444444444444444444444444444444444444444444444444444',
-  '--proxy-reference-values', join(FIXTURES, 'proxy-reference-values.yaml'),
-  '--manifest-digest', '5555555555555555555555555555555555555555555555555555555555555555',
-];
-const run = (args: readonly string[], input?: string) => spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '' } });
+const FIXTURES = INJECT_FIXTURES;
+const BASE = INJECT_BASE;
+const run = runCli;
 /** Runs the command with stdin from `path` (a device, say) rather than a string. */
 function runWithStdin(args: readonly string[], path: string) {
   const fd = openSync(path, 'r');

@@ -13,10 +13,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadAgentConfig, type AgentConfig } from '../../../src/config/agent-config.ts';
-import { isShadowplaneError } from '../../../src/errors.ts';
 import { injectDocuments, type InjectInput } from '../../../src/inject/inject.ts';
 import { agentConfigResolver } from '../../../src/inject/agent-settings.ts';
 import { entrypointResolver, parseInjectOptions, podSpecPlan } from '../../../src/inject/options.ts';
+import { expectCode } from '../../support/testing.ts';
 import { validateKubernetesObjects } from './support/k8s-schema.ts';
 
 const FIXTURES = new URL('../../fixtures/inject/', import.meta.url);
@@ -40,16 +40,6 @@ function inject(inputs: readonly InjectInput[], argv: readonly string[], setting
   const configs = agentConfigResolver(options);
   const result = injectDocuments(inputs, podSpecPlan(options, entrypointResolver(options.entrypoints).lookup, configs.configFor));
   return { ...result, unusedSettings: configs.unused(), options };
-}
-
-function expectCode(fn: () => unknown, code: string): Error {
-  try {
-    fn();
-  } catch (err) {
-    expect(isShadowplaneError(err) ? err.code : err).toBe(code);
-    return err as Error;
-  }
-  throw new Error(`expected ${code}`);
 }
 
 interface Container {

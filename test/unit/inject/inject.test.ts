@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadAgentConfig } from '../../../src/config/agent-config.ts';
 import { parseManifest } from '../../../src/config/manifest.ts';
-import { isShadowplaneError } from '../../../src/errors.ts';
 import { injectDocuments, type InjectInput } from '../../../src/inject/inject.ts';
 import { entrypointResolver, parseEntrypoint, parseInjectOptions, podSpecPlan } from '../../../src/inject/options.ts';
+import { expectCode } from '../../support/testing.ts';
 import { validateKubernetesObjects } from './support/k8s-schema.ts';
 
 const FIXTURES = new URL('../../fixtures/inject/', import.meta.url);
@@ -45,16 +45,6 @@ function objects(text: string): unknown[] {
   return parseAllDocuments(text)
     .map((d) => d.toJS() as unknown)
     .filter((o) => o !== null);
-}
-
-function expectCode(fn: () => unknown, code: string): Error {
-  try {
-    fn();
-  } catch (err) {
-    expect(isShadowplaneError(err) ? err.code : err).toBe(code);
-    return err as Error;
-  }
-  throw new Error(`expected ${code}`);
 }
 
 describe('shadowplane inject', () => {
