@@ -23,7 +23,7 @@ import type { AnyRequest } from '../request.ts';
 import type { AnyResponse } from '../respond.ts';
 import { MAX_WRITE_STALL_MS } from '../write-stall.ts';
 import type { PodAgents } from './pod-agents.ts';
-import { isScraper, metricsCallerOf, type MetricsCaller } from './scrapers.ts';
+import { isScraper, type MetricsCaller } from './scrapers.ts';
 
 export interface PodMetricsOptions {
   readonly manifest: Manifest;
@@ -207,6 +207,7 @@ export async function servePodMetrics(
   req: AnyRequest,
   res: AnyResponse,
   target: { readonly namespace: string; readonly pod: string; readonly port: number | undefined; readonly callerAuth: OutgoingHttpHeaders },
+  caller: MetricsCaller,
   logger: Logger,
 ): Promise<void> {
   // The scraper's deadline counts from here.
@@ -214,8 +215,6 @@ export async function servePodMetrics(
   if (req.method !== 'GET') throw new ShadowplaneError('SP_BAD_REQUEST', 'metrics are read with GET');
   const accept = req.headers.accept;
   const { format, contentType } = negotiateFormat(Array.isArray(accept) ? accept.join(',') : accept);
-  const caller = metricsCallerOf(scraper.manifest, req);
-  if (caller === undefined) throw new ShadowplaneError('SP_UNAUTHENTICATED');
   const release = scraper.reserve(caller);
   try {
     const { body, stats } = await scraper.scrape(target.namespace, target.pod, format, target.port, target.callerAuth, undefined, Math.max(1, deadline - Date.now()));

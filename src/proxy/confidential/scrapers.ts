@@ -13,8 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Manifest, ManifestScraper } from '../../config/manifest.ts';
 import { isConfidentialNamespace, scraperByKey, scraperByToken, userMay } from '../../config/scope.ts';
 import { spkiSha256Hex } from '../../tls/certificates.ts';
-import { callerOf, type Caller } from '../identity.ts';
-import { tlsSocketOf, type AnyRequest } from '../request.ts';
+import type { Caller } from '../identity.ts';
 import type { Route } from '../route.ts';
 
 export interface ScraperCaller {
@@ -45,17 +44,6 @@ export function scraperOf(manifest: Manifest, socket: TLSSocket, headers: Incomi
   if (match === null) return undefined;
   const found = scraperByToken(manifest, match[1]!);
   return found === undefined ? undefined : { scraper: found };
-}
-
-/**
- * The manifest user or scraper a metrics request was admitted as, decided again from the
- * same connection and headers exactly as the front door decides (server.ts: a user by
- * certificate, else a scraper): neither can change within a request, so the answer is the
- * front door's. For what counts per caller (PodMetricsScraper.reserve).
- */
-export function metricsCallerOf(manifest: Manifest, req: AnyRequest): MetricsCaller | undefined {
-  const socket = tlsSocketOf(req);
-  return callerOf(socket, manifest) ?? scraperOf(manifest, socket, req.headers);
 }
 
 /** True when the route is one of the metrics endpoints a scraper may ask for. */

@@ -155,7 +155,7 @@ export function createConfidentialService(opts: ConfidentialServiceOptions): Con
         if (isMetricsRequest(req, caller, route)) {
           track.reclassify('metrics');
           if (!mayReadMetrics(manifest, caller, route.namespace)) throw new ShadowplaneError('SP_FORBIDDEN', `${callerName(caller)} may not read metrics in ${route.namespace}`);
-          await servePodMetrics(opts.podMetrics, req, res, { namespace: route.namespace, pod: route.name, port: metricsPortOf(route.port), callerAuth: callerAuthOf(req, caller) }, logger.child({ op: 'metrics', namespace: route.namespace, pod: route.name }));
+          await servePodMetrics(opts.podMetrics, req, res, { namespace: route.namespace, pod: route.name, port: metricsPortOf(route.port), callerAuth: callerAuthOf(req, caller) }, caller, logger.child({ op: 'metrics', namespace: route.namespace, pod: route.name }));
           return;
         }
         if (isScraper(caller)) throw new ShadowplaneError('SP_FORBIDDEN', `${callerName(caller)} may only read metrics`);

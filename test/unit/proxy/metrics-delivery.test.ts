@@ -14,11 +14,13 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { asShadowplaneError } from '../../../src/errors.ts';
+import { ShadowplaneError, asShadowplaneError } from '../../../src/errors.ts';
 import { createLogger } from '../../../src/log.ts';
 import { createShadowplaneMetrics } from '../../../src/metrics/self.ts';
 import { PodMetricsScraper, servePodMetrics, type PodMetricsOptions } from '../../../src/proxy/confidential/pod-metrics.ts';
+import { scraperOf, type MetricsCaller } from '../../../src/proxy/confidential/scrapers.ts';
 import { createMetricsEndpoints, type MetricsEndpointsOptions } from '../../../src/proxy/metrics-endpoints.ts';
+import { tlsSocketOf, type AnyRequest } from '../../../src/proxy/request.ts';
 import { respondError } from '../../../src/proxy/respond.ts';
 import { createSelfSigned } from '../../../src/tls/certificates.ts';
 import { within } from '../../support/testing.ts';
@@ -45,6 +47,13 @@ afterEach(() => {
   for (const close of closers.splice(0)) close();
 });
 
+/** The scraper a request's bearer token names, as the front door admits it (server.ts). */
+function scraperAsAdmitted(req: AnyRequest): MetricsCaller {
+  const scraper = scraperOf(manifest, tlsSocketOf(req), req.headers);
+  if (scraper === undefined) throw new ShadowplaneError('SP_UNAUTHENTICATED');
+  return scraper;
+}
+
 /** The metrics endpoints behind a TLS HTTP/2 server, as the proxy's front door hands them requests. */
 async function serve(options: { readonly endpoints?: Partial<MetricsEndpointsOptions>; readonly podMetrics?: Partial<PodMetricsOptions> } = {}): Promise<Served> {
   const serving = await createSelfSigned({ commonName: 'localhost', dnsNames: ['localhost'], validityMs: 3_600_000, usage: 'server' });
@@ -61,7 +70,7 @@ async function serve(options: { readonly endpoints?: Partial<MetricsEndpointsOpt
         ? endpoints.federate(req, res, caller)
         : req.url === SELF
           ? endpoints.metrics(req, res, caller)
-          : servePodMetrics(podMetrics, req, res, { namespace: 'payments', pod: 'api-0', port: undefined, callerAuth: {} }, logger);
+          : (async () => servePodMetrics(podMetrics, req, res, { namespace: 'payments', pod: 'api-0', port: undefined, callerAuth: {} }, scraperAsAdmitted(req), logger))();
     handled.catch((err: unknown) => respondError(res, asShadowplaneError(err)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
