@@ -7,6 +7,7 @@
  * parameter value (a command argument, for one) into an error message.
  */
 import { ERRORS, ShadowplaneError, type ErrorCode } from '../errors.ts';
+import { DNS_LABEL } from '../config/dns-names.ts';
 
 export const CHANNEL_PATHS = {
   exec: '/v1/exec',
@@ -82,7 +83,6 @@ export interface AgentInfo {
   readonly containers: readonly ContainerInfo[];
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Container names are DNS-1123 labels; the agent also uses them as socket file names. */
 export function isContainerName(value: string): boolean {

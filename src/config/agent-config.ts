@@ -20,6 +20,7 @@ import { parseFlags } from './flags.ts';
 import { type ManifestSigner, manifestSigner } from './manifest-signature.ts';
 import { FieldReader, deepFreeze } from './validate.ts';
 import { yamlErrorWhere } from './yaml-position.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN } from './dns-names.ts';
 
 export interface AgentConfig {
   /** The pod, from the file or POD_NAMESPACE / POD_NAME (downward API). Required. */
@@ -132,8 +133,6 @@ export const AGENT_DEFAULTS = {
   certValidityMs: 24 * 3_600_000,
 } as const;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const FILE_KEYS = ['pod', 'container', 'listen', 'shareDir', 'logs', 'attach', 'proxy', 'attestation', 'metrics', 'limits', 'logLevel'] as const;
 const TEES: readonly AgentTee[] = ['auto', 'sev-snp', 'tdx', 'simulated'];

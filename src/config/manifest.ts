@@ -16,6 +16,7 @@ import { parseScrubPolicy, type ScrubPolicy } from '../metrics/policy.ts';
 import { canonicalDigest } from './canonical-json.ts';
 import { compileGlobs, NAME_PATTERN, NAME_PATTERN_HINT, type NameMatcher } from './glob.ts';
 import { deepFreeze, FieldReader } from './validate.ts';
+import { DNS_LABEL } from './dns-names.ts';
 
 export const MANIFEST_API_VERSION = 'shadowplane.dev/v1alpha1';
 /** Largest manifest accepted, in bytes. */
@@ -27,7 +28,6 @@ export type Verb = (typeof VERBS)[number];
 export const UPSTREAM_AUTH_MODES = ['impersonate', 'forward-token'] as const;
 export type UpstreamAuthMode = (typeof UPSTREAM_AUTH_MODES)[number];
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_LABEL_HINT = 'must be a DNS-1123 label (lower-case letters, digits and "-")';
 
 export interface ConfidentialScope {

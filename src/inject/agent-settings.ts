@@ -18,6 +18,7 @@ import { parseConfigText } from '../config/manifest.ts';
 import { FieldReader } from '../config/validate.ts';
 import { ShadowplaneError, isShadowplaneError } from '../errors.ts';
 import { agentConfigText, checkAgentConfigText, type AgentConfigInput } from './agent-config-document.ts';
+import { isContainerSelector } from '../config/dns-names.ts';
 
 /** The bound of the file (read within it, bounded-file.ts): settings are a few lines. */
 export const MAX_AGENT_SETTINGS_BYTES = 64 * 1024;
@@ -60,14 +61,6 @@ export interface AgentSettingsFile {
   readonly containers: ReadonlyMap<string, AgentSettings>;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
-/** True for `CONTAINER` or `OBJECT/CONTAINER` (the selectors of --entrypoint). */
-function isSelector(key: string): boolean {
-  const parts = key.split('/');
-  return (parts.length === 1 && DNS_LABEL.test(parts[0] ?? '')) || (parts.length === 2 && DNS_SUBDOMAIN.test(parts[0] ?? '') && DNS_LABEL.test(parts[1] ?? ''));
-}
 
 const at = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
 
@@ -140,7 +133,7 @@ export function parseAgentSettings(text: string, source: string): AgentSettingsF
       const o = field.object(Object.keys(raw));
       for (const key of Object.keys(raw)) {
         const entry = o.field(key);
-        if (!isSelector(key)) entry.fail('must be named CONTAINER or OBJECT/CONTAINER (DNS names)');
+        if (!isContainerSelector(key)) entry.fail('must be named CONTAINER or OBJECT/CONTAINER (DNS names)');
         containers.set(key, settingsOf(entry, false));
       }
     }

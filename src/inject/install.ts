@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { parseFlags } from '../config/flags.ts';
 import { ShadowplaneError } from '../errors.ts';
 import { AGENT_CONFIG_RELATIVE, CONTAINER_CONFIG_DIR_RELATIVE, LAUNCHER_RELATIVE } from './layout.ts';
+import { DNS_LABEL } from '../config/dns-names.ts';
 
 export const INSTALL_USAGE = `shadowplane inject install --from DIR --to DIR --agent-config JSON [--container-config NAME=JSON...]
   (the init container's step inside the pod: copies the runtime, writes the configurations)`;
@@ -26,7 +27,6 @@ export const INSTALL_USAGE = `shadowplane inject install --from DIR --to DIR --a
 /** The parts of a runtime directory that are copied. */
 export const RUNTIME_ENTRIES = ['bin', 'lib', 'app'] as const;
 const MAX_AGENT_CONFIG_BYTES = 1024 * 1024;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export interface InstallOptions {
   readonly from: string;

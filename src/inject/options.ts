@@ -19,6 +19,7 @@ import { agentConfigResolver, CHECK_CONTAINER, checkContainerSettings, parseAgen
 import { CRL_MOUNT, DEFAULT_AGENT_PORT } from './layout.ts';
 import { INSTALL_USAGE } from './install.ts';
 import type { PodSpecPlan } from './pod-spec.ts';
+import { DNS_SUBDOMAIN, isContainerSelector } from '../config/dns-names.ts';
 
 export const INJECT_USAGE = `shadowplane inject -f FILE [-f FILE...] --agent-image REF --proxy-reference-values FILE [options]
 
@@ -88,8 +89,6 @@ export interface InjectOptions {
 
 const TEES: readonly InjectTee[] = ['auto', 'sev-snp', 'tdx', 'simulated'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 /** An image reference: [registry/]path[:tag][@sha256:hex], without spaces or controls. */
 const IMAGE_REF = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
 /** The image is pinned: what the pod policy records is then one image, not whatever a tag names next. */
@@ -105,9 +104,7 @@ export function parseEntrypoint(text: string): [string, readonly string[]] {
   if (eq <= 0) usage('--entrypoint must be [OBJECT/]CONTAINER=CMD');
   const selector = text.slice(0, eq);
   const value = text.slice(eq + 1);
-  const parts = selector.split('/');
-  const valid = (parts.length === 1 && DNS_LABEL.test(parts[0] ?? '')) || (parts.length === 2 && DNS_SUBDOMAIN.test(parts[0] ?? '') && DNS_LABEL.test(parts[1] ?? ''));
-  if (!valid) usage('--entrypoint selector must be CONTAINER or OBJECT/CONTAINER (DNS names)');
+  if (!isContainerSelector(selector)) usage('--entrypoint selector must be CONTAINER or OBJECT/CONTAINER (DNS names)');
   let command: unknown = [value];
   if (value.startsWith('[')) {
     try {

@@ -43,6 +43,7 @@ import {
   RUNTIME_VOLUME_SIZE,
 } from './layout.ts';
 import { blockNode, booleanAt, indexByName, inputError, literalScalar, mapsOf, plain, seqAt, stringAt, stringSeq, stringsOf } from './yaml-nodes.ts';
+import { DNS_LABEL } from '../config/dns-names.ts';
 
 export interface PodSpecPlan {
   readonly agentImage: string;
@@ -75,7 +76,6 @@ export interface PodSpecResult {
   readonly warnings: readonly string[];
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function conflict(where: string, message: string): never {
   throw new ShadowplaneError('SP_INJECT_CONFLICT', `${where}: ${message}`);
