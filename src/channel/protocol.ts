@@ -83,7 +83,6 @@ export interface AgentInfo {
   readonly containers: readonly ContainerInfo[];
 }
 
-
 /** Container names are DNS-1123 labels; the agent also uses them as socket file names. */
 export function isContainerName(value: string): boolean {
   return DNS_LABEL.test(value);

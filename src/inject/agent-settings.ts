@@ -61,7 +61,6 @@ export interface AgentSettingsFile {
   readonly containers: ReadonlyMap<string, AgentSettings>;
 }
 
-
 const at = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
 
 function refusePinned(path: string, key: string): void {

@@ -76,7 +76,6 @@ export interface PodSpecResult {
   readonly warnings: readonly string[];
 }
 
-
 function conflict(where: string, message: string): never {
   throw new ShadowplaneError('SP_INJECT_CONFLICT', `${where}: ${message}`);
 }
