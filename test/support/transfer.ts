@@ -69,3 +69,26 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Sends `payload` on a fresh connection, half-closes, and returns everything received. */
+export function exchange(port: number, payload: Buffer, timeoutMs = 15_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('exchange timed out'));
+    }, timeoutMs);
+    socket.on('connect', () => socket.end(payload));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks));
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}

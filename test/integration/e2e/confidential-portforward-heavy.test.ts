@@ -8,10 +8,11 @@
  * src/channel/session-socket.ts); ~25 s later the proxy's ping ended the session and
  * every operation on the pod failed with SP_AGENT_SESSION_LOST.
  */
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBed, CONFIDENTIAL_NS, type Bed } from '../../support/bed.ts';
 import { runKubectl, startKubectl, type KubectlHome } from '../../support/kubectl.ts';
+import { exchange } from '../../support/transfer.ts';
 
 const CONNECTIONS = 300;
 const SIZE = 256 * 1024;
@@ -46,35 +47,12 @@ afterAll(async () => {
   await bed?.close();
 });
 
-/** Sends `payload`, half-closes, and resolves true when exactly it came back (false on error or after `timeoutMs`). */
-function roundTrip(port: number, payload: Buffer, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const parts: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, timeoutMs);
-    socket.on('connect', () => socket.end(payload));
-    socket.on('data', (c: Buffer) => parts.push(c));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(Buffer.concat(parts).equals(payload));
-    });
-    socket.on('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
-}
-
 it(`echoes ${CONNECTIONS} concurrent connections × ${SIZE / 1024} KiB both ways through kubectl 1.33, and an exec on the pod meanwhile succeeds`, async () => {
   const run = startKubectl('1.33', home, ['-n', CONFIDENTIAL_NS, 'port-forward', 'pod/conf-pf-heavy', `:${echoPort}`], { timeoutMs: 120_000 });
   try {
     const [, local] = await run.waitForStdout(/Forwarding from 127\.0\.0\.1:(\d+)/);
     const started = performance.now();
-    const echoes = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => roundTrip(Number(local), payloadOf(i), 60_000)));
+    const echoes = Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => exchange(Number(local), payloadOf(i), 60_000).then((got) => got.equals(payloadOf(i)), () => false)));
     await new Promise((r) => setTimeout(r, 500));
     const exec = await runKubectl('1.33', home, ['-n', CONFIDENTIAL_NS, 'exec', 'conf-pf-heavy', '--', 'echo', 'exec-ok'], { timeoutMs: 30_000 });
     const results = await echoes;

@@ -5,10 +5,11 @@
  * forwarded connection to a local echo server.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubectlHome, startKubectl, type KubectlHome, type KubectlVersion } from '../../support/kubectl.ts';
 import { startStreamTestServer, type StreamTestServer } from '../../support/stream-test-server.ts';
+import { exchange } from '../../support/transfer.ts';
 
 interface Case {
   readonly name: string;
@@ -40,29 +41,6 @@ async function startEchoServer(): Promise<{ server: Server; port: number }> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
-}
-
-/** Sends `payload` on a fresh connection, half-closes, and returns everything received. */
-function exchange(port: number, payload: Buffer, timeoutMs = 15_000): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('exchange timed out'));
-    }, timeoutMs);
-    socket.on('connect', () => socket.end(payload));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }
 
 let server: StreamTestServer;
