@@ -17,6 +17,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBed, CONFIDENTIAL_NS, type Bed } from '../../support/bed.ts';
 import { startKubectl, type KubectlHome, type KubectlProcess, type KubectlVersion } from '../../support/kubectl.ts';
+import { exchange } from '../../support/transfer.ts';
 
 /** Longest a local connection may wait for EOF after the pod's side closed. */
 const EOF_WITHIN_MS = 5000;
@@ -110,29 +111,6 @@ function receiveUntilEof(port: number, payload?: Buffer): Promise<Received> {
   });
 }
 
-/** Sends `payload`, half-closes, and collects the echo until EOF (bounded). */
-function echoWithHalfClose(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('echo timed out'));
-    }, 20_000);
-    socket.on('connect', () => socket.end(payload));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
 async function forward(version: KubectlVersion, env: Record<string, string>, remotePort: number): Promise<{ run: KubectlProcess; local: number }> {
   const run = startKubectl(version, home, ['-n', CONFIDENTIAL_NS, 'port-forward', 'pod/conf-pfclose', `:${remotePort}`], { env, timeoutMs: 60_000 });
   const [, local] = await run.waitForStdout(/Forwarding from 127\.0\.0\.1:(\d+)/);
@@ -212,7 +190,7 @@ describe.each(variants)('kubectl %s port-forward, the pod closes first', (_label
     const { run, local } = await forward(version, env, echoPort);
     try {
       const payloads = [randomBytes(1000), randomBytes(512 * 1024)];
-      const echoed = await Promise.all(payloads.map((p) => echoWithHalfClose(local, p)));
+      const echoed = await Promise.all(payloads.map((p) => exchange(local, p, 20_000)));
       echoed.forEach((got, i) => expect(sha256(got)).toBe(sha256(payloads[i]!)));
     } finally {
       run.kill();
