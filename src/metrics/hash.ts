@@ -27,6 +27,11 @@ export interface LabelHasher {
   hash(value: string): string;
   /** A scrape begins: what the last one hashed becomes the cache. */
   beginScrape?(): void;
+  /**
+   * The scrape begins again (the pipeline's fast lane gave up): what it hashed so far is
+   * forgotten, the cache stays the last scrape's.
+   */
+  restartScrape?(): void;
 }
 
 /**
@@ -80,6 +85,11 @@ class HmacLabelHasher implements LabelHasher {
       this.#currentHashes = hashes;
       this.#currentCount = 0;
     }
+    this.#cursor = 0;
+  }
+
+  restartScrape(): void {
+    this.#currentCount = 0;
     this.#cursor = 0;
   }
 

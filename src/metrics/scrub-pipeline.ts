@@ -23,6 +23,7 @@ import { parseTextInto } from './parse-text.ts';
 import type { ScrubPolicy } from './policy.ts';
 import { ScrubRun, type ScrubStats, emptyScrubStats } from './scrub-run.ts';
 import { hasherFor, scrubScrape } from './scrub.ts';
+import { laneCandidate, scrubTextLane } from './scrub-text-lane.ts';
 import { renderToBuffer, serializeToBuffer } from './serialize.ts';
 
 export type ScrubBufferOutcome =
@@ -81,6 +82,12 @@ export function scrubScrapeToBuffer(
     }
     const inputFormat = formatFromContentType(contentType);
     const resolved = resolveParseLimits(limits);
+    // The fast lane first, where it may run: it gives up on anything it does not decide.
+    if (inputFormat === 'text' && format === 'text' && body.byteLength <= resolved.maxBytes && laneCandidate(body)) {
+      const lane = scrubTextLane(body, resolved, policy, hasher);
+      if (lane !== undefined) return { ok: true, format: inputFormat, body: lane.body, stats: lane.stats };
+      hasher.restartScrape?.();
+    }
     const text = decodeBody(body, resolved);
     const run = new ScrubRun(policy, hasher, inputFormat);
     const om = inputFormat === 'openmetrics';

@@ -458,7 +458,7 @@ class SeriesLedger {
 }
 
 /** What the policy does with a label of a family under `rule`: the family's word, else the policy-wide one, else drop (allowlist). */
-function labelActionOf(policy: ScrubPolicy, rule: FamilyRule, labelName: string): LabelAction {
+export function labelActionOf(policy: ScrubPolicy, rule: FamilyRule, labelName: string): LabelAction {
   return rule.labels.get(labelName) ?? policy.labels.get(labelName) ?? 'drop';
 }
 

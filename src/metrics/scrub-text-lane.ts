@@ -1,0 +1,842 @@
+/**
+ * The scrub pipeline's fast lane, for the common case: a text format 0.0.4 body in
+ * ASCII, written compactly (one space between tokens, no blanks in label sets, no
+ * escapes, no timestamps, no comments but HELP and TYPE), scrubbed into the text format.
+ * Most exporters write exactly that.
+ *
+ * It decides nothing in doubt. On anything outside that subset, and on anything the
+ * parser would refuse or the scrubber would have to look at twice (an invalid line, a
+ * limit reached, two series whose label-set fingerprints match, which may be a duplicate
+ * or a collision), it gives up: `scrubTextLane` returns undefined, and the general
+ * pipeline (scrub-pipeline.ts) runs on the same body from the start, and decides. So it
+ * never reports an error and never drops a scrape. What it accepts, it renders in one
+ * pass straight from the scraped text: the same bytes and statistics as the general
+ * pipeline, which a differential test (scrub-text-lane.test.ts) holds it to on valid,
+ * edited and hostile bodies. Its checks are the parser's for that subset (parse-text.ts,
+ * parse-families.ts), and its scrub is `ScrubRun`'s (scrub-run.ts) with the rules of
+ * scrub-rules.ts; when one of those changes, this lane must change with it, or give up
+ * on the case.
+ *
+ * Why it is faster (docs/metrics.md): no label strings are built for what is dropped or
+ * kept as is (only positions in the text), no object per sample, no model, and every
+ * series is fingerprinted once (its scrubbed set for allowed families, whose match
+ * covers a duplicate too; its input set for the others) instead of twice.
+ */
+import { isAscii } from 'node:buffer';
+import type { LabelHasher } from './hash.ts';
+import type { MetricType } from './model.ts';
+import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './parse-limits.ts';
+import { isLabelNameChar, isLabelNameStart, isMetricName, isMetricNameChar, isMetricNameStart, skipBlanks, tokenEnd } from './parse-lexer.ts';
+import { NUM_FINITE, NUM_INVALID, NUM_NAN, NUM_POS_INF, classifyNumber, labelNumber } from './parse-numbers.ts';
+import { ROLE_BUCKET, ROLE_COUNT, ROLE_QUANTILE, ROLE_SUM, ROLE_VALUE, TEXT_SUFFIXES, structuralLabelOf } from './parse-types.ts';
+import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
+import { type ScrubStats, emptyScrubStats, labelActionOf } from './scrub-run.ts';
+import { scrubRuleFor } from './scrub-rules.ts';
+import { FingerprintIndex } from './label-key.ts';
+
+const CH_TAB = 9;
+const CH_LF = 10;
+const CH_SPACE = 32;
+const CH_QUOTE = 34;
+const CH_DOT = 46;
+const CH_HASH = 35;
+const CH_COMMA = 44;
+const CH_EQ = 61;
+const CH_LBRACE = 123;
+const CH_RBRACE = 125;
+const CH_UNDERSCORE = 95;
+const CH_BACKSLASH = 92;
+
+const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
+
+const SEEN_SUM = 1;
+const SEEN_COUNT = 2;
+
+const ACTION_KEEP = 0;
+const ACTION_HASH = 1;
+const ACTION_DROP = 2;
+
+/** What the lane produced: the rendered text and the statistics, as the general pipeline's. */
+export interface LaneResult {
+  readonly body: Buffer;
+  readonly stats: ScrubStats;
+}
+
+/**
+ * Whether a body may take the lane at all: ASCII (so its bytes are its characters, and
+ * valid UTF-8), no backslash (no escapes) and no tab (blanks are spaces).
+ */
+export function laneCandidate(body: Uint8Array): boolean {
+  return isAscii(body) && body.indexOf(CH_BACKSLASH) < 0 && body.indexOf(CH_TAB) < 0;
+}
+
+/**
+ * Scrubs the text format body `bytes` (within the size limit, and a `laneCandidate`)
+ * under `policy` into the text format, or gives up (undefined): then nothing it did
+ * counts but the hasher's cache, which `hasher.restartScrape` rewinds. The body is read
+ * as bytes, never decoded as a whole: what is kept is copied byte for byte.
+ */
+export function scrubTextLane(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher): LaneResult | undefined {
+  // Taken while it runs, so that a lane is never used by two scrapes at once.
+  const lane = idleLane ?? new Lane();
+  idleLane = undefined;
+  try {
+    lane.start(bytes, limits, policy, hasher);
+    return lane.run();
+  } finally {
+    lane.release();
+    idleLane = lane;
+  }
+}
+
+/**
+ * One lane, reused from scrape to scrape, emptied in between. Kept alive so that its
+ * hidden class (V8's map of its fields) survives the garbage collections between
+ * scrapes: when no instance holds it, the collector may drop it, and the machine code
+ * compiled for it is thrown away and compiled again on every scrape (measured: the lane
+ * then ran 2 to 3 times slower).
+ */
+let idleLane: Lane | undefined;
+
+interface LaneFamily {
+  readonly name: string;
+  type: MetricType;
+  typeSet: boolean;
+  help: string | undefined;
+  helpSet: boolean;
+  /** Canonical sample names and their roles, by type. */
+  sampleNames: string[];
+  roles: number[];
+  /** `le` or `quantile` by type, else undefined. */
+  structural: string | undefined;
+  /** Several samples per series (histogram, summary). */
+  multi: boolean;
+  samples: number;
+  /** Series so far. */
+  groups: number;
+}
+
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+/** Ends the lane: the general pipeline decides. One instance, made once (no stack per throw). */
+class GiveUp extends Error {}
+const GIVE_UP = new GiveUp('the fast lane gave up');
+
+function giveUp(): never {
+  throw GIVE_UP;
+}
+
+class Lane {
+  #bytes: Buffer = EMPTY_BUFFER;
+  #limits: ParseLimits = DEFAULT_PARSE_LIMITS;
+  #policy: ScrubPolicy | undefined;
+  #hasher: LabelHasher | undefined;
+  stats = emptyScrubStats();
+  #totalKept = 0;
+
+  // Output.
+  #buf = EMPTY_BUFFER;
+  #pos = 0;
+
+  // Families.
+  #claims = new Map<string, LaneFamily>();
+  #familyCount = 0;
+  #sampleCount = 0;
+  #cur: LaneFamily | undefined;
+
+  // The current family's scrub, set at its first sample.
+  #begun = false;
+  #rule: FamilyRule | undefined;
+  #createdOf = false;
+  #cap = 0;
+  #familyKept = 0;
+  #keptSamples = 0;
+  #headerDone = false;
+  #actionNames: string[] = [];
+  #actions: number[] = [];
+  #fingerprints = new FingerprintIndex();
+
+  // The current line's labels: names, and where each value starts and ends in the text.
+  #n = 0;
+  #names: string[] = [];
+  #vs = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
+  #ve = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
+  /** Index of the structural pair of the line, or -1. */
+  #skip = -1;
+  /**
+   * How many of `#names`, from the first, are known distinct: the names of the last line
+   * that wrote any. A line whose names start like them reuses those without a check.
+   */
+  #distinct = 0;
+
+  // The open series (group) of a multi-sample family.
+  #groupOpen = false;
+  #groupNames: string[] = [];
+  #groupVs = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
+  #groupVe = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
+  #groupSkip = -1;
+  #groupSeen = 0;
+  #groupLastLe = -Infinity;
+  #groupQuantiles = new Set<number>();
+  /** Structural values seen in the open series so far; the last texts and numbers at each place. */
+  #groupOrdinal = 0;
+  #ordinalTexts: string[] = [];
+  #ordinalNumbers: number[] = [];
+  /** Whether the open series leaves; where its rendered labels (no braces) are in the output. */
+  #groupAdmitted = false;
+  #groupLabelsAt = 0;
+  #groupLabelsEnd = -1;
+  #groupHashes: string[] = [];
+
+  /** Sets the lane up for one scrape: every field, so that a reused lane keeps no state. */
+  start(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher): void {
+    this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#limits = limits;
+    this.#policy = policy;
+    this.#hasher = hasher;
+    this.stats = emptyScrubStats();
+    this.#totalKept = 0;
+    // The scrubbed text is rarely longer than the scraped one: start at its size.
+    this.#buf = Buffer.allocUnsafe(Math.max(1024, bytes.byteLength));
+    this.#pos = 0;
+    this.#claims.clear();
+    this.#familyCount = 0;
+    this.#sampleCount = 0;
+    this.#cur = undefined;
+    this.#begun = false;
+    this.#rule = undefined;
+    this.#n = 0;
+    this.#skip = -1;
+    this.#distinct = 0;
+    this.#groupOpen = false;
+    if (this.#vs.length <= limits.maxLabelsPerSeries) {
+      this.#vs = new Int32Array(limits.maxLabelsPerSeries + 1);
+      this.#ve = new Int32Array(limits.maxLabelsPerSeries + 1);
+      this.#groupVs = new Int32Array(limits.maxLabelsPerSeries + 1);
+      this.#groupVe = new Int32Array(limits.maxLabelsPerSeries + 1);
+    }
+  }
+
+  run(): LaneResult | undefined {
+    this.#hasher!.beginScrape?.();
+    try {
+      this.#lines();
+    } catch (err) {
+      if (err === GIVE_UP) return undefined;
+      throw err;
+    }
+    const stats = this.stats;
+    stats.droppedSeries = stats.droppedSeriesNotAllowed + stats.droppedSeriesFamilyCap + stats.droppedSeriesTotalCap + stats.droppedSeriesCollision;
+    const used = this.#buf.subarray(0, this.#pos);
+    return { body: this.#pos < this.#buf.length * 0.75 ? Buffer.from(used) : used, stats };
+  }
+
+  /** Lets go of the scrape (text, body, output, families); the object stays reusable as a shape. */
+  release(): void {
+    this.#bytes = EMPTY_BUFFER;
+    this.#buf = EMPTY_BUFFER;
+    this.#policy = undefined;
+    this.#hasher = undefined;
+    this.#claims.clear();
+    this.#cur = undefined;
+    this.#rule = undefined;
+    this.#names = [];
+    this.#groupNames = [];
+    this.#groupHashes = [];
+    this.#ordinalTexts = [];
+    this.#ordinalNumbers = [];
+    this.#actionNames = [];
+    this.#fingerprints = new FingerprintIndex();
+  }
+
+  #lines(): void {
+    const bytes = this.#bytes;
+    const length = bytes.length;
+    if (length > 0 && bytes[length - 1] !== CH_LF) giveUp();
+    const maxLine = this.#limits.maxLineLength;
+    let pos = 0;
+    while (pos < length) {
+      const eol = bytes.indexOf(CH_LF, pos);
+      if (eol - pos > maxLine) giveUp();
+      if (eol > pos) {
+        const c = bytes[pos];
+        if (c === CH_HASH) this.#comment(pos, eol);
+        else if (c === CH_SPACE) giveUp();
+        else this.#sample(pos, eol);
+      }
+      pos = eol + 1;
+    }
+    this.#endFamily();
+  }
+
+  /** `# HELP name text` or `# TYPE name type`; any other comment gives up. */
+  #comment(from: number, eol: number): void {
+    // Once or twice per family: as a string of its own, positions relative to it.
+    const text = latin1(this.#bytes, from, eol);
+    eol = text.length;
+    const help = text.startsWith('# HELP ');
+    if (!help && !text.startsWith('# TYPE ')) giveUp();
+    let p = 7;
+    const nameEnd = tokenEnd(text, p, eol, false);
+    const name = text.slice(p, nameEnd);
+    if (!isMetricName(name) || name.length > this.#limits.maxNameLength) giveUp();
+    const family = this.#familyForMetadata(name);
+    p = skipBlanks(text, nameEnd, eol);
+    if (help) {
+      if (family.helpSet) giveUp();
+      family.helpSet = true;
+      family.help = text.slice(p, eol);
+      return;
+    }
+    const typeEnd = tokenEnd(text, p, eol, false);
+    const type = text.slice(p, typeEnd);
+    if (!TEXT_TYPES.has(type) || skipBlanks(text, typeEnd, eol) !== eol || family.typeSet) giveUp();
+    const table = TEXT_SUFFIXES[type as MetricType]!;
+    family.type = type as MetricType;
+    family.typeSet = true;
+    family.multi = type === 'histogram' || type === 'summary';
+    family.structural = structuralLabelOf(family.type);
+    family.sampleNames = table.map(([suffix]) => name + suffix);
+    family.roles = table.map(([, role]) => role);
+    for (const sampleName of family.sampleNames) {
+      const owner = this.#claims.get(sampleName);
+      if (owner !== undefined && owner !== family) giveUp();
+      this.#claims.set(sampleName, family);
+    }
+  }
+
+  #familyForMetadata(name: string): LaneFamily {
+    const cur = this.#cur;
+    if (cur !== undefined && cur.name === name) {
+      if (cur.samples > 0) giveUp();
+      return cur;
+    }
+    if (this.#claims.has(name)) giveUp();
+    return this.#newFamily(name);
+  }
+
+  #newFamily(name: string): LaneFamily {
+    this.#endFamily();
+    if (this.#familyCount >= this.#limits.maxFamilies) giveUp();
+    this.#familyCount++;
+    const family: LaneFamily = {
+      name,
+      type: 'untyped',
+      typeSet: false,
+      help: undefined,
+      helpSet: false,
+      sampleNames: [name],
+      roles: [ROLE_VALUE],
+      structural: undefined,
+      multi: false,
+      samples: 0,
+      groups: 0,
+    };
+    this.#claims.set(name, family);
+    this.#cur = family;
+    this.#begun = false;
+    this.#groupOpen = false;
+    return family;
+  }
+
+  /** The current family's scrub begins (its metadata is final): `ScrubRun.begin`. */
+  #begin(family: LaneFamily): void {
+    const { rule, createdOf } = scrubRuleFor(this.#policy!, family, 'text');
+    this.#begun = true;
+    this.#rule = rule;
+    this.#createdOf = createdOf;
+    this.#cap = rule === undefined ? 0 : (rule.maxSeries ?? this.#policy!.maxSeriesPerFamily);
+    this.#familyKept = 0;
+    this.#keptSamples = 0;
+    this.#headerDone = false;
+    this.#actionNames = [];
+    this.#actions = [];
+    this.#fingerprints = new FingerprintIndex();
+  }
+
+  /** The current family ends: `ScrubRun.end`'s statistics (its samples were written as they came). */
+  #endFamily(): void {
+    const family = this.#cur;
+    if (family === undefined) return;
+    this.#closeGroup();
+    this.#cur = undefined;
+    if (!this.#begun) this.#begin(family);
+    const stats = this.stats;
+    const rule = this.#rule;
+    if (rule === undefined) {
+      if (this.#createdOf) stats.droppedCreatedSamples += family.groups;
+      else {
+        stats.droppedFamilies++;
+        stats.droppedSeriesNotAllowed += family.groups;
+      }
+      return;
+    }
+    stats.keptSeries += this.#familyKept;
+    if (this.#keptSamples === 0) return;
+    if (family.help !== undefined && !rule.help) stats.droppedHelp++;
+    stats.keptFamilies++;
+    stats.keptSamples += this.#keptSamples;
+  }
+
+  #closeGroup(): void {
+    if (!this.#groupOpen) return;
+    if (this.#cur!.type === 'histogram' && this.#groupLastLe !== Infinity) giveUp();
+    this.#groupOpen = false;
+  }
+
+  /** One sample line, `name{labels} value` or `name value`, at `bytes[p, eol)`. */
+  #sample(p: number, eol: number): void {
+    const bytes = this.#bytes;
+    const limits = this.#limits;
+    // The family: the current one's names first (parse-families.ts familyAt).
+    let family = this.#cur;
+    let role = -1;
+    let sampleName = '';
+    let q = -1;
+    if (family !== undefined) {
+      const names = family.sampleNames;
+      for (let i = 0; i < names.length; i++) {
+        const candidate = names[i]!;
+        const e = p + candidate.length;
+        if (e <= eol && startsWith(bytes, p, candidate) && !isMetricNameChar(bytes[e]!) && candidate.length <= limits.maxNameLength) {
+          role = family.roles[i]!;
+          sampleName = candidate;
+          q = e;
+          break;
+        }
+      }
+    }
+    if (q < 0) {
+      if (!isMetricNameStart(bytes[p]!)) giveUp();
+      let e = p + 1;
+      while (e < eol && isMetricNameChar(bytes[e]!)) e++;
+      if (e - p > limits.maxNameLength) giveUp();
+      sampleName = latin1(bytes, p, e);
+      if (this.#claims.has(sampleName)) giveUp();
+      family = this.#newFamily(sampleName);
+      role = ROLE_VALUE;
+      q = e;
+    }
+    if (++this.#sampleCount > limits.maxSeries) giveUp();
+    family = family!;
+
+    // Labels, then one space and the value, which runs to the end of the line.
+    this.#n = 0;
+    this.#skip = -1;
+    let c = bytes[q];
+    if (c === CH_LBRACE) {
+      q = this.#labels(q + 1, eol, family.structural);
+      c = bytes[q];
+    }
+    if (c !== CH_SPACE) giveUp();
+    const v = q + 1;
+    const blank = bytes.indexOf(CH_SPACE, v);
+    if (blank >= 0 && blank < eol) giveUp();
+    const kind = numberKind(bytes, v, eol);
+    if (kind === NUM_INVALID) giveUp();
+
+    // Structural labels (parse-families.ts addSample).
+    const skip = this.#skip;
+    if (skip >= 0) {
+      const structural = family.structural!;
+      if (structural === 'le' ? role !== ROLE_BUCKET : role !== ROLE_QUANTILE) giveUp();
+    } else if (role === ROLE_BUCKET || role === ROLE_QUANTILE) {
+      giveUp();
+    }
+
+    if (!this.#begun) this.#begin(family);
+    family.samples++;
+    if (!family.multi || !this.#sameGroup()) {
+      this.#closeGroup();
+      this.#newGroup(family);
+    }
+    this.#checkValue(role, kind, v, eol);
+    if (this.#groupAdmitted) this.#write(family, p, sampleName, kind, v, eol);
+  }
+
+  /**
+   * Scans `name="value",…}` from `p` (after the brace): compact, no escapes. Sets the
+   * line's names and value positions; the position after `}`.
+   */
+  #labels(p: number, eol: number, structural: string | undefined): number {
+    const bytes = this.#bytes;
+    const limits = this.#limits;
+    const names = this.#names;
+    const vs = this.#vs;
+    const ve = this.#ve;
+    const max = limits.maxLabelsPerSeries;
+    let n = 0;
+    // Every name equal to the previous line's at its position: known valid and distinct.
+    let same = true;
+    if (bytes[p] === CH_RBRACE) return p + 1;
+    for (;;) {
+      if (n >= max) giveUp();
+      const previous = names[n];
+      let nameEnd: number;
+      if (same && n < this.#distinct && previous !== undefined && startsWith(bytes, p, previous) && bytes[p + previous.length] === CH_EQ) {
+        nameEnd = p + previous.length;
+      } else {
+        same = false;
+        if (!isLabelNameStart(bytes[p]!)) giveUp();
+        nameEnd = p + 1;
+        while (nameEnd < eol && isLabelNameChar(bytes[nameEnd]!)) nameEnd++;
+        if (nameEnd - p > limits.maxLabelNameLength) giveUp();
+        if (bytes[p] === CH_UNDERSCORE && bytes[p + 1] === CH_UNDERSCORE && nameEnd - p > 1) giveUp();
+        const name = latin1(bytes, p, nameEnd);
+        for (let i = 0; i < n; i++) if (names[i] === name) giveUp();
+        names[n] = name;
+        if (bytes[nameEnd] !== CH_EQ) giveUp();
+      }
+      if (bytes[nameEnd + 1] !== CH_QUOTE) giveUp();
+      const s = nameEnd + 2;
+      // A loop, not indexOf: values are short, shorter than a native call costs.
+      let e = s;
+      while (e < eol && bytes[e] !== CH_QUOTE) e++;
+      if (e >= eol || e - s > limits.maxLabelValueLength) giveUp();
+      vs[n] = s;
+      ve[n] = e;
+      if (names[n] === structural) this.#skip = n;
+      n++;
+      const c = bytes[e + 1];
+      if (c === CH_COMMA) {
+        p = e + 2;
+        continue;
+      }
+      if (c !== CH_RBRACE) giveUp();
+      this.#n = n;
+      // New names were checked against this line's others: these n are distinct (the
+      // names past them, from an earlier line, may not be distinct from them).
+      if (!same) this.#distinct = n;
+      return e + 2;
+    }
+  }
+
+  /** Whether the line continues the open series: the same labels but the structural one, position by position. */
+  #sameGroup(): boolean {
+    if (!this.#groupOpen) return false;
+    const n = this.#n;
+    const skip = this.#skip;
+    const groupNames = this.#groupNames;
+    const groupSkip = this.#groupSkip;
+    if ((skip < 0 ? n : n - 1) !== (groupSkip < 0 ? groupNames.length : groupNames.length - 1)) return false;
+    const bytes = this.#bytes;
+    const names = this.#names;
+    const groupVs = this.#groupVs;
+    const groupVe = this.#groupVe;
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      if (i === skip) continue;
+      if (j === groupSkip) j++;
+      if (names[i] !== groupNames[j] || !sameBytes(bytes, this.#vs[i]!, this.#ve[i]!, groupVs[j]!, groupVe[j]!)) return false;
+      j++;
+    }
+    return true;
+  }
+
+  /** A new series: its checks, its scrubbed labels, its fingerprint, and whether it leaves. */
+  #newGroup(family: LaneFamily): void {
+    family.groups++;
+    const bytes = this.#bytes;
+    const n = this.#n;
+    const names = this.#names;
+    const vs = this.#vs;
+    const ve = this.#ve;
+    const skip = this.#skip;
+    if (family.multi) {
+      this.#groupOpen = true;
+      this.#groupSeen = 0;
+      this.#groupLastLe = -Infinity;
+      this.#groupQuantiles.clear();
+      this.#groupOrdinal = 0;
+      this.#groupSkip = skip;
+      // The first line's labels stay where they are in the body: names and value positions.
+      const groupNames = this.#groupNames;
+      groupNames.length = n;
+      for (let i = 0; i < n; i++) groupNames[i] = names[i]!;
+      this.#groupVs.set(vs.subarray(0, n));
+      this.#groupVe.set(ve.subarray(0, n));
+    }
+    this.#groupLabelsEnd = -1;
+    const rule = this.#rule;
+    if (rule === undefined) {
+      // Not allowed: only the parser's duplicate check, on the input set.
+      let fingerprint = skip < 0 ? n : n - 1;
+      for (let i = 0; i < n; i++) if (i !== skip) fingerprint = (fingerprint + pairHash(names[i]!, bytesHash(bytes, vs[i]!, ve[i]!))) | 0;
+      if (this.#fingerprints.record(fingerprint, family.groups - 1) >= 0) giveUp();
+      this.#groupAdmitted = false;
+      return;
+    }
+    // Allowed: the scrubbed set (ScrubRun #firstSample), fingerprinted; a match may be a
+    // duplicate input series or a collision: the general pipeline tells which.
+    const structural = family.structural;
+    const hashes = this.#groupHashes;
+    let count = 0;
+    let fingerprint = 0;
+    let dropped = 0;
+    let hashed = 0;
+    for (let i = 0; i < n; i++) {
+      const name = names[i]!;
+      if (name === structural) continue;
+      const action = this.#actionOf(i, name);
+      if (action === ACTION_KEEP) {
+        fingerprint = (fingerprint + pairHash(name, bytesHash(bytes, vs[i]!, ve[i]!))) | 0;
+        count++;
+      } else if (action === ACTION_HASH) {
+        const hash = this.#hasher!.hash(latin1(bytes, vs[i]!, ve[i]!));
+        hashes[i] = hash;
+        fingerprint = (fingerprint + pairHash(name, stringHash(hash))) | 0;
+        count++;
+        hashed++;
+      } else {
+        dropped++;
+      }
+    }
+    fingerprint = (fingerprint + count * 2) | 0;
+    const series = family.groups - 1;
+    if (this.#fingerprints.record(fingerprint, series) >= 0) giveUp();
+    // Admission in order of appearance under the caps (ScrubRun.end, pass 2): without
+    // collisions in the family, the same decisions as there.
+    const stats = this.stats;
+    if (this.#familyKept >= this.#cap) {
+      stats.droppedSeriesFamilyCap++;
+      this.#groupAdmitted = false;
+    } else if (this.#totalKept >= this.#policy!.maxSeries) {
+      stats.droppedSeriesTotalCap++;
+      this.#groupAdmitted = false;
+    } else {
+      this.#familyKept++;
+      this.#totalKept++;
+      stats.droppedLabels += dropped;
+      stats.hashedValues += hashed;
+      this.#groupAdmitted = true;
+    }
+  }
+
+  #actionOf(slot: number, name: string): number {
+    if (this.#actionNames[slot] === name) return this.#actions[slot]!;
+    const action: LabelAction = labelActionOf(this.#policy!, this.#rule!, name);
+    const code = action === 'keep' ? ACTION_KEEP : action === 'hash' ? ACTION_HASH : ACTION_DROP;
+    this.#actionNames[slot] = name;
+    this.#actions[slot] = code;
+    return code;
+  }
+
+  /** The per-role value rules of the text format (parse-families.ts checkValue). */
+  #checkValue(role: number, kind: number, v: number, eol: number): void {
+    switch (role) {
+      case ROLE_VALUE:
+        return;
+      case ROLE_BUCKET: {
+        const le = this.#structuralNumber();
+        if (Number.isNaN(le) || le <= this.#groupLastLe) giveUp();
+        this.#groupLastLe = le;
+        const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : NaN;
+        if (!(value >= 0) || value === Infinity) giveUp();
+        return;
+      }
+      case ROLE_QUANTILE: {
+        const q = this.#structuralNumber();
+        if (!(q >= 0 && q <= 1) || this.#groupQuantiles.has(q)) giveUp();
+        this.#groupQuantiles.add(q);
+        return;
+      }
+      case ROLE_COUNT: {
+        if ((this.#groupSeen & SEEN_COUNT) !== 0) giveUp();
+        this.#groupSeen |= SEEN_COUNT;
+        const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : NaN;
+        if (!(value >= 0) || value === Infinity) giveUp();
+        return;
+      }
+      case ROLE_SUM:
+        if ((this.#groupSeen & SEEN_SUM) !== 0) giveUp();
+        this.#groupSeen |= SEEN_SUM;
+        return;
+      default:
+        giveUp();
+    }
+  }
+
+  /**
+   * `labelNumber` of the line's `le` or `quantile` value. Every series of a family mostly
+   * repeats one list of them: the number is remembered by the value's place in its series.
+   */
+  #structuralNumber(): number {
+    const skip = this.#skip;
+    const s = this.#vs[skip]!;
+    const e = this.#ve[skip]!;
+    const k = this.#groupOrdinal++;
+    const known = this.#ordinalTexts[k];
+    if (known !== undefined && known.length === e - s && startsWith(this.#bytes, s, known)) return this.#ordinalNumbers[k]!;
+    const text = latin1(this.#bytes, s, e);
+    const number = labelNumber(text);
+    this.#ordinalTexts[k] = text;
+    this.#ordinalNumbers[k] = number;
+    return number;
+  }
+
+  /** Writes a sample of an admitted series (and, before the family's first, its HELP and TYPE). */
+  #write(family: LaneFamily, p: number, sampleName: string, kind: number, v: number, eol: number): void {
+    const bytes = this.#bytes;
+    if (!this.#headerDone) {
+      this.#headerDone = true;
+      const help = family.help !== undefined && this.#rule!.help ? `# HELP ${family.name} ${family.help}\n` : '';
+      this.#putString(`${help}# TYPE ${family.name} ${family.type}\n`);
+    }
+    this.#keptSamples++;
+    const n = this.#n;
+    const skip = this.#skip;
+    // Room for the whole line: no output is longer than its input line, but hashes and the
+    // copied labels of the series.
+    const labelsLength = this.#groupLabelsEnd < 0 ? 0 : this.#groupLabelsEnd - this.#groupLabelsAt;
+    let worst = sampleName.length + (eol - v) + labelsLength + 16;
+    if (this.#groupLabelsEnd < 0) {
+      for (let i = 0; i < n; i++) worst += this.#names[i]!.length + (this.#ve[i]! - this.#vs[i]!) + this.#hasher!.length + 4;
+    } else if (skip >= 0) {
+      worst += this.#names[skip]!.length + (this.#ve[skip]! - this.#vs[skip]!) + 4;
+    }
+    if (this.#pos + worst > this.#buf.length) this.#grow(worst);
+    const buf = this.#buf;
+    // Names are copied from the line (compact: a label name ends two bytes before its value).
+    let pos = putBytes(buf, this.#pos, bytes, p, p + sampleName.length);
+    const open = pos;
+    buf[pos++] = CH_LBRACE;
+    if (this.#groupLabelsEnd >= 0) {
+      for (let k = this.#groupLabelsAt; k < this.#groupLabelsEnd; k++) buf[pos++] = buf[k]!;
+    } else {
+      // The series' first sample: its scrubbed labels, in input order, written once.
+      const labelsAt = pos;
+      const names = this.#names;
+      const structural = family.structural;
+      for (let i = 0; i < n; i++) {
+        const name = names[i]!;
+        if (name === structural) continue;
+        const action = this.#actions[i]!;
+        if (action === ACTION_DROP) continue;
+        if (pos !== labelsAt) buf[pos++] = CH_COMMA;
+        const s = this.#vs[i]!;
+        pos = putBytes(buf, pos, bytes, s - 2 - name.length, s);
+        if (action === ACTION_KEEP) pos = putBytes(buf, pos, bytes, this.#vs[i]!, this.#ve[i]!);
+        else pos = putText(buf, pos, this.#groupHashes[i]!, 0, this.#hasher!.length);
+        buf[pos++] = CH_QUOTE;
+      }
+      this.#groupLabelsAt = labelsAt;
+      this.#groupLabelsEnd = pos;
+    }
+    if (skip >= 0) {
+      if (pos !== open + 1) buf[pos++] = CH_COMMA;
+      const s = this.#vs[skip]!;
+      pos = putBytes(buf, pos, bytes, s - 2 - this.#names[skip]!.length, this.#ve[skip]!);
+      buf[pos++] = CH_QUOTE;
+    }
+    if (pos === open + 1) pos = open;
+    else buf[pos++] = CH_RBRACE;
+    buf[pos++] = CH_SPACE;
+    if (kind === NUM_FINITE) pos = putBytes(buf, pos, bytes, v, eol);
+    else {
+      const special = kind === NUM_NAN ? 'NaN' : kind === NUM_POS_INF ? '+Inf' : '-Inf';
+      pos = putText(buf, pos, special, 0, special.length);
+    }
+    buf[pos++] = CH_LF;
+    this.#pos = pos;
+  }
+
+  #putString(s: string): void {
+    if (this.#pos + s.length > this.#buf.length) this.#grow(s.length);
+    this.#pos = putText(this.#buf, this.#pos, s, 0, s.length);
+  }
+
+  #grow(needed: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + needed));
+    this.#buf.copy(next, 0, 0, this.#pos);
+    this.#buf = next;
+  }
+}
+
+/** Copies ASCII `s[from, to)` into `buf` at `pos`; the new position. */
+function putText(buf: Buffer, pos: number, s: string, from: number, to: number): number {
+  for (let i = from; i < to; i++) buf[pos++] = s.charCodeAt(i);
+  return pos;
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 48 && c <= 57;
+}
+
+/**
+ * `classifyNumber` (parse-numbers.ts) of `bytes[s, e)`. Plain decimals (`42`, `0.25`),
+ * most values, are told here; anything else is handed to it as a string.
+ */
+function numberKind(bytes: Buffer, s: number, e: number): number {
+  if (e - s > 64) return NUM_INVALID;
+  let i = s;
+  while (i < e && isDigit(bytes[i])) i++;
+  if (i > s && i < e && bytes[i] === CH_DOT) {
+    i++;
+    while (i < e && isDigit(bytes[i])) i++;
+  }
+  if (i === e && e > s) return NUM_FINITE;
+  return classifyNumber(latin1(bytes, s, e), 0, e - s);
+}
+
+/** The number a finite value `bytes[s, e)` spells: integers of up to 15 digits here, the rest by Number. */
+function numberValue(bytes: Buffer, s: number, e: number): number {
+  if (e - s <= 15) {
+    let n = 0;
+    let i = s;
+    for (; i < e; i++) {
+      const c = bytes[i]!;
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+    }
+    if (i === e) return n;
+  }
+  return Number(latin1(bytes, s, e));
+}
+
+/** `bytes[s, e)` as a string (ASCII: one character a byte). */
+function latin1(bytes: Buffer, s: number, e: number): string {
+  return bytes.toString('latin1', s, e);
+}
+
+/** Copies `bytes[from, to)` into `buf` at `pos`; the new position. A loop: most runs are a few bytes, shorter than a native call costs. */
+function putBytes(buf: Buffer, pos: number, bytes: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) buf[pos++] = bytes[i]!;
+  return pos;
+}
+
+/** A label pair's share of its set's fingerprint (order does not matter: shares are added). */
+function pairHash(name: string, valueHash: number): number {
+  let h = stringHash(name) ^ Math.imul(valueHash, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** 32-bit FNV-1a of a string's characters (ASCII here: the same as of its bytes). */
+function stringHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** 32-bit FNV-1a of `bytes[s, e)`. */
+function bytesHash(bytes: Uint8Array, s: number, e: number): number {
+  let h = 0x811c9dc5;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h;
+}
+
+/** Whether `bytes` holds the ASCII `s` at `p`. */
+function startsWith(bytes: Uint8Array, p: number, s: string): boolean {
+  const n = s.length;
+  if (p + n > bytes.length) return false;
+  for (let i = 0; i < n; i++) if (bytes[p + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Whether `bytes[s1, e1)` and `bytes[s2, e2)` are equal. */
+function sameBytes(bytes: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
+  if (e1 - s1 !== e2 - s2) return false;
+  for (let i = 0; i < e1 - s1; i++) if (bytes[s1 + i] !== bytes[s2 + i]) return false;
+  return true;
+}
