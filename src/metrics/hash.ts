@@ -25,6 +25,11 @@ export interface LabelHasher {
   /** Hex characters per hashed value. */
   readonly length: number;
   hash(value: string): string;
+  /**
+   * The same for a value given as the ASCII bytes `bytes[start, end)`, without a string
+   * made for it when the cache has it (the scrub pipeline's fast lane reads bytes).
+   */
+  hashBytes?(bytes: Uint8Array, start: number, end: number): string;
   /** A scrape begins: what the last one hashed becomes the cache. */
   beginScrape?(): void;
   /**
@@ -93,6 +98,36 @@ class HmacLabelHasher implements LabelHasher {
     this.#cursor = 0;
   }
 
+  hashBytes(bytes: Uint8Array, start: number, end: number): string {
+    const previous = this.#previous;
+    const count = this.#previousCount;
+    const c = this.#cursor;
+    let at = -1;
+    if (c < count && sameAscii(previous[c]!, bytes, start, end)) at = c;
+    else if (c + 1 < count && sameAscii(previous[c + 1]!, bytes, start, end)) at = c + 1;
+    let out: string;
+    let kept: string;
+    if (at >= 0) {
+      out = this.#previousHashes[at]!;
+      kept = previous[at]!;
+      this.#cursor = at + 1;
+    } else {
+      out = this.#hmac.hexOfBytes(bytes, start, end, this.length);
+      kept = asciiString(bytes, start, end);
+    }
+    this.#remember(kept, out);
+    return out;
+  }
+
+  #remember(value: string, hash: string): void {
+    const n = this.#currentCount;
+    if (n < this.#maxEntries) {
+      this.#current[n] = value;
+      this.#currentHashes[n] = hash;
+      this.#currentCount = n + 1;
+    }
+  }
+
   hash(value: string): string {
     const previous = this.#previous;
     const count = this.#previousCount;
@@ -112,14 +147,27 @@ class HmacLabelHasher implements LabelHasher {
       out = this.#hmac.hex(value, this.length);
       kept = detached(value);
     }
-    const n = this.#currentCount;
-    if (n < this.#maxEntries) {
-      this.#current[n] = kept;
-      this.#currentHashes[n] = out;
-      this.#currentCount = n + 1;
-    }
+    this.#remember(kept, out);
     return out;
   }
+}
+
+/**
+ * Whether the string `s` is the ASCII bytes `bytes[start, end)`. A byte above 0x7f is
+ * never equal: such bytes are UTF-8, which a string's code units do not spell.
+ */
+function sameAscii(s: string, bytes: Uint8Array, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = 0; i < s.length; i++) {
+    const b = bytes[start + i]!;
+    if (b !== s.charCodeAt(i) || b > 0x7f) return false;
+  }
+  return true;
+}
+
+/** `bytes[start, end)` as a string of one character a byte (exact for ASCII; a string of its own). */
+function asciiString(bytes: Uint8Array, start: number, end: number): string {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('latin1', start, end);
 }
 
 /** A copy of `s` that shares no memory with a longer string it may be a slice of. */

@@ -140,6 +140,21 @@ export class HmacSha256 {
       buf[i] = c;
     }
     if (!ascii) len = this.#encoder.encodeInto(message, buf).written;
+    return this.#digestHex(len, hexChars);
+  }
+
+  /** The same for the message `bytes[start, end)`. */
+  hexOfBytes(bytes: Uint8Array, start: number, end: number, hexChars: number): string {
+    const len = end - start;
+    if (this.#buf.length < len + 72) this.#buf = new Uint8Array(len + 72);
+    const buf = this.#buf;
+    for (let i = 0; i < len; i++) buf[i] = bytes[start + i]!;
+    return this.#digestHex(len, hexChars);
+  }
+
+  /** HMAC of the `len` message bytes at the start of `#buf` (which has room for the padding). */
+  #digestHex(len: number, hexChars: number): string {
+    const buf = this.#buf;
     // Pad: 0x80, zeros, 64-bit big-endian bit length of (key block + message).
     const total = len + 9;
     const padded = (total + 63) & ~63;

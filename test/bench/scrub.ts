@@ -34,6 +34,7 @@ import { resolveParseLimits } from '../../src/metrics/parse-limits.ts';
 import { parseTextInto } from '../../src/metrics/parse-text.ts';
 import { type ScrubPolicy, parseScrubPolicy } from '../../src/metrics/policy.ts';
 import { scrubScrapeToBuffer } from '../../src/metrics/scrub-pipeline.ts';
+import { scrubTextLane } from '../../src/metrics/scrub-text-lane.ts';
 import { scrub, scrubScrape } from '../../src/metrics/scrub.ts';
 import { serializeToBuffer } from '../../src/metrics/serialize.ts';
 
@@ -45,6 +46,8 @@ const PIPELINES = [
   ['baseline', 'baseline: parse + serialize, no scrub'],
   ['fused', 'scrub pipeline, first scrape (fresh hasher)  <- aim'],
   ['fused-warm', 'scrub pipeline, later scrapes (hasher reused)'],
+  ['fused-om', 'same, OpenMetrics out, first scrape'],
+  ['fused-om-warm', 'same, OpenMetrics out, later scrapes'],
   ['composed', 'scrubScrape + serializeToBuffer, fresh hasher'],
   ['composed-warm', 'scrubScrape + serializeToBuffer, reused'],
   ['parse', '  parse to the model (parseExposition)'],
@@ -72,6 +75,7 @@ interface Check {
   outputMiB: number;
   stats: string;
   sameBytes: boolean;
+  lane: string;
 }
 
 /** A deterministic exposition of `target` sample lines in the text format. */
@@ -154,8 +158,8 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number, warmups: 
   const parsed = pipeline === 'scrub-only' || pipeline === 'scrub-only-warm' ? parseExposition(body, 'text', limits) : undefined;
   const scrubbed = pipeline === 'serialize' || pipeline === 'serialize-om' ? scrub(parseExposition(body, 'text', limits), policy, key).families : undefined;
 
-  const fusedBody = (hasher: ReturnType<typeof fresh>): Buffer => {
-    const outcome = scrubScrapeToBuffer(body, TEXT, policy, hasher, 'text', limits);
+  const fusedBody = (hasher: ReturnType<typeof fresh>, format: 'text' | 'openmetrics' = 'text'): Buffer => {
+    const outcome = scrubScrapeToBuffer(body, TEXT, policy, hasher, format, limits);
     if (!outcome.ok) throw new Error(outcome.code);
     return outcome.body;
   };
@@ -172,6 +176,10 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number, warmups: 
         return fusedBody(fresh());
       case 'fused-warm':
         return fusedBody(warm);
+      case 'fused-om':
+        return fusedBody(fresh(), 'openmetrics');
+      case 'fused-om-warm':
+        return fusedBody(warm, 'openmetrics');
       case 'composed':
         return composedBody(fresh());
       case 'composed-warm':
@@ -231,6 +239,10 @@ function check(targetSeries: number): Check {
   if (!composed.ok) throw new Error(`the benchmark exposition was refused: ${composed.code}`);
   const composedBytes = serializeToBuffer(composed.families, 'text');
   const fused = scrubScrapeToBuffer(body, TEXT, policy, key, 'text', limits);
+  const fusedOm = scrubScrapeToBuffer(body, TEXT, policy, key, 'openmetrics', limits);
+  const composedOm = serializeToBuffer(composed.families, 'openmetrics');
+  const resolved = resolveParseLimits(limits);
+  const laneTakes = (format: 'text' | 'openmetrics'): boolean => scrubTextLane(body, resolved, policy, createLabelHasher(key, policy.hashLength), format) !== undefined;
   const stats = composed.stats;
   return {
     lines,
@@ -239,7 +251,14 @@ function check(targetSeries: number): Check {
     stats:
       `kept ${stats.keptSamples} samples in ${stats.keptSeries} series; dropped ${stats.droppedSeries} series ` +
       `(${stats.droppedFamilies} family not allowed, ${stats.droppedSeriesCollision} by collision); ${stats.hashedValues} values hashed, ${stats.droppedLabels} labels dropped`,
-    sameBytes: fused.ok && Buffer.compare(fused.body, composedBytes) === 0 && JSON.stringify(fused.stats) === JSON.stringify(stats),
+    sameBytes:
+      fused.ok &&
+      Buffer.compare(fused.body, composedBytes) === 0 &&
+      JSON.stringify(fused.stats) === JSON.stringify(stats) &&
+      fusedOm.ok &&
+      Buffer.compare(fusedOm.body, composedOm) === 0 &&
+      JSON.stringify(fusedOm.stats) === JSON.stringify(stats),
+    lane: `${laneTakes('text') ? 'took' : 'GAVE UP on'} it for text out, ${laneTakes('openmetrics') ? 'took' : 'GAVE UP on'} it for OpenMetrics out`,
   };
 }
 
@@ -287,7 +306,8 @@ function main(): void {
     `input: ${first.lines} series, ${first.bodyMiB.toFixed(1)} MiB text; scrubbed output ${first.outputMiB.toFixed(1)} MiB; ` +
       `${rounds} interleaved rounds x ${runs} runs per pipeline after ${warmups} warm-ups; Node ${process.version}; load average at the end ${load} ` +
       `(wall times are only meaningful on an idle machine; CPU medians include GC threads)\n` +
-      `scrub: ${first.stats}\nfused output and statistics equal scrubScrape + serializeToBuffer's: ${sameBytes ? 'yes' : 'NO'}\n\n`,
+      `scrub: ${first.stats}\nfused output and statistics (text and OpenMetrics out) equal scrubScrape + serializeToBuffer's: ${sameBytes ? 'yes' : 'NO'}\n` +
+      `fast lane (src/metrics/scrub-text-lane.ts): ${first.lane}\n\n`,
   );
   const header = ['pipeline', 'wall median ms', 'wall min ms', 'cpu median ms', 'cpu min ms', 'page faults', 'retained MiB', 'rss setup MiB', 'rss peak MiB', 'rss growth MiB'];
   const rows = results.map((r) => [
