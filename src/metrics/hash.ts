@@ -11,9 +11,10 @@
  * scrape hashes are, in order, mostly those the previous one hashed. The hasher keeps the
  * previous scrape's values and hashes in order (bounded) and compares each value with the
  * next one there (and the one after, so that a series that went away costs one miss): a
- * string comparison instead of an HMAC, and no hash table, whose inserts on a first
- * scrape cost about as much as the HMACs themselves. A value found nowhere is an HMAC; a
- * cached hash is always the HMAC of the identical string.
+ * byte comparison instead of an HMAC, and no hash table, whose inserts on a first scrape
+ * cost about as much as the HMACs themselves. A value found nowhere is an HMAC; a cached
+ * hash is always the HMAC of the identical bytes (values given as strings are compared
+ * as their UTF-8, which is what the HMAC takes).
  */
 import { ShadowplaneError } from '../errors.ts';
 import { HmacSha256 } from './hmac-sha256.ts';
@@ -26,10 +27,11 @@ export interface LabelHasher {
   readonly length: number;
   hash(value: string): string;
   /**
-   * The same for a value given as the ASCII bytes `bytes[start, end)`, without a string
-   * made for it when the cache has it (the scrub pipeline's fast lane reads bytes).
+   * The same for a value given as its UTF-8 bytes `bytes[start, end)`, the `length` hex
+   * characters written as ASCII into `out` at `at`: no string made (the scrub
+   * pipeline's fast lane reads and writes bytes).
    */
-  hashBytes?(bytes: Uint8Array, start: number, end: number): string;
+  hashInto?(bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number): void;
   /** A scrape begins: what the last one hashed becomes the cache. */
   beginScrape?(): void;
   /**
@@ -58,120 +60,146 @@ class HmacLabelHasher implements LabelHasher {
   readonly #hmac: HmacSha256;
   readonly #maxEntries: number;
   /**
-   * The previous scrape's values and their hashes, in the order they were asked for: the
-   * first `#previousCount` entries. The two pairs of arrays swap at each scrape and are
-   * overwritten from the start, so that later scrapes allocate no arrays (entries past
-   * the count are stale, never read, and at most `#maxEntries`).
+   * The previous scrape's values and their hashes, in the order they were asked for, and
+   * this scrape's so far: bytes in typed arrays, no object per value (a string per
+   * value and per hash, kept from one scrape to the next, cost the garbage collector
+   * about as much as the HMACs themselves). The two swap at each scrape and are
+   * overwritten from the start.
    */
-  #previous: string[] = [];
-  #previousHashes: string[] = [];
-  #previousCount = 0;
+  #previous: HashSequence;
+  #current: HashSequence;
   /** Where in the previous scrape's sequence the next value is expected. */
   #cursor = 0;
-  /** This scrape's, so far. */
-  #current: string[] = [];
-  #currentHashes: string[] = [];
-  #currentCount = 0;
+  /** A value given as a string, encoded; a hash to return as a string. */
+  #scratch = new Uint8Array(256);
+  readonly #out = Buffer.alloc(64);
+  readonly #encoder = new TextEncoder();
 
   constructor(hmac: HmacSha256, length: number, cacheEntries: number) {
     this.#hmac = hmac;
     this.length = length;
     this.#maxEntries = cacheEntries;
+    this.#previous = new HashSequence(length);
+    this.#current = new HashSequence(length);
   }
 
   beginScrape(): void {
-    if (this.#currentCount > 0) {
-      const values = this.#previous;
-      const hashes = this.#previousHashes;
+    if (this.#current.count > 0) {
+      const previous = this.#previous;
       this.#previous = this.#current;
-      this.#previousHashes = this.#currentHashes;
-      this.#previousCount = this.#currentCount;
-      this.#current = values;
-      this.#currentHashes = hashes;
-      this.#currentCount = 0;
+      this.#current = previous;
+      previous.clear();
     }
     this.#cursor = 0;
   }
 
   restartScrape(): void {
-    this.#currentCount = 0;
+    this.#current.clear();
     this.#cursor = 0;
   }
 
-  hashBytes(bytes: Uint8Array, start: number, end: number): string {
+  hashInto(bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number): void {
     const previous = this.#previous;
-    const count = this.#previousCount;
     const c = this.#cursor;
-    let at = -1;
-    if (c < count && sameAscii(previous[c]!, bytes, start, end)) at = c;
-    else if (c + 1 < count && sameAscii(previous[c + 1]!, bytes, start, end)) at = c + 1;
-    let out: string;
-    let kept: string;
-    if (at >= 0) {
-      out = this.#previousHashes[at]!;
-      kept = previous[at]!;
-      this.#cursor = at + 1;
+    let hit = -1;
+    if (c < previous.count && previous.holds(c, bytes, start, end)) hit = c;
+    else if (c + 1 < previous.count && previous.holds(c + 1, bytes, start, end)) hit = c + 1;
+    const length = this.length;
+    if (hit >= 0) {
+      const hashes = previous.hashes;
+      const from = hit * length;
+      for (let i = 0; i < length; i++) out[at + i] = hashes[from + i]!;
+      this.#cursor = hit + 1;
     } else {
-      out = this.#hmac.hexOfBytes(bytes, start, end, this.length);
-      kept = asciiString(bytes, start, end);
+      // A new or changed value; the cursor stays for the next one.
+      this.#hmac.hexInto(bytes, start, end, length, out, at);
     }
-    this.#remember(kept, out);
-    return out;
-  }
-
-  #remember(value: string, hash: string): void {
-    const n = this.#currentCount;
-    if (n < this.#maxEntries) {
-      this.#current[n] = value;
-      this.#currentHashes[n] = hash;
-      this.#currentCount = n + 1;
-    }
+    if (this.#current.count < this.#maxEntries) this.#current.append(bytes, start, end, out, at);
   }
 
   hash(value: string): string {
-    const previous = this.#previous;
-    const count = this.#previousCount;
-    const c = this.#cursor;
-    let at = -1;
-    if (c < count && previous[c] === value) at = c;
-    else if (c + 1 < count && previous[c + 1] === value) at = c + 1;
-    let out: string;
-    let kept: string;
-    if (at >= 0) {
-      out = this.#previousHashes[at]!;
-      kept = previous[at]!;
-      this.#cursor = at + 1;
-    } else {
-      // A new or changed value; the cursor stays for the next one. Cached as a string of
-      // its own: a value sliced from the scraped text would keep the whole text alive.
-      out = this.#hmac.hex(value, this.length);
-      kept = detached(value);
+    // UTF-8, as the HMAC takes it: ASCII directly, anything else through TextEncoder.
+    let len = value.length;
+    if (this.#scratch.length < len * 3) this.#scratch = new Uint8Array(len * 3);
+    const scratch = this.#scratch;
+    for (let i = 0; i < len; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) {
+        len = this.#encoder.encodeInto(value, scratch).written;
+        break;
+      }
+      scratch[i] = c;
     }
-    this.#remember(kept, out);
-    return out;
+    this.hashInto(scratch, 0, len, this.#out, 0);
+    return this.#out.toString('latin1', 0, this.length);
   }
 }
 
 /**
- * Whether the string `s` is the ASCII bytes `bytes[start, end)`. A byte above 0x7f is
- * never equal: such bytes are UTF-8, which a string's code units do not spell.
+ * One scrape's hashed values and their hashes, in order: the values' bytes back to back
+ * (value i ends at `ends[i]`), the hashes' hex characters at `i * hashLength`. Grows by
+ * doubling, up to MAX_SEQUENCE_BYTES of values (past that, values are not remembered:
+ * the next scrape computes their HMACs again).
  */
-function sameAscii(s: string, bytes: Uint8Array, start: number, end: number): boolean {
-  if (s.length !== end - start) return false;
-  for (let i = 0; i < s.length; i++) {
-    const b = bytes[start + i]!;
-    if (b !== s.charCodeAt(i) || b > 0x7f) return false;
+class HashSequence {
+  readonly #hashLength: number;
+  count = 0;
+  #values = new Uint8Array(4096);
+  #used = 0;
+  #ends = new Int32Array(256);
+  hashes: Uint8Array;
+
+  constructor(hashLength: number) {
+    this.#hashLength = hashLength;
+    this.hashes = new Uint8Array(256 * hashLength);
   }
-  return true;
+
+  clear(): void {
+    this.count = 0;
+    this.#used = 0;
+  }
+
+  /** Whether entry `i` is the value `bytes[start, end)`. */
+  holds(i: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const from = i === 0 ? 0 : this.#ends[i - 1]!;
+    const length = end - start;
+    if (this.#ends[i]! - from !== length) return false;
+    const values = this.#values;
+    for (let k = 0; k < length; k++) if (values[from + k] !== bytes[start + k]) return false;
+    return true;
+  }
+
+  append(bytes: Uint8Array, start: number, end: number, hash: Uint8Array, at: number): void {
+    const length = end - start;
+    if (this.#used + length > this.#values.length) {
+      if (this.#used + length > MAX_SEQUENCE_BYTES) return;
+      this.#values = grown(this.#values, Math.min(MAX_SEQUENCE_BYTES, Math.max(this.#values.length * 2, this.#used + length)), this.#used);
+    }
+    const i = this.count;
+    if (i === this.#ends.length) {
+      const ends = new Int32Array(i * 2);
+      ends.set(this.#ends);
+      this.#ends = ends;
+      this.hashes = grown(this.hashes, i * 2 * this.#hashLength, i * this.#hashLength);
+    }
+    const values = this.#values;
+    let used = this.#used;
+    for (let k = start; k < end; k++) values[used++] = bytes[k]!;
+    this.#used = used;
+    this.#ends[i] = used;
+    const hashes = this.hashes;
+    const hashLength = this.#hashLength;
+    for (let k = 0; k < hashLength; k++) hashes[i * hashLength + k] = hash[at + k]!;
+    this.count = i + 1;
+  }
 }
 
-/** `bytes[start, end)` as a string of one character a byte (exact for ASCII; a string of its own). */
-function asciiString(bytes: Uint8Array, start: number, end: number): string {
-  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('latin1', start, end);
-}
+/** Bytes of values one scrape's sequence remembers at most (the cache of a hasher holds two). */
+const MAX_SEQUENCE_BYTES = 4 * 1024 * 1024;
 
-/** A copy of `s` that shares no memory with a longer string it may be a slice of. */
-function detached(s: string): string {
-  // Slicing a concatenation makes V8 flatten it into a new string first.
-  return ` ${s}`.slice(1);
+/** A copy of the first `used` bytes of `bytes` in an array of `size`. */
+function grown(bytes: Uint8Array, size: number, used: number): Uint8Array<ArrayBuffer> {
+  const next = new Uint8Array(size);
+  next.set(bytes.subarray(0, used));
+  return next;
 }

@@ -24,33 +24,7 @@ const K = Int32Array.from([
 
 const IV = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
 
-const HEX = '0123456789abcdef';
-const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => HEX[i >> 4]! + HEX[i & 15]!);
-
-const HEX_CODES = Uint8Array.from(HEX, (c) => c.charCodeAt(0));
-
-/** The 16 hex characters of two big-endian words, as one flat string. */
-function hex8(a: number, b: number): string {
-  const h = HEX_CODES;
-  return String.fromCharCode(
-    h[(a >>> 28) & 15]!,
-    h[(a >>> 24) & 15]!,
-    h[(a >>> 20) & 15]!,
-    h[(a >>> 16) & 15]!,
-    h[(a >>> 12) & 15]!,
-    h[(a >>> 8) & 15]!,
-    h[(a >>> 4) & 15]!,
-    h[a & 15]!,
-    h[(b >>> 28) & 15]!,
-    h[(b >>> 24) & 15]!,
-    h[(b >>> 20) & 15]!,
-    h[(b >>> 16) & 15]!,
-    h[(b >>> 12) & 15]!,
-    h[(b >>> 8) & 15]!,
-    h[(b >>> 4) & 15]!,
-    h[b & 15]!,
-  );
-}
+const HEX_CODES = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 /** One SHA-256 compression of `w[0..15]` (big-endian words) into `state`. `w` is clobbered. */
 function compressWords(state: Int32Array, w: Int32Array): void {
@@ -108,7 +82,6 @@ export class HmacSha256 {
   readonly #state = new Int32Array(8);
   readonly #w = new Int32Array(64);
   #buf = new Uint8Array(256);
-  readonly #encoder = new TextEncoder();
 
   constructor(key: Uint8Array) {
     const k = key.byteLength > 64 ? new Uint8Array(createHash('sha256').update(key).digest()) : key;
@@ -124,36 +97,22 @@ export class HmacSha256 {
     block.fill(0);
   }
 
-  /** The first `hexChars` (≤ 64) lower-case hex characters of HMAC(key, UTF-8 of `message`). */
-  hex(message: string, hexChars: number): string {
-    // Encode: ASCII directly, anything else through TextEncoder.
-    let len = message.length;
-    if (this.#buf.length < len * 3 + 72) this.#buf = new Uint8Array(len * 3 + 72);
-    const buf = this.#buf;
-    let ascii = true;
-    for (let i = 0; i < len; i++) {
-      const c = message.charCodeAt(i);
-      if (c >= 0x80) {
-        ascii = false;
-        break;
-      }
-      buf[i] = c;
-    }
-    if (!ascii) len = this.#encoder.encodeInto(message, buf).written;
-    return this.#digestHex(len, hexChars);
-  }
-
-  /** The same for the message `bytes[start, end)`. */
-  hexOfBytes(bytes: Uint8Array, start: number, end: number, hexChars: number): string {
+  /**
+   * The first `hexChars` (≤ 64) lower-case hex characters of HMAC(key, `bytes[start,
+   * end)`), written as ASCII into `out` at `at` (no string made).
+   */
+  hexInto(bytes: Uint8Array, start: number, end: number, hexChars: number, out: Uint8Array, at: number): void {
     const len = end - start;
     if (this.#buf.length < len + 72) this.#buf = new Uint8Array(len + 72);
     const buf = this.#buf;
     for (let i = 0; i < len; i++) buf[i] = bytes[start + i]!;
-    return this.#digestHex(len, hexChars);
+    this.#digest(len);
+    const state = this.#state;
+    for (let i = 0; i < hexChars; i++) out[at + i] = HEX_CODES[(state[i >> 3]! >>> (28 - (i & 7) * 4)) & 15]!;
   }
 
-  /** HMAC of the `len` message bytes at the start of `#buf` (which has room for the padding). */
-  #digestHex(len: number, hexChars: number): string {
+  /** HMAC of the `len` message bytes at the start of `#buf` (which has room for the padding), into `#state`. */
+  #digest(len: number): void {
     const buf = this.#buf;
     // Pad: 0x80, zeros, 64-bit big-endian bit length of (key block + message).
     const total = len + 9;
@@ -180,12 +139,5 @@ export class HmacSha256 {
     w[15] = (64 + 32) * 8;
     state.set(this.#outer);
     compressWords(state, w);
-    // 16 characters (the default length) in one flat string; other lengths by pieces.
-    if (hexChars === 16) return hex8(state[0]!, state[1]!);
-    let out = '';
-    const bytes = hexChars >> 1;
-    for (let i = 0; i < bytes; i++) out += BYTE_HEX[(state[i >> 2]! >>> (24 - (i & 3) * 8)) & 0xff]!;
-    if ((hexChars & 1) !== 0) out += HEX[(state[bytes >> 2]! >>> (28 - (bytes & 3) * 8)) & 0xf]!;
-    return out;
   }
 }

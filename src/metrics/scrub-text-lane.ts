@@ -49,6 +49,9 @@ const CH_BACKSLASH = 92;
 
 const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
+/** The longest hash a policy keeps (hex characters). */
+const MAX_HASH_LENGTH = 64;
+
 /** Series of a family with equal low fingerprint halves the lane compares before it gives up. */
 const MAX_CHAIN = 16;
 
@@ -67,10 +70,11 @@ export interface LaneResult {
 
 /**
  * Whether a body may take the lane at all: ASCII (so its bytes are its characters, and
- * valid UTF-8), no backslash (no escapes) and no tab (blanks are spaces).
+ * valid UTF-8), no backslash (no escapes) and no tab (blanks are spaces); and whether
+ * the hasher hashes bytes (`createLabelHasher`'s does).
  */
-export function laneCandidate(body: Uint8Array): boolean {
-  return isAscii(body) && body.indexOf(CH_BACKSLASH) < 0 && body.indexOf(CH_TAB) < 0;
+export function laneCandidate(body: Uint8Array, hasher: LabelHasher): boolean {
+  return hasher.hashInto !== undefined && isAscii(body) && body.indexOf(CH_BACKSLASH) < 0 && body.indexOf(CH_TAB) < 0;
 }
 
 /**
@@ -174,6 +178,8 @@ class Lane {
   #ve = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
   /** Index of the structural pair of the line, or -1. */
   #skip = -1;
+  /** Where the line's closing brace is, or -1 (no labels). */
+  #close = -1;
   /**
    * How many of `#names`, from the first, are known distinct: the names of the last line
    * that wrote any. A line whose names start like them reuses those without a check.
@@ -197,7 +203,8 @@ class Lane {
   #groupAdmitted = false;
   #groupLabelsAt = 0;
   #groupLabelsEnd = -1;
-  #groupHashes: string[] = [];
+  /** The open series' hashed values, at MAX_HASH_LENGTH bytes a label position. */
+  #hashes = Buffer.alloc((DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1) * MAX_HASH_LENGTH);
 
   /** Sets the lane up for one scrape: every field, so that a reused lane keeps no state. */
   start(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher, om: boolean): void {
@@ -227,6 +234,7 @@ class Lane {
       this.#ve = new Int32Array(limits.maxLabelsPerSeries + 1);
       this.#groupVs = new Int32Array(limits.maxLabelsPerSeries + 1);
       this.#groupVe = new Int32Array(limits.maxLabelsPerSeries + 1);
+      this.#hashes = Buffer.alloc((limits.maxLabelsPerSeries + 1) * MAX_HASH_LENGTH);
     }
   }
 
@@ -257,7 +265,6 @@ class Lane {
     this.#rule = undefined;
     this.#names = [];
     this.#groupNames = [];
-    this.#groupHashes = [];
     this.#ordinalTexts = [];
     this.#ordinalNumbers = [];
     this.#actionNames = [];
@@ -443,8 +450,10 @@ class Lane {
     this.#n = 0;
     this.#skip = -1;
     let c = bytes[q];
+    this.#close = -1;
     if (c === CH_LBRACE) {
       q = this.#labels(q + 1, eol, family.structural);
+      this.#close = q - 1;
       c = bytes[q];
     }
     if (c !== CH_SPACE) giveUp();
@@ -598,7 +607,8 @@ class Lane {
     // Allowed: the scrubbed set (ScrubRun #firstSample), fingerprinted; a match may be a
     // duplicate input series or a collision: the general pipeline tells which.
     const structural = family.structural;
-    const hashes = this.#groupHashes;
+    const hashes = this.#hashes;
+    const hashLength = this.#hasher!.length;
     let count = 0;
     let low = 0;
     let high = 0;
@@ -615,10 +625,9 @@ class Lane {
         high = (high + pairHigh(name, second)) | 0;
         count++;
       } else if (action === ACTION_HASH) {
-        const hasher = this.#hasher!;
-        const hash = hasher.hashBytes === undefined ? hasher.hash(latin1(bytes, vs[i]!, ve[i]!)) : hasher.hashBytes(bytes, vs[i]!, ve[i]!);
-        hashes[i] = hash;
-        const value = stringHash(hash);
+        const at = i * MAX_HASH_LENGTH;
+        this.#hasher!.hashInto!(bytes, vs[i]!, ve[i]!, hashes, at);
+        const value = bytesHash(hashes, at, at + hashLength);
         const second = secondHash;
         low = (low + pairLow(name, value)) | 0;
         high = (high + pairHigh(name, second)) | 0;
@@ -822,48 +831,111 @@ class Lane {
     }
     if (this.#pos + worst > this.#buf.length) this.#grow(worst);
     const buf = this.#buf;
-    // Names are copied from the line (compact: a label name ends two bytes before its value).
-    let pos = putBytes(buf, this.#pos, bytes, p, p + sampleName.length);
-    const open = pos;
-    buf[pos++] = CH_LBRACE;
-    if (this.#groupLabelsEnd >= 0) {
-      pos = putBytes(buf, pos, buf, this.#groupLabelsAt, this.#groupLabelsEnd);
+    const nameEnd = p + sampleName.length;
+    const close = this.#close;
+    let pos: number;
+    if (close < 0) {
+      // `name value`: no labels, so no structural one either.
+      pos = putBytes(buf, this.#pos, bytes, p, nameEnd);
+      if (this.#groupLabelsEnd < 0) this.#groupLabelsAt = this.#groupLabelsEnd = pos;
+      this.#pos = this.#tail(buf, pos, kind, v - 1, v, eol);
+      return;
+    }
+    // Most of a line is copied as the line has it, in as few pieces as it can: the name
+    // and its brace, runs of kept labels that are next to each other, the rest of the line.
+    let labelsEmpty: boolean;
+    if (this.#groupLabelsEnd < 0) {
+      pos = this.#firstLabels(family, p, nameEnd);
+      labelsEmpty = this.#groupLabelsEnd === this.#groupLabelsAt;
     } else {
-      // The series' first sample: its scrubbed labels, in input order, written once.
-      const labelsAt = pos;
-      const names = this.#names;
-      const structural = family.structural;
-      for (let i = 0; i < n; i++) {
-        const name = names[i]!;
-        if (name === structural) continue;
-        const action = this.#actions[i]!;
-        if (action === ACTION_DROP) continue;
-        if (pos !== labelsAt) buf[pos++] = CH_COMMA;
-        const s = this.#vs[i]!;
-        pos = putBytes(buf, pos, bytes, s - 2 - name.length, s);
-        if (action === ACTION_KEEP) pos = putBytes(buf, pos, bytes, this.#vs[i]!, this.#ve[i]!);
-        else pos = putText(buf, pos, this.#groupHashes[i]!, 0, this.#hasher!.length);
-        buf[pos++] = CH_QUOTE;
-      }
-      this.#groupLabelsAt = labelsAt;
-      this.#groupLabelsEnd = pos;
+      pos = putBytes(buf, this.#pos, bytes, p, nameEnd + 1);
+      pos = putBytes(buf, pos, buf, this.#groupLabelsAt, this.#groupLabelsEnd);
+      labelsEmpty = this.#groupLabelsEnd === this.#groupLabelsAt;
     }
     if (skip >= 0) {
-      if (pos !== open + 1) buf[pos++] = CH_COMMA;
-      const s = this.#vs[skip]!;
-      pos = putBytes(buf, pos, bytes, s - 2 - this.#names[skip]!.length, this.#ve[skip]!);
-      buf[pos++] = CH_QUOTE;
+      const ls = this.#vs[skip]! - 2 - this.#names[skip]!.length;
+      if (skip === n - 1) {
+        // The structural label last in the line, as it is rendered: `,le="x"} value` from
+        // the line (from the label itself when nothing comes before it).
+        this.#pos = this.#tail(buf, pos, kind, labelsEmpty ? ls : ls - 1, v, eol);
+        return;
+      }
+      if (!labelsEmpty) buf[pos++] = CH_COMMA;
+      pos = putBytes(buf, pos, bytes, ls, this.#ve[skip]! + 1);
+      buf[pos++] = CH_RBRACE;
+      this.#pos = this.#tail(buf, pos, kind, v - 1, v, eol);
+      return;
     }
-    if (pos === open + 1) pos = open;
-    else buf[pos++] = CH_RBRACE;
-    buf[pos++] = CH_SPACE;
-    if (kind === NUM_FINITE) pos = putBytes(buf, pos, bytes, v, eol);
-    else {
-      const special = kind === NUM_NAN ? 'NaN' : kind === NUM_POS_INF ? '+Inf' : '-Inf';
-      pos = putText(buf, pos, special, 0, special.length);
+    if (labelsEmpty) {
+      // Every label dropped: no braces.
+      this.#pos = this.#tail(buf, pos - 1, kind, v - 1, v, eol);
+      return;
     }
+    this.#pos = this.#tail(buf, pos, kind, close, v, eol);
+  }
+
+  /**
+   * The end of a sample line: the line's bytes from `from` to its end when the value is
+   * written as it is (`from` is where what remains to write starts in the line), else
+   * up to the value, then the value's canonical spelling (NaN, +Inf, -Inf).
+   */
+  #tail(buf: Buffer, pos: number, kind: number, from: number, v: number, eol: number): number {
+    if (kind === NUM_FINITE) return putBytes(buf, pos, this.#bytes, from, eol + 1);
+    pos = putBytes(buf, pos, this.#bytes, from, v);
+    const special = kind === NUM_NAN ? 'NaN' : kind === NUM_POS_INF ? '+Inf' : '-Inf';
+    pos = putText(buf, pos, special, 0, special.length);
     buf[pos++] = CH_LF;
-    this.#pos = pos;
+    return pos;
+  }
+
+  /**
+   * A series' first written sample, up to its labels: `name{` and its scrubbed labels in
+   * line order, which later samples of the series copy (`#groupLabelsAt`, `#groupLabelsEnd`).
+   */
+  #firstLabels(family: LaneFamily, p: number, nameEnd: number): number {
+    const buf = this.#buf;
+    const bytes = this.#bytes;
+    const names = this.#names;
+    const vs = this.#vs;
+    const ve = this.#ve;
+    const actions = this.#actions;
+    const structural = family.structural;
+    const hashLength = this.#hasher!.length;
+    let pos = this.#pos;
+    const labelsAt = pos + (nameEnd + 1 - p);
+    // The pending run of the line to copy: first the name and its brace.
+    let runStart = p;
+    let runEnd = nameEnd + 1;
+    for (let i = 0; i < this.#n; i++) {
+      const name = names[i]!;
+      const ls = vs[i]! - 2 - name.length;
+      const action = name === structural ? ACTION_DROP : actions[i]!;
+      if (action === ACTION_KEEP) {
+        // Next to the run: right after the brace, or after a comma.
+        if (runStart >= 0 && (ls === runEnd + 1 || (runStart === p && ls === runEnd))) {
+          runEnd = ve[i]! + 1;
+          continue;
+        }
+        if (runStart >= 0) pos = flush(buf, pos, bytes, runStart, runEnd, runStart !== p && pos !== labelsAt);
+        runStart = ls;
+        runEnd = ve[i]! + 1;
+        continue;
+      }
+      if (runStart >= 0) {
+        pos = flush(buf, pos, bytes, runStart, runEnd, runStart !== p && pos !== labelsAt);
+        runStart = -1;
+      }
+      if (action === ACTION_HASH) {
+        if (pos !== labelsAt) buf[pos++] = CH_COMMA;
+        pos = putBytes(buf, pos, bytes, ls, vs[i]!);
+        pos = putBytes(buf, pos, this.#hashes, i * MAX_HASH_LENGTH, i * MAX_HASH_LENGTH + hashLength);
+        buf[pos++] = CH_QUOTE;
+      }
+    }
+    if (runStart >= 0) pos = flush(buf, pos, bytes, runStart, runEnd, runStart !== p && pos !== labelsAt);
+    this.#groupLabelsAt = labelsAt;
+    this.#groupLabelsEnd = pos;
+    return pos;
   }
 
   #putString(s: string): void {
@@ -924,13 +996,19 @@ function latin1(bytes: Buffer, s: number, e: number): string {
   return bytes.toString('latin1', s, e);
 }
 
+/** A run of the line, after a comma when `comma`. */
+function flush(buf: Buffer, pos: number, bytes: Buffer, from: number, to: number, comma: boolean): number {
+  if (comma) buf[pos++] = CH_COMMA;
+  return putBytes(buf, pos, bytes, from, to);
+}
+
 /**
- * Copies `bytes[from, to)` into `buf` at `pos`; the new position. Short runs by a loop,
- * longer ones natively: a native copy costs about what a loop does for 20 bytes
- * (measured with Node 24: 1.6 ns a byte for the loop, 31 ns for Buffer#copy).
+ * Copies `bytes[from, to)` into `buf` at `pos`; the new position. By a loop but for long
+ * runs: Buffer#copy makes a view per call, and in the lane a loop won for the runs of
+ * a line (measured with Node 24: 1.6 ns a byte for the loop, 30 to 100 ns a copy).
  */
 function putBytes(buf: Buffer, pos: number, bytes: Buffer, from: number, to: number): number {
-  if (to - from > 24) return pos + bytes.copy(buf, pos, from, to);
+  if (to - from > 256) return pos + bytes.copy(buf, pos, from, to);
   for (let i = from; i < to; i++) buf[pos++] = bytes[i]!;
   return pos;
 }
@@ -955,26 +1033,12 @@ function pairHigh(name: string, valueHash: number): number {
 }
 
 /**
- * The second hash of the string or bytes last given to `stringHash` or `bytesHash`:
- * both are computed in one pass, the second left here (no object per call). Read it
- * right after the call.
+ * The second hash of the bytes last given to `bytesHash`: both are computed in one
+ * pass, the second left here (no object per call). Read it right after the call.
  */
 let secondHash = 0;
 
-/** 32-bit FNV-1a of a string's characters (ASCII here: the same as of its bytes); the second hash in `secondHash`. */
-function stringHash(s: string): number {
-  let h = 0x811c9dc5;
-  let g = 0x3c6ef372;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h = Math.imul(h ^ c, 0x01000193);
-    g = (Math.imul(g, 0x5bd1e995) + c + 1) | 0;
-  }
-  secondHash = g;
-  return h;
-}
-
-/** The same of `bytes[s, e)`. */
+/** 32-bit FNV-1a of `bytes[s, e)`; a second, independent hash of them in `secondHash`. */
 function bytesHash(bytes: Uint8Array, s: number, e: number): number {
   let h = 0x811c9dc5;
   let g = 0x3c6ef372;

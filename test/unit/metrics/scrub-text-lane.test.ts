@@ -36,7 +36,7 @@ function general(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>
 /** The lane alone: undefined when it gives up. */
 function lane(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome | undefined {
   const resolved = resolveParseLimits(limits);
-  if (body.byteLength > resolved.maxBytes || !laneCandidate(body)) return undefined;
+  if (body.byteLength > resolved.maxBytes || !laneCandidate(body, createLabelHasher(KEY))) return undefined;
   const result = scrubTextLane(body, resolved, policy, createLabelHasher(KEY, policy.hashLength), format);
   return result === undefined ? undefined : { ok: true, body: result.body.toString('utf8'), stats: result.stats };
 }
