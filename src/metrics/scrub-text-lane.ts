@@ -457,9 +457,8 @@ class Lane {
       c = bytes[q];
     }
     if (c !== CH_SPACE) giveUp();
+    // The value runs to the end of the line: a blank in it (a timestamp) makes it no number.
     const v = q + 1;
-    const blank = bytes.indexOf(CH_SPACE, v);
-    if (blank >= 0 && blank < eol) giveUp();
     const kind = numberKind(bytes, v, eol);
     if (kind === NUM_INVALID) giveUp();
 
@@ -583,8 +582,12 @@ class Lane {
       const groupNames = this.#groupNames;
       groupNames.length = n;
       for (let i = 0; i < n; i++) groupNames[i] = names[i]!;
-      this.#groupVs.set(vs.subarray(0, n));
-      this.#groupVe.set(ve.subarray(0, n));
+      const groupVs = this.#groupVs;
+      const groupVe = this.#groupVe;
+      for (let i = 0; i < n; i++) {
+        groupVs[i] = vs[i]!;
+        groupVe[i] = ve[i]!;
+      }
     }
     this.#groupLabelsEnd = -1;
     const rule = this.#rule;

@@ -390,6 +390,29 @@ describe('the hasher\'s cache of the previous scrape', () => {
     }
   });
 
+  it('remembers at most 4 MiB of values a scrape, and hashes the ones past it again (right) on the next scrape; bytes and strings share the cache', () => {
+    const hex = vi.spyOn(HmacSha256.prototype, 'hexInto');
+    try {
+      const hasher = createLabelHasher(KEY, 16);
+      // 1100 values of 4 KiB: 4.3 MiB, of which the first 1024 fit.
+      const values = Array.from({ length: 1100 }, (_, i) => `${i}`.padEnd(4096, 'v'));
+      hasher.beginScrape?.();
+      for (const v of values) expect(hasher.hash(v)).toBe(hmac(v));
+      expect(hex).toHaveBeenCalledTimes(1100);
+      hex.mockClear();
+      hasher.beginScrape?.();
+      const out = new Uint8Array(20);
+      for (const v of values) {
+        const bytes = Buffer.from(`..${v}..`);
+        hasher.hashInto!(bytes, 2, bytes.length - 2, out, 2);
+        expect(Buffer.from(out.subarray(2, 18)).toString('latin1')).toBe(hmac(v));
+      }
+      expect(hex).toHaveBeenCalledTimes(1100 - 1024);
+    } finally {
+      hex.mockRestore();
+    }
+  });
+
   it('serves only the previous scrape, never the stale tail of the scrape before it (the two caches swap and are overwritten)', () => {
     const hex = vi.spyOn(HmacSha256.prototype, 'hexInto');
     try {
