@@ -49,6 +49,9 @@ const CH_BACKSLASH = 92;
 
 const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
+/** Labels on one line the lane takes at most, whatever the limit (which may be raised far above). */
+const MAX_LANE_LABELS = 256;
+
 /** The longest hash a policy keeps (hex characters). */
 const MAX_HASH_LENGTH = 64;
 
@@ -178,6 +181,8 @@ class Lane {
   #ve = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
   /** Index of the structural pair of the line, or -1. */
   #skip = -1;
+  /** Labels a line may have in the lane: the limit, or MAX_LANE_LABELS if lower. */
+  #maxLabels = DEFAULT_PARSE_LIMITS.maxLabelsPerSeries;
   /** Where the line's closing brace is, or -1 (no labels). */
   #close = -1;
   /**
@@ -229,12 +234,16 @@ class Lane {
     this.#skip = -1;
     this.#distinct = 0;
     this.#groupOpen = false;
-    if (this.#vs.length <= limits.maxLabelsPerSeries) {
-      this.#vs = new Int32Array(limits.maxLabelsPerSeries + 1);
-      this.#ve = new Int32Array(limits.maxLabelsPerSeries + 1);
-      this.#groupVs = new Int32Array(limits.maxLabelsPerSeries + 1);
-      this.#groupVe = new Int32Array(limits.maxLabelsPerSeries + 1);
-      this.#hashes = Buffer.alloc((limits.maxLabelsPerSeries + 1) * MAX_HASH_LENGTH);
+    // Room for the labels a line may have, up to the lane's own bound: a line with more
+    // than that (allowed by a raised limit) is the general path's.
+    this.#maxLabels = Math.min(limits.maxLabelsPerSeries, MAX_LANE_LABELS);
+    if (this.#vs.length <= this.#maxLabels) {
+      const size = this.#maxLabels + 1;
+      this.#vs = new Int32Array(size);
+      this.#ve = new Int32Array(size);
+      this.#groupVs = new Int32Array(size);
+      this.#groupVe = new Int32Array(size);
+      this.#hashes = Buffer.alloc(size * MAX_HASH_LENGTH);
     }
   }
 
@@ -491,7 +500,7 @@ class Lane {
     const names = this.#names;
     const vs = this.#vs;
     const ve = this.#ve;
-    const max = limits.maxLabelsPerSeries;
+    const max = this.#maxLabels;
     let n = 0;
     // Every name equal to the previous line's at its position: known valid and distinct.
     let same = true;

@@ -8,38 +8,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLabelHasher } from '../../../src/metrics/hash.ts';
-import type { ExpositionFormat } from '../../../src/metrics/model.ts';
-import { type ParseLimits, resolveParseLimits } from '../../../src/metrics/parse-limits.ts';
-import { type ScrubPolicy, parseScrubPolicy } from '../../../src/metrics/policy.ts';
+import type { ParseLimits } from '../../../src/metrics/parse-limits.ts';
+import { parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { scrubScrapeToBuffer } from '../../../src/metrics/scrub-pipeline.ts';
-import { laneCandidate, scrubTextLane } from '../../../src/metrics/scrub-text-lane.ts';
-import { scrubScrape } from '../../../src/metrics/scrub.ts';
-import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
 import { mutateExposition, prng } from './helpers.ts';
-
-const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
-const TEXT = 'text/plain; version=0.0.4';
-
-type Outcome = { ok: true; body: string; stats: unknown } | { ok: false; code: string };
-
-/** The general pipeline: parse to the model, scrub, render (no fast lane on this path). */
-function general(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome {
-  const outcome = scrubScrape(body, TEXT, policy, createLabelHasher(KEY, policy.hashLength), limits);
-  if (!outcome.ok) return { ok: false, code: outcome.code };
-  try {
-    return { ok: true, body: serializeToBuffer(outcome.families, format).toString('utf8'), stats: outcome.stats };
-  } catch (err) {
-    return { ok: false, code: (err as { code: string }).code };
-  }
-}
-
-/** The lane alone: undefined when it gives up. */
-function lane(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome | undefined {
-  const resolved = resolveParseLimits(limits);
-  if (body.byteLength > resolved.maxBytes || !laneCandidate(body, createLabelHasher(KEY))) return undefined;
-  const result = scrubTextLane(body, resolved, policy, createLabelHasher(KEY, policy.hashLength), format);
-  return result === undefined ? undefined : { ok: true, body: result.body.toString('utf8'), stats: result.stats };
-}
+import { KEY, TEXT, general, lane } from './lane-oracle.ts';
 
 const POLICIES = [
   // Everything out, most labels kept.

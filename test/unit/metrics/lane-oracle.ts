@@ -1,0 +1,44 @@
+/**
+ * The two sides of the fast lane's differential tests: the lane alone, and its oracle,
+ * the general pipeline (parse to the model, `scrub`, `serializeToBuffer`), both as
+ * comparable outcomes; and the production entry point.
+ */
+import { createLabelHasher } from '../../../src/metrics/hash.ts';
+import type { ExpositionFormat } from '../../../src/metrics/model.ts';
+import { type ParseLimits, resolveParseLimits } from '../../../src/metrics/parse-limits.ts';
+import type { ScrubPolicy } from '../../../src/metrics/policy.ts';
+import { scrubScrapeToBuffer } from '../../../src/metrics/scrub-pipeline.ts';
+import { laneCandidate, scrubTextLane } from '../../../src/metrics/scrub-text-lane.ts';
+import { scrubScrape } from '../../../src/metrics/scrub.ts';
+import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
+
+export const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+export const TEXT = 'text/plain; version=0.0.4';
+
+export type Outcome = { ok: true; body: string; stats: unknown } | { ok: false; code: string };
+
+/** The general pipeline: parse to the model, scrub, render (no fast lane on this path). */
+export function general(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome {
+  const outcome = scrubScrape(body, TEXT, policy, createLabelHasher(KEY, policy.hashLength), limits);
+  if (!outcome.ok) return { ok: false, code: outcome.code };
+  try {
+    return { ok: true, body: serializeToBuffer(outcome.families, format).toString('utf8'), stats: outcome.stats };
+  } catch (err) {
+    return { ok: false, code: (err as { code: string }).code };
+  }
+}
+
+/** The lane alone: undefined when it gives up (or may not run on the body). */
+export function lane(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome | undefined {
+  const resolved = resolveParseLimits(limits);
+  const hasher = createLabelHasher(KEY, policy.hashLength);
+  if (body.byteLength > resolved.maxBytes || !laneCandidate(body, hasher)) return undefined;
+  const result = scrubTextLane(body, resolved, policy, hasher, format);
+  return result === undefined ? undefined : { ok: true, body: result.body.toString('utf8'), stats: result.stats };
+}
+
+/** The production entry point (lane first, general path when it gives up), as an Outcome. */
+export function piped(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome {
+  const outcome = scrubScrapeToBuffer(body, TEXT, policy, createLabelHasher(KEY, policy.hashLength), format, limits);
+  return outcome.ok ? { ok: true, body: outcome.body.toString('utf8'), stats: outcome.stats } : { ok: false, code: outcome.code };
+}
