@@ -7,10 +7,13 @@
  *
  * The aim: "100,000 series in ≤ 150 ms with bounded memory, against parse-and-reserialise
  * without scrubbing as the baseline, in the same run". It is applied to the whole scrub
- * pipeline as the agent runs it for one scrape (parse + scrub + serialize to bytes, the
- * fused scrubScrapeToBuffer), on a pod's first scrape, whose hasher is fresh (every
- * value to hash is an HMAC; later scrapes find most in the hasher's cache): the row
- * marked "<- aim". The other rows say where the time goes.
+ * pipeline as the agent runs it for one scrape (parse + scrub + serialize to bytes,
+ * scrubScrapeToBuffer: for this body its fast lane, src/metrics/scrub-text-lane.ts, which
+ * the run checks took it), on a pod's first scrape, whose hasher is fresh (every value to
+ * hash is an HMAC; later scrapes find most in the hasher's cache): the row marked
+ * "<- aim". The same with OpenMetrics out (what Prometheus and federation ask for). The
+ * other rows are the general path (scrubScrape + serializeToBuffer, and its steps), which
+ * bodies outside the lane take.
  *
  * Each pipeline runs in child processes of its own (so RSS belongs to it), in
  * `rounds` rounds that interleave the pipelines (so a change of load on the machine
