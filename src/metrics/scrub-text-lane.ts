@@ -127,6 +127,11 @@ interface LaneFamily {
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+const EMPTY_VIEW: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+function viewOf(bytes: Uint8Array): DataView<ArrayBufferLike> {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
 
 /** Ends the lane: the general pipeline decides. One instance, made once (no stack per throw). */
 class GiveUp extends Error {}
@@ -152,6 +157,9 @@ class Lane {
   #omLastBucket = 0;
   #omCount = -1;
   #buf = EMPTY_BUFFER;
+  /** Views of the output, the body and the open series' hashes, for copyRun. */
+  #bufView = EMPTY_VIEW;
+  #bytesView = EMPTY_VIEW;
   #pos = 0;
 
   // Families.
@@ -210,12 +218,14 @@ class Lane {
   #groupLabelsEnd = -1;
   /** The open series' hashed values, at MAX_HASH_LENGTH bytes a label position. */
   #hashes = Buffer.alloc((DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1) * MAX_HASH_LENGTH);
+  #hashesView = viewOf(this.#hashes);
 
   /** Sets the lane up for one scrape: every field, so that a reused lane keeps no state. */
   start(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher, om: boolean): void {
     this.#om = om;
     this.#rendered = [];
     this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#bytesView = viewOf(bytes);
     this.#limits = limits;
     this.#policy = policy;
     this.#hasher = hasher;
@@ -223,6 +233,7 @@ class Lane {
     this.#totalKept = 0;
     // The scrubbed text is rarely longer than the scraped one: start at its size.
     this.#buf = Buffer.allocUnsafe(Math.max(1024, bytes.byteLength));
+    this.#bufView = viewOf(this.#buf);
     this.#pos = 0;
     this.#claims.clear();
     this.#familyCount = 0;
@@ -244,6 +255,7 @@ class Lane {
       this.#groupVs = new Int32Array(size);
       this.#groupVe = new Int32Array(size);
       this.#hashes = Buffer.alloc(size * MAX_HASH_LENGTH);
+      this.#hashesView = viewOf(this.#hashes);
     }
   }
 
@@ -266,6 +278,8 @@ class Lane {
   release(): void {
     this.#bytes = EMPTY_BUFFER;
     this.#buf = EMPTY_BUFFER;
+    this.#bytesView = EMPTY_VIEW;
+    this.#bufView = EMPTY_VIEW;
     this.#policy = undefined;
     this.#hasher = undefined;
     this.#claims.clear();
@@ -826,7 +840,6 @@ class Lane {
 
   /** Writes a sample of an admitted series (and, before the family's first, its HELP and TYPE). */
   #write(family: LaneFamily, p: number, sampleName: string, kind: number, v: number, eol: number): void {
-    const bytes = this.#bytes;
     if (!this.#headerDone) this.#header(family);
     if (this.#om) this.#checkOpenMetrics(family, sampleName, kind, v, eol);
     this.#keptSamples++;
@@ -848,7 +861,7 @@ class Lane {
     let pos: number;
     if (close < 0) {
       // `name value`: no labels, so no structural one either.
-      pos = putBytes(buf, this.#pos, bytes, p, nameEnd);
+      pos = copyRun(this.#bufView, this.#pos, this.#bytesView, p, nameEnd);
       if (this.#groupLabelsEnd < 0) this.#groupLabelsAt = this.#groupLabelsEnd = pos;
       this.#pos = this.#tail(buf, pos, kind, v - 1, v, eol);
       return;
@@ -860,8 +873,8 @@ class Lane {
       pos = this.#firstLabels(family, p, nameEnd);
       labelsEmpty = this.#groupLabelsEnd === this.#groupLabelsAt;
     } else {
-      pos = putBytes(buf, this.#pos, bytes, p, nameEnd + 1);
-      pos = putBytes(buf, pos, buf, this.#groupLabelsAt, this.#groupLabelsEnd);
+      pos = copyRun(this.#bufView, this.#pos, this.#bytesView, p, nameEnd + 1);
+      pos = copyRun(this.#bufView, pos, this.#bufView, this.#groupLabelsAt, this.#groupLabelsEnd);
       labelsEmpty = this.#groupLabelsEnd === this.#groupLabelsAt;
     }
     if (skip >= 0) {
@@ -873,7 +886,7 @@ class Lane {
         return;
       }
       if (!labelsEmpty) buf[pos++] = CH_COMMA;
-      pos = putBytes(buf, pos, bytes, ls, this.#ve[skip]! + 1);
+      pos = copyRun(this.#bufView, pos, this.#bytesView, ls, this.#ve[skip]! + 1);
       buf[pos++] = CH_RBRACE;
       this.#pos = this.#tail(buf, pos, kind, v - 1, v, eol);
       return;
@@ -892,8 +905,8 @@ class Lane {
    * up to the value, then the value's canonical spelling (NaN, +Inf, -Inf).
    */
   #tail(buf: Buffer, pos: number, kind: number, from: number, v: number, eol: number): number {
-    if (kind === NUM_FINITE) return putBytes(buf, pos, this.#bytes, from, eol + 1);
-    pos = putBytes(buf, pos, this.#bytes, from, v);
+    if (kind === NUM_FINITE) return copyRun(this.#bufView, pos, this.#bytesView, from, eol + 1);
+    pos = copyRun(this.#bufView, pos, this.#bytesView, from, v);
     const special = kind === NUM_NAN ? 'NaN' : kind === NUM_POS_INF ? '+Inf' : '-Inf';
     pos = putText(buf, pos, special, 0, special.length);
     buf[pos++] = CH_LF;
@@ -906,7 +919,6 @@ class Lane {
    */
   #firstLabels(family: LaneFamily, p: number, nameEnd: number): number {
     const buf = this.#buf;
-    const bytes = this.#bytes;
     const names = this.#names;
     const vs = this.#vs;
     const ve = this.#ve;
@@ -928,23 +940,23 @@ class Lane {
           runEnd = ve[i]! + 1;
           continue;
         }
-        if (runStart >= 0) pos = flush(buf, pos, bytes, runStart, runEnd, runStart !== p && pos !== labelsAt);
+        if (runStart >= 0) pos = flush(buf, this.#bufView, pos, this.#bytesView, runStart, runEnd, runStart !== p && pos !== labelsAt);
         runStart = ls;
         runEnd = ve[i]! + 1;
         continue;
       }
       if (runStart >= 0) {
-        pos = flush(buf, pos, bytes, runStart, runEnd, runStart !== p && pos !== labelsAt);
+        pos = flush(buf, this.#bufView, pos, this.#bytesView, runStart, runEnd, runStart !== p && pos !== labelsAt);
         runStart = -1;
       }
       if (action === ACTION_HASH) {
         if (pos !== labelsAt) buf[pos++] = CH_COMMA;
-        pos = putBytes(buf, pos, bytes, ls, vs[i]!);
-        pos = putBytes(buf, pos, this.#hashes, i * MAX_HASH_LENGTH, i * MAX_HASH_LENGTH + hashLength);
+        pos = copyRun(this.#bufView, pos, this.#bytesView, ls, vs[i]!);
+        pos = copyRun(this.#bufView, pos, this.#hashesView, i * MAX_HASH_LENGTH, i * MAX_HASH_LENGTH + hashLength);
         buf[pos++] = CH_QUOTE;
       }
     }
-    if (runStart >= 0) pos = flush(buf, pos, bytes, runStart, runEnd, runStart !== p && pos !== labelsAt);
+    if (runStart >= 0) pos = flush(buf, this.#bufView, pos, this.#bytesView, runStart, runEnd, runStart !== p && pos !== labelsAt);
     this.#groupLabelsAt = labelsAt;
     this.#groupLabelsEnd = pos;
     return pos;
@@ -959,6 +971,7 @@ class Lane {
     const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + needed));
     this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
+    this.#bufView = viewOf(next);
   }
 }
 
@@ -1009,19 +1022,21 @@ function latin1(bytes: Buffer, s: number, e: number): string {
 }
 
 /** A run of the line, after a comma when `comma`. */
-function flush(buf: Buffer, pos: number, bytes: Buffer, from: number, to: number, comma: boolean): number {
+function flush(buf: Buffer, out: DataView, pos: number, line: DataView, from: number, to: number, comma: boolean): number {
   if (comma) buf[pos++] = CH_COMMA;
-  return putBytes(buf, pos, bytes, from, to);
+  return copyRun(out, pos, line, from, to);
 }
 
 /**
- * Copies `bytes[from, to)` into `buf` at `pos`; the new position. By a loop but for long
- * runs: Buffer#copy makes a view per call, and in the lane a loop won for the runs of
- * a line (measured with Node 24: 1.6 ns a byte for the loop, 30 to 100 ns a copy).
+ * Copies bytes `[from, to)` of `src` to `out` at `pos`; the new position. Four bytes a
+ * step through DataViews: most runs of a line are 10 to 90 bytes, for which this beat a
+ * loop over bytes (2.5 times) and Buffer#copy or TypedArray#set (which make a view per
+ * call) when measured with Node 24.
  */
-function putBytes(buf: Buffer, pos: number, bytes: Buffer, from: number, to: number): number {
-  if (to - from > 256) return pos + bytes.copy(buf, pos, from, to);
-  for (let i = from; i < to; i++) buf[pos++] = bytes[i]!;
+function copyRun(out: DataView, pos: number, src: DataView, from: number, to: number): number {
+  let i = from;
+  for (; i + 4 <= to; i += 4, pos += 4) out.setUint32(pos, src.getUint32(i));
+  for (; i < to; i++) out.setUint8(pos++, src.getUint8(i));
   return pos;
 }
 
