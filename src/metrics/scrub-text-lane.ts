@@ -1,26 +1,28 @@
 /**
  * The scrub pipeline's fast lane, for the common case: a text format 0.0.4 body in
  * ASCII, written compactly (one space between tokens, no blanks in label sets, no
- * escapes, no timestamps, no comments but HELP and TYPE), scrubbed into the text format.
- * Most exporters write exactly that.
+ * escapes, no timestamps, no comments but HELP and TYPE), scrubbed into the text format
+ * or OpenMetrics. Most exporters write exactly that.
  *
  * It decides nothing in doubt. On anything outside that subset, and on anything the
  * parser would refuse or the scrubber would have to look at twice (an invalid line, a
  * limit reached, two series whose label-set fingerprints match, which may be a duplicate
- * or a collision), it gives up: `scrubTextLane` returns undefined, and the general
+ * or a collision, a value or a name clash that makes serialize.ts render a family
+ * otherwise in OpenMetrics), it gives up: `scrubTextLane` returns undefined, and the general
  * pipeline (scrub-pipeline.ts) runs on the same body from the start, and decides. So it
  * never reports an error and never drops a scrape. What it accepts, it renders in one
  * pass straight from the scraped text: the same bytes and statistics as the general
  * pipeline, which a differential test (scrub-text-lane.test.ts) holds it to on valid,
  * edited and hostile bodies. Its checks are the parser's for that subset (parse-text.ts,
- * parse-families.ts), and its scrub is `ScrubRun`'s (scrub-run.ts) with the rules of
- * scrub-rules.ts; when one of those changes, this lane must change with it, or give up
- * on the case.
+ * parse-families.ts), its scrub is `ScrubRun`'s (scrub-run.ts) with the rules of
+ * scrub-rules.ts, and its rendering serialize.ts's for a text family; when one of those
+ * changes, this lane must change with it, or give up on the case.
  *
- * Why it is faster (docs/metrics.md): no label strings are built for what is dropped or
- * kept as is (only positions in the text), no object per sample, no model, and every
- * series is fingerprinted once (its scrubbed set for allowed families, whose match
- * covers a duplicate too; its input set for the others) instead of twice.
+ * Why it is faster (docs/metrics.md): the body is never decoded into a string; no label
+ * string is made for what is dropped or kept as is (only positions in the body), no
+ * object per sample, no model; a line is copied in a few runs; and every series is
+ * fingerprinted once, 64 bits (its scrubbed set for allowed families, whose match covers
+ * a duplicate too; its input set for the others), instead of twice.
  */
 import { isAscii } from 'node:buffer';
 import type { LabelHasher } from './hash.ts';
@@ -82,7 +84,7 @@ export function laneCandidate(body: Uint8Array, hasher: LabelHasher): boolean {
 
 /**
  * Scrubs the text format body `bytes` (within the size limit, and a `laneCandidate`)
- * under `policy` into the text format, or gives up (undefined): then nothing it did
+ * under `policy` into `format`, or gives up (undefined): then nothing it did
  * counts but the hasher's cache, which `hasher.restartScrape` rewinds. The body is read
  * as bytes, never decoded as a whole: what is kept is copied byte for byte.
  */
@@ -157,7 +159,7 @@ class Lane {
   #omLastBucket = 0;
   #omCount = -1;
   #buf = EMPTY_BUFFER;
-  /** Views of the output, the body and the open series' hashes, for copyRun. */
+  /** Views of the output and the body, for copyRun (and `#hashesView` of `#hashes`). */
   #bufView = EMPTY_VIEW;
   #bytesView = EMPTY_VIEW;
   #pos = 0;
@@ -182,7 +184,7 @@ class Lane {
   /** Per series of the family: the high half of its fingerprint (`#record`). */
   #highs = new Int32Array(256);
 
-  // The current line's labels: names, and where each value starts and ends in the text.
+  // The current line's labels: names, and where each value starts and ends in the body.
   #n = 0;
   #names: string[] = [];
   #vs = new Int32Array(DEFAULT_PARSE_LIMITS.maxLabelsPerSeries + 1);
@@ -274,7 +276,7 @@ class Lane {
     return { body: this.#pos < this.#buf.length * 0.75 ? Buffer.from(used) : used, stats };
   }
 
-  /** Lets go of the scrape (text, body, output, families); the object stays reusable as a shape. */
+  /** Lets go of the scrape (body, output, policy, hasher, families); the object stays, reusable. */
   release(): void {
     this.#bytes = EMPTY_BUFFER;
     this.#buf = EMPTY_BUFFER;
