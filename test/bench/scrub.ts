@@ -11,7 +11,8 @@
  * scrubScrapeToBuffer: for this body its fast lane, src/metrics/scrub-text-lane.ts, which
  * the run checks took it), on a pod's first scrape, whose hasher is fresh (every value to
  * hash is an HMAC; later scrapes find most in the hasher's cache): the row marked
- * "<- aim". The same with OpenMetrics out (what Prometheus and federation ask for). The
+ * "<- aim". The same with OpenMetrics out (what Prometheus and federation ask for), and
+ * with the same exposition served as OpenMetrics (which the lane does not take). The
  * other rows are the general path (scrubScrape + serializeToBuffer, and its steps), which
  * bodies outside the lane take.
  *
@@ -42,6 +43,7 @@ import { scrub, scrubScrape } from '../../src/metrics/scrub.ts';
 import { serializeToBuffer } from '../../src/metrics/serialize.ts';
 
 const TEXT = 'text/plain; version=0.0.4';
+const OPENMETRICS = 'application/openmetrics-text; version=1.0.0';
 const AIM_MS = 150;
 const AIM_SERIES = 100_000;
 
@@ -51,6 +53,7 @@ const PIPELINES = [
   ['fused-warm', 'scrub pipeline, later scrapes (hasher reused)'],
   ['fused-om', 'same, OpenMetrics out, first scrape'],
   ['fused-om-warm', 'same, OpenMetrics out, later scrapes'],
+  ['fused-om-in', 'same, OpenMetrics in and out, first scrape'],
   ['composed', 'scrubScrape + serializeToBuffer, fresh hasher'],
   ['composed-warm', 'scrubScrape + serializeToBuffer, reused'],
   ['parse', '  parse to the model (parseExposition)'],
@@ -161,6 +164,8 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number, warmups: 
   const parsed = pipeline === 'scrub-only' || pipeline === 'scrub-only-warm' ? parseExposition(body, 'text', limits) : undefined;
   const scrubbed = pipeline === 'serialize' || pipeline === 'serialize-om' ? scrub(parseExposition(body, 'text', limits), policy, key).families : undefined;
 
+  // The same exposition as OpenMetrics, as a workload that answers the agent's preference would serve it.
+  const omBody = pipeline === 'fused-om-in' ? serializeToBuffer(parseExposition(body, 'text', limits).families, 'openmetrics') : undefined;
   const fusedBody = (hasher: ReturnType<typeof fresh>, format: 'text' | 'openmetrics' = 'text'): Buffer => {
     const outcome = scrubScrapeToBuffer(body, TEXT, policy, hasher, format, limits);
     if (!outcome.ok) throw new Error(outcome.code);
@@ -183,6 +188,11 @@ function child(pipeline: Pipeline, targetSeries: number, runs: number, warmups: 
         return fusedBody(fresh(), 'openmetrics');
       case 'fused-om-warm':
         return fusedBody(warm, 'openmetrics');
+      case 'fused-om-in': {
+        const outcome = scrubScrapeToBuffer(omBody!, OPENMETRICS, policy, fresh(), 'openmetrics', limits);
+        if (!outcome.ok) throw new Error(outcome.code);
+        return outcome.body;
+      }
       case 'composed':
         return composedBody(fresh());
       case 'composed-warm':
