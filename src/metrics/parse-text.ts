@@ -25,7 +25,8 @@ import {
 } from './parse-lexer.ts';
 import { numberText, textTimestamp } from './parse-numbers.ts';
 
-const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
+/** The types a text format TYPE line may name. */
+export const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
 export function parseText(text: string, limits: ParseLimits): ParsedExposition {
   const builder = new ExpositionBuilder(false, limits);

@@ -30,6 +30,7 @@ import type { ExpositionFormat, MetricType } from './model.ts';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './parse-limits.ts';
 import { isLabelNameChar, isLabelNameStart, isMetricName, isMetricNameChar, isMetricNameStart, skipBlanks, tokenEnd } from './parse-lexer.ts';
 import { NUM_FINITE, NUM_INVALID, NUM_NAN, NUM_POS_INF, classifyNumber, labelNumber } from './parse-numbers.ts';
+import { TEXT_TYPES } from './parse-text.ts';
 import { ROLE_BUCKET, ROLE_COUNT, ROLE_QUANTILE, ROLE_SUM, ROLE_VALUE, TEXT_SUFFIXES, sampleSuffixes, structuralLabelOf } from './parse-types.ts';
 import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
 import { type ScrubStats, emptyScrubStats, labelActionOf } from './scrub-run.ts';
@@ -48,8 +49,6 @@ const CH_LBRACE = 123;
 const CH_RBRACE = 125;
 const CH_UNDERSCORE = 95;
 const CH_BACKSLASH = 92;
-
-const TEXT_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
 /** Labels on one line the lane takes at most, whatever the limit (which may be raised far above). */
 const MAX_LANE_LABELS = 256;
