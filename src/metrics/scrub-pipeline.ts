@@ -83,8 +83,8 @@ export function scrubScrapeToBuffer(
     const inputFormat = formatFromContentType(contentType);
     const resolved = resolveParseLimits(limits);
     // The fast lane first, where it may run: it gives up on anything it does not decide.
-    if (inputFormat === 'text' && body.byteLength <= resolved.maxBytes && laneCandidate(body, hasher)) {
-      const lane = scrubTextLane(body, resolved, policy, hasher, format);
+    if (body.byteLength <= resolved.maxBytes && laneCandidate(body, hasher)) {
+      const lane = scrubTextLane(body, resolved, policy, hasher, format, inputFormat);
       if (lane !== undefined) return { ok: true, format: inputFormat, body: lane.body, stats: lane.stats };
       hasher.restartScrape?.();
     }

@@ -1,8 +1,10 @@
 /**
- * The scrub pipeline's fast lane, for the common case: a text format 0.0.4 body in
- * ASCII, written compactly (one space between tokens, no blanks in label sets, no
- * escapes, no timestamps, no comments but HELP and TYPE), scrubbed into the text format
- * or OpenMetrics. Most exporters write exactly that.
+ * The scrub pipeline's fast lane, for the common case: a body in the text format 0.0.4
+ * or in OpenMetrics, in ASCII, written compactly (one space between tokens, no blanks in
+ * label sets, no escapes, no timestamps or exemplars, no comments but HELP and TYPE and
+ * OpenMetrics' `# EOF`; of OpenMetrics' types counter, gauge, histogram, summary and
+ * unknown), scrubbed into the text format or OpenMetrics. Most exporters write exactly
+ * that.
  *
  * It decides nothing in doubt. On anything outside that subset, and on anything the
  * parser would refuse or the scrubber would have to look at twice (an invalid line, a
@@ -14,8 +16,8 @@
  * pass straight from the scraped text: the same bytes and statistics as the general
  * pipeline, which a differential test (scrub-text-lane.test.ts) holds it to on valid,
  * edited and hostile bodies. Its checks are the parser's for that subset (parse-text.ts,
- * parse-families.ts), its scrub is `ScrubRun`'s (scrub-run.ts) with the rules of
- * scrub-rules.ts, and its rendering serialize.ts's for a text family; when one of those
+ * parse-openmetrics.ts, parse-families.ts), its scrub is `ScrubRun`'s (scrub-run.ts) with the rules of
+ * scrub-rules.ts, and its rendering serialize.ts's; when one of those
  * changes, this lane must change with it, or give up on the case.
  *
  * Why it is faster (docs/metrics.md): the body is never decoded into a string; no label
@@ -31,7 +33,19 @@ import { DEFAULT_PARSE_LIMITS, type ParseLimits } from './parse-limits.ts';
 import { isLabelNameChar, isLabelNameStart, isMetricName, isMetricNameChar, isMetricNameStart, skipBlanks, tokenEnd } from './parse-lexer.ts';
 import { NUM_FINITE, NUM_INVALID, NUM_NAN, NUM_POS_INF, classifyNumber, labelNumber } from './parse-numbers.ts';
 import { TEXT_TYPES } from './parse-text.ts';
-import { ROLE_BUCKET, ROLE_COUNT, ROLE_QUANTILE, ROLE_SUM, ROLE_VALUE, TEXT_SUFFIXES, sampleSuffixes, structuralLabelOf } from './parse-types.ts';
+import {
+  OM_SUFFIXES,
+  ROLE_BUCKET,
+  ROLE_COUNT,
+  ROLE_CREATED,
+  ROLE_QUANTILE,
+  ROLE_SUM,
+  ROLE_TOTAL,
+  ROLE_VALUE,
+  TEXT_SUFFIXES,
+  sampleSuffixes,
+  structuralLabelOf,
+} from './parse-types.ts';
 import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
 import { type ScrubStats, emptyScrubStats, labelActionOf } from './scrub-run.ts';
 import { scrubRuleFor } from './scrub-rules.ts';
@@ -53,6 +67,12 @@ const CH_BACKSLASH = 92;
 /** Labels on one line the lane takes at most, whatever the limit (which may be raised far above). */
 const MAX_LANE_LABELS = 256;
 
+/**
+ * The OpenMetrics types the lane takes. Not info, stateset or gaugehistogram (rarer, and
+ * rendered otherwise in the text format), nor UNIT lines: the general path's.
+ */
+const LANE_OM_TYPES: ReadonlySet<string> = new Set(['counter', 'gauge', 'histogram', 'summary', 'unknown']);
+
 /** The longest hash a policy keeps (hex characters). */
 const MAX_HASH_LENGTH = 64;
 
@@ -61,6 +81,8 @@ const MAX_CHAIN = 16;
 
 const SEEN_SUM = 1;
 const SEEN_COUNT = 2;
+const SEEN_CREATED = 4;
+const SEEN_TOTAL = 8;
 
 const ACTION_KEEP = 0;
 const ACTION_HASH = 1;
@@ -82,17 +104,17 @@ export function laneCandidate(body: Uint8Array, hasher: LabelHasher): boolean {
 }
 
 /**
- * Scrubs the text format body `bytes` (within the size limit, and a `laneCandidate`)
- * under `policy` into `format`, or gives up (undefined): then nothing it did
+ * Scrubs the body `bytes` in `inputFormat` (within the size limit, and a
+ * `laneCandidate`) under `policy` into `format`, or gives up (undefined): then nothing it did
  * counts but the hasher's cache, which `hasher.restartScrape` rewinds. The body is read
  * as bytes, never decoded as a whole: what is kept is copied byte for byte.
  */
-export function scrubTextLane(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher, format: ExpositionFormat): LaneResult | undefined {
+export function scrubTextLane(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher, format: ExpositionFormat, inputFormat: ExpositionFormat = 'text'): LaneResult | undefined {
   // Taken while it runs, so that a lane is never used by two scrapes at once.
   const lane = idleLane ?? new Lane();
   idleLane = undefined;
   try {
-    lane.start(bytes, limits, policy, hasher, format === 'openmetrics');
+    lane.start(bytes, limits, policy, hasher, inputFormat === 'openmetrics', format === 'openmetrics');
     return lane.run();
   } finally {
     lane.release();
@@ -150,10 +172,12 @@ class Lane {
   stats = emptyScrubStats();
   #totalKept = 0;
 
-  // Output: text, or (`#om`) OpenMetrics, as serialize.ts renders a text family there.
+  /** The body is OpenMetrics (else the text format). */
+  #inOm = false;
+  // Output: text, or (`#om`) OpenMetrics, as serialize.ts renders a family there.
   #om = false;
   /** Every family written: its name in the scraped text, and its name and type as rendered. */
-  #rendered: Array<{ readonly textName: string; readonly name: string; readonly type: MetricType }> = [];
+  #rendered: Array<{ readonly textName: string; readonly name: string; readonly type: MetricType; readonly renamed: boolean }> = [];
   /** OpenMetrics: the open series' last bucket value, and its count (-1: none yet). */
   #omLastBucket = 0;
   #omCount = -1;
@@ -174,6 +198,7 @@ class Lane {
   #rule: FamilyRule | undefined;
   #createdOf = false;
   #cap = 0;
+  #dropCreated = false;
   #familyKept = 0;
   #keptSamples = 0;
   #headerDone = false;
@@ -208,6 +233,9 @@ class Lane {
   #groupSkip = -1;
   #groupSeen = 0;
   #groupLastLe = -Infinity;
+  /** OpenMetrics input: the open series' last bucket count, and its count (-1: none yet). */
+  #groupLastBucket = 0;
+  #groupCount = -1;
   #groupQuantiles = new Set<number>();
   /** Structural values seen in the open series so far; the last texts and numbers at each place. */
   #groupOrdinal = 0;
@@ -222,7 +250,8 @@ class Lane {
   #hashesView = viewOf(this.#hashes);
 
   /** Sets the lane up for one scrape: every field, so that a reused lane keeps no state. */
-  start(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher, om: boolean): void {
+  start(bytes: Uint8Array, limits: ParseLimits, policy: ScrubPolicy, hasher: LabelHasher, inOm: boolean, om: boolean): void {
+    this.#inOm = inOm;
     this.#om = om;
     this.#rendered = [];
     this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -264,7 +293,7 @@ class Lane {
     this.#hasher!.beginScrape?.();
     try {
       this.#lines();
-      if (this.#om) this.#endOpenMetrics();
+      this.#endRender();
     } catch (err) {
       if (err === GIVE_UP) return undefined;
       throw err;
@@ -300,18 +329,30 @@ class Lane {
     const length = bytes.length;
     if (length > 0 && bytes[length - 1] !== CH_LF) giveUp();
     const maxLine = this.#limits.maxLineLength;
+    const inOm = this.#inOm;
     let pos = 0;
     while (pos < length) {
       const eol = bytes.indexOf(CH_LF, pos);
       if (eol - pos > maxLine) giveUp();
       if (eol > pos) {
         const c = bytes[pos];
-        if (c === CH_HASH) this.#comment(pos, eol);
-        else if (c === CH_SPACE) giveUp();
+        if (c === CH_HASH) {
+          if (inOm && eol - pos === 5 && startsWith(bytes, pos, '# EOF')) {
+            // OpenMetrics ends there, and nothing may follow.
+            if (eol + 1 !== length) giveUp();
+            this.#endFamily();
+            return;
+          }
+          this.#comment(pos, eol);
+        } else if (c === CH_SPACE) giveUp();
         else this.#sample(pos, eol);
+      } else if (inOm) {
+        giveUp();
       }
       pos = eol + 1;
     }
+    // OpenMetrics without `# EOF` is refused.
+    if (inOm) giveUp();
     this.#endFamily();
   }
 
@@ -322,25 +363,37 @@ class Lane {
     eol = text.length;
     const help = text.startsWith('# HELP ');
     if (!help && !text.startsWith('# TYPE ')) giveUp();
+    const inOm = this.#inOm;
     let p = 7;
-    const nameEnd = tokenEnd(text, p, eol, false);
+    const nameEnd = tokenEnd(text, p, eol, inOm);
     const name = text.slice(p, nameEnd);
     if (!isMetricName(name) || name.length > this.#limits.maxNameLength) giveUp();
     const family = this.#familyForMetadata(name);
-    p = skipBlanks(text, nameEnd, eol);
+    // The text format allows blanks before the rest; OpenMetrics has one space, or none
+    // before an empty rest (parse-openmetrics.ts descriptor).
+    p = inOm ? (nameEnd === eol ? eol : nameEnd + 1) : skipBlanks(text, nameEnd, eol);
     if (help) {
       if (family.helpSet) giveUp();
       family.helpSet = true;
-      family.help = text.slice(p, eol);
+      const helpText = text.slice(p, eol);
+      family.help = inOm && helpText === '' ? undefined : helpText;
       return;
     }
-    const typeEnd = tokenEnd(text, p, eol, false);
-    const type = text.slice(p, typeEnd);
-    if (!TEXT_TYPES.has(type) || skipBlanks(text, typeEnd, eol) !== eol || family.typeSet) giveUp();
-    const table = TEXT_SUFFIXES[type as MetricType]!;
+    let type: string;
+    if (inOm) {
+      if (nameEnd === eol) giveUp();
+      type = text.slice(p, eol);
+      if (!LANE_OM_TYPES.has(type)) giveUp();
+    } else {
+      const typeEnd = tokenEnd(text, p, eol, false);
+      type = text.slice(p, typeEnd);
+      if (!TEXT_TYPES.has(type) || skipBlanks(text, typeEnd, eol) !== eol) giveUp();
+    }
+    if (family.typeSet) giveUp();
+    const table = (inOm ? OM_SUFFIXES : TEXT_SUFFIXES)[type as MetricType]!;
     family.type = type as MetricType;
     family.typeSet = true;
-    family.multi = type === 'histogram' || type === 'summary';
+    family.multi = type === 'histogram' || type === 'summary' || (inOm && type === 'counter');
     family.structural = structuralLabelOf(family.type);
     family.sampleNames = table.map(([suffix]) => name + suffix);
     family.roles = table.map(([, role]) => role);
@@ -367,7 +420,7 @@ class Lane {
     this.#familyCount++;
     const family: LaneFamily = {
       name,
-      type: 'untyped',
+      type: this.#inOm ? 'unknown' : 'untyped',
       typeSet: false,
       help: undefined,
       helpSet: false,
@@ -387,11 +440,14 @@ class Lane {
 
   /** The current family's scrub begins (its metadata is final): `ScrubRun.begin`. */
   #begin(family: LaneFamily): void {
-    const { rule, createdOf } = scrubRuleFor(this.#policy!, family, 'text');
+    const { rule, createdOf } = scrubRuleFor(this.#policy!, family, this.#inOm ? 'openmetrics' : 'text');
     this.#begun = true;
     this.#rule = rule;
     this.#createdOf = createdOf;
     this.#cap = rule === undefined ? 0 : (rule.maxSeries ?? this.#policy!.maxSeriesPerFamily);
+    // `_created` samples (OpenMetrics) leave only when the rule says so (ScrubRun.end).
+    const type = family.type;
+    this.#dropCreated = rule !== undefined && !rule.created && (type === 'counter' || type === 'histogram' || type === 'summary');
     this.#familyKept = 0;
     this.#keptSamples = 0;
     this.#headerDone = false;
@@ -426,8 +482,12 @@ class Lane {
 
   #closeGroup(): void {
     if (!this.#groupOpen) return;
-    if (this.#cur!.type === 'histogram') {
+    const type = this.#cur!.type;
+    // OpenMetrics: a counter has its `_total`, a histogram's count is its +Inf bucket.
+    if (this.#inOm && type === 'counter' && (this.#groupSeen & SEEN_TOTAL) === 0) giveUp();
+    if (type === 'histogram') {
       if (this.#groupLastLe !== Infinity) giveUp();
+      if (this.#inOm && this.#groupCount >= 0 && this.#groupCount !== this.#groupLastBucket) giveUp();
       // OpenMetrics: the count is the +Inf bucket (serialize.ts histogramFitsOpenMetrics).
       if (this.#om && this.#groupAdmitted && this.#omCount >= 0 && this.#omCount !== this.#omLastBucket) giveUp();
     }
@@ -502,7 +562,17 @@ class Lane {
       this.#newGroup(family);
     }
     this.#checkValue(role, kind, v, eol);
-    if (this.#groupAdmitted) this.#write(family, p, sampleName, kind, v, eol);
+    if (!this.#groupAdmitted) return;
+    if (role === ROLE_CREATED) {
+      // An OpenMetrics `_created` sample: it leaves only under `created: true`, and then only
+      // in OpenMetrics (in the text format it would make a gauge family of its own).
+      if (this.#dropCreated) {
+        this.stats.droppedCreatedSamples++;
+        return;
+      }
+      if (!this.#om) giveUp();
+    }
+    this.#write(family, p, sampleName, kind, v, eol);
   }
 
   /**
@@ -601,6 +671,8 @@ class Lane {
       this.#groupOrdinal = 0;
       this.#omLastBucket = 0;
       this.#omCount = -1;
+      this.#groupLastBucket = 0;
+      this.#groupCount = -1;
       this.#groupSkip = skip;
       // The first line's labels stay where they are in the body: names and value positions.
       const groupNames = this.#groupNames;
@@ -726,12 +798,18 @@ class Lane {
         this.#groupLastLe = le;
         const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : NaN;
         if (!(value >= 0) || value === Infinity) giveUp();
+        if (this.#inOm) {
+          // OpenMetrics: whole counts that never fall.
+          if (!Number.isInteger(value) || value < this.#groupLastBucket) giveUp();
+          this.#groupLastBucket = value;
+        }
         return;
       }
       case ROLE_QUANTILE: {
         const q = this.#structuralNumber();
         if (!(q >= 0 && q <= 1) || this.#groupQuantiles.has(q)) giveUp();
         this.#groupQuantiles.add(q);
+        if (this.#inOm && valueOf(this.#bytes, kind, v, eol) < 0) giveUp();
         return;
       }
       case ROLE_COUNT: {
@@ -739,11 +817,24 @@ class Lane {
         this.#groupSeen |= SEEN_COUNT;
         const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : NaN;
         if (!(value >= 0) || value === Infinity) giveUp();
+        if (this.#inOm) {
+          if (!Number.isInteger(value)) giveUp();
+          this.#groupCount = value;
+        }
         return;
       }
       case ROLE_SUM:
         if ((this.#groupSeen & SEEN_SUM) !== 0) giveUp();
         this.#groupSeen |= SEEN_SUM;
+        return;
+      case ROLE_TOTAL:
+        if ((this.#groupSeen & SEEN_TOTAL) !== 0) giveUp();
+        this.#groupSeen |= SEEN_TOTAL;
+        if (!(valueOf(this.#bytes, kind, v, eol) >= 0)) giveUp();
+        return;
+      case ROLE_CREATED:
+        if ((this.#groupSeen & SEEN_CREATED) !== 0) giveUp();
+        this.#groupSeen |= SEEN_CREATED;
         return;
       default:
         giveUp();
@@ -772,23 +863,35 @@ class Lane {
   #header(family: LaneFamily): void {
     this.#headerDone = true;
     const help = family.help !== undefined && this.#rule!.help ? family.help : undefined;
-    if (!this.#om) {
-      this.#rendered.push({ textName: family.name, name: family.name, type: family.type });
-      this.#putString(`${help === undefined ? '' : `# HELP ${family.name} ${help}\n`}# TYPE ${family.name} ${family.type}\n`);
-      return;
-    }
-    // serialize.ts toOpenMetrics: untyped is unknown; a text counter `x_total` is counter
-    // `x` (checked at the end against the other families, `#endOpenMetrics`); one
-    // without `_total` is unknown. A quote in HELP would need an escape: the general path.
     let name = family.name;
     let type: MetricType = family.type;
-    if (type === 'untyped') type = 'unknown';
-    else if (type === 'counter') {
-      if (name.endsWith('_total') && name.length > 6) name = name.slice(0, -6);
-      else type = 'unknown';
+    let renamed = false;
+    if (!this.#om) {
+      // serialize.ts toText, from OpenMetrics: counter `x` is `x_total` (its `_created`
+      // samples would make a family of their own: the general path's), unknown is untyped.
+      if (this.#inOm && type === 'counter') name = `${name}_total`;
+      else if (type === 'unknown') type = 'untyped';
+      this.#rendered.push({ textName: family.name, name, type, renamed: false });
+      this.#putString(`${help === undefined ? '' : `# HELP ${name} ${help}\n`}# TYPE ${name} ${type}\n`);
+      return;
+    }
+    // serialize.ts toOpenMetrics, from the text format: untyped is unknown; a counter
+    // `x_total` is counter `x` (checked at the end against the other families,
+    // `#endRender`); one without `_total` is unknown. An OpenMetrics family stays as it
+    // is. A quote in HELP would need an escape: the general path.
+    if (!this.#inOm) {
+      if (type === 'untyped') type = 'unknown';
+      else if (type === 'counter') {
+        if (name.endsWith('_total') && name.length > 6) {
+          name = name.slice(0, -6);
+          renamed = true;
+        } else {
+          type = 'unknown';
+        }
+      }
     }
     if (help !== undefined && help.includes('"')) giveUp();
-    this.#rendered.push({ textName: family.name, name, type });
+    this.#rendered.push({ textName: family.name, name, type, renamed });
     this.#putString(`# TYPE ${name} ${type}\n${help === undefined ? '' : `# HELP ${name} ${help}\n`}`);
   }
 
@@ -804,7 +907,7 @@ class Lane {
     if (type === 'gauge' || type === 'untyped') return;
     const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : kind === NUM_NAN ? NaN : kind === NUM_POS_INF ? Infinity : -Infinity;
     if (type === 'counter') {
-      if (this.#rendered[this.#rendered.length - 1]!.type === 'counter' && !(value >= 0)) giveUp();
+      if (this.#rendered[this.#rendered.length - 1]!.renamed && !(value >= 0)) giveUp();
       return;
     }
     const role = family.roles[family.sampleNames.indexOf(sampleName)];
@@ -820,23 +923,25 @@ class Lane {
   }
 
   /**
-   * The rest of serialize.ts's OpenMetrics rendering, over the families written: a
-   * counter keeps its `x` name only when no family is called `x` or `x_created`; a
-   * histogram or summary `h` beside a gauge `h_created` would have the gauge folded in;
-   * no two families may claim a sample name. Any of these: the general path. Then `# EOF`.
+   * The rest of serialize.ts's rendering, over the families written. In OpenMetrics: a
+   * renamed counter keeps its `x` name only when no family is called `x` or
+   * `x_created`; a histogram or summary `h` beside a gauge `h_created` would have the
+   * gauge folded in. In both formats: no two families may claim a sample name
+   * (checkNames). Any of these: the general path. Then, in OpenMetrics, `# EOF`.
    */
-  #endOpenMetrics(): void {
+  #endRender(): void {
+    const om = this.#om;
     const taken = new Set(this.#rendered.map((f) => f.textName));
     const claims = new Set<string>();
     for (const f of this.#rendered) {
-      if (f.type === 'counter' && (taken.has(f.name) || taken.has(`${f.name}_created`))) giveUp();
-      if ((f.type === 'histogram' || f.type === 'summary') && taken.has(`${f.name}_created`)) giveUp();
-      for (const claimed of new Set([f.name, ...sampleSuffixes('openmetrics', f.type).map((suffix) => f.name + suffix)])) {
+      if (om && f.renamed && (taken.has(f.name) || taken.has(`${f.name}_created`))) giveUp();
+      if (om && (f.type === 'histogram' || f.type === 'summary') && taken.has(`${f.name}_created`)) giveUp();
+      for (const claimed of new Set([f.name, ...sampleSuffixes(om ? 'openmetrics' : 'text', f.type).map((suffix) => f.name + suffix)])) {
         if (claims.has(claimed)) giveUp();
         claims.add(claimed);
       }
     }
-    this.#putString('# EOF\n');
+    if (om) this.#putString('# EOF\n');
   }
 
   /** Writes a sample of an admitted series (and, before the family's first, its HELP and TYPE). */
@@ -974,6 +1079,11 @@ class Lane {
     this.#buf = next;
     this.#bufView = viewOf(next);
   }
+}
+
+/** The number a value of `kind` at `bytes[v, eol)` spells. */
+function valueOf(bytes: Buffer, kind: number, v: number, eol: number): number {
+  return kind === NUM_FINITE ? numberValue(bytes, v, eol) : kind === NUM_NAN ? NaN : kind === NUM_POS_INF ? Infinity : -Infinity;
 }
 
 /** Copies ASCII `s[from, to)` into `buf` at `pos`; the new position. */

@@ -12,8 +12,8 @@
  * the run checks took it), on a pod's first scrape, whose hasher is fresh (every value to
  * hash is an HMAC; later scrapes find most in the hasher's cache): the row marked
  * "<- aim". The same with OpenMetrics out (what Prometheus and federation ask for), and
- * with the same exposition served as OpenMetrics (which the lane does not take). The
- * other rows are the general path (scrubScrape + serializeToBuffer, and its steps), which
+ * with the same exposition served as OpenMetrics (as workloads that speak it answer the
+ * agent). The other rows are the general path (scrubScrape + serializeToBuffer, and its steps), which
  * bodies outside the lane take.
  *
  * Each pipeline runs in child processes of its own (so RSS belongs to it), in
@@ -255,7 +255,9 @@ function check(targetSeries: number): Check {
   const fusedOm = scrubScrapeToBuffer(body, TEXT, policy, key, 'openmetrics', limits);
   const composedOm = serializeToBuffer(composed.families, 'openmetrics');
   const resolved = resolveParseLimits(limits);
-  const laneTakes = (format: 'text' | 'openmetrics'): boolean => scrubTextLane(body, resolved, policy, createLabelHasher(key, policy.hashLength), format) !== undefined;
+  const omBody = serializeToBuffer(parseExposition(body, 'text', limits).families, 'openmetrics');
+  const laneTakes = (format: 'text' | 'openmetrics', input: 'text' | 'openmetrics' = 'text'): boolean =>
+    scrubTextLane(input === 'text' ? body : omBody, resolved, policy, createLabelHasher(key, policy.hashLength), format, input) !== undefined;
   const stats = composed.stats;
   return {
     lines,
@@ -271,7 +273,9 @@ function check(targetSeries: number): Check {
       fusedOm.ok &&
       Buffer.compare(fusedOm.body, composedOm) === 0 &&
       JSON.stringify(fusedOm.stats) === JSON.stringify(stats),
-    lane: `${laneTakes('text') ? 'took' : 'GAVE UP on'} it for text out, ${laneTakes('openmetrics') ? 'took' : 'GAVE UP on'} it for OpenMetrics out`,
+    lane:
+      `${laneTakes('text') ? 'took' : 'GAVE UP on'} it for text out, ${laneTakes('openmetrics') ? 'took' : 'GAVE UP on'} it for OpenMetrics out, ` +
+      `${laneTakes('openmetrics', 'openmetrics') ? 'took' : 'GAVE UP on'} it served as OpenMetrics`,
   };
 }
 

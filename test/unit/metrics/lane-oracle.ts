@@ -14,12 +14,13 @@ import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
 
 export const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
 export const TEXT = 'text/plain; version=0.0.4';
+export const OPENMETRICS = 'application/openmetrics-text; version=1.0.0';
 
 export type Outcome = { ok: true; body: string; stats: unknown } | { ok: false; code: string };
 
 /** The general pipeline: parse to the model, scrub, render (no fast lane on this path). */
-export function general(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome {
-  const outcome = scrubScrape(body, TEXT, policy, createLabelHasher(KEY, policy.hashLength), limits);
+export function general(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text', input: ExpositionFormat = 'text'): Outcome {
+  const outcome = scrubScrape(body, input === 'text' ? TEXT : OPENMETRICS, policy, createLabelHasher(KEY, policy.hashLength), limits);
   if (!outcome.ok) return { ok: false, code: outcome.code };
   try {
     return { ok: true, body: serializeToBuffer(outcome.families, format).toString('utf8'), stats: outcome.stats };
@@ -29,16 +30,16 @@ export function general(body: Buffer, policy: ScrubPolicy, limits: Partial<Parse
 }
 
 /** The lane alone: undefined when it gives up (or may not run on the body). */
-export function lane(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome | undefined {
+export function lane(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text', input: ExpositionFormat = 'text'): Outcome | undefined {
   const resolved = resolveParseLimits(limits);
   const hasher = createLabelHasher(KEY, policy.hashLength);
   if (body.byteLength > resolved.maxBytes || !laneCandidate(body, hasher)) return undefined;
-  const result = scrubTextLane(body, resolved, policy, hasher, format);
+  const result = scrubTextLane(body, resolved, policy, hasher, format, input);
   return result === undefined ? undefined : { ok: true, body: result.body.toString('utf8'), stats: result.stats };
 }
 
 /** The production entry point (lane first, general path when it gives up), as an Outcome. */
-export function piped(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text'): Outcome {
-  const outcome = scrubScrapeToBuffer(body, TEXT, policy, createLabelHasher(KEY, policy.hashLength), format, limits);
+export function piped(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLimits>, format: ExpositionFormat = 'text', input: ExpositionFormat = 'text'): Outcome {
+  const outcome = scrubScrapeToBuffer(body, input === 'text' ? TEXT : OPENMETRICS, policy, createLabelHasher(KEY, policy.hashLength), format, limits);
   return outcome.ok ? { ok: true, body: outcome.body.toString('utf8'), stats: outcome.stats } : { ok: false, code: outcome.code };
 }
