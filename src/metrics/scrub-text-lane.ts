@@ -243,6 +243,8 @@ class Lane {
   #ordinalNumbers: number[] = [];
   /** Whether the open series leaves; where its rendered labels (no braces) are in the output. */
   #groupAdmitted = false;
+  /** Where the line that opened the open series starts in the body. */
+  #groupFirstLine = -1;
   #groupLabelsAt = 0;
   #groupLabelsEnd = -1;
   /** The open series' hashed values, at MAX_HASH_LENGTH bytes a label position. */
@@ -560,6 +562,7 @@ class Lane {
     if (!family.multi || !this.#sameGroup()) {
       this.#closeGroup();
       this.#newGroup(family);
+      this.#groupFirstLine = p;
     }
     this.#checkValue(role, kind, v, eol);
     if (!this.#groupAdmitted) return;
@@ -572,6 +575,12 @@ class Lane {
       }
       if (!this.#om) giveUp();
     }
+    // The series' labels are rendered from the line that opened it: its label actions and
+    // hashes are stored by position in that line (`#newGroup`), and another line of the
+    // series may hold its labels in another order (the structural one elsewhere). So a
+    // series whose first line did not leave (a withheld `_created` sample) is the
+    // general path's.
+    if (this.#groupLabelsEnd < 0 && p !== this.#groupFirstLine) giveUp();
     this.#write(family, p, sampleName, kind, v, eol);
   }
 
