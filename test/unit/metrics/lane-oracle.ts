@@ -43,3 +43,32 @@ export function piped(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLi
   const outcome = scrubScrapeToBuffer(body, input === 'text' ? TEXT : OPENMETRICS, policy, createLabelHasher(KEY, policy.hashLength), format, limits);
   return outcome.ok ? { ok: true, body: outcome.body.toString('utf8'), stats: outcome.stats } : { ok: false, code: outcome.code };
 }
+
+/** A sample line as the fuzzers edit it: name, whether it has braces, label pairs (raw), value. */
+export interface Line {
+  name: string;
+  braces: boolean;
+  pairs: Array<[string, string]>;
+  value: string;
+}
+
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (.*)$/;
+
+/** A compact sample line taken apart (undefined: a comment or anything else). */
+export function parseLine(line: string): Line | undefined {
+  const m = LINE.exec(line);
+  if (m === null) return undefined;
+  const pairs: Array<[string, string]> = [];
+  if (m[3] !== undefined && m[3] !== '') {
+    for (const pair of m[3].split(/,(?=[a-zA-Z_][a-zA-Z0-9_]*=")/)) {
+      const eq = pair.indexOf('=');
+      pairs.push([pair.slice(0, eq), pair.slice(eq + 2, -1)]);
+    }
+  }
+  return { name: m[1]!, braces: m[2] !== undefined, pairs, value: m[4]! };
+}
+
+export function renderLine(l: Line): string {
+  const labels = l.pairs.map(([n, v]) => `${n}="${v}"`).join(',');
+  return `${l.name}${l.braces || l.pairs.length > 0 ? `{${labels}}` : ''} ${l.value}`;
+}

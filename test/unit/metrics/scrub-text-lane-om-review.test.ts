@@ -20,7 +20,7 @@ import { describe, expect, it } from 'vitest';
 import type { ParseLimits } from '../../../src/metrics/parse-limits.ts';
 import { type ScrubPolicy, parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { prng } from './helpers.ts';
-import { type Outcome, general, lane, piped } from './lane-oracle.ts';
+import { type Line, type Outcome, general, lane, parseLine, piped, renderLine } from './lane-oracle.ts';
 
 const FORMATS = ['text', 'openmetrics'] as const;
 type Format = (typeof FORMATS)[number];
@@ -516,33 +516,6 @@ const TEMPLATES: readonly string[][] = [
     'gq{a="2"} 2',
   ],
 ];
-
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (.*)$/;
-
-interface Line {
-  name: string;
-  braces: boolean;
-  pairs: Array<[string, string]>;
-  value: string;
-}
-
-function parseLine(line: string): Line | undefined {
-  const m = LINE.exec(line);
-  if (m === null) return undefined;
-  const pairs: Array<[string, string]> = [];
-  if (m[3] !== undefined && m[3] !== '') {
-    for (const pair of m[3].split(/,(?=[a-zA-Z_][a-zA-Z0-9_]*=")/)) {
-      const eq = pair.indexOf('=');
-      pairs.push([pair.slice(0, eq), pair.slice(eq + 2, -1)]);
-    }
-  }
-  return { name: m[1]!, braces: m[2] !== undefined, pairs, value: m[4]! };
-}
-
-function renderLine(l: Line): string {
-  const labels = l.pairs.map(([n, v]) => `${n}="${v}"`).join(',');
-  return `${l.name}${l.braces || l.pairs.length > 0 ? `{${labels}}` : ''} ${l.value}`;
-}
 
 const SUFFIX = /_(total|created|bucket|count|sum)$/;
 const STRUCTURAL = (name: string): boolean => name === 'le' || name === 'quantile';
