@@ -103,7 +103,7 @@ function hasNul(labels: readonly string[], n: number): boolean {
 }
 
 /** 32-bit FNV-1a of a string's UTF-16 code units. */
-function stringHash(s: string): number {
+export function stringHash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h;

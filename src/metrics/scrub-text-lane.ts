@@ -49,7 +49,7 @@ import {
 import type { FamilyRule, LabelAction, ScrubPolicy } from './policy.ts';
 import { type ScrubStats, emptyScrubStats, labelActionOf } from './scrub-run.ts';
 import { scrubRuleFor } from './scrub-rules.ts';
-import { FingerprintIndex } from './label-key.ts';
+import { FingerprintIndex, stringHash } from './label-key.ts';
 
 const CH_TAB = 9;
 const CH_LF = 10;
@@ -178,9 +178,6 @@ class Lane {
   #om = false;
   /** Every family written: its name in the scraped text, and its name and type as rendered. */
   #rendered: Array<{ readonly textName: string; readonly name: string; readonly type: MetricType; readonly renamed: boolean }> = [];
-  /** OpenMetrics: the open series' last bucket value, and its count (-1: none yet). */
-  #omLastBucket = 0;
-  #omCount = -1;
   #buf = EMPTY_BUFFER;
   /** Views of the output and the body, for copyRun (and `#hashesView` of `#hashes`). */
   #bufView = EMPTY_VIEW;
@@ -199,6 +196,8 @@ class Lane {
   #createdOf = false;
   #cap = 0;
   #dropCreated = false;
+  /** A text counter `x_total` rendered as OpenMetrics counter `x` (serialize.ts toOpenMetrics). */
+  #renamedCounter = false;
   #familyKept = 0;
   #keptSamples = 0;
   #headerDone = false;
@@ -233,7 +232,7 @@ class Lane {
   #groupSkip = -1;
   #groupSeen = 0;
   #groupLastLe = -Infinity;
-  /** OpenMetrics input: the open series' last bucket count, and its count (-1: none yet). */
+  /** The open series' last bucket count, and its count (-1: none yet), for OpenMetrics' rules. */
   #groupLastBucket = 0;
   #groupCount = -1;
   #groupQuantiles = new Set<number>();
@@ -450,6 +449,7 @@ class Lane {
     // `_created` samples (OpenMetrics) leave only when the rule says so (ScrubRun.end).
     const type = family.type;
     this.#dropCreated = rule !== undefined && !rule.created && (type === 'counter' || type === 'histogram' || type === 'summary');
+    this.#renamedCounter = this.#om && !this.#inOm && type === 'counter' && family.name.endsWith('_total') && family.name.length > 6;
     this.#familyKept = 0;
     this.#keptSamples = 0;
     this.#headerDone = false;
@@ -489,9 +489,7 @@ class Lane {
     if (this.#inOm && type === 'counter' && (this.#groupSeen & SEEN_TOTAL) === 0) giveUp();
     if (type === 'histogram') {
       if (this.#groupLastLe !== Infinity) giveUp();
-      if (this.#inOm && this.#groupCount >= 0 && this.#groupCount !== this.#groupLastBucket) giveUp();
-      // OpenMetrics: the count is the +Inf bucket (serialize.ts histogramFitsOpenMetrics).
-      if (this.#om && this.#groupAdmitted && this.#omCount >= 0 && this.#omCount !== this.#omLastBucket) giveUp();
+      if (this.#openMetricsRules() && this.#groupCount >= 0 && this.#groupCount !== this.#groupLastBucket) giveUp();
     }
     this.#groupOpen = false;
   }
@@ -678,8 +676,6 @@ class Lane {
       this.#groupLastLe = -Infinity;
       this.#groupQuantiles.clear();
       this.#groupOrdinal = 0;
-      this.#omLastBucket = 0;
-      this.#omCount = -1;
       this.#groupLastBucket = 0;
       this.#groupCount = -1;
       this.#groupSkip = skip;
@@ -796,10 +792,23 @@ class Lane {
     return code;
   }
 
-  /** The per-role value rules of the text format (parse-families.ts checkValue). */
+  /**
+   * Whether the open series is held to OpenMetrics' value rules: it was read from
+   * OpenMetrics (the parser's rules), or it is written as OpenMetrics (serialize.ts would
+   * render a family that breaks them otherwise: histogramFitsOpenMetrics,
+   * summaryFitsOpenMetrics). The rules: whole bucket counts that never fall, a whole
+   * count equal to the +Inf bucket (`#closeGroup`), no negative quantile value.
+   */
+  #openMetricsRules(): boolean {
+    return this.#inOm || (this.#om && this.#groupAdmitted);
+  }
+
+  /** The per-role value rules (parse-families.ts checkValue), and those of OpenMetrics. */
   #checkValue(role: number, kind: number, v: number, eol: number): void {
     switch (role) {
       case ROLE_VALUE:
+        // A counter renamed for OpenMetrics stays a counter only if no value is negative or NaN.
+        if (this.#renamedCounter && this.#groupAdmitted && !(valueOf(this.#bytes, kind, v, eol) >= 0)) giveUp();
         return;
       case ROLE_BUCKET: {
         const le = this.#structuralNumber();
@@ -807,8 +816,7 @@ class Lane {
         this.#groupLastLe = le;
         const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : NaN;
         if (!(value >= 0) || value === Infinity) giveUp();
-        if (this.#inOm) {
-          // OpenMetrics: whole counts that never fall.
+        if (this.#openMetricsRules()) {
           if (!Number.isInteger(value) || value < this.#groupLastBucket) giveUp();
           this.#groupLastBucket = value;
         }
@@ -818,7 +826,7 @@ class Lane {
         const q = this.#structuralNumber();
         if (!(q >= 0 && q <= 1) || this.#groupQuantiles.has(q)) giveUp();
         this.#groupQuantiles.add(q);
-        if (this.#inOm && valueOf(this.#bytes, kind, v, eol) < 0) giveUp();
+        if (this.#openMetricsRules() && valueOf(this.#bytes, kind, v, eol) < 0) giveUp();
         return;
       }
       case ROLE_COUNT: {
@@ -826,7 +834,7 @@ class Lane {
         this.#groupSeen |= SEEN_COUNT;
         const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : NaN;
         if (!(value >= 0) || value === Infinity) giveUp();
-        if (this.#inOm) {
+        if (this.#openMetricsRules()) {
           if (!Number.isInteger(value)) giveUp();
           this.#groupCount = value;
         }
@@ -890,45 +898,16 @@ class Lane {
     // is. A quote in HELP would need an escape: the general path.
     if (!this.#inOm) {
       if (type === 'untyped') type = 'unknown';
-      else if (type === 'counter') {
-        if (name.endsWith('_total') && name.length > 6) {
-          name = name.slice(0, -6);
-          renamed = true;
-        } else {
-          type = 'unknown';
-        }
+      else if (this.#renamedCounter) {
+        name = name.slice(0, -6);
+        renamed = true;
+      } else if (type === 'counter') {
+        type = 'unknown';
       }
     }
     if (help !== undefined && help.includes('"')) giveUp();
     this.#rendered.push({ textName: family.name, name, type, renamed });
     this.#putString(`# TYPE ${name} ${type}\n${help === undefined ? '' : `# HELP ${name} ${help}\n`}`);
-  }
-
-  /**
-   * What OpenMetrics forbids of a value that the text format allows, for a written
-   * sample: serialize.ts would then render the family otherwise (unknown, or split): the
-   * general path. A counter's values are not negative or NaN; a histogram's bucket counts
-   * are integers that do not fall, its count an integer equal to the +Inf bucket
-   * (`#closeGroup`); a summary's quantiles are not negative, its count an integer.
-   */
-  #checkOpenMetrics(family: LaneFamily, sampleName: string, kind: number, v: number, eol: number): void {
-    const type = family.type;
-    if (type === 'gauge' || type === 'untyped') return;
-    const value = kind === NUM_FINITE ? numberValue(this.#bytes, v, eol) : kind === NUM_NAN ? NaN : kind === NUM_POS_INF ? Infinity : -Infinity;
-    if (type === 'counter') {
-      if (this.#rendered[this.#rendered.length - 1]!.renamed && !(value >= 0)) giveUp();
-      return;
-    }
-    const role = family.roles[family.sampleNames.indexOf(sampleName)];
-    if (role === ROLE_COUNT) {
-      if (!Number.isInteger(value) || value < 0) giveUp();
-      this.#omCount = value;
-    } else if (role === ROLE_BUCKET) {
-      if (!Number.isInteger(value) || value < this.#omLastBucket) giveUp();
-      this.#omLastBucket = value;
-    } else if (role === ROLE_QUANTILE && value < 0) {
-      giveUp();
-    }
   }
 
   /**
@@ -956,7 +935,6 @@ class Lane {
   /** Writes a sample of an admitted series (and, before the family's first, its HELP and TYPE). */
   #write(family: LaneFamily, p: number, sampleName: string, kind: number, v: number, eol: number): void {
     if (!this.#headerDone) this.#header(family);
-    if (this.#om) this.#checkOpenMetrics(family, sampleName, kind, v, eol);
     this.#keptSamples++;
     const n = this.#n;
     const skip = this.#skip;
@@ -1166,7 +1144,7 @@ function copyRun(out: DataView, pos: number, src: DataView, from: number, to: nu
  * and a multiplicative one with other constants), mixed apart.
  */
 function pairLow(name: string, valueHash: number): number {
-  let h = nameHash(name) ^ Math.imul(valueHash, 0x9e3779b1);
+  let h = stringHash(name) ^ Math.imul(valueHash, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
@@ -1195,13 +1173,6 @@ function bytesHash(bytes: Uint8Array, s: number, e: number): number {
     g = (Math.imul(g, 0x5bd1e995) + c + 1) | 0;
   }
   secondHash = g;
-  return h;
-}
-
-/** 32-bit FNV-1a of a name. */
-function nameHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h;
 }
 
