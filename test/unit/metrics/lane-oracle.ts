@@ -3,6 +3,7 @@
  * the general pipeline (parse to the model, `scrub`, `serializeToBuffer`), both as
  * comparable outcomes; and the production entry point.
  */
+import { expect } from 'vitest';
 import { createLabelHasher } from '../../../src/metrics/hash.ts';
 import type { ExpositionFormat } from '../../../src/metrics/model.ts';
 import { type ParseLimits, resolveParseLimits } from '../../../src/metrics/parse-limits.ts';
@@ -15,6 +16,8 @@ import { serializeToBuffer } from '../../../src/metrics/serialize.ts';
 export const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
 export const TEXT = 'text/plain; version=0.0.4';
 export const OPENMETRICS = 'application/openmetrics-text; version=1.0.0';
+
+export const FORMATS = ['text', 'openmetrics'] as const;
 
 export type Outcome = { ok: true; body: string; stats: unknown } | { ok: false; code: string };
 
@@ -36,6 +39,33 @@ export function lane(body: Buffer, policy: ScrubPolicy, limits: Partial<ParseLim
   if (body.byteLength > resolved.maxBytes || !laneCandidate(body, hasher)) return undefined;
   const result = scrubTextLane(body, resolved, policy, hasher, format, input);
   return result === undefined ? undefined : { ok: true, body: result.body.toString('utf8'), stats: result.stats };
+}
+
+/**
+ * The lane on `text` (in `input`) under `policy` and `limits`, out in `formats`: it gave
+ * up, or it gave the oracle's result; and its output never matches `leak` (the values of
+ * labels the test's policies drop, or raw values they hash). Returns how many formats it
+ * took.
+ */
+export function expectLaneAgrees(
+  text: string,
+  policy: ScrubPolicy,
+  limits: Partial<ParseLimits>,
+  what: string,
+  input: ExpositionFormat,
+  leak: RegExp,
+  formats: readonly ExpositionFormat[] = FORMATS,
+): number {
+  const body = Buffer.from(text, 'latin1');
+  let taken = 0;
+  for (const format of formats) {
+    const fast = lane(body, policy, limits, format, input);
+    if (fast === undefined) continue;
+    taken++;
+    expect(fast.ok && leak.test(fast.body), `${format} leak: ${what}`).toBe(false);
+    expect(fast, `${format}: ${what}`).toEqual(general(body, policy, limits, format, input));
+  }
+  return taken;
 }
 
 /** The production entry point (lane first, general path when it gives up), as an Outcome. */

@@ -20,9 +20,8 @@ import { describe, expect, it } from 'vitest';
 import type { ParseLimits } from '../../../src/metrics/parse-limits.ts';
 import { type ScrubPolicy, parseScrubPolicy } from '../../../src/metrics/policy.ts';
 import { prng } from './helpers.ts';
-import { type Line, type Outcome, general, lane, parseLine, piped, renderLine } from './lane-oracle.ts';
+import { FORMATS, type Line, type Outcome, expectLaneAgrees, general, lane, parseLine, piped, renderLine } from './lane-oracle.ts';
 
-const FORMATS = ['text', 'openmetrics'] as const;
 type Format = (typeof FORMATS)[number];
 
 const policyOf = (p: unknown, name: string): ScrubPolicy => parseScrubPolicy(p, name);
@@ -57,23 +56,9 @@ const CAPS = policyOf({ families: [{ name: '*', labels: { a: 'keep', id: 'keep',
 const SHORT = policyOf({ families: [{ name: '*' }], labels: { a: 'hash', id: 'hash', method: 'keep', user: 'hash', b: 'drop' }, hashLength: 8, maxSeriesPerFamily: 3 }, 'short');
 const POLICIES = [OPEN, CREATED, NAMES, CAPS, SHORT];
 
-/**
- * The lane on the OpenMetrics `text` under `policy` and `limits`, out in `formats`: it
- * gave up, or it gave the oracle's result; never a dropped value or a raw hashed one.
- * Returns how many formats it took.
- */
-function expectAgrees(text: string, policy: ScrubPolicy, limits: Partial<ParseLimits> = {}, what = text, formats: readonly Format[] = FORMATS): number {
-  const body = Buffer.from(text, 'latin1');
-  let taken = 0;
-  for (const format of formats) {
-    const fast = lane(body, policy, limits, format, 'openmetrics');
-    if (fast === undefined) continue;
-    taken++;
-    expect(fast.ok && /SECRET|RAW-/.test(fast.body), `${format} leak: ${what}`).toBe(false);
-    expect(fast, `${format}: ${what}`).toEqual(general(body, policy, limits, format, 'openmetrics'));
-  }
-  return taken;
-}
+/** The lane on the OpenMetrics `text`, out in `formats`: gave up or agrees, never a dropped value or a raw hashed one. */
+const expectAgrees = (text: string, policy: ScrubPolicy, limits: Partial<ParseLimits> = {}, what = text, formats: readonly Format[] = FORMATS): number =>
+  expectLaneAgrees(text, policy, limits, what, 'openmetrics', /SECRET|RAW-/, formats);
 
 /** The lane gives up on `text` (in both formats, under every policy). */
 function expectGivesUp(text: string, what = text): void {
